@@ -1,0 +1,9 @@
+DROP TABLE processed_messages;
+DROP TABLE idempotency_keys;
+DROP TABLE outbox_messages;
+DROP TABLE resolution_runs;
+DROP TABLE matching_runs;
+DROP TABLE documents;
+DROP TABLE job_runs;
+DROP TABLE api_keys;
+DROP TABLE organizations;

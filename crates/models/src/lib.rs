@@ -1,0 +1,23 @@
+//! Concord's persistence: every table of the domain, through diesel on PostgreSQL.
+//!
+//! One module per table, each with its row type (`Queryable`), its `New*` insert type and the
+//! queries the services need. Ids are typed ([`ids`]) so that a job run id can't be passed where a
+//! matching run id is expected. Migrations are embedded and run from one place ([`migrate`]).
+
+pub mod api_keys;
+pub mod database;
+pub mod documents;
+pub mod error;
+pub mod idempotency_keys;
+pub mod ids;
+pub mod job_runs;
+pub mod matching_runs;
+pub mod organizations;
+pub mod outbox;
+pub mod processed_messages;
+pub mod resolution_runs;
+pub mod schema;
+mod text_enum;
+
+pub use database::{migrate, DbConnection, DbPool};
+pub use error::StoreError;

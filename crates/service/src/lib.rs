@@ -1,0 +1,12 @@
+//! What every service binary shares: its settings, its reaction to SIGTERM, and (for the
+//! workers) the runtime around a job handler.
+
+pub mod job;
+pub mod outbox;
+pub mod settings;
+pub mod shutdown;
+pub mod worker;
+
+pub use job::{JobError, JobHandler, TransactionalHandler};
+pub use settings::{ServiceSettings, SettingsError};
+pub use worker::{Worker, WorkerContext, WorkerSettings};

@@ -1,0 +1,61 @@
+//! Building outbox messages: events for upstream systems and jobs for the workers, each carrying
+//! the trace context of the span that wrote it.
+
+use concord_messages::{Event, EventSubject, EventSubjectKind, EventType};
+use concord_models::ids::OrganizationId;
+use concord_models::outbox::{NewOutboxMessage, OutboxExchange};
+
+/// An event on the events exchange, routed by its type.
+pub fn event(
+    event_type: EventType,
+    organization_id: Option<OrganizationId>,
+    subject_kind: EventSubjectKind,
+    subject_id: Option<String>,
+    correlation_id: Option<String>,
+    data: serde_json::Value,
+) -> NewOutboxMessage {
+    let event_id = uuid::Uuid::now_v7();
+    let data = match data {
+        serde_json::Value::Object(map) => map,
+        other => {
+            let mut map = serde_json::Map::new();
+            map.insert("value".to_owned(), other);
+            map
+        }
+    };
+    let event = Event {
+        event_id,
+        event_type,
+        occurred_at: chrono::Utc::now(),
+        organization_id: organization_id.map(|id| id.as_uuid()),
+        correlation_id,
+        subject: EventSubject {
+            kind: subject_kind,
+            id: subject_id,
+        },
+        data,
+    };
+    NewOutboxMessage {
+        exchange: OutboxExchange::Events,
+        routing_key: event_type.routing_key(),
+        message_id: event_id,
+        payload: serde_json::to_value(&event).unwrap_or(serde_json::Value::Null),
+        headers: trace_headers(),
+    }
+}
+
+/// A job for the workers of `routing_key` (see `concord_messages::jobs`).
+pub fn job(routing_key: &str, payload: &impl serde::Serialize) -> NewOutboxMessage {
+    NewOutboxMessage {
+        exchange: OutboxExchange::Jobs,
+        routing_key: routing_key.to_owned(),
+        message_id: uuid::Uuid::now_v7(),
+        payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+        headers: trace_headers(),
+    }
+}
+
+fn trace_headers() -> serde_json::Value {
+    serde_json::to_value(concord_telemetry::propagation::current_context_headers())
+        .unwrap_or_else(|_| serde_json::json!({}))
+}

@@ -1,0 +1,8 @@
+//! Observability shared by every service: structured logs, OpenTelemetry traces whose context
+//! travels in message headers, Prometheus metrics, and the health and metrics endpoints.
+
+pub mod logging;
+pub mod ops;
+pub mod propagation;
+
+pub use prometheus;

@@ -1,0 +1,12 @@
+use concord_matching_worker::{MatchingJobHandler, DEFAULT_OPS_ADDR, NAME};
+use concord_queue::Role;
+use concord_service::{Worker, WorkerSettings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    concord_telemetry::logging::init(NAME);
+    let settings = WorkerSettings::from_env(DEFAULT_OPS_ADDR)?;
+    let worker = Worker::build(settings, Role::Matching, NAME, |_| MatchingJobHandler).await?;
+    concord_service::shutdown::cancel_on_signal(worker.shutdown_token());
+    worker.run_until_stopped().await
+}

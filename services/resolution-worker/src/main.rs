@@ -1,0 +1,12 @@
+use concord_queue::Role;
+use concord_resolution_worker::{ResolutionJobHandler, DEFAULT_OPS_ADDR, NAME};
+use concord_service::{Worker, WorkerSettings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    concord_telemetry::logging::init(NAME);
+    let settings = WorkerSettings::from_env(DEFAULT_OPS_ADDR)?;
+    let worker = Worker::build(settings, Role::Resolution, NAME, |_| ResolutionJobHandler).await?;
+    concord_service::shutdown::cancel_on_signal(worker.shutdown_token());
+    worker.run_until_stopped().await
+}
