@@ -17,12 +17,19 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Serialises concurrent migration runs of several services starting at once.
 const MIGRATION_LOCK: i64 = 0x636f_6e63_6f72_64;
 
+/// How long a checkout waits for a free or new connection before failing.
+const CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Builds a connection pool; connections are opened lazily, so this succeeds while the database
 /// is down and the first checkout reports the failure.
 pub fn pool(database_url: &str, max_size: usize) -> Result<DbPool, StoreError> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
     Pool::builder(manager)
         .max_size(max_size)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(CHECKOUT_TIMEOUT))
+        .create_timeout(Some(CHECKOUT_TIMEOUT))
+        .recycle_timeout(Some(CHECKOUT_TIMEOUT))
         .build()
         .map_err(|e| StoreError::Pool(format!("building the pool: {e}")))
 }

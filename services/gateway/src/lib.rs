@@ -1,1 +1,20 @@
+//! The REST gateway: authentication, validation, rate limits, idempotency keys, job runs in by
+//! REST and by the intake queue, and the outbox relay that announces what it stored.
 
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod intake;
+pub mod jobs;
+pub mod keys;
+pub mod pagination;
+pub mod rate_limit;
+pub mod request_context;
+pub mod settings;
+pub mod startup;
+pub mod state;
+
+pub use settings::GatewaySettings;
+pub use startup::Application;

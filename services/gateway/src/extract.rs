@@ -1,0 +1,106 @@
+//! Reading JSON with precise errors: malformed JSON is a 400 with its line and column; a missing
+//! field, a wrong type or an unknown field is a 422 naming the field's path
+//! (`documents[2].values.total`).
+
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(to_api_error)?;
+    deserializer.end().map_err(|e| ApiError::MalformedJson {
+        message: format!("malformed JSON: {e}"),
+        line: Some(e.line()),
+        column: Some(e.column()),
+    })?;
+    Ok(value)
+}
+
+fn to_api_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = strip_position(&inner.to_string());
+            // serde reports a missing field at its parent; name the field itself.
+            let field = match missing_field_name(&message) {
+                Some(name) if path == "." => name.to_owned(),
+                Some(name) => format!("{path}.{name}"),
+                None => path,
+            };
+            ApiError::Validation {
+                message: format!("`{field}`: {message}"),
+                field: Some(field),
+                line: None,
+            }
+        }
+        _ => ApiError::MalformedJson {
+            message: format!("malformed JSON: {}", strip_position(&inner.to_string())),
+            line: Some(inner.line()),
+            column: Some(inner.column()),
+        },
+    }
+}
+
+fn missing_field_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_messages::JobSubmission;
+    use rstest::rstest;
+
+    fn field_of(error: ApiError) -> Option<String> {
+        match error {
+            ApiError::Validation { field, .. } => field,
+            _ => None,
+        }
+    }
+
+    #[rstest]
+    #[case(r#"{"documents": []}"#, "name")]
+    #[case(r#"{"name": 5, "documents": []}"#, "name")]
+    #[case(
+        r#"{"name": "b", "documents": [{"document_id": "a", "values": {}}, {"values": {}}]}"#,
+        "documents[1].document_id"
+    )]
+    #[case(
+        r#"{"name": "b", "documents": [{"document_id": "a", "values": {"total": 12}}]}"#,
+        "documents[0].values.total"
+    )]
+    #[case(r#"{"name": "b", "documents": [], "colour": "red"}"#, "colour")]
+    fn data_errors_name_the_field(#[case] body: &str, #[case] field: &str) {
+        let error = parse_json::<JobSubmission>(body.as_bytes()).expect_err("invalid");
+        let message = error.to_string();
+        assert_eq!(
+            field_of(error)
+                .as_deref()
+                .map(|f| f.trim_start_matches('.')),
+            Some(field),
+            "{message}"
+        );
+    }
+
+    #[rstest]
+    #[case("{\"name\": ")]
+    #[case("not json")]
+    #[case("{\"name\": \"b\", \"documents\": []} trailing")]
+    fn syntax_errors_are_malformed_json(#[case] body: &str) {
+        assert!(matches!(
+            parse_json::<JobSubmission>(body.as_bytes()),
+            Err(ApiError::MalformedJson { .. })
+        ));
+    }
+}

@@ -1,0 +1,164 @@
+//! Parse, don't validate: a submitted document becomes a [`ValidDocument`] or an error naming its
+//! field; nothing downstream checks again.
+
+use std::collections::BTreeMap;
+
+use concord_messages::SubmittedDocument;
+
+use crate::error::ApiError;
+
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_DOCUMENT_ID_CHARS: usize = 256;
+pub const MAX_FILENAME_CHARS: usize = 1024;
+pub const MAX_FIELD_NAME_CHARS: usize = 200;
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Documents in one JSON body; larger batches stream as NDJSON.
+pub const MAX_JSON_DOCUMENTS: usize = 10_000;
+
+/// A job run's name: 1 to 200 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobName(String);
+
+impl JobName {
+    pub fn parse(field: &str, raw: &str) -> Result<JobName, ApiError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(ApiError::validation(
+                field,
+                format!("`{field}` must not be empty"),
+            ));
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(ApiError::validation(
+                field,
+                format!("`{field}` must be at most {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        Ok(JobName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A document that passed every rule: a non-empty id, bounded sizes, string values (null values
+/// dropped as "not found").
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidDocument {
+    pub document_id: String,
+    pub filename: String,
+    pub values: BTreeMap<String, String>,
+}
+
+impl ValidDocument {
+    /// `path` names the document in errors (`documents[3]`, or empty for an NDJSON line).
+    pub fn parse(path: &str, raw: SubmittedDocument) -> Result<ValidDocument, ApiError> {
+        let at = |field: &str| {
+            if path.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            }
+        };
+        let document_id = raw.document_id.trim().to_owned();
+        if document_id.is_empty() {
+            let field = at("document_id");
+            return Err(ApiError::validation(
+                &field,
+                format!("`{field}` must not be empty"),
+            ));
+        }
+        if document_id.chars().count() > MAX_DOCUMENT_ID_CHARS {
+            let field = at("document_id");
+            return Err(ApiError::validation(
+                &field,
+                format!("`{field}` must be at most {MAX_DOCUMENT_ID_CHARS} characters"),
+            ));
+        }
+        let filename = raw.filename.unwrap_or_default();
+        if filename.chars().count() > MAX_FILENAME_CHARS {
+            let field = at("filename");
+            return Err(ApiError::validation(
+                &field,
+                format!("`{field}` must be at most {MAX_FILENAME_CHARS} characters"),
+            ));
+        }
+        let mut values = BTreeMap::new();
+        for (name, value) in raw.values {
+            let field = at(&format!("values.{name}"));
+            if name.trim().is_empty() || name.chars().count() > MAX_FIELD_NAME_CHARS {
+                return Err(ApiError::validation(
+                    &field,
+                    format!("field names must be 1 to {MAX_FIELD_NAME_CHARS} characters"),
+                ));
+            }
+            let Some(value) = value else { continue };
+            if value.len() > MAX_VALUE_BYTES {
+                return Err(ApiError::validation(
+                    &field,
+                    format!("`{field}` must be at most {MAX_VALUE_BYTES} bytes"),
+                ));
+            }
+            values.insert(name, value);
+        }
+        Ok(ValidDocument {
+            document_id,
+            filename,
+            values,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn raw(id: &str, values: &[(&str, Option<&str>)]) -> SubmittedDocument {
+        SubmittedDocument {
+            document_id: id.to_owned(),
+            filename: None,
+            values: values
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn null_values_are_dropped_and_ids_trimmed() {
+        let doc = ValidDocument::parse(
+            "documents[0]",
+            raw(" d1 ", &[("a", Some("x")), ("b", None)]),
+        )
+        .expect("valid");
+        assert_eq!(doc.document_id, "d1");
+        assert_eq!(doc.values.len(), 1);
+        assert_eq!(doc.filename, "");
+    }
+
+    #[rstest]
+    #[case(raw("", &[]), "documents[2].document_id")]
+    #[case(raw("   ", &[]), "documents[2].document_id")]
+    #[case(raw(&"x".repeat(257), &[]), "documents[2].document_id")]
+    #[case(raw("d", &[(" ", Some("v"))]), "documents[2].values. ")]
+    fn invalid_documents_name_their_field(
+        #[case] document: SubmittedDocument,
+        #[case] field: &str,
+    ) {
+        match ValidDocument::parse("documents[2]", document) {
+            Err(ApiError::Validation { field: Some(f), .. }) => assert_eq!(f, field),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[rstest]
+    #[case("", false)]
+    #[case("  ", false)]
+    #[case("March invoices", true)]
+    #[case(&"n".repeat(201), false)]
+    fn names_are_bounded(#[case] name: &str, #[case] ok: bool) {
+        assert_eq!(JobName::parse("name", name).is_ok(), ok);
+    }
+}

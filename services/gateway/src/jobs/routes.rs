@@ -1,0 +1,153 @@
+use std::collections::HashMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use concord_messages::JobSubmission;
+use concord_models::database::connection;
+use concord_models::documents::Document;
+use concord_models::ids::JobRunId;
+use concord_models::job_runs::{JobRun, JobSource};
+use futures_util::StreamExt;
+
+use super::domain::JobName;
+use super::ingest::{store_ndjson, store_submission};
+use super::view::{DocumentView, JobRunView};
+use crate::auth::{Authenticated, Scope};
+use crate::error::ApiError;
+use crate::extract::parse_json;
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/jobs")
+            .route(web::post().to(create_job))
+            .route(web::get().to(list_jobs)),
+    )
+    .route("/jobs/{id}", web::get().to(get_job))
+    .route("/jobs/{id}/documents", web::get().to(list_documents));
+}
+
+/// `POST /v1/jobs`: a JSON body `{name, documents}` (up to 10,000 documents) or an NDJSON stream
+/// (`application/x-ndjson`, one document per line, `?name=`).
+async fn create_job(
+    req: HttpRequest,
+    payload: web::Payload,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let run = match content_type.as_str() {
+        "application/json" => {
+            let body = read_limited(payload, state.limits.max_json_body_bytes).await?;
+            let submission: JobSubmission = parse_json(&body)?;
+            store_submission(
+                &state,
+                auth.organization_id,
+                submission,
+                JobSource::Rest,
+                None,
+            )
+            .await?
+        }
+        "application/x-ndjson" => {
+            let name = query.get("name").ok_or_else(|| {
+                ApiError::validation(
+                    "name",
+                    "the `name` query parameter is required for an NDJSON upload",
+                )
+            })?;
+            let name = JobName::parse("name", name)?;
+            store_ndjson(&state, auth.organization_id, name, payload).await?
+        }
+        other => return Err(ApiError::UnsupportedMediaType(other.to_owned())),
+    };
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/jobs/{}", run.id),
+        ))
+        .json(JobRunView::from(run)))
+}
+
+async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses a path id; a malformed id is as absent as an unknown one.
+fn job_run_id(raw: &str) -> Result<JobRunId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("job run", raw))
+}
+
+async fn get_job(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let id = job_run_id(&path)?;
+    let mut conn = connection(&state.pool).await?;
+    let run = JobRun::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job run", path.as_str()))?;
+    Ok(HttpResponse::Ok().json(JobRunView::from(run)))
+}
+
+async fn list_jobs(
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let page = PageRequest::from_query(&query)?;
+    let before: Option<JobRunId> = page.after_as()?;
+    let mut conn = connection(&state.pool).await?;
+    let rows = JobRun::list(&mut conn, auth.organization_id, before, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |run| run.id.to_string(),
+        JobRunView::from,
+    )))
+}
+
+async fn list_documents(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let id = job_run_id(&path)?;
+    let page = PageRequest::from_query(&query)?;
+    let after: Option<i32> = page.after_as()?;
+    let mut conn = connection(&state.pool).await?;
+    JobRun::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job run", path.as_str()))?;
+    let rows = Document::list(&mut conn, id, after, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |document| document.position.to_string(),
+        DocumentView::from,
+    )))
+}

@@ -1,0 +1,67 @@
+//! How job runs and documents look in the API (and in events).
+
+use chrono::{DateTime, Utc};
+use concord_models::documents::Document;
+use concord_models::job_runs::{JobRun, JobRunStatus, JobSource};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct JobRunView {
+    pub id: String,
+    pub name: String,
+    pub status: JobRunStatus,
+    pub source: JobSource,
+    pub document_count: i32,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub links: JobRunLinks,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobRunLinks {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub documents: String,
+}
+
+impl From<JobRun> for JobRunView {
+    fn from(run: JobRun) -> Self {
+        let id = run.id.to_string();
+        JobRunView {
+            links: JobRunLinks {
+                self_: format!("/v1/jobs/{id}"),
+                documents: format!("/v1/jobs/{id}/documents"),
+            },
+            id,
+            name: run.name,
+            status: run.status,
+            source: run.source,
+            document_count: run.document_count,
+            error: run.error,
+            created_at: run.created_at,
+            updated_at: run.updated_at,
+            completed_at: run.completed_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DocumentView {
+    pub position: i32,
+    pub document_id: String,
+    pub filename: String,
+    pub values: serde_json::Value,
+}
+
+impl From<Document> for DocumentView {
+    fn from(document: Document) -> Self {
+        DocumentView {
+            position: document.position,
+            document_id: document.document_id,
+            filename: document.filename,
+            values: document.field_values,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! API key management for `admin` keys: create (the key is shown once), list, revoke.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use concord_models::api_keys::ApiKey;
+use concord_models::database::connection;
+use concord_models::ids::ApiKeyId;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{create_key_for, Authenticated, Scope, Scopes};
+use crate::error::ApiError;
+use crate::extract::parse_json;
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api-keys")
+            .route(web::post().to(create))
+            .route(web::get().to(list)),
+    )
+    .route("/api-keys/{id}", web::delete().to(revoke));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeyRequest {
+    name: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ApiKeyView {
+    id: String,
+    name: String,
+    key_prefix: String,
+    scopes: Vec<String>,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    /// Only in the response to its creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
+impl From<ApiKey> for ApiKeyView {
+    fn from(key: ApiKey) -> Self {
+        ApiKeyView {
+            id: key.id.to_string(),
+            name: key.name,
+            key_prefix: key.key_prefix,
+            scopes: key.scopes,
+            created_at: key.created_at,
+            revoked_at: key.revoked_at,
+            key: None,
+        }
+    }
+}
+
+async fn create(
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Admin)?;
+    let request: CreateKeyRequest = parse_json(&body)?;
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::validation(
+            "name",
+            "`name` must be 1 to 200 characters",
+        ));
+    }
+    let scopes = Scopes::parse_list(&request.scopes.join(","))
+        .map_err(|message| ApiError::validation("scopes", message))?;
+    let (key, secret) = create_key_for(&state.pool, auth.organization_id, name, &scopes).await?;
+    let mut view = ApiKeyView::from(key);
+    view.key = Some(secret.expose().to_owned());
+    Ok(HttpResponse::Created().json(view))
+}
+
+async fn list(
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Admin)?;
+    let page = PageRequest::from_query(&query)?;
+    let after: Option<ApiKeyId> = page.after_as()?;
+    let mut conn = connection(&state.pool).await?;
+    let rows = ApiKey::list(&mut conn, auth.organization_id, after, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |k| k.id.to_string(),
+        ApiKeyView::from,
+    )))
+}
+
+async fn revoke(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Admin)?;
+    let id: ApiKeyId = path
+        .parse()
+        .map_err(|_| ApiError::not_found("API key", path.as_str()))?;
+    let mut conn = connection(&state.pool).await?;
+    if ApiKey::revoke(&mut conn, auth.organization_id, id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("API key", path.as_str()))
+    }
+}

@@ -1,0 +1,155 @@
+//! Per-key rate limiting: a token bucket per API key (in this gateway process), refilled at
+//! `limit / 60` tokens a second up to `limit`. Every authenticated response carries
+//! `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a refusal is a 429 with
+//! `Retry-After`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage};
+use concord_models::ids::ApiKeyId;
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::request_context::respond;
+use crate::state::AppState;
+
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<ApiKeyId, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// The decision for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset_secs: u64,
+    /// Seconds until one request is allowed (0 when allowed).
+    pub retry_after_secs: u64,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: per_minute.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn check(&self, key: ApiKeyId) -> Decision {
+        self.check_at(key, Instant::now())
+    }
+
+    fn check_at(&self, key: ApiKeyId, now: Instant) -> Decision {
+        let capacity = f64::from(self.per_minute);
+        let rate = capacity / 60.0;
+        let mut buckets = match self.buckets.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: capacity,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
+        bucket.updated = now;
+        let allowed = bucket.tokens >= 1.0;
+        if allowed {
+            bucket.tokens -= 1.0;
+        }
+        let retry_after_secs = if allowed {
+            0
+        } else {
+            ((1.0 - bucket.tokens) / rate).ceil().max(1.0) as u64
+        };
+        Decision {
+            allowed,
+            limit: self.per_minute,
+            remaining: bucket.tokens.floor().max(0.0) as u32,
+            reset_secs: ((capacity - bucket.tokens) / rate).ceil().max(0.0) as u64,
+            retry_after_secs,
+        }
+    }
+}
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let key = req.extensions().get::<Authenticated>().map(|a| a.key_id);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(key), Some(state)) = (key, state) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let decision = state.rate_limiter.check(key);
+    let mut response = if decision.allowed {
+        next.call(req).await?.map_into_boxed_body()
+    } else {
+        respond(
+            req,
+            ApiError::RateLimited {
+                retry_after_secs: decision.retry_after_secs,
+            },
+        )
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", u64::from(decision.limit)),
+        ("x-ratelimit-remaining", u64::from(decision.remaining)),
+        ("x-ratelimit-reset", decision.reset_secs),
+    ] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_bucket_allows_its_limit_then_refuses_until_it_refills() {
+        let limiter = RateLimiter::new(3);
+        let key = ApiKeyId::generate();
+        let start = Instant::now();
+        for expected_remaining in [2, 1, 0] {
+            let decision = limiter.check_at(key, start);
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, expected_remaining);
+        }
+        let refused = limiter.check_at(key, start);
+        assert!(!refused.allowed);
+        assert_eq!(
+            refused.retry_after_secs, 20,
+            "3 per minute refills one every 20 s"
+        );
+        assert!(
+            limiter
+                .check_at(key, start + Duration::from_secs(20))
+                .allowed
+        );
+    }
+
+    #[test]
+    fn keys_have_their_own_buckets() {
+        let limiter = RateLimiter::new(1);
+        let now = Instant::now();
+        assert!(limiter.check_at(ApiKeyId::generate(), now).allowed);
+        assert!(limiter.check_at(ApiKeyId::generate(), now).allowed);
+    }
+}

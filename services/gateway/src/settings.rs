@@ -1,0 +1,41 @@
+use concord_service::settings::env_or;
+use concord_service::{ServiceSettings, SettingsError};
+
+use crate::state::Limits;
+
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub service: ServiceSettings,
+    /// `CONCORD_HTTP_ADDR` (default 127.0.0.1:8080; port 0 picks a free port).
+    pub http_addr: String,
+    /// `CONCORD_HTTP_WORKERS`
+    pub http_workers: usize,
+    /// `CONCORD_RATE_LIMIT_PER_MINUTE`: requests per API key per minute.
+    pub rate_limit_per_minute: u32,
+    /// `CONCORD_INTAKE_CONCURRENCY`: intake messages handled at once.
+    pub intake_concurrency: u16,
+    pub limits: Limits,
+}
+
+impl GatewaySettings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let defaults = Limits::default();
+        Ok(Self {
+            service: ServiceSettings::from_env()?,
+            http_addr: env_or("CONCORD_HTTP_ADDR", "127.0.0.1:8080".to_owned())?,
+            http_workers: env_or("CONCORD_HTTP_WORKERS", 2usize)?,
+            rate_limit_per_minute: env_or("CONCORD_RATE_LIMIT_PER_MINUTE", 600u32)?,
+            intake_concurrency: env_or("CONCORD_INTAKE_CONCURRENCY", 2u16)?,
+            limits: Limits {
+                max_json_body_bytes: env_or(
+                    "CONCORD_MAX_JSON_BODY_BYTES",
+                    defaults.max_json_body_bytes,
+                )?,
+                max_ndjson_line_bytes: env_or(
+                    "CONCORD_MAX_NDJSON_LINE_BYTES",
+                    defaults.max_ndjson_line_bytes,
+                )?,
+            },
+        })
+    }
+}

@@ -1,0 +1,34 @@
+use std::sync::Arc;
+
+use concord_models::DbPool;
+use tokio::sync::Notify;
+
+use crate::rate_limit::RateLimiter;
+use crate::request_context::HttpMetrics;
+
+/// What every handler and middleware of the gateway shares.
+pub struct AppState {
+    pub pool: DbPool,
+    /// Wakes the outbox relay after a commit that wrote to the outbox.
+    pub outbox_waker: Arc<Notify>,
+    pub rate_limiter: RateLimiter,
+    pub metrics: HttpMetrics,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest JSON body accepted (NDJSON bodies are streamed and unbounded).
+    pub max_json_body_bytes: usize,
+    /// Longest NDJSON line accepted.
+    pub max_ndjson_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_json_body_bytes: 64 * 1024 * 1024,
+            max_ndjson_line_bytes: 1024 * 1024,
+        }
+    }
+}
