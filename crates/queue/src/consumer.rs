@@ -259,6 +259,7 @@ async fn handle_delivery<H: MessageHandler>(
                 message_id: original.message_id.clone(),
                 correlation_id: original.correlation_id.clone(),
                 headers,
+                mandatory: true,
             };
             match dead_letters
                 .publish(&topology.dead_letter_exchange(), role.name(), &copy)

@@ -17,6 +17,9 @@ pub struct OutgoingMessage<'a> {
     pub message_id: Option<String>,
     pub correlation_id: Option<String>,
     pub headers: HashMap<String, String>,
+    /// Have the broker return the message when no queue is bound for it (an error here). Right
+    /// for work that must reach a queue; wrong for events, which may have no subscriber.
+    pub mandatory: bool,
 }
 
 /// A channel in confirm mode.
@@ -85,7 +88,7 @@ impl Publisher {
                 exchange.into(),
                 routing_key.into(),
                 BasicPublishOptions {
-                    mandatory: true,
+                    mandatory: message.mandatory,
                     ..BasicPublishOptions::default()
                 },
                 message.payload,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_models::database::connection;
-use concord_models::outbox::OutboxMessage;
+use concord_models::outbox::{OutboxExchange, OutboxMessage};
 use concord_models::{DbPool, StoreError};
 use diesel_async::AsyncConnection;
 use prometheus::{IntCounter, Registry};
@@ -145,6 +145,7 @@ impl OutboxRelay {
                         message_id: Some(message.message_id.to_string()),
                         correlation_id: None,
                         headers,
+                        mandatory: message.exchange == OutboxExchange::Jobs,
                     };
                     match publisher
                         .start_publish(

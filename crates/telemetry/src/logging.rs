@@ -54,11 +54,15 @@ fn install(service_name: &'static str, filter: EnvFilter) {
             .with_writer(std::io::stderr)
             .boxed()
     };
+    // The log filter applies to the logs only: spans stay on for the traces (and so for the trace
+    // context that messages carry) even when logs are silenced.
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     // Another subscriber may already be installed (tests embedding several services).
     let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt_layer)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(fmt_layer.with_filter(filter))
+        .with(traces)
         .try_init();
     tracing::info!(service = service_name, "telemetry initialised");
 }

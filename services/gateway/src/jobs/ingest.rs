@@ -72,9 +72,10 @@ impl JobWriter {
         let job_run_id = JobRunId::generate();
         let (sender, receiver) = mpsc::channel(2);
         let pool = state.pool.clone();
-        // Captured here, inside the request's span, so the event continues the caller's trace.
         let correlation_id = job.intake_message_id.clone();
-        let task = tokio::spawn(async move {
+        // The writer runs in the request's span, so the event it writes continues the caller's
+        // trace.
+        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             let mut conn = connection(&pool).await?;
             let mut receiver = receiver;
             conn.transaction::<_, WriteError, _>(async move |conn| {
@@ -121,7 +122,7 @@ impl JobWriter {
                 Ok(run)
             })
             .await
-        });
+        }));
         JobWriter {
             job_run_id,
             sender,

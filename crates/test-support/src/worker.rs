@@ -1,0 +1,83 @@
+use concord_queue::{Role, Topology};
+use concord_service::{JobHandler, ServiceSettings, Worker, WorkerSettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::TestDatabase;
+
+/// A worker running in the test's runtime on its own database and namespace.
+pub struct TestWorker {
+    pub database_url: String,
+    pub pool: concord_models::DbPool,
+    pub topology: Topology,
+    pub ops_port: u16,
+    pub shutdown: CancellationToken,
+    pub handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts a worker for `role`; `amqp_url` lets a test put a proxy in between.
+pub async fn spawn_worker<H: JobHandler>(
+    database: &TestDatabase,
+    topology: &Topology,
+    amqp_url: String,
+    role: Role,
+    name: &'static str,
+    handler: H,
+) -> TestWorker {
+    concord_telemetry::logging::init_for_tests();
+    // What the worker declares in the background, declared first so the test can publish at once.
+    crate::broker::declare(topology).await;
+    let settings = WorkerSettings {
+        service: ServiceSettings {
+            database_url: database.url.clone(),
+            amqp_url,
+            topology: topology.clone(),
+            db_pool_size: 4,
+        },
+        ops_addr: "127.0.0.1:0".to_owned(),
+        concurrency: 2,
+    };
+    let worker = Worker::build(settings, role, name, |_| handler)
+        .await
+        .expect("the worker starts");
+    let ops_port = worker.ops_port();
+    let shutdown = worker.shutdown_token();
+    let handle = tokio::spawn(worker.run_until_stopped());
+    TestWorker {
+        database_url: database.url.clone(),
+        pool: database.pool(),
+        topology: topology.clone(),
+        ops_port,
+        shutdown,
+        handle,
+    }
+}
+
+/// A plain HTTP/1.0 GET on localhost: the body, if the status is 200.
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status_line = head.lines().next()?;
+    (status_line.split_whitespace().nth(1) == Some("200")).then(|| body.to_owned())
+}
+
+/// The value of a Prometheus counter line that starts with `series` in the worker's metrics.
+pub async fn metric(port: u16, series: &str) -> f64 {
+    let Some(text) = http_get(port, "/metrics").await else {
+        return 0.0;
+    };
+    text.lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,103 @@
+use rstest::rstest;
+
+use crate::helpers::spawn_app;
+
+#[rstest]
+#[case::no_header(None)]
+#[case::not_bearer(Some("Basic dXNlcjpwYXNz"))]
+#[case::unknown_key(Some("Bearer cnc_0000000000000000000000000000000000000000"))]
+#[actix_web::test]
+async fn requests_without_a_valid_key_are_401(#[case] authorization: Option<&str>) {
+    let app = spawn_app().await;
+    let mut request = app.client.get(app.url("/v1/jobs"));
+    if let Some(value) = authorization {
+        request = request.insert_header(("authorization", value));
+    }
+    let reply = app.send(request, None).await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert_eq!(reply.error_code(), "unauthorized");
+    assert!(reply.body["error"]["request_id"].is_string());
+}
+
+#[actix_web::test]
+async fn a_missing_scope_is_403_naming_the_scope() {
+    let app = spawn_app().await;
+    let reply = app
+        .post_json("/v1/jobs", &app.read_key, &crate::helpers::job_body("x", 1))
+        .await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.error_code(), "insufficient_scope");
+    assert_eq!(reply.body["error"]["details"]["required_scope"], "write");
+    assert_eq!(app.count("job_runs").await, 0);
+
+    let reply = app.get("/v1/api-keys", &app.key).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.body["error"]["details"]["required_scope"], "admin");
+}
+
+#[actix_web::test]
+async fn another_organisations_job_is_404() {
+    let app = spawn_app().await;
+    let job = app.create_job("mine", 2).await;
+    let id = job["id"].as_str().expect("an id");
+
+    let theirs = app.get(&format!("/v1/jobs/{id}"), &app.other_key).await;
+    assert_eq!(theirs.status, 404);
+    assert_eq!(theirs.error_code(), "not_found");
+    let documents = app
+        .get(&format!("/v1/jobs/{id}/documents"), &app.other_key)
+        .await;
+    assert_eq!(documents.status, 404);
+    let list = app.get("/v1/jobs", &app.other_key).await;
+    assert_eq!(list.body["data"].as_array().map(Vec::len), Some(0));
+
+    let mine = app.get(&format!("/v1/jobs/{id}"), &app.read_key).await;
+    assert_eq!(mine.status, 200);
+}
+
+#[actix_web::test]
+async fn admins_create_list_and_revoke_keys() {
+    let app = spawn_app().await;
+    let created = app
+        .post_json(
+            "/v1/api-keys",
+            &app.admin_key,
+            &serde_json::json!({"name": "ci", "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let new_key = created.body["key"]
+        .as_str()
+        .expect("the key, once")
+        .to_owned();
+    assert_eq!(app.get("/v1/jobs", &new_key).await.status, 200);
+
+    let listed = app.get("/v1/api-keys", &app.admin_key).await;
+    let keys = listed.body["data"].as_array().expect("a list");
+    assert!(
+        keys.iter().all(|k| k.get("key").is_none()),
+        "keys are never shown again"
+    );
+
+    let id = created.body["id"].as_str().expect("an id");
+    let revoked = app
+        .send(
+            app.client
+                .delete(app.url(&format!("/v1/api-keys/{id}")))
+                .bearer_auth(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204);
+    assert_eq!(app.get("/v1/jobs", &new_key).await.status, 401);
+
+    let bad = app
+        .post_json(
+            "/v1/api-keys",
+            &app.admin_key,
+            &serde_json::json!({"name": "x", "scopes": ["root"]}),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.body["error"]["details"]["field"], "scopes");
+}

@@ -1,0 +1,11 @@
+//! The gateway's API tests, against the real PostgreSQL and RabbitMQ: each test starts its own
+//! gateway on its own database and broker namespace.
+
+mod auth;
+mod helpers;
+mod idempotency;
+mod intake;
+mod jobs;
+mod ops;
+mod outbox;
+mod rate_limit;
