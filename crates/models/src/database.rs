@@ -15,7 +15,7 @@ pub type DbConnection = Object<AsyncPgConnection>;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Serialises concurrent migration runs of several services starting at once.
-const MIGRATION_LOCK: i64 = 0x636f_6e63_6f72_64;
+const MIGRATION_LOCK: i64 = 0x0063_6f6e_636f_7264;
 
 /// How long a checkout waits for a free or new connection before failing.
 const CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -12,6 +12,8 @@ pub struct JobRunView {
     pub status: JobRunStatus,
     pub source: JobSource,
     pub document_count: i32,
+    /// For batches from the intake queue: the message id they were sent with.
+    pub intake_message_id: Option<String>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -39,6 +41,7 @@ impl From<JobRun> for JobRunView {
             status: run.status,
             source: run.source,
             document_count: run.document_count,
+            intake_message_id: run.intake_message_id,
             error: run.error,
             created_at: run.created_at,
             updated_at: run.updated_at,

@@ -1,0 +1,69 @@
+# Concord: the one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/concord-target
+export CONCORD_RUN_DIR ?= $(CURDIR)/.run
+export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
+export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
+BIN_DIR := $(CARGO_TARGET_DIR)/debug
+
+.PHONY: help setup deps toolchain build up down status demo test lint fmt clean-test llm-setup llm-up llm-down
+
+help: ## This list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+toolchain: ## Check the Rust toolchain (cargo, rustfmt, clippy)
+	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust (rustup) first, see README.md"; exit 1; }
+	@cargo --version
+
+deps: ## Install (apt) and start PostgreSQL and RabbitMQ where missing or stopped
+	@bash deploy/deps.sh
+
+setup: toolchain deps ## Everything the stack needs: dependencies, database, migrations, binaries
+	@bash deploy/db.sh
+	@cargo build --bins
+	@$(BIN_DIR)/gateway migrate
+
+build: toolchain ## Build the four service binaries
+	@cargo build --bins
+
+up: setup ## Start the gateway and the three workers in the background (logs in .run/)
+	@bash deploy/services.sh up
+
+down: ## Stop the services started by `make up`
+	@bash deploy/services.sh down
+
+status: ## Show which services run and whether they are ready
+	@bash deploy/services.sh status
+
+demo: up ## The whole stack, a sample job submitted by REST and by the intake queue, shown back
+	@bash deploy/demo.sh
+
+test: toolchain deps ## Every test, against the real PostgreSQL and RabbitMQ
+	@bash deploy/clean-test.sh
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run --workspace --profile ci; \
+	else \
+		echo "cargo-nextest not found; running cargo test"; \
+		cargo test --workspace; \
+	fi
+
+lint: toolchain ## rustfmt and clippy, warnings as errors
+	@cargo fmt --all -- --check
+	@cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	@cargo fmt --all
+
+clean-test: ## Drop the databases and broker queues that test runs left behind
+	@bash deploy/clean-test.sh
+
+llm-setup: ## Install the default local LLM (llama.cpp server + SmolLM2-135M, a long compile)
+	@bash deploy/llm.sh install
+
+llm-up: llm-setup ## Start the local LLM server on 127.0.0.1:8081
+	@bash deploy/llm.sh start
+
+llm-down: ## Stop the local LLM server
+	@bash deploy/llm.sh stop
