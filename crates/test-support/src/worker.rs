@@ -81,3 +81,46 @@ pub async fn metric(port: u16, series: &str) -> f64 {
         .and_then(|value| value.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// The outbox relay the services run, publishing what a test wrote to the outbox.
+pub fn start_relay(pool: &concord_models::DbPool, topology: &Topology) -> CancellationToken {
+    let relay = concord_queue::OutboxRelay::new(
+        pool.clone(),
+        crate::amqp_url(),
+        topology.clone(),
+        "test-relay".to_owned(),
+        &concord_telemetry::prometheus::Registry::new(),
+    )
+    .expect("a relay");
+    let stop = CancellationToken::new();
+    tokio::spawn(relay.run(stop.clone()));
+    stop
+}
+
+/// An organisation "acme" with a completed (empty) job run: what runs are created over.
+pub async fn seed_job_run(
+    conn: &mut diesel_async::AsyncPgConnection,
+) -> Result<
+    (
+        concord_models::ids::OrganizationId,
+        concord_models::ids::JobRunId,
+    ),
+    concord_models::StoreError,
+> {
+    use concord_models::ids::JobRunId;
+    use concord_models::job_runs::{JobRun, JobRunStatus, JobSource, NewJobRun};
+    let org = concord_models::organizations::Organization::find_or_create(conn, "acme").await?;
+    let job = JobRun::insert(
+        conn,
+        NewJobRun {
+            id: JobRunId::generate(),
+            organization_id: org.id,
+            name: "batch",
+            status: JobRunStatus::Completed,
+            source: JobSource::Rest,
+            intake_message_id: None,
+        },
+    )
+    .await?;
+    Ok((org.id, job.id))
+}

@@ -72,6 +72,7 @@ pub async fn middleware(
         path = %req.path(),
         request_id = %request_id,
         status = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     let incoming: HashMap<String, String> = ["traceparent", "tracestate"]
         .iter()
@@ -83,6 +84,9 @@ pub async fn middleware(
         })
         .collect();
     concord_telemetry::propagation::continue_trace(&span, &incoming);
+    if let Some(trace_id) = concord_telemetry::propagation::trace_id(&span) {
+        span.record("trace_id", trace_id);
+    }
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.metrics.clone());

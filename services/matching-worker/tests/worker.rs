@@ -7,43 +7,27 @@ use std::time::Duration;
 use concord_matching_worker::{MatchingJobHandler, NAME};
 use concord_messages::MatchingJob;
 use concord_models::database::connection;
-use concord_models::ids::{JobRunId, MatchingRunId};
-use concord_models::job_runs::{JobRun, JobRunStatus, JobSource, NewJobRun};
+use concord_models::ids::MatchingRunId;
 use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun};
-use concord_models::organizations::Organization;
 use concord_models::outbox::OutboxMessage;
 use concord_models::DbPool;
-use concord_queue::{OutboxRelay, OutgoingMessage, Publisher, Role, Topology};
-use concord_telemetry::prometheus::Registry;
-use concord_test_support::worker::{metric, spawn_worker};
+use concord_queue::{OutgoingMessage, Publisher, Role, Topology};
+use concord_test_support::worker::{metric, seed_job_run, spawn_worker, start_relay};
 use concord_test_support::{amqp_url, eventually, test_topology, Tap, TcpProxy, TestDatabase};
 use diesel_async::AsyncConnection;
-use tokio_util::sync::CancellationToken;
 
-/// A queued matching run over a (one-document) job run, and its job in the outbox, written in
-/// one transaction as the gateway does.
+/// A queued matching run over a job run, and its job in the outbox, written in one transaction as
+/// the gateway does.
 async fn queue_matching_run(pool: &DbPool) -> MatchingRunId {
     let mut conn = connection(pool).await.expect("a connection");
     conn.transaction::<_, concord_models::StoreError, _>(async |conn| {
-        let org = Organization::find_or_create(conn, "acme").await?;
-        let job = JobRun::insert(
-            conn,
-            NewJobRun {
-                id: JobRunId::generate(),
-                organization_id: org.id,
-                name: "batch",
-                status: JobRunStatus::Completed,
-                source: JobSource::Rest,
-                intake_message_id: None,
-            },
-        )
-        .await?;
+        let (organization_id, job_run_id) = seed_job_run(conn).await?;
         let run = MatchingRun::insert(
             conn,
             NewMatchingRun {
                 id: MatchingRunId::generate(),
-                organization_id: org.id,
-                job_run_id: job.id,
+                organization_id,
+                job_run_id,
                 mode: MatchingMode::Manual,
                 status: MatchingRunStatus::Queued,
                 config_snapshot: serde_json::json!({}),
@@ -53,7 +37,7 @@ async fn queue_matching_run(pool: &DbPool) -> MatchingRunId {
         .await?;
         let message = MatchingJob {
             run_id: run.id.as_uuid(),
-            organization_id: org.id.as_uuid(),
+            organization_id: organization_id.as_uuid(),
             chunk: None,
         };
         OutboxMessage::enqueue(
@@ -65,21 +49,6 @@ async fn queue_matching_run(pool: &DbPool) -> MatchingRunId {
     })
     .await
     .expect("queueing a matching run")
-}
-
-/// The outbox relay the gateway runs.
-fn start_relay(pool: &DbPool, topology: &Topology) -> CancellationToken {
-    let relay = OutboxRelay::new(
-        pool.clone(),
-        amqp_url(),
-        topology.clone(),
-        "test-relay".to_owned(),
-        &Registry::new(),
-    )
-    .expect("a relay");
-    let stop = CancellationToken::new();
-    tokio::spawn(relay.run(stop.clone()));
-    stop
 }
 
 /// The worker's count of acknowledged messages (Prometheus sorts labels by name).
