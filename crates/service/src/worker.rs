@@ -7,9 +7,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use concord_models::DbPool;
 use concord_queue::consumer::ConsumerMetrics;
-use concord_queue::{run_consumer, ConsumerConfig, OutboxRelay, Role, Topology};
+use concord_queue::{run_consumer, ConsumerConfig, Role, Topology};
 use concord_telemetry::ops::{Ops, ReadinessCheck};
 use concord_telemetry::prometheus::Registry;
+
+use crate::foundation::Foundation;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -64,20 +66,13 @@ impl Worker {
         make_handler: impl FnOnce(&WorkerContext) -> H,
     ) -> anyhow::Result<Worker> {
         let service = &settings.service;
-        concord_models::migrate(&service.database_url)
-            .await
-            .context("migrating the database")?;
-        let pool = concord_models::database::pool(&service.database_url, service.db_pool_size)?;
-        let registry = Registry::new();
+        let Foundation {
+            pool,
+            registry,
+            relay,
+        } = Foundation::start(service, name).await?;
         let shutdown = CancellationToken::new();
 
-        let relay = OutboxRelay::new(
-            pool.clone(),
-            service.amqp_url.clone(),
-            service.topology.clone(),
-            format!("{name}-outbox"),
-            &registry,
-        )?;
         let context = WorkerContext {
             pool: pool.clone(),
             topology: service.topology.clone(),

@@ -150,3 +150,34 @@ impl Tap {
         })
     }
 }
+
+/// Publishes as an outside producer would: straight to the broker, confirmed, with a message id.
+pub async fn publish(
+    exchange: &str,
+    routing_key: &str,
+    message_id: &str,
+    payload: &[u8],
+    headers: HashMap<String, String>,
+) {
+    let connection = concord_queue::broker::connect(&amqp_url(), "test-producer")
+        .await
+        .expect("connecting to RabbitMQ");
+    let publisher = concord_queue::Publisher::open(&connection)
+        .await
+        .expect("a publisher");
+    publisher
+        .publish(
+            exchange,
+            routing_key,
+            &concord_queue::OutgoingMessage {
+                payload,
+                message_id: Some(message_id.to_owned()),
+                correlation_id: None,
+                headers,
+                mandatory: true,
+            },
+        )
+        .await
+        .expect("published");
+    let _ = connection.close(200, "published".into()).await;
+}

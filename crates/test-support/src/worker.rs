@@ -124,3 +124,39 @@ pub async fn seed_job_run(
     .await?;
     Ok((org.id, job.id))
 }
+
+/// A matching run of "acme" over a new job run.
+pub async fn seed_matching_run(
+    conn: &mut diesel_async::AsyncPgConnection,
+    mode: concord_models::matching_runs::MatchingMode,
+    status: concord_models::matching_runs::MatchingRunStatus,
+) -> Result<concord_models::matching_runs::MatchingRun, concord_models::StoreError> {
+    use concord_models::ids::MatchingRunId;
+    use concord_models::matching_runs::{MatchingRun, NewMatchingRun};
+    let (organization_id, job_run_id) = seed_job_run(conn).await?;
+    MatchingRun::insert(
+        conn,
+        NewMatchingRun {
+            id: MatchingRunId::generate(),
+            organization_id,
+            job_run_id,
+            mode,
+            status,
+            config_snapshot: serde_json::json!({}),
+            rows_total: 0,
+        },
+    )
+    .await
+}
+
+impl TestWorker {
+    /// How many messages of its queue the worker has acknowledged (from its `/metrics`).
+    pub async fn acknowledged(&self, role: Role) -> f64 {
+        // Prometheus sorts labels by name.
+        let series = format!(
+            "concord_messages_handled_total{{outcome=\"ack\",queue=\"{}\"}}",
+            self.topology.queue(role)
+        );
+        metric(self.ops_port, &series).await
+    }
+}

@@ -6,11 +6,10 @@ use std::time::Duration;
 use concord_ai_resolver::{AiTaskHandler, NAME};
 use concord_messages::{AiTask, AiTaskRunKind};
 use concord_models::database::connection;
-use concord_models::ids::MatchingRunId;
-use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun};
+use concord_models::matching_runs::{MatchingMode, MatchingRunStatus};
 use concord_models::outbox::OutboxMessage;
 use concord_queue::Role;
-use concord_test_support::worker::{metric, seed_job_run, spawn_worker, start_relay};
+use concord_test_support::worker::{seed_matching_run, spawn_worker, start_relay};
 use concord_test_support::{amqp_url, eventually, test_topology, Tap, TestDatabase};
 use diesel_async::AsyncConnection;
 
@@ -33,21 +32,9 @@ async fn tasks_are_checked_against_the_runs_organisation() {
 
     let mut conn = connection(&worker.pool).await.expect("a connection");
     conn.transaction::<_, concord_models::StoreError, _>(async |conn| {
-        let (organization_id, job_run_id) = seed_job_run(conn).await?;
-        let run = MatchingRun::insert(
-            conn,
-            NewMatchingRun {
-                id: MatchingRunId::generate(),
-                organization_id,
-                job_run_id,
-                mode: MatchingMode::Smart,
-                status: MatchingRunStatus::AiResolving,
-                config_snapshot: serde_json::json!({}),
-                rows_total: 0,
-            },
-        )
-        .await?;
-        for organization in [organization_id.as_uuid(), uuid::Uuid::now_v7()] {
+        let run =
+            seed_matching_run(conn, MatchingMode::Smart, MatchingRunStatus::AiResolving).await?;
+        for organization in [run.organization_id.as_uuid(), uuid::Uuid::now_v7()] {
             let task = AiTask {
                 run_id: run.id.as_uuid(),
                 run_kind: AiTaskRunKind::Matching,
@@ -65,14 +52,10 @@ async fn tasks_are_checked_against_the_runs_organisation() {
     .await
     .expect("a run and two tasks");
 
-    let acks = format!(
-        "concord_messages_handled_total{{outcome=\"ack\",queue=\"{}\"}}",
-        topology.queue(Role::Ai)
-    );
     eventually(
         Duration::from_secs(20),
         "the task of the run's organisation acknowledged",
-        || async { (metric(worker.ops_port, &acks).await >= 1.0).then_some(()) },
+        || async { (worker.acknowledged(Role::Ai).await >= 1.0).then_some(()) },
     )
     .await;
     let dead = dead_letters

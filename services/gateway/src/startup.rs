@@ -9,9 +9,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use concord_queue::consumer::ConsumerMetrics;
-use concord_queue::{run_consumer, ConsumerConfig, OutboxRelay, Role};
+use concord_queue::{run_consumer, ConsumerConfig, Role};
+use concord_service::Foundation;
 use concord_telemetry::ops::Ops;
-use concord_telemetry::prometheus::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -33,20 +33,13 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: GatewaySettings) -> anyhow::Result<Application> {
         let service = &settings.service;
-        concord_models::migrate(&service.database_url)
-            .await
-            .context("migrating the database")?;
-        let pool = concord_models::database::pool(&service.database_url, service.db_pool_size)?;
-        let registry = Registry::new();
+        let Foundation {
+            pool,
+            registry,
+            relay,
+        } = Foundation::start(service, "gateway").await?;
         let shutdown = CancellationToken::new();
 
-        let relay = OutboxRelay::new(
-            pool.clone(),
-            service.amqp_url.clone(),
-            service.topology.clone(),
-            "gateway-outbox".to_owned(),
-            &registry,
-        )?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             outbox_waker: relay.waker(),

@@ -8,11 +8,11 @@ use concord_matching_worker::{MatchingJobHandler, NAME};
 use concord_messages::MatchingJob;
 use concord_models::database::connection;
 use concord_models::ids::MatchingRunId;
-use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun};
+use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus};
 use concord_models::outbox::OutboxMessage;
 use concord_models::DbPool;
-use concord_queue::{OutgoingMessage, Publisher, Role, Topology};
-use concord_test_support::worker::{metric, seed_job_run, spawn_worker, start_relay};
+use concord_queue::{Role, Topology};
+use concord_test_support::worker::{seed_matching_run, spawn_worker, start_relay};
 use concord_test_support::{amqp_url, eventually, test_topology, Tap, TcpProxy, TestDatabase};
 use diesel_async::AsyncConnection;
 
@@ -21,23 +21,10 @@ use diesel_async::AsyncConnection;
 async fn queue_matching_run(pool: &DbPool) -> MatchingRunId {
     let mut conn = connection(pool).await.expect("a connection");
     conn.transaction::<_, concord_models::StoreError, _>(async |conn| {
-        let (organization_id, job_run_id) = seed_job_run(conn).await?;
-        let run = MatchingRun::insert(
-            conn,
-            NewMatchingRun {
-                id: MatchingRunId::generate(),
-                organization_id,
-                job_run_id,
-                mode: MatchingMode::Manual,
-                status: MatchingRunStatus::Queued,
-                config_snapshot: serde_json::json!({}),
-                rows_total: 1,
-            },
-        )
-        .await?;
+        let run = seed_matching_run(conn, MatchingMode::Manual, MatchingRunStatus::Queued).await?;
         let message = MatchingJob {
             run_id: run.id.as_uuid(),
-            organization_id: organization_id.as_uuid(),
+            organization_id: run.organization_id.as_uuid(),
             chunk: None,
         };
         OutboxMessage::enqueue(
@@ -51,14 +38,6 @@ async fn queue_matching_run(pool: &DbPool) -> MatchingRunId {
     .expect("queueing a matching run")
 }
 
-/// The worker's count of acknowledged messages (Prometheus sorts labels by name).
-fn acks(topology: &Topology) -> String {
-    format!(
-        "concord_messages_handled_total{{outcome=\"ack\",queue=\"{}\"}}",
-        topology.queue(Role::Matching)
-    )
-}
-
 async fn run_status(pool: &DbPool, id: MatchingRunId) -> Option<MatchingRunStatus> {
     let mut conn = connection(pool).await.ok()?;
     MatchingRun::find_by_id(&mut conn, id)
@@ -68,24 +47,14 @@ async fn run_status(pool: &DbPool, id: MatchingRunId) -> Option<MatchingRunStatu
 }
 
 async fn publish_raw(topology: &Topology, message_id: &str, payload: &[u8]) {
-    let connection = concord_queue::broker::connect(&amqp_url(), "test-producer")
-        .await
-        .expect("connected");
-    let publisher = Publisher::open(&connection).await.expect("a publisher");
-    publisher
-        .publish(
-            &topology.jobs_exchange(),
-            concord_messages::jobs::MATCHING,
-            &OutgoingMessage {
-                payload,
-                message_id: Some(message_id.to_owned()),
-                correlation_id: None,
-                headers: HashMap::new(),
-                mandatory: true,
-            },
-        )
-        .await
-        .expect("published");
+    concord_test_support::broker::publish(
+        &topology.jobs_exchange(),
+        concord_messages::jobs::MATCHING,
+        message_id,
+        payload,
+        HashMap::new(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +83,7 @@ async fn a_job_from_the_outbox_is_acknowledged_after_its_database_write() {
     )
     .await;
     eventually(Duration::from_secs(10), "the ack", || async {
-        (metric(worker.ops_port, &acks(&topology)).await >= 1.0).then_some(())
+        (worker.acknowledged(Role::Matching).await >= 1.0).then_some(())
     })
     .await;
     let mut conn = connection(&worker.pool).await.expect("a connection");
@@ -177,7 +146,7 @@ async fn a_redelivered_job_changes_nothing() {
     eventually(
         Duration::from_secs(20),
         "both deliveries acknowledged",
-        || async { (metric(worker.ops_port, &acks(&topology)).await >= 2.0).then_some(()) },
+        || async { (worker.acknowledged(Role::Matching).await >= 2.0).then_some(()) },
     )
     .await;
     let mut conn = connection(&pool).await.expect("a connection");

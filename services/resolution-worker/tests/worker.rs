@@ -10,7 +10,7 @@ use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_runs::{NewResolutionRun, ResolutionRun, ResolutionRunStatus};
 use concord_queue::Role;
 use concord_resolution_worker::{ResolutionJobHandler, NAME};
-use concord_test_support::worker::{metric, seed_job_run, spawn_worker, start_relay};
+use concord_test_support::worker::{seed_job_run, spawn_worker, start_relay};
 use concord_test_support::{amqp_url, eventually, test_topology, TestDatabase};
 use diesel_async::AsyncConnection;
 
@@ -76,12 +76,8 @@ async fn a_resolution_job_takes_its_run_up_and_is_acknowledged() {
     )
     .await;
     assert_eq!(started.id, run_id);
-    let acks = format!(
-        "concord_messages_handled_total{{outcome=\"ack\",queue=\"{}\"}}",
-        topology.queue(Role::Resolution)
-    );
     eventually(Duration::from_secs(10), "the ack", || async {
-        (metric(worker.ops_port, &acks).await >= 1.0).then_some(())
+        (worker.acknowledged(Role::Resolution).await >= 1.0).then_some(())
     })
     .await;
 

@@ -1,8 +1,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use concord_queue::{OutgoingMessage, Publisher};
-use concord_test_support::{amqp_url, eventually, Tap};
+use concord_test_support::{eventually, Tap};
 use serde_json::json;
 
 use crate::helpers::{document, spawn_app, TestApp};
@@ -13,29 +12,19 @@ async fn publish_intake(
     message_id: &str,
     body: &serde_json::Value,
 ) {
-    let connection = concord_queue::broker::connect(&amqp_url(), "test-producer")
-        .await
-        .expect("connected");
-    let publisher = Publisher::open(&connection).await.expect("a publisher");
     let mut headers = HashMap::new();
     if let Some(key) = key {
         headers.insert("authorization".to_owned(), format!("Bearer {key}"));
     }
     let payload = serde_json::to_vec(body).expect("json");
-    publisher
-        .publish(
-            &app.topology.intake_exchange(),
-            concord_messages::intake::JOB_SUBMIT_V1,
-            &OutgoingMessage {
-                payload: &payload,
-                message_id: Some(message_id.to_owned()),
-                correlation_id: None,
-                headers,
-                mandatory: true,
-            },
-        )
-        .await
-        .expect("published to the intake exchange");
+    concord_test_support::broker::publish(
+        &app.topology.intake_exchange(),
+        concord_messages::intake::JOB_SUBMIT_V1,
+        message_id,
+        &payload,
+        headers,
+    )
+    .await;
 }
 
 #[actix_web::test]
