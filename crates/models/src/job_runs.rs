@@ -114,18 +114,20 @@ impl JobRun {
         Ok(query.load(conn).await?)
     }
 
-    /// Marks the run completed with its final document count.
+    /// Marks the run completed with its final document count. The time is the wall clock's, not
+    /// the transaction's start (a long upload runs in one transaction).
     pub async fn complete(
         conn: &mut AsyncPgConnection,
         id: JobRunId,
         document_count: i32,
     ) -> Result<JobRun, StoreError> {
+        let now = chrono::Utc::now();
         Ok(diesel::update(job_runs::table.find(id))
             .set((
                 job_runs::status.eq(JobRunStatus::Completed),
                 job_runs::document_count.eq(document_count),
-                job_runs::updated_at.eq(diesel::dsl::now),
-                job_runs::completed_at.eq(diesel::dsl::now),
+                job_runs::updated_at.eq(now),
+                job_runs::completed_at.eq(now),
             ))
             .returning(JobRun::as_returning())
             .get_result(conn)
