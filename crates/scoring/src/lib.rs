@@ -1,8 +1,9 @@
 //! The scoring core: normalisers, parsers, similarity functions, candidate indexes, the scorer
 //! and the lookup cascade. Pure and total: no I/O, no async, no database, and no panic on any
 //! input. Services only move data in and out of it.
-//!
-//! Its logic arrives with matching and resolution; the crate holds its place in the graph now.
+
+pub mod parse;
+pub mod text;
 
 /// Scores are graded in [0, 1]; this clamps any value (NaN included) into that range.
 pub fn clamp_score(score: f64) -> f64 {
