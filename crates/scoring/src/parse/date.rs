@@ -827,6 +827,8 @@ mod tests {
     #[case("1 stycznia 2024", single(2024, 1, 1))]
     #[case("14 LISTOPADA 2024", single(2024, 11, 14))]
     #[case("29 February 2024", single(2024, 2, 29))]
+    // Digits of other scripts fold to ASCII digits (the core's one normaliser).
+    #[case("١٤/٠٣/٢٠٢٤", single(2024, 3, 14))]
     fn parses_unambiguous_dates(#[case] raw: &str, #[case] expected: Option<DateReadings>) {
         assert_eq!(parse_date(raw, None), expected, "{raw:?}");
         // A preference never changes an unambiguous reading.
@@ -903,7 +905,6 @@ mod tests {
     #[case("inf")]
     #[case("1234567890123456789012345678901234567890")]
     #[case("14 марта 2024")]
-    #[case("١٤/٠٣/٢٠٢٤")]
     #[case("🎉📅")]
     #[case("\u{0}\u{1}\u{7f}")]
     #[case("14\u{0}03")]

@@ -29,9 +29,21 @@ use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 /// Total and allocation-light: one `String` of at most the input's capacity on the ASCII path.
 /// Returns an empty string when `raw` holds no letter or digit.
 pub fn fold(raw: &str) -> String {
+    fold_with(raw, false)
+}
+
+/// The letters of [`fold`] (lowercase, diacritics stripped, the same special letters and digits)
+/// with every other character kept where it stands: for parsers, to which punctuation, spacing and
+/// symbols (`.`, `'`, `€`, `zł` → `zl`) carry meaning. Invisible format characters are deleted.
+pub fn fold_letters(raw: &str) -> String {
+    fold_with(raw, true)
+}
+
+fn fold_with(raw: &str, keep_separators: bool) -> String {
     let mut out = Folder {
         out: String::with_capacity(raw.len()),
         pending_space: false,
+        keep_separators,
     };
     if raw.is_ascii() {
         for &b in raw.as_bytes() {
@@ -62,6 +74,8 @@ pub fn tokens(folded: &str) -> impl Iterator<Item = &str> {
 struct Folder {
     out: String,
     pending_space: bool,
+    /// Keep non-alphanumeric characters as they are instead of collapsing them into spaces.
+    keep_separators: bool,
 }
 
 impl Folder {
@@ -69,6 +83,8 @@ impl Folder {
     fn ascii(&mut self, b: u8) {
         if b.is_ascii_alphanumeric() {
             self.push_alnum(char::from(b.to_ascii_lowercase()));
+        } else if self.keep_separators {
+            self.out.push(char::from(b));
         } else if !is_ascii_apostrophe(b) {
             self.pending_space = true;
         }
@@ -120,6 +136,8 @@ impl Folder {
                 self.push_alnum(digit);
             } else if l.is_alphanumeric() {
                 self.push_alnum(l);
+            } else if self.keep_separators {
+                self.out.push(l);
             } else {
                 self.pending_space = true;
             }

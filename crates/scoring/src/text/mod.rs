@@ -1,6 +1,7 @@
 //! Text normalisation: folding, organisation names, identifiers.
 //!
-//! * [`fold()`] is the one normaliser shared by matching and resolution (accents, case, punctuation).
+//! * [`fold()`] is the one normaliser shared by matching and resolution (accents, case, punctuation);
+//!   [`fold_letters`] folds the letters alike but keeps punctuation and symbols, for the parsers.
 //! * [`normalize_org_name`] builds on it for company names (connectors, legal forms, business
 //!   abbreviations); [`legal_form`] reports the legal form it removed.
 //! * [`normalize_identifier`] and [`digits`] key invoice, order and reference numbers (label
@@ -12,7 +13,7 @@ pub mod fold;
 pub mod identifier;
 pub mod org_name;
 
-pub use fold::{fold, tokens};
+pub use fold::{fold, fold_letters, tokens};
 pub use identifier::{digits, identifier_keys, normalize_identifier, IdentifierKeys};
 pub use org_name::{analyse_org_name, legal_form, normalize_org_name, OrgName};
 
