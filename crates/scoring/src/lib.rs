@@ -2,7 +2,9 @@
 //! and the lookup cascade. Pure and total: no I/O, no async, no database, and no panic on any
 //! input. Services only move data in and out of it.
 
+pub mod index;
 pub mod parse;
+pub mod similarity;
 pub mod text;
 
 /// Scores are graded in [0, 1]; this clamps any value (NaN included) into that range.

@@ -1,0 +1,842 @@
+//! Graded per-field similarity scores in [0, 1].
+//!
+//! One function per kind of field, each comparing two values of that kind and returning a score
+//! in the closed unit interval: never NaN, never outside it, and no panic on any input. Every
+//! function is symmetric (`f(a, b) == f(b, a)`) and deterministic. String metrics come from
+//! `rapidfuzz`; normalisation and parsing from [`crate::text`] and [`crate::parse`] (this module
+//! adds no normaliser of its own).
+//!
+//! **Missing values.** A value that normalises to nothing (an empty or punctuation-only string) is
+//! *missing*, and every function here returns `0.0` when either side is missing — including when
+//! both are. Scores do not distinguish "missing" from "different": the scorer must check for a
+//! missing field itself and leave it out of the weighted mean (DESIGN.md, "Scoring semantics").
+//!
+//! | function | 1.0 | graded | 0.0 |
+//! |---|---|---|---|
+//! | [`text_similarity`] | equal strings | max of Indel, token-sort and soft token-set | nothing in common |
+//! | [`org_name_similarity`] | same name after [`normalize_org_name`] | [`text_similarity`], ×0.9 for a different legal form | |
+//! | [`identifier_similarity`] | same normalised key | 0.95 same digits; edit-distance-graded otherwise | mostly different |
+//! | [`date_similarity`] | a common reading | linear in days | more than `window_days` apart |
+//! | [`amount_similarity`] | same value | `1 − r/2`, `r` = difference / tolerance | `r ≥ 2`, or other currency |
+//! | [`exact_similarity`] | same after [`fold()`] | | otherwise |
+
+use rapidfuzz::distance::{indel, osa};
+
+use crate::clamp_score;
+use crate::parse::{Amount, DateReadings};
+use crate::text::{analyse_org_name, fold, identifier_keys, tokens};
+
+#[cfg(doc)]
+use crate::{parse::CurrencyHint, text::normalize_org_name};
+
+/// Strings are compared on at most this many characters (the rest is ignored), which bounds the
+/// cost of a comparison on hostile input. Real names and identifiers are far shorter.
+pub const MAX_COMPARED_CHARS: usize = 256;
+
+/// At most this many tokens of each side take part in the token-set comparison.
+pub const MAX_TOKENS: usize = 32;
+
+/// Two tokens count as the same word in the token-set comparison when their Indel similarity
+/// reaches this (one typo in a word of five or more letters does).
+pub const TOKEN_MATCH_THRESHOLD: f64 = 0.75;
+
+/// The factor applied to [`org_name_similarity`] when both names carry a legal form and the
+/// forms differ (`Bauer Spedition AG` vs `Bauer Spedition GmbH` are two companies).
+pub const LEGAL_FORM_MISMATCH_FACTOR: f64 = 0.9;
+
+/// [`identifier_similarity`] of two identifiers whose normalised keys differ but whose digits
+/// agree (`RE-4512` vs `4512`).
+pub const SAME_DIGITS_SCORE: f64 = 0.95;
+
+/// The factor applied to [`identifier_similarity`] when two identifiers of the same length differ
+/// only by digits replaced with other digits (`INV-100234` vs `INV-100235`): after OCR folding
+/// such a difference is more often the neighbouring number of a sequential series than damage.
+pub const DIGIT_SUBSTITUTION_FACTOR: f64 = 0.9;
+
+/// Similarity of two already-normalised strings (for example two outputs of
+/// [`normalize_org_name`] or of [`fold()`]), robust to typos, word order and dropped words.
+///
+/// The score is the largest of three views, all on characters:
+///
+/// * **Indel ratio** of the whole strings, `1 − (insertions + deletions) / (|a| + |b|)`:
+///   typos and OCR damage (`herrnann` ↔ `hermann`).
+/// * **Token-sort ratio**: the Indel ratio of the tokens sorted and re-joined: word order
+///   (`logistics apex` ↔ `apex logistics`).
+/// * **Soft token set**: the tokens of both sides are paired greedily, best pair first, when their
+///   Indel ratio is at least [`TOKEN_MATCH_THRESHOLD`]; with `shared` the sum over pairs of
+///   `ratio × (chars of both tokens)`, `dice = shared / (chars of a + chars of b)` and `coverage`
+///   the share of the shorter side's characters that were paired (weighted by ratio), the view is
+///   `0.6 × coverage + 0.4 × dice`. Shared words weigh most; a dropped word costs in proportion to
+///   its length but never more than 0.4 (`apex logistics` ↔ `apex logistics intl` ≈ 0.94,
+///   `bauer` ↔ `bauer spedition` ≈ 0.81).
+///
+/// Equal strings give 1.0; an empty side (missing, see the module documentation) gives 0.0, and so
+/// do two empty strings. Only the first [`MAX_COMPARED_CHARS`] characters are compared.
+pub fn text_similarity(a: &str, b: &str) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    if a == b {
+        return 1.0;
+    }
+    let (a, b) = (truncate(a), truncate(b));
+    // A canonical order makes every tie-break below, and so the score, symmetric.
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+
+    let whole = ratio(a, b);
+    let ta: Vec<&str> = tokens(a).take(MAX_TOKENS).collect();
+    let tb: Vec<&str> = tokens(b).take(MAX_TOKENS).collect();
+    if ta.is_empty() || tb.is_empty() {
+        return clamp_score(whole);
+    }
+    let sorted = ratio(&sorted_join(&ta), &sorted_join(&tb));
+    let set = soft_token_set(&ta, &tb);
+    clamp_score(whole.max(sorted).max(set))
+}
+
+/// Similarity of two raw company names: both are normalised with
+/// [`normalize_org_name`] (case, accents, punctuation, `&`/`and`, `Intl`/`International`, legal
+/// forms, ...) and compared with [`text_similarity`].
+///
+/// When both names carry a legal form and the forms differ, the score is multiplied by
+/// [`LEGAL_FORM_MISMATCH_FACTOR`]; forms that are written interchangeably for one company count as
+/// the same (`Inc` / `Corp` / `Co`; `Ltd` / `Pty Ltd` / `Pty` / `Pvt Ltd` / `Pte Ltd`;
+/// `GmbH` / `mbH`). A legal form present on one side only costs nothing: it is often dropped.
+pub fn org_name_similarity(a_raw: &str, b_raw: &str) -> f64 {
+    let a = analyse_org_name(a_raw);
+    let b = analyse_org_name(b_raw);
+    let score = text_similarity(&a.name, &b.name);
+    match (a.legal_form, b.legal_form) {
+        (Some(fa), Some(fb)) if legal_form_family(fa) != legal_form_family(fb) => {
+            clamp_score(score * LEGAL_FORM_MISMATCH_FACTOR)
+        }
+        _ => score,
+    }
+}
+
+/// Similarity of two raw identifiers (invoice, order, reference numbers), on their
+/// [`identifier_keys`] (labels such as `INV-`/`#`/`No.`, separators, OCR confusables and leading
+/// zeros are already gone):
+///
+/// * the same normalised key → 1.0 (`INV-000123` ↔ `#123` ↔ `INV-OOO123`);
+/// * otherwise the same non-empty digit key → [`SAME_DIGITS_SCORE`] (`RE-4512` ↔ `4512`);
+/// * otherwise, with `d` the edit distance (Levenshtein with adjacent transpositions, i.e. optimal
+///   string alignment, since swapped digits are a common keying error) and `n` the longer length
+///   of the normalised keys, `(1 − d/n) × (1 − (d − 1) / (n/2))`, clamped at 0: one edit keeps
+///   the plain normalised similarity (≈ 0.83 for 6 characters, 0.9 for 10), and each further edit
+///   costs twice, so that ids which differ in half their characters score 0 (unrelated numbers of
+///   one series share many digits by chance and must not look alike).
+///
+/// Sequential numbering makes a number one digit away from the true one a common hard negative,
+/// so when the keys have the same length and differ only by digits replaced with (or swapped
+/// with) other digits, the grade is further multiplied by [`DIGIT_SUBSTITUTION_FACTOR`]
+/// (`INV-100234` ↔ `INV-100235` ≈ 0.75); a dropped or inserted character, the usual extraction
+/// error, is not discounted. Every grade stays below [`SAME_DIGITS_SCORE`], so near-misses need
+/// the other fields to win.
+///
+/// An identifier without letters or digits is missing and gives 0.0. Only the first
+/// [`MAX_COMPARED_CHARS`] characters of each key are compared.
+pub fn identifier_similarity(a_raw: &str, b_raw: &str) -> f64 {
+    let a = identifier_keys(a_raw);
+    let b = identifier_keys(b_raw);
+    if a.normalized.is_empty() || b.normalized.is_empty() {
+        return 0.0;
+    }
+    if a.normalized == b.normalized {
+        return 1.0;
+    }
+    if !a.digits.is_empty() && a.digits == b.digits {
+        return SAME_DIGITS_SCORE;
+    }
+    let ka: Vec<char> = truncate(&a.normalized).chars().collect();
+    let kb: Vec<char> = truncate(&b.normalized).chars().collect();
+    let n = ka.len().max(kb.len());
+    if n == 0 {
+        return 0.0;
+    }
+    let d = osa::distance(ka.iter().copied(), kb.iter().copied());
+    let (d, n) = (d as f64, n as f64);
+    let mut score = (1.0 - d / n) * (1.0 - (d - 1.0).max(0.0) / (n / 2.0));
+    if only_digit_substitutions(&ka, &kb) {
+        score *= DIGIT_SUBSTITUTION_FACTOR;
+    }
+    if score <= 0.0 {
+        return 0.0;
+    }
+    clamp_score(score.min(SAME_DIGITS_SCORE))
+}
+
+/// Similarity of two parsed dates, on the closest pair of their readings (so an ambiguous
+/// `03/04/2024` matches both 3 April and 4 March): with `d` the distance in days,
+/// `1 − d / (window_days + 1)` — 1.0 on the same day, falling linearly to 0 at
+/// `window_days + 1` days apart and staying 0 beyond. `window_days == 0` accepts the same day
+/// only.
+pub fn date_similarity(a: &DateReadings, b: &DateReadings, window_days: u32) -> f64 {
+    let d = a.min_abs_days_between(b).unsigned_abs();
+    if d == 0 {
+        return 1.0;
+    }
+    if d > u64::from(window_days) {
+        return 0.0;
+    }
+    clamp_score(1.0 - d as f64 / (f64::from(window_days) + 1.0))
+}
+
+/// How far apart two amounts may be and still agree, for [`amount_similarity`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tolerance {
+    /// A percentage of the larger absolute amount: `Percent(3.0)` is 3 %.
+    Percent(f64),
+    /// An absolute difference, in the amounts' unit: `Absolute(0.05)` is five cents.
+    Absolute(f64),
+}
+
+impl Tolerance {
+    /// The allowed difference between `a` and `b`, or `None` when the tolerance is zero, negative,
+    /// NaN or infinite (then only equal amounts agree).
+    fn width(self, a: f64, b: f64) -> Option<f64> {
+        let width = match self {
+            Tolerance::Percent(pct) if pct.is_finite() && pct > 0.0 => {
+                pct / 100.0 * a.abs().max(b.abs())
+            }
+            Tolerance::Absolute(abs) if abs.is_finite() && abs > 0.0 => abs,
+            _ => return None,
+        };
+        (width.is_finite() && width > 0.0).then_some(width)
+    }
+}
+
+/// Similarity of two parsed amounts.
+///
+/// * Explicit currencies that cannot name the same currency ([`CurrencyHint::is_compatible`]) →
+///   0.0, whatever the values (`€100` vs `£100`). A missing currency on either side is no
+///   evidence either way.
+/// * The same value (whatever the number of decimals written: `1.234,50 EUR` ↔ `1234.5`) → 1.0.
+/// * Otherwise, with `r = |a − b| / width` and `width` the [`Tolerance`] (a percentage is taken
+///   of the larger absolute amount, so the score is symmetric): `1 − r/2`, clamped at 0 — about
+///   1.0 for a rounding difference, 0.5 at the edge of the tolerance, 0 at twice the tolerance
+///   and beyond. Amounts of opposite signs are far apart by this rule.
+///
+/// A zero, negative, NaN or infinite tolerance accepts equal values only.
+pub fn amount_similarity(a: &Amount, b: &Amount, tolerance: Tolerance) -> f64 {
+    if let (Some(ca), Some(cb)) = (&a.currency, &b.currency) {
+        if !ca.is_compatible(cb) {
+            return 0.0;
+        }
+    }
+    if a.same_value(b) {
+        return 1.0;
+    }
+    let (va, vb) = (a.value(), b.value());
+    let Some(width) = tolerance.width(va, vb) else {
+        return 0.0;
+    };
+    let r = (va - vb).abs() / width;
+    if !r.is_finite() {
+        return 0.0;
+    }
+    clamp_score(1.0 - r / 2.0)
+}
+
+/// 1.0 when both values are the same after [`fold()`] (case, accents, punctuation and spacing
+/// ignored), 0.0 otherwise — and 0.0 when either folds to nothing (missing).
+pub fn exact_similarity(a: &str, b: &str) -> f64 {
+    let (fa, fb) = (fold(a), fold(b));
+    if !fa.is_empty() && fa == fb {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// The first [`MAX_COMPARED_CHARS`] characters of `s`.
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(MAX_COMPARED_CHARS) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
+}
+
+/// Normalised Indel similarity, on bytes for ASCII (the common case) and on characters otherwise.
+fn ratio(a: &str, b: &str) -> f64 {
+    if a.is_ascii() && b.is_ascii() {
+        indel::normalized_similarity(a.bytes(), b.bytes())
+    } else {
+        indel::normalized_similarity(a.chars(), b.chars())
+    }
+}
+
+/// The tokens sorted and joined by single spaces.
+fn sorted_join(toks: &[&str]) -> String {
+    let mut sorted = toks.to_vec();
+    sorted.sort_unstable();
+    sorted.join(" ")
+}
+
+/// The soft token-set view of [`text_similarity`]; see there.
+fn soft_token_set(ta: &[&str], tb: &[&str]) -> f64 {
+    let len_a: Vec<f64> = ta.iter().map(|t| t.chars().count() as f64).collect();
+    let len_b: Vec<f64> = tb.iter().map(|t| t.chars().count() as f64).collect();
+    let total_a: f64 = len_a.iter().sum();
+    let total_b: f64 = len_b.iter().sum();
+    if total_a <= 0.0 || total_b <= 0.0 {
+        return 0.0;
+    }
+
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, x) in ta.iter().enumerate() {
+        for (j, y) in tb.iter().enumerate() {
+            let sim = if x == y { 1.0 } else { ratio(x, y) };
+            if sim >= TOKEN_MATCH_THRESHOLD {
+                pairs.push((sim, i, j));
+            }
+        }
+    }
+    // Best pair first; ties by position, which is deterministic (the caller fixes the order of
+    // the two sides).
+    pairs.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)).then(p.2.cmp(&q.2)));
+
+    let mut used_a = vec![false; ta.len()];
+    let mut used_b = vec![false; tb.len()];
+    let (mut shared, mut covered_a, mut covered_b) = (0.0, 0.0, 0.0);
+    for (sim, i, j) in pairs {
+        if used_a[i] || used_b[j] {
+            continue;
+        }
+        used_a[i] = true;
+        used_b[j] = true;
+        shared += sim * (len_a[i] + len_b[j]);
+        covered_a += sim * len_a[i];
+        covered_b += sim * len_b[j];
+    }
+    let dice = shared / (total_a + total_b);
+    let coverage = if total_a <= total_b {
+        covered_a / total_a
+    } else {
+        covered_b / total_b
+    };
+    clamp_score(0.6 * clamp_score(coverage) + 0.4 * clamp_score(dice))
+}
+
+/// Legal forms that are written interchangeably for one company share a family.
+fn legal_form_family(form: &str) -> &str {
+    match form {
+        "Inc" | "Corp" | "Co" => "Inc",
+        "Ltd" | "Pty Ltd" | "Pty" | "Pvt Ltd" | "Pte Ltd" => "Ltd",
+        "GmbH" | "mbH" => "GmbH",
+        other => other,
+    }
+}
+
+/// Whether two keys of the same length differ, and only at positions holding a digit on both
+/// sides.
+fn only_digit_substitutions(a: &[char], b: &[char]) -> bool {
+    a.len() == b.len()
+        && a != b
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x == y || (x.is_ascii_digit() && y.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{parse_amount, parse_date, DateOrder};
+    use chrono::NaiveDate;
+    use rstest::rstest;
+
+    fn date(raw: &str) -> DateReadings {
+        parse_date(raw, Some(DateOrder::DayFirst)).unwrap_or_else(|| panic!("date {raw:?}"))
+    }
+
+    fn amount(raw: &str) -> Amount {
+        parse_amount(raw).unwrap_or_else(|| panic!("amount {raw:?}"))
+    }
+
+    fn ymd(y: i32, m: u32, d: u32) -> DateReadings {
+        DateReadings::single(NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default())
+    }
+
+    fn in_unit(score: f64) -> bool {
+        score.is_finite() && (0.0..=1.0).contains(&score)
+    }
+
+    // ---- text_similarity -------------------------------------------------------------------
+
+    #[rstest]
+    #[case("apex logistics", "apex logistics", 1.0, 1.0)]
+    #[case("apex logistics", "logistics apex", 1.0, 1.0)]
+    #[case("apex logistics", "apex logistcs", 0.9, 0.99)]
+    #[case("apex logistics", "apex logistics intl", 0.9, 0.99)]
+    #[case("bauer", "bauer spedition", 0.7, 0.9)]
+    #[case("hermann schulz", "herrnann schulz", 0.85, 0.99)]
+    #[case("nordwind handel", "nordwlnd handel", 0.9, 0.99)]
+    #[case("apex logistics", "zenith foods", 0.0, 0.4)]
+    #[case("muller", "mueller", 0.9, 0.99)]
+    #[case("a", "b", 0.0, 0.0)]
+    #[case("東京 商事", "東京 商事 intl", 0.8, 0.99)]
+    fn text_pairs(#[case] a: &str, #[case] b: &str, #[case] lo: f64, #[case] hi: f64) {
+        let s = text_similarity(a, b);
+        assert!(lo <= s && s <= hi, "{a:?} vs {b:?}: {s}");
+    }
+
+    #[rstest]
+    #[case("", "")]
+    #[case("", "apex")]
+    #[case("apex", "")]
+    fn text_missing_is_zero(#[case] a: &str, #[case] b: &str) {
+        assert_eq!(text_similarity(a, b), 0.0);
+    }
+
+    #[test]
+    fn text_huge_inputs_are_bounded() {
+        let a = "apex ".repeat(100_000);
+        let b = "apex ".repeat(99_999) + "apox";
+        let s = text_similarity(&a, &b);
+        assert!(in_unit(s));
+        assert!(s > 0.9);
+    }
+
+    // ---- org_name_similarity ---------------------------------------------------------------
+
+    #[rstest]
+    #[case("Apex Logistics Inc.", "APEX LOGISTICS", 1.0, 1.0)]
+    #[case("Apex Logistics, Incorporated", "Apex Logistics Inc", 1.0, 1.0)]
+    #[case("Apex Logistics Inc", "Apex Logistics Corp.", 1.0, 1.0)]
+    #[case("Nordic Trade International AB", "Nordic Trade Intl AB", 1.0, 1.0)]
+    #[case("Smith & Sons Ltd", "Smith and Sons Limited", 1.0, 1.0)]
+    #[case("Müller Maschinenbau GmbH", "Muller Maschinenbau GmbH", 1.0, 1.0)]
+    #[case("Lefèvre S.A.", "LEFEVRE SA", 1.0, 1.0)]
+    #[case("Bauer Spedition AG", "Bauer Spedition GmbH", 0.9, 0.9)]
+    #[case("Hermann Logistik GmbH", "Herrnann Logistik GmbH", 0.85, 0.99)]
+    #[case("Zenith Spedition Inc", "Zenith Spediton Inc.", 0.9, 0.99)]
+    #[case("Apex Logistics Inc", "Apex Logistics International Inc", 0.88, 0.99)]
+    #[case("Apex Logistics Inc", "Zenith Foods Ltd", 0.0, 0.4)]
+    #[case("Acme Ltd", "Acme Pty Ltd", 1.0, 1.0)]
+    #[case("", "Acme Ltd", 0.0, 0.0)]
+    #[case("...", "---", 0.0, 0.0)]
+    fn org_name_pairs(#[case] a: &str, #[case] b: &str, #[case] lo: f64, #[case] hi: f64) {
+        let s = org_name_similarity(a, b);
+        assert!(lo - 1e-12 <= s && s <= hi + 1e-12, "{a:?} vs {b:?}: {s}");
+    }
+
+    #[test]
+    fn legal_form_mismatch_lowers_but_keeps_close_names_close() {
+        let same = org_name_similarity("Bauer Spedition GmbH", "Bauer Spedition GmbH");
+        let other_form = org_name_similarity("Bauer Spedition AG", "Bauer Spedition GmbH");
+        let one_missing = org_name_similarity("Bauer Spedition", "Bauer Spedition GmbH");
+        assert_eq!(same, 1.0);
+        assert_eq!(one_missing, 1.0);
+        assert!(other_form < same && other_form > 0.8);
+    }
+
+    // ---- identifier_similarity -------------------------------------------------------------
+
+    #[rstest]
+    #[case("INV-000123", "#123", 1.0, 1.0)]
+    #[case("Invoice No. 4500012345", "4500012345", 1.0, 1.0)]
+    #[case("INV-OOO123", "inv 123", 1.0, 1.0)]
+    #[case("2024/00123", "2024-00123", 1.0, 1.0)]
+    #[case("RE-004512", "4512", 0.95, 0.95)]
+    #[case("RE-004512", "RG 4512", 0.95, 0.95)]
+    // one dropped character
+    #[case("INV-2024-100234", "INV-2024-10234", 0.85, 0.95)]
+    #[case("RE-A45120", "RE-A4512", 0.8, 0.9)]
+    // one changed character (a digit read as a letter); a changed letter alone keeps the digits
+    #[case("AB-77314", "AB-7731X", 0.85, 0.9)]
+    #[case("AB-7731X", "AB-7731Y", 0.95, 0.95)]
+    // sequential neighbour: one digit replaced by another
+    #[case("INV-100234", "INV-100235", 0.7, 0.8)]
+    #[case("INV-2024-100234", "INV-2024-100235", 0.8, 0.9)]
+    // swapped digits: one edit, discounted like a substitution
+    #[case("INV-483920", "INV-483290", 0.7, 0.8)]
+    // mostly different
+    #[case("INV-483920", "INV-175634", 0.0, 0.05)]
+    #[case("RE-4512", "GS-9981", 0.0, 0.05)]
+    #[case("", "INV-1", 0.0, 0.0)]
+    #[case("#", "-", 0.0, 0.0)]
+    fn identifier_pairs(#[case] a: &str, #[case] b: &str, #[case] lo: f64, #[case] hi: f64) {
+        let s = identifier_similarity(a, b);
+        assert!(lo - 1e-12 <= s && s <= hi + 1e-12, "{a:?} vs {b:?}: {s}");
+    }
+
+    #[test]
+    fn identifier_more_edits_never_score_higher() {
+        let base = "INV-48392017";
+        let variants = [
+            "INV-48392017",
+            "INV-4839207",
+            "INV-483907",
+            "INV-48307",
+            "INV-4807",
+            "INV-407",
+        ];
+        let scores: Vec<f64> = variants
+            .iter()
+            .map(|v| identifier_similarity(base, v))
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    }
+
+    // ---- date_similarity -------------------------------------------------------------------
+
+    #[rstest]
+    #[case("2024-03-15", "15.03.2024", 5, 1.0)]
+    #[case("2024-03-15", "15 March 2024", 5, 1.0)]
+    #[case("2024-03-15", "2024-03-16", 5, 1.0 - 1.0 / 6.0)]
+    #[case("2024-03-15", "2024-03-18", 5, 0.5)]
+    #[case("2024-03-15", "2024-03-20", 5, 1.0 / 6.0)]
+    #[case("2024-03-15", "2024-03-21", 5, 0.0)]
+    #[case("2024-03-15", "2024-06-15", 5, 0.0)]
+    #[case("2024-03-15", "2024-03-16", 0, 0.0)]
+    #[case("2024-03-15", "2024-03-15", 0, 1.0)]
+    // D/M ambiguity: the closest reading counts
+    #[case("03/04/2024", "2024-04-03", 3, 1.0)]
+    #[case("03/04/2024", "2024-03-04", 3, 1.0)]
+    #[case("03/04/2024", "2024-03-05", 3, 0.75)]
+    #[case("2023-12-30", "2024-01-02", 3, 0.25)]
+    fn date_pairs(#[case] a: &str, #[case] b: &str, #[case] window: u32, #[case] expected: f64) {
+        let s = date_similarity(&date(a), &date(b), window);
+        assert!((s - expected).abs() < 1e-12, "{a:?} vs {b:?}: {s}");
+    }
+
+    #[test]
+    fn date_closer_never_scores_lower() {
+        let base = ymd(2024, 2, 27);
+        for window in [0, 1, 3, 5, 30, u32::MAX] {
+            let mut previous = f64::INFINITY;
+            for offset in 0..40u64 {
+                let other = DateReadings::single(base.preferred + chrono::Days::new(offset));
+                let s = date_similarity(&base, &other, window);
+                assert!(in_unit(s));
+                assert!(s <= previous, "window {window} offset {offset}");
+                previous = s;
+            }
+        }
+    }
+
+    #[test]
+    fn date_extreme_windows() {
+        let a = ymd(1900, 1, 1);
+        let b = ymd(2100, 12, 31);
+        assert_eq!(date_similarity(&a, &b, u32::MAX), {
+            let d = 73_413.0_f64;
+            1.0 - d / (f64::from(u32::MAX) + 1.0)
+        });
+        assert_eq!(date_similarity(&a, &b, 0), 0.0);
+    }
+
+    // ---- amount_similarity -----------------------------------------------------------------
+
+    #[rstest]
+    #[case("1.234,50 EUR", "1234.5", Tolerance::Percent(3.0), 1.0, 1.0)]
+    #[case("€1,234.50", "1234.50 EUR", Tolerance::Absolute(0.01), 1.0, 1.0)]
+    #[case("$100.00", "USD 100", Tolerance::Percent(1.0), 1.0, 1.0)]
+    #[case("$100.00", "CAD 100", Tolerance::Percent(1.0), 1.0, 1.0)]
+    // fee-adjusted by 1.5 % and 3 % under a 3 % tolerance
+    #[case("1000.00", "985.00", Tolerance::Percent(3.0), 0.74, 0.76)]
+    #[case("1000.00", "970.00", Tolerance::Percent(3.0), 0.49, 0.51)]
+    #[case("1000.00", "1030.00", Tolerance::Percent(3.0), 0.5, 0.52)]
+    #[case("1000.00", "945.00", Tolerance::Percent(3.0), 0.0, 0.09)]
+    #[case("1000.00", "900.00", Tolerance::Percent(3.0), 0.0, 0.0)]
+    // rounding differences
+    #[case("1234.50", "1234.49", Tolerance::Absolute(0.05), 0.89, 0.91)]
+    #[case("1234.50", "1234.49", Tolerance::Percent(1.0), 0.99, 1.0)]
+    // currency mismatch
+    #[case("€100", "£100", Tolerance::Percent(3.0), 0.0, 0.0)]
+    #[case("100 EUR", "100 USD", Tolerance::Absolute(1.0), 0.0, 0.0)]
+    #[case("100 EUR", "$100", Tolerance::Absolute(1.0), 0.0, 0.0)]
+    // signs
+    #[case("(100.00)", "-100", Tolerance::Percent(3.0), 1.0, 1.0)]
+    #[case("-100", "100", Tolerance::Percent(3.0), 0.0, 0.0)]
+    #[case("0", "0.00", Tolerance::Percent(3.0), 1.0, 1.0)]
+    #[case("0", "0.01", Tolerance::Percent(3.0), 0.0, 0.0)]
+    #[case("0", "0.01", Tolerance::Absolute(0.02), 0.74, 0.76)]
+    // hostile tolerances: equal values only
+    #[case("100", "100.01", Tolerance::Percent(0.0), 0.0, 0.0)]
+    #[case("100", "100.01", Tolerance::Percent(-3.0), 0.0, 0.0)]
+    #[case("100", "100.01", Tolerance::Percent(f64::NAN), 0.0, 0.0)]
+    #[case("100", "100.01", Tolerance::Absolute(f64::INFINITY), 0.0, 0.0)]
+    #[case("100", "100.00", Tolerance::Absolute(f64::NAN), 1.0, 1.0)]
+    fn amount_pairs(
+        #[case] a: &str,
+        #[case] b: &str,
+        #[case] tolerance: Tolerance,
+        #[case] lo: f64,
+        #[case] hi: f64,
+    ) {
+        let s = amount_similarity(&amount(a), &amount(b), tolerance);
+        assert!(lo <= s && s <= hi, "{a:?} vs {b:?}: {s}");
+    }
+
+    #[test]
+    fn amount_closer_never_scores_lower() {
+        let base = amount("1000.00");
+        for tolerance in [
+            Tolerance::Percent(3.0),
+            Tolerance::Percent(0.5),
+            Tolerance::Absolute(1.0),
+            Tolerance::Absolute(50.0),
+        ] {
+            for sign in [1i128, -1] {
+                let mut previous = f64::INFINITY;
+                for cents in 0..12_000i128 {
+                    let other = Amount {
+                        minor_units: 100_000 + sign * cents,
+                        scale: 2,
+                        currency: None,
+                    };
+                    let s = amount_similarity(&base, &other, tolerance);
+                    assert!(in_unit(s));
+                    assert!(s <= previous, "{tolerance:?} {sign} {cents}");
+                    previous = s;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn amount_extremes_stay_in_range() {
+        let big = Amount {
+            minor_units: i128::MAX,
+            scale: 0,
+            currency: None,
+        };
+        let small = Amount {
+            minor_units: i128::MIN,
+            scale: 18,
+            currency: None,
+        };
+        for tolerance in [
+            Tolerance::Percent(f64::MAX),
+            Tolerance::Absolute(f64::MIN_POSITIVE),
+            Tolerance::Absolute(f64::MAX),
+            Tolerance::Percent(1e-300),
+        ] {
+            assert!(in_unit(amount_similarity(&big, &small, tolerance)));
+            assert!(in_unit(amount_similarity(&big, &big, tolerance)));
+        }
+    }
+
+    // ---- exact_similarity ------------------------------------------------------------------
+
+    #[rstest]
+    #[case("DE-Nord", "de nord", 1.0)]
+    #[case("Müller", "MULLER", 1.0)]
+    #[case("EUR", "USD", 0.0)]
+    #[case("", "", 0.0)]
+    #[case("--", "", 0.0)]
+    #[case("abc", "abcd", 0.0)]
+    fn exact_pairs(#[case] a: &str, #[case] b: &str, #[case] expected: f64) {
+        assert_eq!(exact_similarity(a, b), expected);
+    }
+
+    // ---- properties ------------------------------------------------------------------------
+
+    /// xorshift64*: a tiny deterministic generator, so the property loop needs no extra crate.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % (n as u64)).unwrap_or(0)
+        }
+
+        fn float(&mut self) -> f64 {
+            match self.below(8) {
+                0 => f64::NAN,
+                1 => -1.0,
+                2 => 0.0,
+                3 => f64::INFINITY,
+                _ => (self.next() % 10_000) as f64 / 100.0,
+            }
+        }
+    }
+
+    const PIECES: &[&str] = &[
+        "apex",
+        "apx",
+        "logistics",
+        "intl",
+        "International",
+        "Inc",
+        "GmbH",
+        "AG",
+        "Ltd",
+        "S.A.",
+        "&",
+        "and",
+        " ",
+        "  ",
+        "-",
+        "#",
+        "INV",
+        "No.",
+        "RE-",
+        "0",
+        "00",
+        "1",
+        "5",
+        "8",
+        "O",
+        "I",
+        "l",
+        "S",
+        "B",
+        "123",
+        "4512",
+        "rn",
+        "m",
+        "Müller",
+        "Łódź",
+        "東京",
+        "\u{0301}",
+        "\u{200B}",
+        "😀",
+        ".",
+        ",",
+        "€",
+        "$",
+        "£",
+        "EUR",
+        "(",
+        ")",
+        "/",
+        "2024",
+        "03",
+        "12",
+    ];
+
+    fn random_string(rng: &mut XorShift) -> String {
+        let mut s = String::new();
+        for _ in 0..rng.below(10) {
+            if rng.below(6) == 0 {
+                let cp = u32::try_from(rng.next() % 0x11_0000).unwrap_or(0);
+                s.push(char::from_u32(cp).unwrap_or('?'));
+            } else {
+                s.push_str(PIECES[rng.below(PIECES.len())]);
+            }
+        }
+        s
+    }
+
+    fn random_amount(rng: &mut XorShift) -> Amount {
+        let currencies = ["€", "$", "£", "USD", "CAD", "kr", "¥", ""];
+        let raw = format!(
+            "{}{}.{:02}",
+            currencies[rng.below(currencies.len())],
+            rng.next() % 100_000,
+            rng.next() % 100
+        );
+        parse_amount(&raw).unwrap_or(Amount {
+            minor_units: i128::from(rng.next()) - i128::from(u64::MAX / 2),
+            scale: u8::try_from(rng.below(19)).unwrap_or(0),
+            currency: None,
+        })
+    }
+
+    fn random_date(rng: &mut XorShift) -> DateReadings {
+        let base = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
+        let a = base + chrono::Days::new(rng.next() % 400);
+        let mut readings = DateReadings::single(a);
+        if rng.below(3) == 0 {
+            readings.alternative = Some(base + chrono::Days::new(rng.next() % 400));
+        }
+        readings
+    }
+
+    fn check(name: &str, ab: f64, ba: f64, inputs: &dyn std::fmt::Debug) {
+        assert!(in_unit(ab), "{name} {inputs:?}: {ab}");
+        assert!(
+            (ab - ba).abs() <= 1e-12,
+            "{name} not symmetric {inputs:?}: {ab} {ba}"
+        );
+    }
+
+    #[test]
+    fn random_inputs_score_in_range_and_symmetric() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..4_000 {
+            let a = random_string(&mut rng);
+            let b = if rng.below(4) == 0 {
+                // a near variant: a piece appended, or a character dropped
+                let mut v = a.clone();
+                if rng.below(2) == 0 {
+                    v.push_str(PIECES[rng.below(PIECES.len())]);
+                } else if let Some((i, _)) = v.char_indices().nth(rng.below(v.len().max(1))) {
+                    v.remove(i);
+                }
+                v
+            } else {
+                random_string(&mut rng)
+            };
+            let pair = (&a, &b);
+            let (fa, fb) = (fold(&a), fold(&b));
+            check(
+                "text",
+                text_similarity(&fa, &fb),
+                text_similarity(&fb, &fa),
+                &pair,
+            );
+            check(
+                "text raw",
+                text_similarity(&a, &b),
+                text_similarity(&b, &a),
+                &pair,
+            );
+            check(
+                "org",
+                org_name_similarity(&a, &b),
+                org_name_similarity(&b, &a),
+                &pair,
+            );
+            check(
+                "id",
+                identifier_similarity(&a, &b),
+                identifier_similarity(&b, &a),
+                &pair,
+            );
+            check(
+                "exact",
+                exact_similarity(&a, &b),
+                exact_similarity(&b, &a),
+                &pair,
+            );
+            assert_eq!(
+                text_similarity(&fa, &fa),
+                if fa.is_empty() { 0.0 } else { 1.0 }
+            );
+
+            let (da, db) = (random_date(&mut rng), random_date(&mut rng));
+            let window = u32::try_from(rng.below(40)).unwrap_or(0);
+            let dates = (&da, &db, window);
+            check(
+                "date",
+                date_similarity(&da, &db, window),
+                date_similarity(&db, &da, window),
+                &dates,
+            );
+
+            let (ma, mb) = (random_amount(&mut rng), random_amount(&mut rng));
+            let tolerance = if rng.below(2) == 0 {
+                Tolerance::Percent(rng.float())
+            } else {
+                Tolerance::Absolute(rng.float())
+            };
+            let amounts = (&ma, &mb, tolerance);
+            check(
+                "amount",
+                amount_similarity(&ma, &mb, tolerance),
+                amount_similarity(&mb, &ma, tolerance),
+                &amounts,
+            );
+            assert_eq!(amount_similarity(&ma, &ma, tolerance), 1.0);
+        }
+    }
+}
