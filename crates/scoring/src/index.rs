@@ -1025,28 +1025,9 @@ pub fn union_ranked(sources: &[(f32, &[Candidate])], limit: usize) -> Vec<Candid
 mod tests {
     use super::*;
     use crate::parse::parse_amount;
+    use crate::test_rng::XorShift;
     use crate::text::{digits, normalize_identifier};
     use rstest::rstest;
-
-    /// xorshift64*: a tiny deterministic generator, so the property loops need no extra crate.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
-        }
-
-        fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-            list.get(self.below(list.len())).copied().unwrap_or("")
-        }
-    }
 
     const SYLLABLES: &[&str] = &[
         "ka", "lo", "mi", "ner", "vo", "tra", "zen", "quo", "bel", "sa", "dor", "fi", "gu", "ha",

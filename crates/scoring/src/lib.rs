@@ -5,6 +5,8 @@
 pub mod index;
 pub mod parse;
 pub mod similarity;
+#[cfg(test)]
+mod test_rng;
 pub mod text;
 
 /// Scores are graded in [0, 1]; this clamps any value (NaN included) into that range.

@@ -342,8 +342,20 @@ fn only_digit_substitutions(a: &[char], b: &[char]) -> bool {
 mod tests {
     use super::*;
     use crate::parse::{parse_amount, parse_date, DateOrder};
+    use crate::test_rng::XorShift;
     use chrono::NaiveDate;
     use rstest::rstest;
+
+    /// A tolerance as callers might send it: NaN, negative, zero, infinite, or a plain value.
+    fn hostile_float(rng: &mut XorShift) -> f64 {
+        match rng.below(8) {
+            0 => f64::NAN,
+            1 => -1.0,
+            2 => 0.0,
+            3 => f64::INFINITY,
+            _ => (rng.next() % 10_000) as f64 / 100.0,
+        }
+    }
 
     fn date(raw: &str) -> DateReadings {
         parse_date(raw, Some(DateOrder::DayFirst)).unwrap_or_else(|| panic!("date {raw:?}"))
@@ -633,32 +645,6 @@ mod tests {
 
     // ---- properties ------------------------------------------------------------------------
 
-    /// xorshift64*: a tiny deterministic generator, so the property loop needs no extra crate.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            usize::try_from(self.next() % (n as u64)).unwrap_or(0)
-        }
-
-        fn float(&mut self) -> f64 {
-            match self.below(8) {
-                0 => f64::NAN,
-                1 => -1.0,
-                2 => 0.0,
-                3 => f64::INFINITY,
-                _ => (self.next() % 10_000) as f64 / 100.0,
-            }
-        }
-    }
-
     const PIECES: &[&str] = &[
         "apex",
         "apx",
@@ -825,9 +811,9 @@ mod tests {
 
             let (ma, mb) = (random_amount(&mut rng), random_amount(&mut rng));
             let tolerance = if rng.below(2) == 0 {
-                Tolerance::Percent(rng.float())
+                Tolerance::Percent(hostile_float(&mut rng))
             } else {
-                Tolerance::Absolute(rng.float())
+                Tolerance::Absolute(hostile_float(&mut rng))
             };
             let amounts = (&ma, &mb, tolerance);
             check(

@@ -553,6 +553,7 @@ pub fn currency_from_text(text: &str) -> Option<CurrencyHint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::XorShift;
     use rstest::rstest;
 
     const EUR: Option<CurrencyHint> = Some(CurrencyHint::Code("EUR"));
@@ -852,22 +853,6 @@ mod tests {
         }
     }
 
-    /// A deterministic xorshift64* generator, enough to vary test inputs.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, bound: u64) -> u64 {
-            self.next() % bound.max(1)
-        }
-    }
-
     /// `digits` grouped by three from the right with `separator`.
     fn grouped(digits: &str, separator: &str) -> String {
         let chars: Vec<char> = digits.chars().collect();
@@ -900,18 +885,18 @@ mod tests {
     fn formatted_amounts_parse_back_and_random_strings_never_panic() {
         let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         for _ in 0..4_000 {
-            let magnitude = match rng.below(3) {
-                0 => rng.below(1_000),
-                1 => rng.below(10_000_000),
-                _ => rng.below(1_000_000_000_000_000),
+            let magnitude = match rng.below_u64(3) {
+                0 => rng.below_u64(1_000),
+                1 => rng.below_u64(10_000_000),
+                _ => rng.below_u64(1_000_000_000_000_000),
             };
-            let negative = rng.below(4) == 0;
+            let negative = rng.below_u64(4) == 0;
             let minor_units = if negative {
                 -i128::from(magnitude)
             } else {
                 i128::from(magnitude)
             };
-            let scale = u8::try_from(rng.below(3)).unwrap_or(2);
+            let scale = u8::try_from(rng.below_u64(3)).unwrap_or(2);
             let styles = [
                 format_amount(minor_units.abs(), scale, ",", '.'),
                 format_amount(minor_units.abs(), scale, ".", ','),
@@ -972,10 +957,10 @@ mod tests {
             ",-",
         ];
         for _ in 0..5_000 {
-            let pieces = rng.below(10);
+            let pieces = rng.below_u64(10);
             let text: String = (0..pieces)
                 .map(|_| {
-                    let index = usize::try_from(rng.below(PIECES.len() as u64)).unwrap_or(0);
+                    let index = usize::try_from(rng.below_u64(PIECES.len() as u64)).unwrap_or(0);
                     PIECES[index]
                 })
                 .collect();

@@ -736,6 +736,7 @@ fn weekday_of(word: &str) -> Option<Option<Weekday>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::XorShift;
     use rstest::rstest;
 
     fn date(year: i32, month: u32, day: u32) -> NaiveDate {
@@ -975,22 +976,6 @@ mod tests {
                     "{prefix:?} of {name:?} gives {found:?}"
                 );
             }
-        }
-    }
-
-    /// A deterministic xorshift64* generator, enough to vary test inputs.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, bound: usize) -> usize {
-            usize::try_from(self.next() % (bound.max(1) as u64)).unwrap_or(0)
         }
     }
 

@@ -20,22 +20,7 @@ pub use org_name::{analyse_org_name, legal_form, normalize_org_name, OrgName};
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64*: a tiny deterministic generator, so the property loop needs no extra crate.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            usize::try_from(self.next() % (n as u64)).unwrap_or(0)
-        }
-    }
+    use crate::test_rng::XorShift;
 
     /// Pieces that exercise every rule: labels, legal forms, connectors, confusables, digits,
     /// separators, accents, special letters, marks, format characters, other scripts, emoji.
