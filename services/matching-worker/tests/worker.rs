@@ -12,7 +12,7 @@ use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus
 use concord_models::outbox::OutboxMessage;
 use concord_models::DbPool;
 use concord_queue::{Role, Topology};
-use concord_test_support::worker::{seed_matching_run, spawn_worker, start_relay};
+use concord_test_support::worker::{seed_matching_run, spawn_worker, start_relay, TestWorker};
 use concord_test_support::{amqp_url, eventually, test_topology, Tap, TcpProxy, TestDatabase};
 use diesel_async::AsyncConnection;
 
@@ -38,6 +38,23 @@ async fn queue_matching_run(pool: &DbPool) -> MatchingRunId {
     .expect("queueing a matching run")
 }
 
+/// A matching worker on the test's database and namespace, reaching the broker at `amqp_url`.
+async fn matching_worker(
+    database: &TestDatabase,
+    topology: &Topology,
+    amqp_url: String,
+) -> TestWorker {
+    spawn_worker(
+        database,
+        topology,
+        amqp_url,
+        Role::Matching,
+        NAME,
+        MatchingJobHandler,
+    )
+    .await
+}
+
 async fn run_status(pool: &DbPool, id: MatchingRunId) -> Option<MatchingRunStatus> {
     let mut conn = connection(pool).await.ok()?;
     MatchingRun::find_by_id(&mut conn, id)
@@ -61,15 +78,7 @@ async fn publish_raw(topology: &Topology, message_id: &str, payload: &[u8]) {
 async fn a_job_from_the_outbox_is_acknowledged_after_its_database_write() {
     let database = TestDatabase::create().await;
     let topology = test_topology();
-    let worker = spawn_worker(
-        &database,
-        &topology,
-        amqp_url(),
-        Role::Matching,
-        NAME,
-        MatchingJobHandler,
-    )
-    .await;
+    let worker = matching_worker(&database, &topology, amqp_url()).await;
     let relay = start_relay(&worker.pool, &topology);
 
     let run_id = queue_matching_run(&worker.pool).await;
@@ -124,15 +133,7 @@ async fn published_id(pool: &DbPool) -> String {
 async fn a_redelivered_job_changes_nothing() {
     let database = TestDatabase::create().await;
     let topology = test_topology();
-    let worker = spawn_worker(
-        &database,
-        &topology,
-        amqp_url(),
-        Role::Matching,
-        NAME,
-        MatchingJobHandler,
-    )
-    .await;
+    let worker = matching_worker(&database, &topology, amqp_url()).await;
     let pool = worker.pool.clone();
     let run_id = queue_matching_run(&pool).await;
     // Take the job out of the outbox and publish it twice, as a redelivery would deliver it.
@@ -172,15 +173,7 @@ async fn permanent_failures_are_dead_lettered_with_their_reason() {
     let topology = test_topology();
     concord_test_support::broker::declare(&topology).await;
     let mut dead_letters = Tap::bind(&topology.dead_letter_exchange(), "matching").await;
-    let _worker = spawn_worker(
-        &database,
-        &topology,
-        amqp_url(),
-        Role::Matching,
-        NAME,
-        MatchingJobHandler,
-    )
-    .await;
+    let _worker = matching_worker(&database, &topology, amqp_url()).await;
 
     let missing = uuid::Uuid::now_v7();
     let payload =
@@ -215,15 +208,7 @@ async fn the_worker_reconnects_after_the_broker_drops_its_connections() {
     let topology = test_topology();
     concord_test_support::broker::declare(&topology).await;
     let proxy = TcpProxy::start("127.0.0.1:5672", true).await;
-    let worker = spawn_worker(
-        &database,
-        &topology,
-        proxy.amqp_url(),
-        Role::Matching,
-        NAME,
-        MatchingJobHandler,
-    )
-    .await;
+    let worker = matching_worker(&database, &topology, proxy.amqp_url()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // A broker restart, as the worker sees it: every connection drops, and for a while no new one
