@@ -69,6 +69,12 @@ typed_id!(
     JobRunId
 );
 typed_id!(MatchingRunId);
+typed_id!(
+    /// A reference dataset: the rows that documents are matched against.
+    ReferenceDatasetId
+);
+typed_id!(MatchingConfigId);
+typed_id!(MatchResultId);
 typed_id!(ResolutionRunId);
 
 #[cfg(test)]

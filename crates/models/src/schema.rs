@@ -64,6 +64,79 @@ diesel::table! {
         updated_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
+        config_id -> Nullable<Uuid>,
+        reference_data_id -> Nullable<Uuid>,
+        chunks_total -> Int4,
+        chunks_done -> Int4,
+        confidence_sum -> Float8,
+    }
+}
+
+diesel::table! {
+    reference_datasets (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        name -> Text,
+        id_column -> Nullable<Text>,
+        columns -> Jsonb,
+        row_count -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    reference_rows (dataset_id, position) {
+        dataset_id -> Uuid,
+        position -> Int4,
+        row_id -> Text,
+        cells -> Array<Nullable<Text>>,
+    }
+}
+
+diesel::table! {
+    matching_configs (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        name -> Text,
+        reference_data_id -> Uuid,
+        field_mappings -> Jsonb,
+        threshold -> Float8,
+        review_floor -> Float8,
+        ambiguity_margin -> Float8,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    matching_run_chunks (run_id, chunk_index) {
+        run_id -> Uuid,
+        chunk_index -> Int4,
+        rows_processed -> Int4,
+        rows_matched -> Int4,
+        confidence_sum -> Float8,
+        completed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    match_results (id) {
+        id -> Uuid,
+        run_id -> Uuid,
+        document_position -> Int4,
+        document_id -> Text,
+        document_filename -> Text,
+        matched_reference_row_id -> Nullable<Text>,
+        confidence -> Float8,
+        status -> Text,
+        ambiguous -> Bool,
+        resolved_by -> Text,
+        evidence -> Jsonb,
+        candidates -> Jsonb,
+        review_notes -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -126,6 +199,9 @@ diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(job_runs -> organizations (organization_id));
 diesel::joinable!(documents -> job_runs (job_run_id));
 diesel::joinable!(matching_runs -> job_runs (job_run_id));
+diesel::joinable!(reference_rows -> reference_datasets (dataset_id));
+diesel::joinable!(match_results -> matching_runs (run_id));
+diesel::joinable!(matching_run_chunks -> matching_runs (run_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -133,6 +209,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_runs,
     documents,
     matching_runs,
+    reference_datasets,
+    reference_rows,
+    matching_configs,
+    matching_run_chunks,
+    match_results,
     resolution_runs,
     outbox_messages,
     idempotency_keys,

@@ -1,0 +1,12 @@
+DROP TABLE match_results;
+DROP TABLE matching_run_chunks;
+DROP INDEX matching_runs_config_idx;
+ALTER TABLE matching_runs
+    DROP COLUMN config_id,
+    DROP COLUMN reference_data_id,
+    DROP COLUMN chunks_total,
+    DROP COLUMN chunks_done,
+    DROP COLUMN confidence_sum;
+DROP TABLE matching_configs;
+DROP TABLE reference_rows;
+DROP TABLE reference_datasets;
