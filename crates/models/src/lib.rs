@@ -11,6 +11,8 @@ pub mod error;
 pub mod idempotency_keys;
 pub mod ids;
 pub mod job_runs;
+pub mod match_results;
+pub mod matching_configs;
 pub mod matching_runs;
 pub mod organizations;
 pub mod outbox;

@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::ids::{JobRunId, MatchingRunId, OrganizationId};
-use crate::schema::matching_runs;
+use crate::ids::{JobRunId, MatchingConfigId, MatchingRunId, OrganizationId, ReferenceDatasetId};
+use crate::schema::{matching_run_chunks, matching_runs};
 use crate::text_enum::text_enum;
 use crate::StoreError;
 
@@ -45,6 +45,11 @@ pub struct MatchingRun {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    pub config_id: Option<MatchingConfigId>,
+    pub reference_data_id: Option<ReferenceDatasetId>,
+    pub chunks_total: i32,
+    pub chunks_done: i32,
+    pub confidence_sum: f64,
 }
 
 #[derive(Debug, Insertable)]
@@ -57,6 +62,37 @@ pub struct NewMatchingRun {
     pub status: MatchingRunStatus,
     pub config_snapshot: serde_json::Value,
     pub rows_total: i32,
+    pub config_id: Option<MatchingConfigId>,
+    pub reference_data_id: Option<ReferenceDatasetId>,
+    pub chunks_total: i32,
+}
+
+/// What one chunk of a run counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChunkTally {
+    pub chunk_index: i32,
+    pub rows_processed: i32,
+    pub rows_matched: i32,
+    pub confidence_sum: f64,
+}
+
+/// What became of a cancel request.
+#[derive(Debug)]
+pub enum CancelOutcome {
+    Cancelled(MatchingRun),
+    /// The run had already ended (completed, failed or cancelled).
+    AlreadyEnded(MatchingRun),
+    NotFound,
+}
+
+impl MatchingRunStatus {
+    /// Completed, failed and cancelled runs change no more.
+    pub fn has_ended(self) -> bool {
+        matches!(
+            self,
+            MatchingRunStatus::Completed | MatchingRunStatus::Failed | MatchingRunStatus::Cancelled
+        )
+    }
 }
 
 impl MatchingRun {
@@ -99,5 +135,173 @@ impl MatchingRun {
             .execute(conn)
             .await?;
         Self::find_by_id(conn, id).await
+    }
+
+    /// The organisation's run (`None` for another organisation's).
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        id: MatchingRunId,
+    ) -> Result<Option<MatchingRun>, StoreError> {
+        Ok(matching_runs::table
+            .find(id)
+            .filter(matching_runs::organization_id.eq(organization_id))
+            .select(MatchingRun::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    /// The organisation's runs, newest first, older than the cursor, of one config if given.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        config_id: Option<MatchingConfigId>,
+        before: Option<MatchingRunId>,
+        limit: i64,
+    ) -> Result<Vec<MatchingRun>, StoreError> {
+        let mut query = matching_runs::table
+            .filter(matching_runs::organization_id.eq(organization_id))
+            .order(matching_runs::id.desc())
+            .limit(limit)
+            .select(MatchingRun::as_select())
+            .into_boxed();
+        if let Some(config_id) = config_id {
+            query = query.filter(matching_runs::config_id.eq(config_id));
+        }
+        if let Some(before) = before {
+            query = query.filter(matching_runs::id.lt(before));
+        }
+        Ok(query.load(conn).await?)
+    }
+
+    /// Cancels a run that has not ended; its results so far stay.
+    pub async fn cancel(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        id: MatchingRunId,
+    ) -> Result<CancelOutcome, StoreError> {
+        let now = chrono::Utc::now();
+        let cancelled = diesel::update(
+            matching_runs::table
+                .find(id)
+                .filter(matching_runs::organization_id.eq(organization_id))
+                .filter(matching_runs::status.eq_any([
+                    MatchingRunStatus::Queued,
+                    MatchingRunStatus::Running,
+                    MatchingRunStatus::AiResolving,
+                ])),
+        )
+        .set((
+            matching_runs::status.eq(MatchingRunStatus::Cancelled),
+            matching_runs::updated_at.eq(now),
+            matching_runs::completed_at.eq(now),
+        ))
+        .returning(MatchingRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+        Ok(match cancelled {
+            Some(run) => CancelOutcome::Cancelled(run),
+            None => match Self::find(conn, organization_id, id).await? {
+                Some(run) => CancelOutcome::AlreadyEnded(run),
+                None => CancelOutcome::NotFound,
+            },
+        })
+    }
+
+    /// Counts a chunk into its run, once: a chunk already counted (a redelivery) returns `None`
+    /// and changes nothing. Otherwise returns the run with its counters as they now are; the
+    /// run's row stays locked until the transaction ends, so chunks finishing together are
+    /// counted one after the other and exactly one of them sees the last chunk done.
+    pub async fn record_chunk(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+        tally: ChunkTally,
+    ) -> Result<Option<MatchingRun>, StoreError> {
+        let inserted = diesel::insert_into(matching_run_chunks::table)
+            .values((
+                matching_run_chunks::run_id.eq(id),
+                matching_run_chunks::chunk_index.eq(tally.chunk_index),
+                matching_run_chunks::rows_processed.eq(tally.rows_processed),
+                matching_run_chunks::rows_matched.eq(tally.rows_matched),
+                matching_run_chunks::confidence_sum.eq(tally.confidence_sum),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let processed = matching_runs::rows_processed + tally.rows_processed;
+        Ok(Some(
+            diesel::update(matching_runs::table.find(id))
+                .set((
+                    matching_runs::rows_processed.eq(processed),
+                    matching_runs::rows_matched
+                        .eq(matching_runs::rows_matched + tally.rows_matched),
+                    matching_runs::confidence_sum
+                        .eq(matching_runs::confidence_sum + tally.confidence_sum),
+                    matching_runs::chunks_done.eq(matching_runs::chunks_done + 1),
+                    matching_runs::updated_at.eq(chrono::Utc::now()),
+                ))
+                .returning(MatchingRun::as_returning())
+                .get_result(conn)
+                .await?,
+        ))
+    }
+
+    /// Ends a running run as completed, with its average confidence. `None` if it was not
+    /// running (cancelled meanwhile, say).
+    pub async fn complete(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+    ) -> Result<Option<MatchingRun>, StoreError> {
+        let now = chrono::Utc::now();
+        Ok(diesel::update(
+            matching_runs::table
+                .find(id)
+                .filter(matching_runs::status.eq(MatchingRunStatus::Running)),
+        )
+        .set((
+            matching_runs::status.eq(MatchingRunStatus::Completed),
+            matching_runs::avg_confidence.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Float8>,
+            >(
+                "CASE WHEN rows_processed > 0 THEN confidence_sum / rows_processed END",
+            )),
+            matching_runs::updated_at.eq(now),
+            matching_runs::completed_at.eq(now),
+        ))
+        .returning(MatchingRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+    }
+
+    /// Ends a run that has not ended as failed, with a readable reason.
+    pub async fn fail(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+        error: &str,
+    ) -> Result<Option<MatchingRun>, StoreError> {
+        let now = chrono::Utc::now();
+        Ok(diesel::update(matching_runs::table.find(id).filter(
+            matching_runs::status.eq_any([
+                MatchingRunStatus::Queued,
+                MatchingRunStatus::Running,
+                MatchingRunStatus::AiResolving,
+            ]),
+        ))
+        .set((
+            matching_runs::status.eq(MatchingRunStatus::Failed),
+            matching_runs::error.eq(error),
+            matching_runs::updated_at.eq(now),
+            matching_runs::completed_at.eq(now),
+        ))
+        .returning(MatchingRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
     }
 }

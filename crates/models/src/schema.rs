@@ -78,7 +78,7 @@ diesel::table! {
         organization_id -> Uuid,
         name -> Text,
         id_column -> Nullable<Text>,
-        columns -> Jsonb,
+        column_schema -> Jsonb,
         row_count -> Int4,
         created_at -> Timestamptz,
     }

@@ -144,6 +144,9 @@ pub async fn seed_matching_run(
             status,
             config_snapshot: serde_json::json!({}),
             rows_total: 0,
+            config_id: None,
+            reference_data_id: None,
+            chunks_total: 0,
         },
     )
     .await

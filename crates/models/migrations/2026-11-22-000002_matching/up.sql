@@ -8,7 +8,8 @@ CREATE TABLE reference_datasets (
     -- The column whose values became the row ids (null: ids were generated).
     id_column       text,
     -- [{name, type, non_empty}] in upload order; `cells` of each row follow this order.
-    columns         jsonb NOT NULL,
+    -- (Not named `columns`: diesel reserves that name.)
+    column_schema   jsonb NOT NULL,
     row_count       integer NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
