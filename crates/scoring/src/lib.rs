@@ -3,11 +3,17 @@
 //! input. Services only move data in and out of it.
 
 pub mod index;
+pub mod matcher;
 pub mod parse;
 pub mod similarity;
 #[cfg(test)]
 mod test_rng;
 pub mod text;
+
+pub use matcher::{
+    Decision, FieldEvidence, FieldMapping, FieldRule, MatchOutcome, MatchScratch, MatchSettings,
+    MatchSpec, ReferenceIndex, ScoredCandidate, SpecError, Strategy,
+};
 
 /// Scores are graded in [0, 1]; this clamps any value (NaN included) into that range.
 pub fn clamp_score(score: f64) -> f64 {

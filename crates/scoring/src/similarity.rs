@@ -24,7 +24,7 @@ use rapidfuzz::distance::{indel, osa};
 
 use crate::clamp_score;
 use crate::parse::{Amount, DateReadings};
-use crate::text::{analyse_org_name, fold, identifier_keys, tokens};
+use crate::text::{analyse_org_name, fold, identifier_keys, tokens, IdentifierKeys, OrgName};
 
 #[cfg(doc)]
 use crate::{parse::CurrencyHint, text::normalize_org_name};
@@ -103,8 +103,12 @@ pub fn text_similarity(a: &str, b: &str) -> f64 {
 /// the same (`Inc` / `Corp` / `Co`; `Ltd` / `Pty Ltd` / `Pty` / `Pvt Ltd` / `Pte Ltd`;
 /// `GmbH` / `mbH`). A legal form present on one side only costs nothing: it is often dropped.
 pub fn org_name_similarity(a_raw: &str, b_raw: &str) -> f64 {
-    let a = analyse_org_name(a_raw);
-    let b = analyse_org_name(b_raw);
+    org_name_similarity_analysed(&analyse_org_name(a_raw), &analyse_org_name(b_raw))
+}
+
+/// [`org_name_similarity`] of two names already analysed with [`analyse_org_name`] (same
+/// result), for callers that compare one name with many.
+pub fn org_name_similarity_analysed(a: &OrgName, b: &OrgName) -> f64 {
     let score = text_similarity(&a.name, &b.name);
     match (a.legal_form, b.legal_form) {
         (Some(fa), Some(fb)) if legal_form_family(fa) != legal_form_family(fb) => {
@@ -137,8 +141,12 @@ pub fn org_name_similarity(a_raw: &str, b_raw: &str) -> f64 {
 /// An identifier without letters or digits is missing and gives 0.0. Only the first
 /// [`MAX_COMPARED_CHARS`] characters of each key are compared.
 pub fn identifier_similarity(a_raw: &str, b_raw: &str) -> f64 {
-    let a = identifier_keys(a_raw);
-    let b = identifier_keys(b_raw);
+    identifier_keys_similarity(&identifier_keys(a_raw), &identifier_keys(b_raw))
+}
+
+/// [`identifier_similarity`] of two identifiers already keyed with [`identifier_keys`] (same
+/// result), for callers that compare one identifier with many.
+pub fn identifier_keys_similarity(a: &IdentifierKeys, b: &IdentifierKeys) -> f64 {
     if a.normalized.is_empty() || b.normalized.is_empty() {
         return 0.0;
     }

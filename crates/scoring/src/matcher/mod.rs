@@ -1,0 +1,920 @@
+//! The matcher: scores a document against a reference dataset through a candidate index, and
+//! decides match / review / no match.
+//!
+//! * [`spec`] validates a configuration ([`FieldMapping`]s + [`MatchSettings`]) into a
+//!   [`MatchSpec`].
+//! * [`ReferenceIndex::build`] prepares the reference rows once per dataset and
+//!   [`MatchSpec::index_key`]: every value is normalised or parsed once, distinct values are
+//!   interned (a vendor name shared by 200 invoices is analysed and compared once per document),
+//!   and each field gets a candidate source.
+//! * [`ReferenceIndex::match_document`] generates candidates, scores them and decides.
+//!
+//! # Candidate generation
+//!
+//! Never all pairs. Each field with a value on the document proposes rows, recall first:
+//!
+//! | strategy | source | proposes |
+//! |---|---|---|
+//! | `exact` | hashed normalised keys | the rows holding the key |
+//! | `fuzzy` `identifier` | hashed [`crate::text::identifier_keys`] (normalised and digits) | the rows holding either key |
+//! | `fuzzy` `text` / `name` | a [`TextIndex`] over the *distinct* values | the rows of the most similar values |
+//! | `date_range` + `numeric_range` | two [`RangeIndex`]es, scanned together | the rows inside both windows, closest first |
+//! | `date_range` or `numeric_range` alone | a [`RangeIndex`] | the nearest rows |
+//!
+//! A key or value held by many rows (a vendor with hundreds of invoices, a currency) proposes
+//! only the [`GROUP_WINDOW`] rows nearest to the document on the *ordering field* (the first
+//! date field, else the first amount field): the rows of each group are stored sorted on it.
+//! Each proposal carries evidence (field weight × how selective / how close); the proposals are
+//! summed per row and the best [`MAX_SCORED`] rows are scored in full. How many rows were scored
+//! is reported as [`MatchOutcome::candidates_considered`].
+//!
+//! # Confidence
+//!
+//! Per DESIGN.md ("Scoring semantics"): each field scores in `[0, 1]` (see
+//! [`crate::similarity`]; a `fuzzy` field with `min_score` scores 0 below it); a field missing
+//! on either side is left out and the weights of the others renormalised; the confidence is the
+//! weighted mean. The candidates are ranked by confidence (ties by row); the best decides:
+//!
+//! * **ambiguous** when another row's confidence is within `ambiguity_margin` of the best;
+//! * **Matched** when the best reaches `threshold` and is not ambiguous;
+//! * **Review** when the best reaches `review_floor` (or is ambiguous above the threshold);
+//! * **Unmatched** otherwise (the confidence of the best is still reported).
+
+pub mod spec;
+
+mod field;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use crate::clamp_score;
+use crate::index::{RangeIndex, RowIdx, TextIndex, TextIndexConfig, TextKind, TextScratch};
+
+use field::{prepare, Prepared};
+pub use spec::{
+    ExactNormalize, FieldMapping, FieldRule, FuzzyKind, MatchSettings, MatchSpec, SpecError,
+    Strategy,
+};
+
+/// A key or value held by more rows than this proposes only this many of them (per reading of
+/// the document's ordering value), the ones nearest to the document on the ordering field.
+pub const GROUP_WINDOW: usize = 16;
+/// A fuzzy text field proposes the rows of at most this many similar values...
+pub const TEXT_VALUES: usize = 24;
+/// ...and stops adding values once it has proposed this many rows.
+pub const TEXT_ROWS: usize = 32;
+/// A range source proposes at most this many rows.
+pub const RANGE_ROWS: usize = 24;
+/// A joint date-and-amount scan looks at no more than this many index entries; beyond, each
+/// field proposes its nearest rows on its own.
+pub const RANGE_SCAN_BUDGET: usize = 8_192;
+/// At most this many proposed rows (the best by summed evidence) are scored in full.
+pub const MAX_SCORED: usize = 48;
+/// How many scored candidates an outcome lists.
+pub const TOP_CANDIDATES: usize = 5;
+
+/// No value (in `row_value`).
+const MISSING: u32 = u32::MAX;
+
+/// The decision on one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The best candidate reached the threshold and is not ambiguous.
+    Matched,
+    /// A person should look: the best candidate is in the review band, or ambiguous.
+    Review,
+    /// No candidate is good enough.
+    Unmatched,
+}
+
+/// A scored candidate row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredCandidate {
+    /// The reference row.
+    pub row: RowIdx,
+    /// Its confidence, in `[0, 1]`.
+    pub confidence: f64,
+}
+
+/// The score of one field for the best candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FieldEvidence {
+    /// The field's score in `[0, 1]`; `None` when the value is missing on either side (the
+    /// field was left out and the other weights renormalised).
+    pub score: Option<f64>,
+}
+
+/// What the matcher says about one document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchOutcome {
+    /// The decision.
+    pub decision: Decision,
+    /// The matched row; `Some` iff `decision == Matched`.
+    pub matched: Option<RowIdx>,
+    /// The confidence of the best candidate, in `[0, 1]`; 0.0 when there is none.
+    pub confidence: f64,
+    /// Whether another row's confidence is within the ambiguity margin of the best.
+    pub ambiguous: bool,
+    /// The best candidates (at most [`TOP_CANDIDATES`]), by descending confidence, ties by row.
+    pub candidates: Vec<ScoredCandidate>,
+    /// Per field (aligned with [`MatchSpec::fields`]) for the best candidate; empty when there
+    /// is no candidate.
+    pub evidence: Vec<FieldEvidence>,
+    /// How many rows were scored for this document.
+    pub candidates_considered: usize,
+}
+
+impl MatchOutcome {
+    fn unmatched() -> Self {
+        MatchOutcome {
+            decision: Decision::Unmatched,
+            matched: None,
+            confidence: 0.0,
+            ambiguous: false,
+            candidates: Vec::new(),
+            evidence: Vec::new(),
+            candidates_considered: 0,
+        }
+    }
+}
+
+/// Reusable per-thread buffers for [`ReferenceIndex::match_document`]. One per thread; it adapts
+/// to whichever index it is used with.
+#[derive(Debug, Default)]
+pub struct MatchScratch {
+    text: TextScratch,
+    /// Summed evidence per row; zero between documents.
+    acc: Vec<f32>,
+    touched: Vec<u32>,
+    /// One field's proposals, `(row, evidence)`.
+    proposals: Vec<(u32, f32)>,
+    /// Per field, the similarity of the document's value to each distinct reference value
+    /// (NaN: not computed yet), reset between documents through `cache_touched`.
+    cache: Vec<Vec<f32>>,
+    cache_touched: Vec<Vec<u32>>,
+    keys: Vec<String>,
+    scored: Vec<(u32, f64)>,
+    scored_rows: Vec<RowIdx>,
+}
+
+impl MatchScratch {
+    /// The rows scored in full by the last [`ReferenceIndex::match_document`] call, ascending.
+    pub fn scored_rows(&self) -> &[RowIdx] {
+        &self.scored_rows
+    }
+
+    fn prepare(&mut self, rows: usize, value_counts: &[usize]) {
+        for &r in &self.touched {
+            if let Some(a) = self.acc.get_mut(r as usize) {
+                *a = 0.0;
+            }
+        }
+        self.touched.clear();
+        if self.acc.len() != rows {
+            self.acc.clear();
+            self.acc.resize(rows, 0.0);
+        }
+        if self.cache.len() != value_counts.len() {
+            self.cache = vec![Vec::new(); value_counts.len()];
+            self.cache_touched = vec![Vec::new(); value_counts.len()];
+        }
+        for ((cache, touched), &n) in self
+            .cache
+            .iter_mut()
+            .zip(self.cache_touched.iter_mut())
+            .zip(value_counts)
+        {
+            for &v in touched.iter() {
+                if let Some(c) = cache.get_mut(v as usize) {
+                    *c = f32::NAN;
+                }
+            }
+            touched.clear();
+            if cache.len() != n {
+                cache.clear();
+                cache.resize(n, f32::NAN);
+            }
+        }
+    }
+
+    fn add(&mut self, row: u32, evidence: f32) {
+        if let Some(a) = self.acc.get_mut(row as usize) {
+            if *a <= 0.0 {
+                self.touched.push(row);
+                *a = f32::MIN_POSITIVE;
+            }
+            *a += evidence.max(0.0);
+        }
+    }
+}
+
+/// Rows grouped by a key, each group sorted by the ordering key (then row).
+#[derive(Debug, Clone, Default)]
+struct Groups {
+    offsets: Vec<u32>,
+    entries: Vec<(i64, u32)>,
+}
+
+impl Groups {
+    /// `pairs` are `(group, ordering key, row)`.
+    fn build(mut pairs: Vec<(u32, i64, u32)>, groups: usize) -> Self {
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut offsets = vec![0u32; groups + 1];
+        for &(g, _, _) in &pairs {
+            if let Some(c) = offsets.get_mut(g as usize + 1) {
+                *c += 1;
+            }
+        }
+        for i in 1..offsets.len() {
+            offsets[i] = offsets[i].saturating_add(offsets[i - 1]);
+        }
+        let entries = pairs.into_iter().map(|(_, k, r)| (k, r)).collect();
+        Groups { offsets, entries }
+    }
+
+    fn get(&self, group: u32) -> &[(i64, u32)] {
+        let g = group as usize;
+        match (self.offsets.get(g), self.offsets.get(g + 1)) {
+            (Some(&a), Some(&b)) => self.entries.get(a as usize..b as usize).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+}
+
+/// Calls `sink` with the rows of `group` nearest to each of `centers` on the ordering key (all of
+/// them when the group is small).
+fn window(group: &[(i64, u32)], centers: &[i64], mut sink: impl FnMut(u32)) {
+    if group.len() <= GROUP_WINDOW || centers.is_empty() {
+        for &(_, r) in group.iter().take(GROUP_WINDOW) {
+            sink(r);
+        }
+        return;
+    }
+    for &center in centers {
+        let split = group.partition_point(|&(k, _)| k < center);
+        let (mut lo, mut hi) = (split, split);
+        for _ in 0..GROUP_WINDOW {
+            let below = lo.checked_sub(1).and_then(|i| group.get(i));
+            let above = group.get(hi);
+            let take_below = match (below, above) {
+                (Some(&(kb, _)), Some(&(ka, _))) => center.abs_diff(kb) <= center.abs_diff(ka),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if take_below {
+                lo -= 1;
+                if let Some(&(_, r)) = group.get(lo) {
+                    sink(r);
+                }
+            } else {
+                if let Some(&(_, r)) = group.get(hi) {
+                    sink(r);
+                }
+                hi += 1;
+            }
+        }
+    }
+}
+
+/// How a field proposes candidates.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Exact keys → groups of rows.
+    Keys {
+        keys: HashMap<Box<str>, u32>,
+        groups: Groups,
+    },
+    /// Distinct values in a text index; value → rows.
+    Text { index: TextIndex, groups: Groups },
+    /// A range index over the rows (dates or amounts).
+    Range(RangeIndex),
+}
+
+/// One field of the reference side.
+#[derive(Debug, Clone)]
+struct Column {
+    strategy: Strategy,
+    /// row → distinct value id, or [`MISSING`].
+    row_value: Vec<u32>,
+    /// Distinct values, prepared.
+    values: Vec<Prepared>,
+    /// Distinct raw values, as given.
+    raws: Vec<Box<str>>,
+    source: Source,
+}
+
+/// The reference side of a matching run, prepared for one [`MatchSpec::index_key`]: built once
+/// per dataset and key, then shared read-only across threads (it is `Send + Sync`; wrap it in an
+/// `Arc`).
+#[derive(Debug, Clone)]
+pub struct ReferenceIndex {
+    index_key: String,
+    ids: Vec<Box<str>>,
+    columns: Vec<Column>,
+    /// The field whose value orders the groups, if any (a date field, else an amount field).
+    ordering: Option<usize>,
+    /// The first date field and the first amount field, scanned together when both exist.
+    joint: Option<(usize, usize)>,
+    /// Per row, its range keys for the joint scan: date readings and amount.
+    date_keys: Vec<[i64; 2]>,
+    amount_keys: Vec<i64>,
+}
+
+/// No key (in `date_keys` / `amount_keys`).
+const NO_KEY: i64 = i64::MIN;
+
+impl ReferenceIndex {
+    /// Builds the index. `rows` are `(row id, values)` with `values[i]` the raw value of column
+    /// `spec.fields()[i].target` (`None` when empty); missing trailing values count as empty and
+    /// extra ones are ignored. At most `u32::MAX - 1` rows are indexed.
+    pub fn build(spec: &MatchSpec, rows: Vec<(String, Vec<Option<String>>)>) -> ReferenceIndex {
+        let rules = spec.fields();
+        let n_fields = rules.len();
+        let limit = (u32::MAX - 1) as usize;
+        let n = rows.len().min(limit);
+        let mut ids: Vec<Box<str>> = Vec::with_capacity(n);
+        let mut row_values: Vec<Vec<u32>> = vec![Vec::with_capacity(n); n_fields];
+        let mut values: Vec<Vec<Prepared>> = vec![Vec::new(); n_fields];
+        let mut raws: Vec<Vec<Box<str>>> = vec![Vec::new(); n_fields];
+        let mut interned: Vec<HashMap<String, u32>> = vec![HashMap::new(); n_fields];
+        for (id, row) in rows.into_iter().take(n) {
+            ids.push(id.into());
+            let mut row = row.into_iter();
+            for f in 0..n_fields {
+                let raw = row.next().flatten();
+                let v = match raw {
+                    None => MISSING,
+                    Some(raw) => match interned[f].get(&raw) {
+                        Some(&v) => v,
+                        None => {
+                            let v = match prepare(&rules[f].strategy, &raw) {
+                                Some(p) => {
+                                    let v = u32::try_from(values[f].len()).unwrap_or(MISSING);
+                                    values[f].push(p);
+                                    raws[f].push(raw.as_str().into());
+                                    v
+                                }
+                                None => MISSING,
+                            };
+                            interned[f].insert(raw, v);
+                            v
+                        }
+                    },
+                };
+                row_values[f].push(v);
+            }
+        }
+        drop(interned);
+
+        let first_of = |date: bool| {
+            rules.iter().position(|r| {
+                matches!(
+                    (date, &r.strategy),
+                    (true, Strategy::DateRange { .. }) | (false, Strategy::NumericRange { .. })
+                )
+            })
+        };
+        let (first_date, first_amount) = (first_of(true), first_of(false));
+        let ordering = first_date.or(first_amount);
+        let joint = first_date.zip(first_amount);
+
+        // The ordering key of each row: its (preferred) date or amount.
+        let order_key = |f: Option<usize>| -> Vec<i64> {
+            let mut keys = vec![NO_KEY; n];
+            if let Some(f) = f {
+                for (row, key) in keys.iter_mut().enumerate() {
+                    let v = row_values[f][row];
+                    if let Some(p) = values[f].get(v as usize) {
+                        *key = p.range_keys()[0].unwrap_or(NO_KEY);
+                    }
+                }
+            }
+            keys
+        };
+        let ordering_keys = order_key(ordering);
+
+        let mut date_keys = Vec::new();
+        let mut amount_keys = Vec::new();
+        if let Some((d, _)) = joint {
+            date_keys = (0..n)
+                .map(|row| {
+                    let v = row_values[d][row];
+                    match values[d].get(v as usize) {
+                        Some(p) => {
+                            let [a, b] = p.range_keys();
+                            let a = a.unwrap_or(NO_KEY);
+                            [a, b.unwrap_or(a)]
+                        }
+                        None => [NO_KEY, NO_KEY],
+                    }
+                })
+                .collect();
+        }
+        if let Some((_, a)) = joint {
+            amount_keys = order_key(Some(a));
+        }
+
+        let mut columns = Vec::with_capacity(n_fields);
+        for (f, ((row_value, values), raws)) in row_values
+            .into_iter()
+            .zip(values)
+            .zip(raws)
+            .enumerate()
+        {
+            let strategy = rules[f].strategy;
+            let source = build_source(&strategy, &row_value, &values, &ordering_keys);
+            columns.push(Column {
+                strategy,
+                row_value,
+                values,
+                raws,
+                source,
+            });
+        }
+        ReferenceIndex {
+            index_key: spec.index_key(),
+            ids,
+            columns,
+            ordering,
+            joint,
+            date_keys,
+            amount_keys,
+        }
+    }
+
+    /// The number of reference rows.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are no reference rows.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The index key of the spec the index was built with.
+    pub fn index_key(&self) -> &str {
+        &self.index_key
+    }
+
+    /// The id of `row` ("" for a row that does not exist).
+    pub fn row_id(&self, row: RowIdx) -> &str {
+        self.ids.get(row.0 as usize).map_or("", |id| id)
+    }
+
+    /// The raw value of `row` in field `field` (aligned with the spec's fields), for evidence;
+    /// `None` when empty, unparseable, or out of range.
+    pub fn reference_value(&self, row: RowIdx, field: usize) -> Option<&str> {
+        let column = self.columns.get(field)?;
+        let v = *column.row_value.get(row.0 as usize)?;
+        column.raws.get(v as usize).map(|raw| &**raw)
+    }
+
+    /// Matches one document. `doc_values` are aligned with `spec.fields()` (by source; `None`
+    /// when missing or empty; missing trailing values count as `None`). `spec` must have the
+    /// index key the index was built with; otherwise the outcome is Unmatched with no candidate.
+    pub fn match_document(
+        &self,
+        spec: &MatchSpec,
+        doc_values: &[Option<&str>],
+        scratch: &mut MatchScratch,
+    ) -> MatchOutcome {
+        scratch.scored_rows.clear();
+        if spec.index_key_ref() != self.index_key || self.ids.is_empty() {
+            return MatchOutcome::unmatched();
+        }
+        let weights = spec.scaled_weights();
+        let doc: Vec<Option<Prepared>> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(f, column)| {
+                doc_values
+                    .get(f)
+                    .copied()
+                    .flatten()
+                    .and_then(|raw| prepare(&column.strategy, raw))
+            })
+            .collect();
+        let value_counts: Vec<usize> = self.columns.iter().map(|c| c.values.len()).collect();
+        scratch.prepare(self.ids.len(), &value_counts);
+
+        self.propose(&doc, weights, scratch);
+
+        // The best rows by summed evidence.
+        let mut proposed: Vec<(f32, u32)> = scratch
+            .touched
+            .iter()
+            .map(|&r| (scratch.acc.get(r as usize).copied().unwrap_or(0.0), r))
+            .collect();
+        let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if proposed.len() > MAX_SCORED {
+            proposed.select_nth_unstable_by(MAX_SCORED - 1, order);
+            proposed.truncate(MAX_SCORED);
+        }
+        proposed.sort_unstable_by_key(|&(_, r)| r);
+
+        scratch.scored.clear();
+        for &(_, row) in &proposed {
+            let confidence = self.confidence(&doc, weights, row, scratch, None);
+            scratch.scored.push((row, confidence));
+            scratch.scored_rows.push(RowIdx(row));
+        }
+        scratch
+            .scored
+            .sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+        let Some(&(best_row, best)) = scratch.scored.first() else {
+            return MatchOutcome::unmatched();
+        };
+        let settings = spec.settings();
+        let ambiguous = scratch
+            .scored
+            .get(1)
+            .is_some_and(|&(_, second)| second >= best - settings.ambiguity_margin);
+        let decision = if best >= settings.threshold && !ambiguous {
+            Decision::Matched
+        } else if best >= settings.review_floor {
+            Decision::Review
+        } else {
+            Decision::Unmatched
+        };
+        let mut evidence = Vec::with_capacity(self.columns.len());
+        self.confidence(&doc, weights, best_row, scratch, Some(&mut evidence));
+        MatchOutcome {
+            decision,
+            matched: (decision == Decision::Matched).then_some(RowIdx(best_row)),
+            confidence: best,
+            ambiguous,
+            candidates: scratch
+                .scored
+                .iter()
+                .take(TOP_CANDIDATES)
+                .map(|&(row, confidence)| ScoredCandidate {
+                    row: RowIdx(row),
+                    confidence,
+                })
+                .collect(),
+            evidence,
+            candidates_considered: scratch.scored.len(),
+        }
+    }
+
+    /// The weighted mean of the field scores of `row`, fields missing on either side left out.
+    fn confidence(
+        &self,
+        doc: &[Option<Prepared>],
+        weights: &[f64],
+        row: u32,
+        scratch: &mut MatchScratch,
+        mut evidence: Option<&mut Vec<FieldEvidence>>,
+    ) -> f64 {
+        let (mut sum, mut total) = (0.0, 0.0);
+        for (f, column) in self.columns.iter().enumerate() {
+            let score = self.field_score(f, column, doc.get(f).and_then(Option::as_ref), row, scratch);
+            if let Some(evidence) = evidence.as_deref_mut() {
+                evidence.push(FieldEvidence { score });
+            }
+            if let Some(score) = score {
+                let w = weights.get(f).copied().unwrap_or(0.0);
+                sum += w * score;
+                total += w;
+            }
+        }
+        if total > 0.0 {
+            clamp_score(sum / total)
+        } else {
+            0.0
+        }
+    }
+
+    fn field_score(
+        &self,
+        f: usize,
+        column: &Column,
+        doc: Option<&Prepared>,
+        row: u32,
+        scratch: &mut MatchScratch,
+    ) -> Option<f64> {
+        let doc = doc?;
+        let v = *column.row_value.get(row as usize)?;
+        let reference = column.values.get(v as usize)?;
+        // Text and name similarities are the costly ones and their values repeat across rows.
+        let cached = matches!(column.source, Source::Text { .. });
+        if cached {
+            if let Some(c) = scratch.cache.get(f).and_then(|c| c.get(v as usize)) {
+                if !c.is_nan() {
+                    return Some(f64::from(*c));
+                }
+            }
+        }
+        let score = field::similarity(&column.strategy, doc, reference);
+        if cached {
+            if let (Some(cache), Some(touched)) =
+                (scratch.cache.get_mut(f), scratch.cache_touched.get_mut(f))
+            {
+                if let Some(c) = cache.get_mut(v as usize) {
+                    *c = score as f32;
+                    touched.push(v);
+                }
+            }
+            // Use the cached (f32) value so that every row of a value scores the same.
+            return Some(f64::from(score as f32));
+        }
+        Some(score)
+    }
+
+    /// Adds every field's proposals to the scratch accumulator.
+    fn propose(&self, doc: &[Option<Prepared>], weights: &[f64], scratch: &mut MatchScratch) {
+        // The document's ordering value(s), to pick rows inside large groups.
+        let centers: Vec<i64> = self
+            .ordering
+            .and_then(|f| doc.get(f)?.as_ref())
+            .map(|p| p.range_keys().into_iter().flatten().collect())
+            .unwrap_or_default();
+        let joint_done = self.propose_joint(doc, weights, scratch);
+
+        for (f, column) in self.columns.iter().enumerate() {
+            let Some(value) = doc.get(f).and_then(Option::as_ref) else {
+                continue;
+            };
+            let weight = weights.get(f).copied().unwrap_or(0.0) as f32;
+            scratch.proposals.clear();
+            match &column.source {
+                Source::Keys { keys, groups } => {
+                    let mut wanted = std::mem::take(&mut scratch.keys);
+                    value.keys(&mut wanted);
+                    for key in &wanted {
+                        let Some(&g) = keys.get(key.as_str()) else {
+                            continue;
+                        };
+                        let group = groups.get(g);
+                        let selectivity = 1.0 / (1.0 + (group.len().max(1) as f32).ln());
+                        window(group, &centers, |r| {
+                            scratch.proposals.push((r, weight * selectivity));
+                        });
+                    }
+                    scratch.keys = wanted;
+                }
+                Source::Text { index, groups } => {
+                    let text = match value {
+                        Prepared::Text(t) => &**t,
+                        Prepared::Name(n) => n.name.as_str(),
+                        _ => "",
+                    };
+                    let hits = index.query_with(&mut scratch.text, text, TEXT_VALUES);
+                    let mut rows = 0usize;
+                    for hit in hits {
+                        if rows >= TEXT_ROWS {
+                            break;
+                        }
+                        window(groups.get(hit.row.0), &centers, |r| {
+                            rows += 1;
+                            scratch.proposals.push((r, weight * hit.score));
+                        });
+                    }
+                }
+                Source::Range(index) => {
+                    if joint_done && self.joint.is_some_and(|(d, a)| d == f || a == f) {
+                        continue;
+                    }
+                    let radius = range_radius(&column.strategy, value);
+                    for center in value.range_keys().into_iter().flatten() {
+                        for c in index.nearest(center, radius, RANGE_ROWS) {
+                            scratch.proposals.push((c.row.0, weight * c.score));
+                        }
+                    }
+                }
+            }
+            // One field counts once per row, at its best evidence.
+            scratch
+                .proposals
+                .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+            scratch.proposals.dedup_by_key(|p| p.0);
+            let proposals = std::mem::take(&mut scratch.proposals);
+            for &(r, e) in &proposals {
+                scratch.add(r, e);
+            }
+            scratch.proposals = proposals;
+        }
+    }
+
+    /// The joint date-and-amount scan: rows inside both windows, closest first. Returns whether
+    /// it ran (both values present and the scan within budget).
+    fn propose_joint(
+        &self,
+        doc: &[Option<Prepared>],
+        weights: &[f64],
+        scratch: &mut MatchScratch,
+    ) -> bool {
+        let Some((d, a)) = self.joint else {
+            return false;
+        };
+        let (Some(Some(dv)), Some(Some(av))) = (doc.get(d), doc.get(a)) else {
+            return false;
+        };
+        let (Some(dc), Some(ac)) = (self.columns.get(d), self.columns.get(a)) else {
+            return false;
+        };
+        let (Source::Range(di), Source::Range(ai)) = (&dc.source, &ac.source) else {
+            return false;
+        };
+        let d_radius = range_radius(&dc.strategy, dv);
+        let a_radius = range_radius(&ac.strategy, av);
+        let d_centers: Vec<i64> = dv.range_keys().into_iter().flatten().collect();
+        let Some(a_center) = av.range_keys()[0] else {
+            return false;
+        };
+        let a_slice = ai.around(a_center, a_radius);
+        let d_slices: Vec<&[(i64, RowIdx)]> =
+            d_centers.iter().map(|&c| di.around(c, d_radius)).collect();
+        let d_len: usize = d_slices.iter().map(|s| s.len()).sum();
+        if a_slice.len().min(d_len) > RANGE_SCAN_BUDGET {
+            return false;
+        }
+        let (wd, wa) = (
+            weights.get(d).copied().unwrap_or(0.0) as f32,
+            weights.get(a).copied().unwrap_or(0.0) as f32,
+        );
+        let closeness = |center: i64, key: i64, radius: u64| -> f32 {
+            if key == NO_KEY {
+                return 0.0;
+            }
+            (1.0 - center.abs_diff(key) as f64 / (radius as f64 + 1.0)).max(0.0) as f32
+        };
+        let date_closeness = |row: u32| -> f32 {
+            let keys = self.date_keys.get(row as usize).copied().unwrap_or([NO_KEY; 2]);
+            let mut best = 0.0f32;
+            for &c in &d_centers {
+                for &k in &keys {
+                    best = best.max(closeness(c, k, d_radius));
+                }
+            }
+            best
+        };
+        let amount_closeness = |row: u32| -> f32 {
+            let key = self.amount_keys.get(row as usize).copied().unwrap_or(NO_KEY);
+            closeness(a_center, key, a_radius)
+        };
+        scratch.proposals.clear();
+        let consider = |row: u32, scratch: &mut MatchScratch| {
+            let (cd, ca) = (date_closeness(row), amount_closeness(row));
+            if cd > 0.0 && ca > 0.0 {
+                scratch.proposals.push((row, wd * cd + wa * ca));
+            }
+        };
+        if a_slice.len() <= d_len {
+            for &(_, r) in a_slice {
+                consider(r.0, scratch);
+            }
+        } else {
+            for slice in &d_slices {
+                for &(_, r) in *slice {
+                    consider(r.0, scratch);
+                }
+            }
+        }
+        let mut proposals = std::mem::take(&mut scratch.proposals);
+        proposals.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        proposals.dedup_by_key(|p| p.0);
+        if proposals.len() > RANGE_ROWS {
+            proposals.select_nth_unstable_by(RANGE_ROWS - 1, |a, b| {
+                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+            });
+            proposals.truncate(RANGE_ROWS);
+        }
+        for &(r, e) in &proposals {
+            scratch.add(r, e);
+        }
+        proposals.clear();
+        scratch.proposals = proposals;
+        true
+    }
+}
+
+/// The half-width of the candidate window of a range field, in key units.
+fn range_radius(strategy: &Strategy, value: &Prepared) -> u64 {
+    match (strategy, value) {
+        (Strategy::DateRange { days, .. }, _) => u64::from(*days),
+        (Strategy::NumericRange { tolerance }, Prepared::Amount(amount)) => {
+            let unit = 10f64.powi(i32::from(crate::index::AMOUNT_KEY_SCALE));
+            let width = match tolerance {
+                Some(crate::similarity::Tolerance::Percent(p)) => amount.value().abs() * p / 100.0,
+                Some(crate::similarity::Tolerance::Absolute(a)) => *a,
+                None => 0.0,
+            };
+            // Twice the tolerance: the score falls to 0 there.
+            let radius = 2.0 * width * unit;
+            if radius.is_finite() && radius > 0.0 {
+                radius.min(u64::MAX as f64 / 2.0) as u64
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// Builds a field's candidate source.
+fn build_source(
+    strategy: &Strategy,
+    row_value: &[u32],
+    values: &[Prepared],
+    ordering_keys: &[i64],
+) -> Source {
+    let ordered = |v_rows: &mut dyn FnMut(&mut Vec<(u32, i64, u32)>)| {
+        let mut pairs = Vec::new();
+        v_rows(&mut pairs);
+        pairs
+    };
+    match strategy {
+        Strategy::Fuzzy {
+            kind: FuzzyKind::Text | FuzzyKind::Name,
+            ..
+        } => {
+            let kind = match strategy {
+                Strategy::Fuzzy {
+                    kind: FuzzyKind::Name,
+                    ..
+                } => TextKind::OrgName,
+                _ => TextKind::Plain,
+            };
+            let config = TextIndexConfig {
+                kind,
+                ..TextIndexConfig::default()
+            };
+            let index = TextIndex::build_with(
+                config,
+                values.iter().enumerate().map(|(v, p)| {
+                    let text = match p {
+                        Prepared::Text(t) => &**t,
+                        Prepared::Name(n) => n.name.as_str(),
+                        _ => "",
+                    };
+                    (RowIdx(u32::try_from(v).unwrap_or(u32::MAX)), text)
+                }),
+            );
+            let pairs = ordered(&mut |pairs| {
+                for (row, &v) in row_value.iter().enumerate() {
+                    if v != MISSING {
+                        let key = ordering_keys.get(row).copied().unwrap_or(NO_KEY);
+                        pairs.push((v, key, u32::try_from(row).unwrap_or(u32::MAX)));
+                    }
+                }
+            });
+            Source::Text {
+                index,
+                groups: Groups::build(pairs, values.len()),
+            }
+        }
+        Strategy::DateRange { .. } | Strategy::NumericRange { .. } => {
+            let mut entries = Vec::new();
+            for (row, &v) in row_value.iter().enumerate() {
+                if let Some(p) = values.get(v as usize) {
+                    for key in p.range_keys().into_iter().flatten() {
+                        entries.push((RowIdx(u32::try_from(row).unwrap_or(u32::MAX)), key));
+                    }
+                }
+            }
+            Source::Range(RangeIndex::build(entries))
+        }
+        Strategy::Exact { .. }
+        | Strategy::Fuzzy {
+            kind: FuzzyKind::Identifier,
+            ..
+        } => {
+            let mut keys: HashMap<Box<str>, u32> = HashMap::new();
+            // Keys of each distinct value.
+            let mut value_keys: Vec<Vec<u32>> = Vec::with_capacity(values.len());
+            let mut buf = Vec::new();
+            for p in values {
+                p.keys(&mut buf);
+                let mut ids = Vec::with_capacity(buf.len());
+                for key in buf.drain(..) {
+                    let next = u32::try_from(keys.len()).unwrap_or(MISSING);
+                    let id = *keys.entry(key.into_boxed_str()).or_insert(next);
+                    ids.push(id);
+                }
+                value_keys.push(ids);
+            }
+            let pairs = ordered(&mut |pairs| {
+                for (row, &v) in row_value.iter().enumerate() {
+                    if let Some(ids) = value_keys.get(v as usize) {
+                        let key = ordering_keys.get(row).copied().unwrap_or(NO_KEY);
+                        for &id in ids {
+                            pairs.push((id, key, u32::try_from(row).unwrap_or(u32::MAX)));
+                        }
+                    }
+                }
+            });
+            let n_keys = keys.len();
+            Source::Keys {
+                keys,
+                groups: Groups::build(pairs, n_keys),
+            }
+        }
+    }
+}
