@@ -67,6 +67,23 @@ pub struct NewMatchingRun {
     pub chunks_total: i32,
 }
 
+/// What a run keeps of its config when it is created, so that editing or deleting the config
+/// later changes nothing about the run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigSnapshot {
+    pub config_id: MatchingConfigId,
+    pub name: String,
+    pub version: i32,
+    pub reference_data_id: ReferenceDatasetId,
+    /// As the user sent them (`[{source, target, strategy, params, weight}]`).
+    pub field_mappings: serde_json::Value,
+    pub threshold: f64,
+    pub review_floor: f64,
+    pub ambiguity_margin: f64,
+    /// Documents per chunk.
+    pub chunk_size: i32,
+}
+
 /// What one chunk of a run counted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChunkTally {
@@ -96,6 +113,21 @@ impl MatchingRunStatus {
 }
 
 impl MatchingRun {
+    /// The data of the `matching.run.*` events.
+    pub fn event_data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "run_id": self.id.to_string(),
+            "config_id": self.config_id.map(|id| id.to_string()),
+            "job_id": self.job_run_id.to_string(),
+            "status": self.status,
+            "rows_total": self.rows_total,
+            "rows_processed": self.rows_processed,
+            "rows_matched": self.rows_matched,
+            "avg_confidence": self.avg_confidence,
+            "error": self.error,
+        })
+    }
+
     pub async fn insert(
         conn: &mut AsyncPgConnection,
         new: NewMatchingRun,

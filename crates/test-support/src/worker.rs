@@ -1,5 +1,5 @@
 use concord_queue::{Role, Topology};
-use concord_service::{JobHandler, ServiceSettings, Worker, WorkerSettings};
+use concord_service::{JobHandler, ServiceSettings, Worker, WorkerContext, WorkerSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,7 @@ pub async fn spawn_worker<H: JobHandler>(
     amqp_url: String,
     role: Role,
     name: &'static str,
-    handler: H,
+    make_handler: impl FnOnce(&WorkerContext) -> H,
 ) -> TestWorker {
     concord_telemetry::logging::init_for_tests();
     // What the worker declares in the background, declared first so the test can publish at once.
@@ -38,7 +38,7 @@ pub async fn spawn_worker<H: JobHandler>(
         ops_addr: "127.0.0.1:0".to_owned(),
         concurrency: 2,
     };
-    let worker = Worker::build(settings, role, name, |_| handler)
+    let worker = Worker::build(settings, role, name, make_handler)
         .await
         .expect("the worker starts");
     let ops_port = worker.ops_port();

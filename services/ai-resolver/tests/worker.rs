@@ -25,7 +25,7 @@ async fn tasks_are_checked_against_the_runs_organisation() {
         amqp_url(),
         Role::Ai,
         NAME,
-        AiTaskHandler,
+        |_| AiTaskHandler,
     )
     .await;
     let _relay = start_relay(&worker.pool, &topology);

@@ -117,6 +117,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A query failing inside a transaction the gateway drives itself.
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        ApiError::from(StoreError::Query(error))
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

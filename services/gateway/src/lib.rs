@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod jobs;
 pub mod keys;
+pub mod matching;
 pub mod pagination;
 pub mod rate_limit;
 pub mod request_context;

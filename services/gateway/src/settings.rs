@@ -35,6 +35,11 @@ impl GatewaySettings {
                     "CONCORD_MAX_NDJSON_LINE_BYTES",
                     defaults.max_ndjson_line_bytes,
                 )?,
+                matching_chunk_size: env_or(
+                    "CONCORD_MATCHING_CHUNK_SIZE",
+                    defaults.matching_chunk_size,
+                )?
+                .max(1),
             },
         })
     }

@@ -21,7 +21,7 @@ use crate::rate_limit::RateLimiter;
 use crate::request_context::{self, HttpMetrics};
 use crate::settings::GatewaySettings;
 use crate::state::AppState;
-use crate::{auth, idempotency, jobs, keys, rate_limit};
+use crate::{auth, idempotency, jobs, keys, matching, rate_limit};
 
 pub struct Application {
     port: u16,
@@ -87,7 +87,8 @@ impl Application {
                         .wrap(from_fn(rate_limit::middleware))
                         .wrap(from_fn(auth::middleware))
                         .configure(jobs::routes::configure)
-                        .configure(keys::configure),
+                        .configure(keys::configure)
+                        .configure(matching::configure),
                 )
                 .default_service(web::to(request_context::no_route))
         })

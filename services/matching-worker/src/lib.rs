@@ -1,20 +1,53 @@
-//! The matching worker: consumes matching jobs (chunks of matching runs) and runs the scoring
+//! The matching worker: consumes matching jobs — chunks of matching runs — and runs the scoring
 //! core over them.
 //!
-//! For now it takes a queued run up (`queued` → `running`, with its start time) in the same
-//! transaction that records the message as handled; the scoring itself arrives with matching.
+//! A chunk is handled in the transaction that records its message: the run is taken up
+//! (`queued` → `running`), the chunk's documents are matched against the reference index, the
+//! results are written in bulk (keyed by run and document, so a redelivery changes nothing) and
+//! the chunk is counted into the run once; the chunk that completes the count completes the run
+//! and announces it. A cancelled or failed run is left alone. The reference index is built once
+//! per dataset and mapping per worker ([`IndexCache`]) and shared by every chunk and run.
 
-use concord_messages::MatchingJob;
+mod index_cache;
+mod scoring;
+
+use std::sync::Arc;
+
+use concord_messages::{EventSubjectKind, EventType, MatchingJob};
+use concord_models::documents::Document;
 use concord_models::ids::MatchingRunId;
-use concord_models::matching_runs::MatchingRun;
-use concord_service::{JobError, JobHandler};
+use concord_models::match_results::MatchResult;
+use concord_models::matching_runs::{ChunkTally, ConfigSnapshot, MatchingRun, MatchingRunStatus};
+use concord_models::outbox::OutboxMessage;
+use concord_models::reference_datasets::ReferenceDataset;
+use concord_models::DbPool;
+use concord_scoring::matcher::{FieldMapping, MatchSettings, MatchSpec};
+use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
+
+pub use index_cache::IndexCache;
 
 pub const NAME: &str = "matching-worker";
 pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9101";
 
-#[derive(Debug, Default)]
-pub struct MatchingJobHandler;
+pub struct MatchingJobHandler {
+    pool: DbPool,
+    indexes: IndexCache,
+    outbox_waker: Arc<tokio::sync::Notify>,
+}
+
+impl MatchingJobHandler {
+    pub fn new(context: &WorkerContext) -> Self {
+        Self {
+            pool: context.pool.clone(),
+            indexes: IndexCache::new(index_cache::DEFAULT_CAPACITY),
+            outbox_waker: context.outbox_waker.clone(),
+        }
+    }
+}
+
+/// Why a run cannot go on: it fails with this as its readable `error`.
+struct RunFailure(String);
 
 impl JobHandler for MatchingJobHandler {
     type Job = MatchingJob;
@@ -22,10 +55,146 @@ impl JobHandler for MatchingJobHandler {
 
     async fn apply(&self, conn: &mut AsyncPgConnection, job: &MatchingJob) -> Result<(), JobError> {
         let run_id = MatchingRunId::from(job.run_id);
-        let run = MatchingRun::start(conn, run_id)
+        let run = MatchingRun::find_by_id(conn, run_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("matching run {run_id} does not exist")))?;
-        tracing::info!(run_id = %run.id, status = %run.status, "matching run taken up");
+        if run.organization_id.as_uuid() != job.organization_id {
+            return Err(JobError::Permanent(format!(
+                "matching run {run_id} does not belong to organization {}",
+                job.organization_id
+            )));
+        }
+        if run.status.has_ended() {
+            tracing::info!(%run_id, status = %run.status, "run has ended; chunk skipped");
+            return Ok(());
+        }
+        let run = if run.status == MatchingRunStatus::Queued {
+            MatchingRun::start(conn, run_id).await?.unwrap_or(run)
+        } else {
+            run
+        };
+        let Some(chunk) = &job.chunk else {
+            tracing::info!(%run_id, "run taken up (no chunk in the message)");
+            return Ok(());
+        };
+        match self.match_chunk(conn, &run, chunk).await? {
+            Ok(()) => {}
+            Err(RunFailure(reason)) => {
+                tracing::warn!(%run_id, %reason, "matching run failed");
+                if let Some(failed) = MatchingRun::fail(conn, run_id, &reason).await? {
+                    OutboxMessage::enqueue(conn, run_event(EventType::MatchingRunFailed, &failed))
+                        .await?;
+                    self.outbox_waker.notify_one();
+                }
+            }
+        }
         Ok(())
     }
+}
+
+fn run_event(event_type: EventType, run: &MatchingRun) -> concord_models::outbox::NewOutboxMessage {
+    concord_service::outbox::event(
+        event_type,
+        Some(run.organization_id),
+        EventSubjectKind::MatchingRun,
+        Some(run.id.to_string()),
+        None,
+        run.event_data(),
+    )
+}
+
+impl MatchingJobHandler {
+    async fn match_chunk(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &MatchingRun,
+        chunk: &concord_messages::ChunkRange,
+    ) -> Result<Result<(), RunFailure>, JobError> {
+        let snapshot: ConfigSnapshot = match serde_json::from_value(run.config_snapshot.clone()) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                return Ok(Err(RunFailure(format!(
+                    "the run's config snapshot is unreadable: {error}"
+                ))))
+            }
+        };
+        let Some(dataset) = ReferenceDataset::find_by_id(conn, snapshot.reference_data_id).await?
+        else {
+            return Ok(Err(RunFailure(format!(
+                "the reference dataset {} of config `{}` was deleted",
+                snapshot.reference_data_id, snapshot.name
+            ))));
+        };
+        let columns: Vec<String> = dataset.columns().into_iter().map(|c| c.name).collect();
+        let spec = match compile_spec(&snapshot, &columns) {
+            Ok(spec) => Arc::new(spec),
+            Err(reason) => return Ok(Err(RunFailure(reason))),
+        };
+        let index = self
+            .indexes
+            .get_or_build(&self.pool, &dataset, &columns, &spec)
+            .await?;
+
+        let start = i32::try_from(chunk.start).unwrap_or(i32::MAX);
+        let end = i32::try_from(chunk.end).unwrap_or(i32::MAX);
+        let chunk_index = i32::try_from(chunk.index).unwrap_or(i32::MAX);
+        let documents =
+            Document::list(conn, run.job_run_id, Some(start - 1), i64::from(end - start)).await?;
+        let run_id = run.id;
+        let scored = {
+            let spec = spec.clone();
+            tokio::task::spawn_blocking(move || {
+                scoring::score_documents(run_id, &spec, &index, documents)
+            })
+            .await
+            .map_err(|error| JobError::Permanent(format!("scoring the chunk panicked: {error}")))?
+        };
+        MatchResult::insert_all(conn, &scored.results).await?;
+        let tally = ChunkTally {
+            chunk_index,
+            rows_processed: scored.tally.processed,
+            rows_matched: scored.tally.matched,
+            confidence_sum: scored.tally.confidence_sum,
+        };
+        let Some(counted) = MatchingRun::record_chunk(conn, run_id, tally).await? else {
+            tracing::info!(%run_id, chunk_index, "chunk already counted; nothing changes");
+            return Ok(Ok(()));
+        };
+        tracing::info!(
+            %run_id,
+            chunk_index,
+            documents = scored.tally.processed,
+            matched = scored.tally.matched,
+            chunks_done = counted.chunks_done,
+            chunks_total = counted.chunks_total,
+            "chunk matched"
+        );
+        if counted.chunks_done >= counted.chunks_total {
+            if let Some(completed) = MatchingRun::complete(conn, run_id).await? {
+                OutboxMessage::enqueue(
+                    conn,
+                    run_event(EventType::MatchingRunCompleted, &completed),
+                )
+                .await?;
+                self.outbox_waker.notify_one();
+                tracing::info!(%run_id, rows = completed.rows_processed, "matching run completed");
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// The scoring core's spec of a run's snapshot, against the dataset's columns as they are.
+fn compile_spec(snapshot: &ConfigSnapshot, columns: &[String]) -> Result<MatchSpec, String> {
+    let mappings: Vec<FieldMapping> = serde_json::from_value(snapshot.field_mappings.clone())
+        .map_err(|error| format!("the config's field mappings are unreadable: {error}"))?;
+    let settings = MatchSettings::new(
+        Some(snapshot.threshold),
+        Some(snapshot.review_floor),
+        Some(snapshot.ambiguity_margin),
+    )
+    .map_err(|error| format!("the config is invalid at {}: {}", error.path, error.message))?;
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    MatchSpec::compile(&mappings, settings, &columns)
+        .map_err(|error| format!("the config is invalid at {}: {}", error.path, error.message))
 }

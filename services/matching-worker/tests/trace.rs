@@ -45,7 +45,7 @@ async fn the_worker_continues_the_trace_of_the_message() {
         amqp_url(),
         Role::Matching,
         "trace-probe",
-        probe.clone(),
+        |_| probe.clone(),
     )
     .await;
 

@@ -50,7 +50,7 @@ async fn matching_worker(
         amqp_url,
         Role::Matching,
         NAME,
-        MatchingJobHandler,
+        MatchingJobHandler::new,
     )
     .await
 }

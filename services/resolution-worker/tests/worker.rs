@@ -24,7 +24,7 @@ async fn a_resolution_job_takes_its_run_up_and_is_acknowledged() {
         amqp_url(),
         Role::Resolution,
         NAME,
-        ResolutionJobHandler,
+        |_| ResolutionJobHandler,
     )
     .await;
     let _relay = start_relay(&worker.pool, &topology);

@@ -1,0 +1,238 @@
+//! `/v1/matching/configs`: create, read, replace and delete matching configs. Saving validates
+//! the mappings against the reference dataset's columns through the scoring core, so a config
+//! that is stored is one the workers can run.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use concord_models::database::connection;
+use concord_models::ids::{MatchingConfigId, ReferenceDatasetId};
+use concord_models::matching_configs::{MatchingConfig, MatchingConfigUpdate, NewMatchingConfig};
+use concord_models::reference_datasets::ReferenceDataset;
+use concord_scoring::matcher::{FieldMapping, MatchSettings, MatchSpec};
+use diesel_async::AsyncPgConnection;
+use serde::Deserialize;
+
+use super::view::MatchingConfigView;
+use crate::auth::{Authenticated, Scope};
+use crate::error::ApiError;
+use crate::extract::parse_json;
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/matching/configs")
+            .route(web::post().to(create_config))
+            .route(web::get().to(list_configs)),
+    )
+    .service(
+        web::resource("/matching/configs/{id}")
+            .route(web::get().to(get_config))
+            .route(web::put().to(replace_config))
+            .route(web::delete().to(delete_config)),
+    );
+}
+
+/// The body of `POST` and `PUT`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigBody {
+    pub name: String,
+    /// Required on creation; on `PUT` it may be repeated but not changed.
+    #[serde(default)]
+    pub reference_data_id: Option<uuid::Uuid>,
+    pub field_mappings: Vec<FieldMapping>,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub review_band: Option<ReviewBandBody>,
+    #[serde(default)]
+    pub ambiguity_margin: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBandBody {
+    /// Results from here up to the threshold go to review.
+    pub lower: f64,
+}
+
+/// A config body that the scoring core accepted against its dataset's columns.
+struct ValidConfig {
+    name: String,
+    field_mappings: serde_json::Value,
+    settings: MatchSettings,
+}
+
+const MAX_NAME_CHARS: usize = 200;
+
+async fn validate(
+    conn: &mut AsyncPgConnection,
+    auth: &Authenticated,
+    dataset_id: ReferenceDatasetId,
+    body: ConfigBody,
+) -> Result<ValidConfig, ApiError> {
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::validation(
+            "name",
+            format!("must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    let dataset = ReferenceDataset::find(conn, auth.organization_id, dataset_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::validation(
+                "reference_data_id",
+                format!("no reference dataset `{dataset_id}` (it does not exist or was deleted)"),
+            )
+        })?;
+    let columns = dataset.columns();
+    let column_names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let settings = MatchSettings::new(
+        body.threshold,
+        body.review_band.map(|band| band.lower),
+        body.ambiguity_margin,
+    )
+    .map_err(|e| ApiError::validation(e.path, e.message))?;
+    MatchSpec::compile(&body.field_mappings, settings, &column_names)
+        .map_err(|e| ApiError::validation(e.path, e.message))?;
+    let field_mappings = serde_json::to_value(&body.field_mappings).map_err(ApiError::internal)?;
+    Ok(ValidConfig {
+        name,
+        field_mappings,
+        settings,
+    })
+}
+
+fn config_id(raw: &str) -> Result<MatchingConfigId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("matching config", raw))
+}
+
+async fn create_config(
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let body: ConfigBody = parse_json(&body)?;
+    let dataset_id = body
+        .reference_data_id
+        .map(ReferenceDatasetId::from)
+        .ok_or_else(|| ApiError::validation("reference_data_id", "is required"))?;
+    let mut conn = connection(&state.pool).await?;
+    let valid = validate(&mut conn, &auth, dataset_id, body).await?;
+    let config = MatchingConfig::insert(
+        &mut conn,
+        NewMatchingConfig {
+            id: MatchingConfigId::generate(),
+            organization_id: auth.organization_id,
+            name: valid.name,
+            reference_data_id: dataset_id,
+            field_mappings: valid.field_mappings,
+            threshold: valid.settings.threshold,
+            review_floor: valid.settings.review_floor,
+            ambiguity_margin: valid.settings.ambiguity_margin,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/matching/configs/{}", config.id),
+        ))
+        .json(MatchingConfigView::from(config)))
+}
+
+async fn get_config(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let id = config_id(&path)?;
+    let mut conn = connection(&state.pool).await?;
+    let config = MatchingConfig::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("matching config", path.as_str()))?;
+    Ok(HttpResponse::Ok().json(MatchingConfigView::from(config)))
+}
+
+async fn list_configs(
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let page = PageRequest::from_query(&query)?;
+    let before: Option<MatchingConfigId> = page.after_as()?;
+    let mut conn = connection(&state.pool).await?;
+    let rows =
+        MatchingConfig::list(&mut conn, auth.organization_id, before, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |config| config.id.to_string(),
+        MatchingConfigView::from,
+    )))
+}
+
+/// `PUT`: replaces the config (a new version). The dataset is fixed after creation.
+async fn replace_config(
+    path: web::Path<String>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = config_id(&path)?;
+    let body: ConfigBody = parse_json(&body)?;
+    let mut conn = connection(&state.pool).await?;
+    let existing = MatchingConfig::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("matching config", path.as_str()))?;
+    if let Some(given) = body.reference_data_id {
+        if ReferenceDatasetId::from(given) != existing.reference_data_id {
+            return Err(ApiError::validation(
+                "reference_data_id",
+                format!(
+                    "is fixed after creation (this config matches against `{}`); create a new config for another dataset",
+                    existing.reference_data_id
+                ),
+            ));
+        }
+    }
+    let valid = validate(&mut conn, &auth, existing.reference_data_id, body).await?;
+    let config = MatchingConfig::update(
+        &mut conn,
+        auth.organization_id,
+        id,
+        MatchingConfigUpdate {
+            name: valid.name,
+            field_mappings: valid.field_mappings,
+            threshold: valid.settings.threshold,
+            review_floor: valid.settings.review_floor,
+            ambiguity_margin: valid.settings.ambiguity_margin,
+        },
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("matching config", path.as_str()))?;
+    Ok(HttpResponse::Ok().json(MatchingConfigView::from(config)))
+}
+
+async fn delete_config(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = config_id(&path)?;
+    let mut conn = connection(&state.pool).await?;
+    if MatchingConfig::delete(&mut conn, auth.organization_id, id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("matching config", path.as_str()))
+    }
+}

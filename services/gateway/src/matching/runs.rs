@@ -1,0 +1,621 @@
+//! Matching runs: started from a config over the documents of a completed job run, matched in
+//! chunks by the matching workers; progress, results, reviews, cancel and a CSV export.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use concord_messages::{jobs, ChunkRange, EventSubjectKind, EventType, MatchingJob};
+use concord_models::database::connection;
+use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
+use concord_models::job_runs::{JobRun, JobRunStatus};
+use concord_models::match_results::{MatchResult, ResultFilter, Review, ReviewStatus};
+use concord_models::matching_configs::MatchingConfig;
+use concord_models::matching_runs::{
+    CancelOutcome, ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun,
+};
+use concord_models::outbox::OutboxMessage;
+use concord_models::reference_datasets::ReferenceDataset;
+use concord_models::DbPool;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+
+use super::view::{MatchResultView, MatchingRunView, RunProgressView};
+use crate::auth::{Authenticated, Scope};
+use crate::error::ApiError;
+use crate::extract::parse_json;
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/matching/configs/{id}/run", web::post().to(start_run))
+        .route("/matching/runs", web::get().to(list_runs))
+        .route("/matching/runs/{id}", web::get().to(get_run))
+        .route("/matching/runs/{id}/progress", web::get().to(get_progress))
+        .route("/matching/runs/{id}/cancel", web::post().to(cancel_run))
+        .route("/matching/runs/{id}/results", web::get().to(list_results))
+        .route(
+            "/matching/runs/{id}/results/export",
+            web::get().to(export_results),
+        )
+        .route(
+            "/matching/runs/{id}/results/{result_id}/review",
+            web::post().to(review_result),
+        );
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    job_id: uuid::Uuid,
+    #[serde(default)]
+    mode: Option<MatchingMode>,
+}
+
+/// Results shown inline with a completed run.
+const TOP_RESULTS: i64 = 50;
+
+fn run_id(raw: &str) -> Result<MatchingRunId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("matching run", raw))
+}
+
+async fn find_run(
+    state: &AppState,
+    auth: &Authenticated,
+    raw_id: &str,
+) -> Result<MatchingRun, ApiError> {
+    let id = run_id(raw_id)?;
+    let mut conn = connection(&state.pool).await?;
+    MatchingRun::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("matching run", raw_id))
+}
+
+/// `POST /v1/matching/configs/{id}/run`: creates the run with a snapshot of its config and one
+/// job per chunk in the outbox, in one transaction, and answers at once with `queued`.
+async fn start_run(
+    path: web::Path<String>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let config_id: MatchingConfigId = path
+        .parse()
+        .map_err(|_| ApiError::not_found("matching config", path.as_str()))?;
+    let body: RunBody = parse_json(&body)?;
+    let mode = body.mode.unwrap_or(MatchingMode::Manual);
+    if mode != MatchingMode::Manual {
+        return Err(ApiError::validation(
+            "mode",
+            "only `manual` runs are available; smart runs arrive with the AI resolver",
+        ));
+    }
+    let job_id = JobRunId::from(body.job_id);
+    let chunk_size = i32::try_from(state.limits.matching_chunk_size).unwrap_or(i32::MAX);
+    let organization_id = auth.organization_id;
+    let mut conn = connection(&state.pool).await?;
+    let run = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let config = MatchingConfig::find(conn, organization_id, config_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("matching config", config_id.to_string()))?;
+            let job = JobRun::find(conn, organization_id, job_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::validation("job_id", format!("no job run `{job_id}`"))
+                })?;
+            if job.status != JobRunStatus::Completed {
+                return Err(ApiError::Conflict {
+                    code: "job_not_completed",
+                    message: format!(
+                        "job run `{job_id}` is {}; only a completed job run can be matched",
+                        job.status
+                    ),
+                });
+            }
+            if ReferenceDataset::find(conn, organization_id, config.reference_data_id)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::Conflict {
+                    code: "reference_data_deleted",
+                    message: format!(
+                        "the reference dataset `{}` of this config was deleted; create a config for another dataset",
+                        config.reference_data_id
+                    ),
+                });
+            }
+            let snapshot = ConfigSnapshot {
+                config_id: config.id,
+                name: config.name.clone(),
+                version: config.version,
+                reference_data_id: config.reference_data_id,
+                field_mappings: config.field_mappings.clone(),
+                threshold: config.threshold,
+                review_floor: config.review_floor,
+                ambiguity_margin: config.ambiguity_margin,
+                chunk_size,
+            };
+            let total = job.document_count;
+            let chunks = chunk_ranges(total, chunk_size);
+            let run_id = MatchingRunId::generate();
+            let run = MatchingRun::insert(
+                conn,
+                NewMatchingRun {
+                    id: run_id,
+                    organization_id,
+                    job_run_id: job_id,
+                    mode,
+                    status: MatchingRunStatus::Queued,
+                    config_snapshot: serde_json::to_value(&snapshot).map_err(ApiError::internal)?,
+                    rows_total: total,
+                    config_id: Some(config.id),
+                    reference_data_id: Some(config.reference_data_id),
+                    chunks_total: i32::try_from(chunks.len()).unwrap_or(i32::MAX),
+                },
+            )
+            .await?;
+            if chunks.is_empty() {
+                // Nothing to match: the run is complete as soon as it exists.
+                MatchingRun::start(conn, run_id).await?;
+                let run = MatchingRun::complete(conn, run_id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("matching run", run_id.to_string()))?;
+                OutboxMessage::enqueue(conn, completed_event(&run)).await?;
+                return Ok(run);
+            }
+            for (index, (start, end)) in chunks.into_iter().enumerate() {
+                let job = MatchingJob {
+                    run_id: run_id.as_uuid(),
+                    organization_id: organization_id.as_uuid(),
+                    chunk: Some(ChunkRange {
+                        index: index as u64,
+                        start: u64::try_from(start).unwrap_or(0),
+                        end: u64::try_from(end).unwrap_or(0),
+                    }),
+                };
+                OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job))
+                    .await?;
+            }
+            Ok(run)
+        })
+        .await?;
+    state.outbox_waker.notify_one();
+    Ok(HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/matching/runs/{}", run.id),
+        ))
+        .json(MatchingRunView::new(run, None)))
+}
+
+/// Splits positions `0..total` into `[start, end)` ranges of at most `size`.
+fn chunk_ranges(total: i32, size: i32) -> Vec<(i32, i32)> {
+    let size = size.max(1);
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < total {
+        let end = start.saturating_add(size).min(total);
+        ranges.push((start, end));
+        start = end;
+    }
+    ranges
+}
+
+fn completed_event(run: &MatchingRun) -> concord_models::outbox::NewOutboxMessage {
+    concord_service::outbox::event(
+        EventType::MatchingRunCompleted,
+        Some(run.organization_id),
+        EventSubjectKind::MatchingRun,
+        Some(run.id.to_string()),
+        None,
+        run.event_data(),
+    )
+}
+
+async fn get_run(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let run = find_run(&state, &auth, &path).await?;
+    let top = if run.status == MatchingRunStatus::Completed {
+        let mut conn = connection(&state.pool).await?;
+        Some(
+            MatchResult::top(&mut conn, run.id, TOP_RESULTS)
+                .await?
+                .into_iter()
+                .map(MatchResultView::from)
+                .collect(),
+        )
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(MatchingRunView::new(run, top)))
+}
+
+async fn get_progress(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let run = find_run(&state, &auth, &path).await?;
+    Ok(HttpResponse::Ok().json(RunProgressView::new(&run, chrono::Utc::now())))
+}
+
+async fn list_runs(
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let page = PageRequest::from_query(&query)?;
+    let before: Option<MatchingRunId> = page.after_as()?;
+    let config_id = match query.get("config_id") {
+        Some(raw) => Some(raw.parse::<MatchingConfigId>().map_err(|_| {
+            ApiError::validation("config_id", format!("`{raw}` is not a config id"))
+        })?),
+        None => None,
+    };
+    let mut conn = connection(&state.pool).await?;
+    let rows = MatchingRun::list(
+        &mut conn,
+        auth.organization_id,
+        config_id,
+        before,
+        page.fetch_limit(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |run| run.id.to_string(),
+        |run| MatchingRunView::new(run, None),
+    )))
+}
+
+/// `POST /v1/matching/runs/{id}/cancel`: the workers stop at their next chunk; the results so
+/// far stay readable. 409 once the run has ended.
+async fn cancel_run(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = run_id(&path)?;
+    let organization_id = auth.organization_id;
+    let mut conn = connection(&state.pool).await?;
+    let run = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            match MatchingRun::cancel(conn, organization_id, id).await? {
+                CancelOutcome::Cancelled(run) => {
+                    OutboxMessage::enqueue(
+                        conn,
+                        concord_service::outbox::event(
+                            EventType::MatchingRunCancelled,
+                            Some(run.organization_id),
+                            EventSubjectKind::MatchingRun,
+                            Some(run.id.to_string()),
+                            None,
+                            run.event_data(),
+                        ),
+                    )
+                    .await?;
+                    Ok(run)
+                }
+                CancelOutcome::AlreadyEnded(run) => Err(ApiError::Conflict {
+                    code: "run_ended",
+                    message: format!(
+                        "matching run `{}` has already ended ({}); only a queued or running run can be cancelled",
+                        run.id, run.status
+                    ),
+                }),
+                CancelOutcome::NotFound => Err(ApiError::not_found("matching run", id.to_string())),
+            }
+        })
+        .await?;
+    state.outbox_waker.notify_one();
+    Ok(HttpResponse::Ok().json(MatchingRunView::new(run, None)))
+}
+
+fn parse_query<T: std::str::FromStr>(
+    query: &HashMap<String, String>,
+    name: &str,
+    expected: &str,
+) -> Result<Option<T>, ApiError> {
+    query
+        .get(name)
+        .map(|raw| {
+            raw.parse::<T>()
+                .map_err(|_| ApiError::validation(name, format!("`{raw}` is not {expected}")))
+        })
+        .transpose()
+}
+
+fn result_filter(query: &HashMap<String, String>) -> Result<ResultFilter, ApiError> {
+    let status = query
+        .get("status")
+        .map(|raw| {
+            raw.parse::<ReviewStatus>()
+                .map_err(|message| ApiError::validation("status", message))
+        })
+        .transpose()?;
+    let matched = parse_query::<bool>(query, "matched", "`true` or `false`")?;
+    let min_confidence = parse_query::<f64>(query, "min_confidence", "a number")?;
+    let max_confidence = parse_query::<f64>(query, "max_confidence", "a number")?;
+    for (name, value) in [
+        ("min_confidence", min_confidence),
+        ("max_confidence", max_confidence),
+    ] {
+        if let Some(value) = value {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ApiError::validation(name, "must be between 0 and 1"));
+            }
+        }
+    }
+    Ok(ResultFilter {
+        status,
+        matched,
+        min_confidence,
+        max_confidence,
+    })
+}
+
+/// `GET /v1/matching/runs/{id}/results`: in document order, filtered by `status`, `matched`,
+/// `min_confidence`, `max_confidence`.
+async fn list_results(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let run = find_run(&state, &auth, &path).await?;
+    let page = PageRequest::from_query(&query)?;
+    let after: Option<i32> = page.after_as()?;
+    let filter = result_filter(&query)?;
+    let mut conn = connection(&state.pool).await?;
+    let rows = MatchResult::list(&mut conn, run.id, &filter, after, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |result| result.document_position.to_string(),
+        MatchResultView::from,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    status: ReviewDecision,
+    #[serde(default)]
+    notes: Option<String>,
+    /// With `approved`: the row the reviewer settles on, one of the result's candidates (by
+    /// default the matched row, or the best candidate when nothing was matched).
+    #[serde(default)]
+    matched_reference_row_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ReviewDecision {
+    Approved,
+    Rejected,
+}
+
+const MAX_NOTES_CHARS: usize = 4_000;
+
+/// `POST /v1/matching/runs/{id}/results/{result_id}/review`: `approved` confirms the match (or
+/// settles on one of the candidates), `rejected` says the proposed match is wrong and clears it.
+/// A later review overwrites an earlier one.
+async fn review_result(
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let (raw_run, raw_result) = path.into_inner();
+    let run = find_run(&state, &auth, &raw_run).await?;
+    let result_id: MatchResultId = raw_result
+        .parse()
+        .map_err(|_| ApiError::not_found("match result", raw_result.as_str()))?;
+    let body: ReviewBody = parse_json(&body)?;
+    if let Some(notes) = &body.notes {
+        if notes.chars().count() > MAX_NOTES_CHARS {
+            return Err(ApiError::validation(
+                "notes",
+                format!("at most {MAX_NOTES_CHARS} characters"),
+            ));
+        }
+    }
+    let mut conn = connection(&state.pool).await?;
+    let result = MatchResult::find(&mut conn, run.id, result_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("match result", raw_result.as_str()))?;
+    let review = match body.status {
+        ReviewDecision::Approved => {
+            let chosen = match body.matched_reference_row_id {
+                Some(row_id) => {
+                    if !candidate_ids(&result).any(|id| id == row_id) {
+                        return Err(ApiError::validation(
+                            "matched_reference_row_id",
+                            format!("`{row_id}` is not one of this result's candidates"),
+                        ));
+                    }
+                    Some(row_id)
+                }
+                None => result.matched_reference_row_id.clone(),
+            };
+            Review {
+                status: ReviewStatus::Approved,
+                notes: body.notes,
+                matched_reference_row_id: Some(chosen),
+            }
+        }
+        ReviewDecision::Rejected => {
+            if body.matched_reference_row_id.is_some() {
+                return Err(ApiError::validation(
+                    "matched_reference_row_id",
+                    "only an approval names a row; a rejection clears the match",
+                ));
+            }
+            Review {
+                status: ReviewStatus::Rejected,
+                notes: body.notes,
+                matched_reference_row_id: Some(None),
+            }
+        }
+    };
+    let updated = MatchResult::review(&mut conn, run.id, result_id, review)
+        .await?
+        .ok_or_else(|| ApiError::not_found("match result", raw_result.as_str()))?;
+    Ok(HttpResponse::Ok().json(MatchResultView::from(updated)))
+}
+
+fn candidate_ids(result: &MatchResult) -> impl Iterator<Item = &str> {
+    result
+        .candidates
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|candidate| candidate.get("reference_row_id")?.as_str())
+}
+
+/// Rows per database page while exporting.
+const EXPORT_PAGE: i64 = 2_000;
+
+/// `GET /v1/matching/runs/{id}/results/export`: every result as CSV, streamed page by page.
+async fn export_results(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let run = find_run(&state, &auth, &path).await?;
+    let header = bytes::Bytes::from_static(
+        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,best_candidate_row_id,best_candidate_confidence,review_notes\n",
+    );
+    let pool: DbPool = state.pool.clone();
+    let run_id = run.id;
+    let pages = futures_util::stream::try_unfold(Some(-1), move |after| {
+        let pool = pool.clone();
+        async move {
+            let Some(after) = after else {
+                return Ok::<_, ApiError>(None);
+            };
+            let mut conn = connection(&pool).await?;
+            let rows = MatchResult::list(
+                &mut conn,
+                run_id,
+                &ResultFilter::default(),
+                Some(after),
+                EXPORT_PAGE,
+            )
+            .await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let next = if (rows.len() as i64) < EXPORT_PAGE {
+                None
+            } else {
+                rows.last().map(|row| row.document_position)
+            };
+            let mut out = Vec::with_capacity(rows.len() * 96);
+            for row in &rows {
+                write_csv_row(&mut out, row);
+            }
+            Ok(Some((bytes::Bytes::from(out), next)))
+        }
+    });
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok::<_, ApiError>(header) }),
+        pages,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"matching-run-{run_id}.csv\""),
+        ))
+        .streaming(body))
+}
+
+fn write_csv_row(out: &mut Vec<u8>, row: &MatchResult) {
+    let best = row
+        .candidates
+        .as_array()
+        .and_then(|candidates| candidates.first());
+    let best_id = best
+        .and_then(|c| c.get("reference_row_id"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let best_confidence = best
+        .and_then(|c| c.get("confidence"))
+        .and_then(|v| v.as_f64())
+        .map(|c| format!("{c:.6}"))
+        .unwrap_or_default();
+    let fields = [
+        row.document_id.as_str(),
+        row.document_filename.as_str(),
+        row.matched_reference_row_id.as_deref().unwrap_or(""),
+        &format!("{:.6}", row.confidence),
+        row.status.as_str(),
+        if row.ambiguous { "true" } else { "false" },
+        row.resolved_by.as_str(),
+        best_id,
+        &best_confidence,
+        row.review_notes.as_deref().unwrap_or(""),
+    ];
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        csv_field(out, field);
+    }
+    out.push(b'\n');
+}
+
+/// Writes one CSV field, quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(out: &mut Vec<u8>, field: &str) {
+    if field.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(field.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(0, 5, vec![])]
+    #[case(3, 5, vec![(0, 3)])]
+    #[case(10, 5, vec![(0, 5), (5, 10)])]
+    #[case(11, 5, vec![(0, 5), (5, 10), (10, 11)])]
+    #[case(2, 0, vec![(0, 1), (1, 2)])]
+    fn chunks_cover_every_position_once(
+        #[case] total: i32,
+        #[case] size: i32,
+        #[case] expected: Vec<(i32, i32)>,
+    ) {
+        assert_eq!(chunk_ranges(total, size), expected);
+    }
+
+    #[rstest]
+    #[case("plain", "plain")]
+    #[case("a,b", "\"a,b\"")]
+    #[case("say \"hi\"", "\"say \"\"hi\"\"\"")]
+    #[case("two\nlines", "\"two\nlines\"")]
+    fn csv_fields_are_quoted_when_needed(#[case] field: &str, #[case] expected: &str) {
+        let mut out = Vec::new();
+        csv_field(&mut out, field);
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+}

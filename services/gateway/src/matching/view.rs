@@ -1,0 +1,221 @@
+//! What the matching endpoints answer.
+
+use chrono::{DateTime, Utc};
+use concord_models::match_results::{MatchResult, ResolvedBy, ReviewStatus};
+use concord_models::matching_configs::MatchingConfig;
+use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Debug, Serialize)]
+pub struct MatchingConfigView {
+    pub id: String,
+    pub name: String,
+    pub reference_data_id: String,
+    pub field_mappings: serde_json::Value,
+    pub threshold: f64,
+    pub review_band: ReviewBandView,
+    pub ambiguity_margin: f64,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub links: serde_json::Value,
+}
+
+/// Results with a confidence in `[lower, upper)` go to review.
+#[derive(Debug, Serialize)]
+pub struct ReviewBandView {
+    pub lower: f64,
+    pub upper: f64,
+}
+
+impl From<MatchingConfig> for MatchingConfigView {
+    fn from(config: MatchingConfig) -> Self {
+        let id = config.id.to_string();
+        Self {
+            links: json!({
+                "self": format!("/v1/matching/configs/{id}"),
+                "run": format!("/v1/matching/configs/{id}/run"),
+                "runs": format!("/v1/matching/runs?config_id={id}"),
+                "reference_data": format!("/v1/reference-data/{}", config.reference_data_id),
+            }),
+            id,
+            name: config.name,
+            reference_data_id: config.reference_data_id.to_string(),
+            field_mappings: config.field_mappings,
+            threshold: config.threshold,
+            review_band: ReviewBandView {
+                lower: config.review_floor,
+                upper: config.threshold,
+            },
+            ambiguity_margin: config.ambiguity_margin,
+            version: config.version,
+            created_at: config.created_at,
+            updated_at: config.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MatchingRunView {
+    pub id: String,
+    pub config_id: Option<String>,
+    pub job_id: String,
+    pub reference_data_id: Option<String>,
+    pub mode: MatchingMode,
+    pub status: MatchingRunStatus,
+    pub rows_total: i32,
+    pub rows_processed: i32,
+    pub rows_matched: i32,
+    pub avg_confidence: Option<f64>,
+    pub error: Option<String>,
+    pub config: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Once completed: the 50 most confident results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_results: Option<Vec<MatchResultView>>,
+    pub links: serde_json::Value,
+}
+
+impl MatchingRunView {
+    pub fn new(run: MatchingRun, top_results: Option<Vec<MatchResultView>>) -> Self {
+        let id = run.id.to_string();
+        Self {
+            links: json!({
+                "self": format!("/v1/matching/runs/{id}"),
+                "progress": format!("/v1/matching/runs/{id}/progress"),
+                "results": format!("/v1/matching/runs/{id}/results"),
+                "export": format!("/v1/matching/runs/{id}/results/export"),
+                "job": format!("/v1/jobs/{}", run.job_run_id),
+            }),
+            id,
+            config_id: run.config_id.map(|id| id.to_string()),
+            job_id: run.job_run_id.to_string(),
+            reference_data_id: run.reference_data_id.map(|id| id.to_string()),
+            mode: run.mode,
+            status: run.status,
+            rows_total: run.rows_total,
+            rows_processed: run.rows_processed,
+            rows_matched: run.rows_matched,
+            avg_confidence: run.avg_confidence,
+            error: run.error,
+            config: run.config_snapshot,
+            created_at: run.created_at,
+            updated_at: run.updated_at,
+            started_at: run.started_at,
+            completed_at: run.completed_at,
+            top_results,
+        }
+    }
+}
+
+/// A light view for polling.
+#[derive(Debug, Serialize)]
+pub struct RunProgressView {
+    pub run_id: String,
+    pub status: MatchingRunStatus,
+    /// `queued`, `matching`, `ai_resolving`, or the status once the run has ended.
+    pub phase: &'static str,
+    pub processed: i32,
+    pub total: i32,
+    pub percent: f64,
+    pub chunks_done: i32,
+    pub chunks_total: i32,
+    /// Documents per second since the run started.
+    pub rate_per_second: Option<f64>,
+    pub eta_seconds: Option<f64>,
+    pub elapsed_seconds: Option<f64>,
+}
+
+impl RunProgressView {
+    pub fn new(run: &MatchingRun, now: DateTime<Utc>) -> Self {
+        let phase = match run.status {
+            MatchingRunStatus::Queued => "queued",
+            MatchingRunStatus::Running => "matching",
+            MatchingRunStatus::AiResolving => "ai_resolving",
+            MatchingRunStatus::Completed => "completed",
+            MatchingRunStatus::Failed => "failed",
+            MatchingRunStatus::Cancelled => "cancelled",
+        };
+        let end = run.completed_at.unwrap_or(now);
+        let elapsed = run
+            .started_at
+            .map(|started| (end - started).num_milliseconds().max(0) as f64 / 1000.0);
+        let rate = elapsed
+            .filter(|secs| *secs > 0.0 && run.rows_processed > 0)
+            .map(|secs| f64::from(run.rows_processed) / secs);
+        let remaining = f64::from((run.rows_total - run.rows_processed).max(0));
+        let eta = match run.status {
+            MatchingRunStatus::Running => rate.map(|rate| remaining / rate),
+            status if status.has_ended() => Some(0.0),
+            _ => None,
+        };
+        let percent = if run.rows_total > 0 {
+            100.0 * f64::from(run.rows_processed) / f64::from(run.rows_total)
+        } else if run.status.has_ended() {
+            100.0
+        } else {
+            0.0
+        };
+        Self {
+            run_id: run.id.to_string(),
+            status: run.status,
+            phase,
+            processed: run.rows_processed,
+            total: run.rows_total,
+            percent,
+            chunks_done: run.chunks_done,
+            chunks_total: run.chunks_total,
+            rate_per_second: rate,
+            eta_seconds: eta,
+            elapsed_seconds: elapsed,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MatchResultView {
+    pub id: String,
+    pub run_id: String,
+    pub document_id: String,
+    pub document_filename: String,
+    pub matched_reference_row_id: Option<String>,
+    pub confidence: f64,
+    pub status: ReviewStatus,
+    pub ambiguous: bool,
+    pub resolved_by: ResolvedBy,
+    pub evidence: serde_json::Value,
+    pub candidates: serde_json::Value,
+    pub review: Option<ReviewView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReviewView {
+    pub notes: Option<String>,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+impl From<MatchResult> for MatchResultView {
+    fn from(result: MatchResult) -> Self {
+        Self {
+            id: result.id.to_string(),
+            run_id: result.run_id.to_string(),
+            document_id: result.document_id,
+            document_filename: result.document_filename,
+            matched_reference_row_id: result.matched_reference_row_id,
+            confidence: result.confidence,
+            status: result.status,
+            ambiguous: result.ambiguous,
+            resolved_by: result.resolved_by,
+            evidence: result.evidence,
+            candidates: result.candidates,
+            review: result.reviewed_at.map(|reviewed_at| ReviewView {
+                notes: result.review_notes,
+                reviewed_at,
+            }),
+        }
+    }
+}
