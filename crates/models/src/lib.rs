@@ -17,6 +17,7 @@ pub mod matching_runs;
 pub mod organizations;
 pub mod outbox;
 pub mod processed_messages;
+pub mod reference_datasets;
 pub mod resolution_runs;
 pub mod schema;
 mod text_enum;

@@ -1,0 +1,301 @@
+//! Reference datasets and their rows: the named tables that documents are matched against.
+//!
+//! A dataset's `column_schema` is a JSON array of [`ReferenceColumn`] in upload order, and every
+//! row's `cells` follow that order (a NULL element for an empty cell). Datasets are immutable once
+//! uploaded; deleting one deletes its rows (`ON DELETE CASCADE`). Matching configs keep the id of
+//! the dataset they reference: [`ReferenceDataset::find`] / [`ReferenceDataset::find_by_id`]
+//! answering `None` for it means that the dataset was deleted.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{OrganizationId, ReferenceDatasetId};
+use crate::schema::{reference_datasets, reference_rows};
+use crate::text_enum::text_enum;
+use crate::StoreError;
+
+text_enum! {
+    /// The narrowest type that every non-empty value of a column fits, inferred at upload.
+    pub enum ColumnType {
+        Integer => "integer",
+        Number => "number",
+        Date => "date",
+        Boolean => "boolean",
+        String => "string",
+    }
+}
+
+/// One column of a dataset: its name (from the header), inferred type and how many of its cells
+/// are not empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+    pub non_empty: i64,
+}
+
+/// A named table of rows of one organisation.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = reference_datasets, check_for_backend(diesel::pg::Pg))]
+pub struct ReferenceDataset {
+    pub id: ReferenceDatasetId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    /// The column whose values are the row ids; `None` when ids were generated (`row-1`, ...).
+    pub id_column: Option<String>,
+    /// `[{name, type, non_empty}]`: see [`ReferenceDataset::columns`].
+    pub column_schema: serde_json::Value,
+    pub row_count: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = reference_datasets)]
+pub struct NewReferenceDataset<'a> {
+    pub id: ReferenceDatasetId,
+    pub organization_id: OrganizationId,
+    pub name: &'a str,
+    pub id_column: Option<&'a str>,
+    pub column_schema: serde_json::Value,
+}
+
+impl ReferenceDataset {
+    /// The columns in upload order (the order of every row's cells).
+    pub fn columns(&self) -> Vec<ReferenceColumn> {
+        serde_json::from_value(self.column_schema.clone()).unwrap_or_default()
+    }
+
+    /// The index of the id column among [`ReferenceDataset::columns`], if ids came from one.
+    pub fn id_column_index(&self) -> Option<usize> {
+        let id_column = self.id_column.as_deref()?;
+        self.columns().iter().position(|c| c.name == id_column)
+    }
+
+    /// Inserts a dataset with no rows yet (the upload fills it and then calls
+    /// [`ReferenceDataset::finish`] in the same transaction).
+    pub async fn insert(
+        conn: &mut AsyncPgConnection,
+        new: NewReferenceDataset<'_>,
+    ) -> Result<ReferenceDataset, StoreError> {
+        Ok(diesel::insert_into(reference_datasets::table)
+            .values(new)
+            .returning(ReferenceDataset::as_returning())
+            .get_result(conn)
+            .await?)
+    }
+
+    /// Records the final name, columns and row count of an upload.
+    pub async fn finish(
+        conn: &mut AsyncPgConnection,
+        id: ReferenceDatasetId,
+        name: &str,
+        columns: &[ReferenceColumn],
+        row_count: i32,
+    ) -> Result<ReferenceDataset, StoreError> {
+        let schema = serde_json::to_value(columns).map_err(|e| {
+            StoreError::Query(diesel::result::Error::SerializationError(Box::new(e)))
+        })?;
+        Ok(diesel::update(reference_datasets::table.find(id))
+            .set((
+                reference_datasets::name.eq(name),
+                reference_datasets::column_schema.eq(schema),
+                reference_datasets::row_count.eq(row_count),
+            ))
+            .returning(ReferenceDataset::as_returning())
+            .get_result(conn)
+            .await?)
+    }
+
+    /// The organisation's dataset; `None` for another organisation's or a deleted one.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        id: ReferenceDatasetId,
+    ) -> Result<Option<ReferenceDataset>, StoreError> {
+        Ok(reference_datasets::table
+            .filter(reference_datasets::id.eq(id))
+            .filter(reference_datasets::organization_id.eq(organization_id))
+            .select(ReferenceDataset::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    /// The dataset whatever its organisation (for workers that already checked ownership when
+    /// the run was created); `None` when it was deleted.
+    pub async fn find_by_id(
+        conn: &mut AsyncPgConnection,
+        id: ReferenceDatasetId,
+    ) -> Result<Option<ReferenceDataset>, StoreError> {
+        Ok(reference_datasets::table
+            .find(id)
+            .select(ReferenceDataset::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    /// The organisation's datasets, newest first, older than the cursor.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        before: Option<ReferenceDatasetId>,
+        limit: i64,
+    ) -> Result<Vec<ReferenceDataset>, StoreError> {
+        let mut query = reference_datasets::table
+            .filter(reference_datasets::organization_id.eq(organization_id))
+            .select(ReferenceDataset::as_select())
+            .order(reference_datasets::id.desc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(before) = before {
+            query = query.filter(reference_datasets::id.lt(before));
+        }
+        Ok(query.load(conn).await?)
+    }
+
+    /// Deletes the organisation's dataset and its rows; false when there was none.
+    pub async fn delete(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        id: ReferenceDatasetId,
+    ) -> Result<bool, StoreError> {
+        let deleted = diesel::delete(
+            reference_datasets::table
+                .filter(reference_datasets::id.eq(id))
+                .filter(reference_datasets::organization_id.eq(organization_id)),
+        )
+        .execute(conn)
+        .await?;
+        Ok(deleted > 0)
+    }
+}
+
+/// One row of a dataset, at its position in the upload (from 1).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = reference_rows, check_for_backend(diesel::pg::Pg))]
+pub struct ReferenceRow {
+    pub dataset_id: ReferenceDatasetId,
+    pub position: i32,
+    pub row_id: String,
+    /// Aligned with the dataset's columns; `None` for an empty cell.
+    pub cells: Vec<Option<String>>,
+}
+
+/// PostgreSQL accepts at most 65,535 bind parameters per statement; four per row.
+const ROWS_PER_INSERT: usize = 5_000;
+/// Rows per query when loading a whole dataset.
+const LOAD_PAGE_ROWS: i64 = 10_000;
+
+impl ReferenceRow {
+    /// Inserts the rows with multi-row statements, skipping every row whose `row_id` the dataset
+    /// already has (earlier in the same slice included). Returns the positions of the rows
+    /// skipped, in ascending order: empty when every row was new.
+    pub async fn insert_new(
+        conn: &mut AsyncPgConnection,
+        rows: &[ReferenceRow],
+    ) -> Result<Vec<i32>, StoreError> {
+        let mut skipped = Vec::new();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let inserted = diesel::insert_into(reference_rows::table)
+                .values(chunk)
+                .on_conflict((reference_rows::dataset_id, reference_rows::row_id))
+                .do_nothing()
+                .execute(conn)
+                .await?;
+            if inserted == chunk.len() {
+                continue;
+            }
+            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+                continue;
+            };
+            // Rare (the upload fails): find which positions are missing.
+            let present: std::collections::HashSet<i32> = reference_rows::table
+                .filter(reference_rows::dataset_id.eq(first.dataset_id))
+                .filter(reference_rows::position.between(first.position, last.position))
+                .select(reference_rows::position)
+                .load::<i32>(conn)
+                .await?
+                .into_iter()
+                .collect();
+            skipped.extend(
+                chunk
+                    .iter()
+                    .map(|row| row.position)
+                    .filter(|position| !present.contains(position)),
+            );
+        }
+        skipped.sort_unstable();
+        Ok(skipped)
+    }
+
+    /// The dataset's rows in upload order, after the given position.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        dataset_id: ReferenceDatasetId,
+        after_position: Option<i32>,
+        limit: i64,
+    ) -> Result<Vec<ReferenceRow>, StoreError> {
+        Ok(reference_rows::table
+            .filter(reference_rows::dataset_id.eq(dataset_id))
+            .filter(reference_rows::position.gt(after_position.unwrap_or(0)))
+            .order(reference_rows::position.asc())
+            .limit(limit)
+            .select(ReferenceRow::as_select())
+            .load(conn)
+            .await?)
+    }
+
+    /// Every row of the dataset in upload order, as `(row_id, cells)` with the cells aligned with
+    /// [`ReferenceDataset::columns`] (padded with `None` should a row be shorter). Reads in pages
+    /// of 10,000 rows by position. An empty result for a dataset id that
+    /// [`ReferenceDataset::find_by_id`] does not know means the dataset was deleted.
+    pub async fn load_all(
+        conn: &mut AsyncPgConnection,
+        dataset_id: ReferenceDatasetId,
+    ) -> Result<Vec<(String, Vec<Option<String>>)>, StoreError> {
+        let Some((schema, row_count)) = reference_datasets::table
+            .find(dataset_id)
+            .select((
+                reference_datasets::column_schema,
+                reference_datasets::row_count,
+            ))
+            .first::<(serde_json::Value, i32)>(conn)
+            .await
+            .optional()?
+        else {
+            return Ok(Vec::new());
+        };
+        let width = schema.as_array().map_or(0, Vec::len);
+        let mut all = Vec::with_capacity(usize::try_from(row_count).unwrap_or(0));
+        let mut after = 0;
+        loop {
+            let page: Vec<(i32, String, Vec<Option<String>>)> = reference_rows::table
+                .filter(reference_rows::dataset_id.eq(dataset_id))
+                .filter(reference_rows::position.gt(after))
+                .order(reference_rows::position.asc())
+                .limit(LOAD_PAGE_ROWS)
+                .select((
+                    reference_rows::position,
+                    reference_rows::row_id,
+                    reference_rows::cells,
+                ))
+                .load(conn)
+                .await?;
+            let full = page.len() as i64 == LOAD_PAGE_ROWS;
+            for (position, row_id, mut cells) in page {
+                after = position;
+                if cells.len() < width {
+                    cells.resize(width, None);
+                }
+                all.push((row_id, cells));
+            }
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+}
