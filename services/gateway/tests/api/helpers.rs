@@ -21,11 +21,13 @@ pub struct TestApp {
     /// read + write, organisation "globex".
     pub other_key: String,
     pub client: Client,
+    pub database: TestDatabase,
 }
 
 pub struct AppOptions {
     pub rate_limit_per_minute: u32,
     pub amqp_url: String,
+    pub matching_chunk_size: u32,
 }
 
 impl Default for AppOptions {
@@ -33,6 +35,7 @@ impl Default for AppOptions {
         Self {
             rate_limit_per_minute: 10_000,
             amqp_url: amqp_url(),
+            matching_chunk_size: Limits::default().matching_chunk_size,
         }
     }
 }
@@ -57,7 +60,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         http_workers: 1,
         rate_limit_per_minute: options.rate_limit_per_minute,
         intake_concurrency: 2,
-        limits: Limits::default(),
+        limits: Limits {
+            matching_chunk_size: options.matching_chunk_size,
+            ..Limits::default()
+        },
     };
     if options_direct {
         // What the gateway declares in the background, declared before, so that the test can
@@ -90,6 +96,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         pool,
         topology,
         client: Client::builder().timeout(Duration::from_secs(60)).finish(),
+        database,
     }
 }
 
