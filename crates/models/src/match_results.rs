@@ -142,7 +142,9 @@ impl MatchResult {
             query = query.filter(match_results::status.eq(status));
         }
         match filter.matched {
-            Some(true) => query = query.filter(match_results::matched_reference_row_id.is_not_null()),
+            Some(true) => {
+                query = query.filter(match_results::matched_reference_row_id.is_not_null())
+            }
             Some(false) => query = query.filter(match_results::matched_reference_row_id.is_null()),
             None => {}
         }

@@ -318,13 +318,15 @@ impl MatchingRun {
         error: &str,
     ) -> Result<Option<MatchingRun>, StoreError> {
         let now = chrono::Utc::now();
-        Ok(diesel::update(matching_runs::table.find(id).filter(
-            matching_runs::status.eq_any([
-                MatchingRunStatus::Queued,
-                MatchingRunStatus::Running,
-                MatchingRunStatus::AiResolving,
-            ]),
-        ))
+        Ok(diesel::update(
+            matching_runs::table
+                .find(id)
+                .filter(matching_runs::status.eq_any([
+                    MatchingRunStatus::Queued,
+                    MatchingRunStatus::Running,
+                    MatchingRunStatus::AiResolving,
+                ])),
+        )
         .set((
             matching_runs::status.eq(MatchingRunStatus::Failed),
             matching_runs::error.eq(error),
