@@ -136,10 +136,18 @@ async fn a_redelivered_job_changes_nothing() {
     let worker = matching_worker(&database, &topology, amqp_url()).await;
     let pool = worker.pool.clone();
     let run_id = queue_matching_run(&pool).await;
+    let organization_id = {
+        let mut conn = connection(&pool).await.expect("a connection");
+        MatchingRun::find_by_id(&mut conn, run_id)
+            .await
+            .expect("a query")
+            .expect("the run")
+            .organization_id
+    };
     // Take the job out of the outbox and publish it twice, as a redelivery would deliver it.
     let payload = serde_json::to_vec(&serde_json::json!({
         "run_id": run_id.as_uuid(),
-        "organization_id": uuid::Uuid::nil(),
+        "organization_id": organization_id.as_uuid(),
     }))
     .expect("json");
     publish_raw(&topology, "same-message", &payload).await;

@@ -110,12 +110,16 @@ async fn matching_worker(app: &TestApp) -> TestWorker {
 }
 
 async fn wait_for_status(app: &TestApp, run_id: &str, status: &str) -> Value {
-    eventually(Duration::from_secs(30), &format!("run {status}"), || async {
-        let reply = app
-            .get(&format!("/v1/matching/runs/{run_id}"), &app.key)
-            .await;
-        (reply.body["status"] == status).then_some(reply.body)
-    })
+    eventually(
+        Duration::from_secs(30),
+        &format!("run {status}"),
+        || async {
+            let reply = app
+                .get(&format!("/v1/matching/runs/{run_id}"), &app.key)
+                .await;
+            (reply.body["status"] == status).then_some(reply.body)
+        },
+    )
     .await
 }
 
@@ -149,7 +153,10 @@ async fn a_config_is_created_read_replaced_listed_and_deleted() {
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.body["reference_data_id"], dataset.as_str());
     assert_eq!(fetched.body["threshold"], 0.8);
-    assert_eq!(fetched.body["review_band"], json!({"lower": 0.6, "upper": 0.8}));
+    assert_eq!(
+        fetched.body["review_band"],
+        json!({"lower": 0.6, "upper": 0.8})
+    );
     assert_eq!(fetched.body["version"], 1);
     assert_eq!(fetched.body["field_mappings"][0]["params"]["kind"], "name");
 
@@ -247,7 +254,11 @@ async fn a_bad_mapping_is_named(#[case] field_mappings: Value, #[case] field: &s
     let named = reply.body["error"]["details"]["field"]
         .as_str()
         .unwrap_or("");
-    assert!(named.starts_with(field), "{named} for {field}: {}", reply.body);
+    assert!(
+        named.starts_with(field),
+        "{named} for {field}: {}",
+        reply.body
+    );
     assert_eq!(app.count("matching_configs").await, 0);
 }
 
@@ -261,13 +272,18 @@ async fn a_bad_mapping_is_named(#[case] field_mappings: Value, #[case] field: &s
 async fn bad_settings_are_named(#[case] overrides: Value, #[case] field: &str) {
     let app = spawn_app().await;
     let dataset = upload_reference_data(&app, &app.key).await;
-    let mut body = json!({"name": "cfg", "reference_data_id": dataset, "field_mappings": mappings()});
+    let mut body =
+        json!({"name": "cfg", "reference_data_id": dataset, "field_mappings": mappings()});
     for (key, value) in overrides.as_object().expect("an object") {
         body[key] = value.clone();
     }
     let reply = app.post_json("/v1/matching/configs", &app.key, &body).await;
     assert_eq!(reply.status, 422, "{}", reply.body);
-    assert_eq!(reply.body["error"]["details"]["field"], field, "{}", reply.body);
+    assert_eq!(
+        reply.body["error"]["details"]["field"], field,
+        "{}",
+        reply.body
+    );
 }
 
 #[actix_web::test]
@@ -484,10 +500,13 @@ async fn reviews_overwrite_each_other_and_show_in_the_export() {
     let text = String::from_utf8(body.to_vec()).expect("utf-8");
     let mut lines = text.lines();
     let header = lines.next().expect("a header");
-    assert!(header.starts_with("document_id,document_filename,matched_reference_row_id,confidence,status"));
+    assert!(header
+        .starts_with("document_id,document_filename,matched_reference_row_id,confidence,status"));
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 5);
-    assert!(rows.iter().any(|row| row.starts_with("d1,d1.pdf,R1,") && row.contains(",approved,")));
+    assert!(rows
+        .iter()
+        .any(|row| row.starts_with("d1,d1.pdf,R1,") && row.contains(",approved,")));
 }
 
 #[actix_web::test]
@@ -585,7 +604,9 @@ async fn a_run_refuses_what_it_cannot_match() {
             .status,
         204
     );
-    let orphaned = app.post_json(&path, &app.key, &json!({"job_id": job})).await;
+    let orphaned = app
+        .post_json(&path, &app.key, &json!({"job_id": job}))
+        .await;
     assert_eq!(orphaned.status, 409);
     assert_eq!(orphaned.error_code(), "reference_data_deleted");
     assert!(orphaned.body["error"]["message"]
