@@ -103,7 +103,9 @@ async fn build(
         ReferenceIndex::build(&spec, aligned)
     })
     .await
-    .map_err(|error| JobError::Permanent(format!("building the reference index panicked: {error}")))?;
+    .map_err(|error| {
+        JobError::Permanent(format!("building the reference index panicked: {error}"))
+    })?;
     tracing::info!(
         dataset_id = %dataset.id,
         rows = row_count,

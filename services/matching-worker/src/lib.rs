@@ -138,8 +138,13 @@ impl MatchingJobHandler {
         let start = i32::try_from(chunk.start).unwrap_or(i32::MAX);
         let end = i32::try_from(chunk.end).unwrap_or(i32::MAX);
         let chunk_index = i32::try_from(chunk.index).unwrap_or(i32::MAX);
-        let documents =
-            Document::list(conn, run.job_run_id, Some(start - 1), i64::from(end - start)).await?;
+        let documents = Document::list(
+            conn,
+            run.job_run_id,
+            Some(start - 1),
+            i64::from(end - start),
+        )
+        .await?;
         let run_id = run.id;
         let scored = {
             let spec = spec.clone();

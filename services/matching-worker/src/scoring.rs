@@ -21,7 +21,10 @@ pub struct Tally {
 
 /// A document's raw value of a field: strings as they are; numbers and booleans in their JSON
 /// form; empty strings and nulls as missing.
-fn field_value<'a>(values: &'a serde_json::Value, field: &str) -> Option<std::borrow::Cow<'a, str>> {
+fn field_value<'a>(
+    values: &'a serde_json::Value,
+    field: &str,
+) -> Option<std::borrow::Cow<'a, str>> {
     match values.get(field)? {
         serde_json::Value::String(text) if !text.trim().is_empty() => {
             Some(std::borrow::Cow::Borrowed(text.as_str()))

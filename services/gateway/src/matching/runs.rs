@@ -55,7 +55,8 @@ struct RunBody {
 const TOP_RESULTS: i64 = 50;
 
 fn run_id(raw: &str) -> Result<MatchingRunId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found("matching run", raw))
+    raw.parse()
+        .map_err(|_| ApiError::not_found("matching run", raw))
 }
 
 async fn find_run(
