@@ -58,6 +58,37 @@ import json, sys
 for job in json.load(sys.stdin)["data"]:
     print("  {id}  {status:<10} {source:<7} {document_count:>3} documents  {name}".format(**job))'
 
+say "POST /v1/reference-data: the ledger as CSV (streamed; ids from the ref_id column, column types inferred)"
+show() { python3 "$repo/deploy/demo/show.py" "$@"; }
+dataset="$(curl -fsS -X POST "$gateway/v1/reference-data?name=ledger&id_column=ref_id" \
+  -H "Authorization: Bearer $key" -H 'Content-Type: text/csv' --data-binary @"$repo/deploy/demo/ledger.csv")"
+echo "$dataset" | show dataset
+dataset_id="$(echo "$dataset" | show field id)"
+
+say "POST /v1/matching/configs: how the invoices map onto the ledger (deploy/demo/matching-config.json)"
+config="$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["reference_data_id"]=sys.argv[2]; print(json.dumps(c))' \
+  "$repo/deploy/demo/matching-config.json" "$dataset_id" \
+  | curl -fsS -X POST "$gateway/v1/matching/configs" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' --data-binary @-)"
+config_id="$(echo "$config" | show field id)"
+echo "  config $config_id: threshold $(echo "$config" | show field threshold), review band from $(echo "$config" | show field review_band.lower)"
+
+say "POST /v1/matching/configs/$config_id/run over the sample job: queued at once, matched by the matching worker"
+run="$(curl -fsS -X POST "$gateway/v1/matching/configs/$config_id/run" -H "Authorization: Bearer $key" \
+  -H 'Content-Type: application/json' -d "{\"job_id\": \"$job_id\"}")"
+run_id="$(echo "$run" | show field id)"
+echo "  run $run_id: $(echo "$run" | show field status)"
+for _ in $(seq 1 100); do
+  progress="$(curl -fsS "$gateway/v1/matching/runs/$run_id/progress" -H "Authorization: Bearer $key")"
+  phase="$(echo "$progress" | show field phase)"
+  [[ "$phase" == completed || "$phase" == failed || "$phase" == cancelled ]] && break
+  sleep 0.1
+done
+echo "  progress: $progress"
+[[ "$phase" == completed ]] || { echo "the matching run ended $phase (see .run/matching-worker.log)" >&2; exit 1; }
+
+say "GET /v1/matching/runs/$run_id/results: each document's match, its confidence and the evidence per field"
+curl -fsS "$gateway/v1/matching/runs/$run_id/results" -H "Authorization: Bearer $key" | show results
+
 say "A bad request gets a clear error"
 curl -sS -X POST "$gateway/v1/jobs" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
   -d '{"name": "broken", "documents": [{"document_id": "x", "values": {"amount": 12.5}}]}' | pretty

@@ -5,7 +5,8 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 run_dir="${CONCORD_RUN_DIR:-$repo/.run}"
-bin_dir="${CARGO_TARGET_DIR:-$HOME/.cache/concord-target}/debug"
+# CONCORD_PROFILE=release runs the optimised binaries (the benchmarks do).
+bin_dir="${CARGO_TARGET_DIR:-$HOME/.cache/concord-target}/${CONCORD_PROFILE:-debug}"
 http_addr="${CONCORD_HTTP_ADDR:-127.0.0.1:8080}"
 services=(gateway matching-worker resolution-worker ai-resolver)
 declare -A ops=([gateway]="$http_addr" [matching-worker]=127.0.0.1:9101 [resolution-worker]=127.0.0.1:9102 [ai-resolver]=127.0.0.1:9103)

@@ -497,7 +497,7 @@ async fn export_results(
     auth.require(Scope::Read)?;
     let run = find_run(&state, &auth, &path).await?;
     let header = bytes::Bytes::from_static(
-        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,best_candidate_row_id,best_candidate_confidence,review_notes\n",
+        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,candidates,review_notes\n",
     );
     let pool: DbPool = state.pool.clone();
     let run_id = run.id;
@@ -545,19 +545,19 @@ async fn export_results(
 }
 
 fn write_csv_row(out: &mut Vec<u8>, row: &MatchResult) {
-    let best = row
+    // The top candidates as `row_id:confidence`, best first, separated by `|`.
+    let candidates = row
         .candidates
         .as_array()
-        .and_then(|candidates| candidates.first());
-    let best_id = best
-        .and_then(|c| c.get("reference_row_id"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    let best_confidence = best
-        .and_then(|c| c.get("confidence"))
-        .and_then(|v| v.as_f64())
-        .map(|c| format!("{c:.6}"))
-        .unwrap_or_default();
+        .into_iter()
+        .flatten()
+        .filter_map(|candidate| {
+            let id = candidate.get("reference_row_id")?.as_str()?;
+            let confidence = candidate.get("confidence")?.as_f64()?;
+            Some(format!("{id}:{confidence:.4}"))
+        })
+        .collect::<Vec<_>>()
+        .join("|");
     let fields = [
         row.document_id.as_str(),
         row.document_filename.as_str(),
@@ -566,8 +566,7 @@ fn write_csv_row(out: &mut Vec<u8>, row: &MatchResult) {
         row.status.as_str(),
         if row.ambiguous { "true" } else { "false" },
         row.resolved_by.as_str(),
-        best_id,
-        &best_confidence,
+        &candidates,
         row.review_notes.as_deref().unwrap_or(""),
     ];
     for (i, field) in fields.iter().enumerate() {

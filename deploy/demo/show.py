@@ -1,0 +1,35 @@
+"""Prints the demo's answers readably: `python3 show.py dataset|results|field NAME` reads JSON on stdin."""
+import json
+import sys
+
+
+def dataset(d):
+    columns = ", ".join(f"{c['name']} ({c['type']})" for c in d["columns"])
+    print(f"  {d['id']}: {d['row_count']} rows; columns: {columns}")
+
+
+def results(page):
+    for r in page["data"]:
+        flag = " (ambiguous)" if r["ambiguous"] else ""
+        match = r["matched_reference_row_id"] or "no match"
+        print(f"\n  {r['document_id']} -> {match}  confidence {r['confidence']:.3f}  status {r['status']}{flag}")
+        for e in r["evidence"]:
+            score = "missing" if e["score"] is None else f"{e['score']:.2f}"
+            print(f"      {e['source']:<15} {e['strategy']:<13} {score:>7}   "
+                  f"{str(e['document_value']):<28} ~ {e['reference_value']}")
+        print("      candidates: " + ", ".join(
+            f"{c['reference_row_id']} {c['confidence']:.3f}" for c in r["candidates"]))
+
+
+if __name__ == "__main__":
+    body = json.load(sys.stdin)
+    what = sys.argv[1]
+    if what == "dataset":
+        dataset(body)
+    elif what == "results":
+        results(body)
+    elif what == "field":
+        value = body
+        for part in sys.argv[2].split("."):
+            value = value[part]
+        print(value)
