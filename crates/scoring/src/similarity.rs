@@ -84,14 +84,42 @@ pub fn text_similarity(a: &str, b: &str) -> f64 {
     let (a, b) = if a <= b { (a, b) } else { (b, a) };
 
     let whole = ratio(a, b);
-    let ta: Vec<&str> = tokens(a).take(MAX_TOKENS).collect();
-    let tb: Vec<&str> = tokens(b).take(MAX_TOKENS).collect();
+    let mut ta = [""; MAX_TOKENS];
+    let mut tb = [""; MAX_TOKENS];
+    let na = collect_tokens(a, &mut ta);
+    let nb = collect_tokens(b, &mut tb);
+    let (ta, tb) = (&ta[..na], &tb[..nb]);
     if ta.is_empty() || tb.is_empty() {
         return clamp_score(whole);
     }
-    let sorted = ratio(&sorted_join(&ta), &sorted_join(&tb));
-    let set = soft_token_set(&ta, &tb);
+    let sorted = match (is_sorted_join(a, ta), is_sorted_join(b, tb)) {
+        // Both strings already are their sorted tokens: the token-sort view is the whole view.
+        (true, true) => whole,
+        (true, false) => ratio(a, &sorted_join(tb)),
+        (false, true) => ratio(&sorted_join(ta), b),
+        (false, false) => ratio(&sorted_join(ta), &sorted_join(tb)),
+    };
+    let set = soft_token_set(ta, tb);
     clamp_score(whole.max(sorted).max(set))
+}
+
+/// Fills `out` with the first tokens of `s`; returns how many.
+fn collect_tokens<'a>(s: &'a str, out: &mut [&'a str; MAX_TOKENS]) -> usize {
+    let mut n = 0;
+    for (slot, token) in out.iter_mut().zip(tokens(s)) {
+        *slot = token;
+        n += 1;
+    }
+    n
+}
+
+/// Whether `s` is exactly its tokens `toks` (all of them), in sorted order, joined by single
+/// spaces, i.e. `sorted_join(toks) == s`.
+fn is_sorted_join(s: &str, toks: &[&str]) -> bool {
+    let joined_len = toks.iter().map(|t| t.len()).sum::<usize>() + toks.len().saturating_sub(1);
+    joined_len == s.len()
+        && toks.windows(2).all(|w| w[0] <= w[1])
+        && !s.bytes().any(|b| b.is_ascii_whitespace() && b != b' ')
 }
 
 /// Similarity of two raw company names: both are normalised with
@@ -156,22 +184,43 @@ pub fn identifier_keys_similarity(a: &IdentifierKeys, b: &IdentifierKeys) -> f64
     if !a.digits.is_empty() && a.digits == b.digits {
         return SAME_DIGITS_SCORE;
     }
-    let ka: Vec<char> = truncate(&a.normalized).chars().collect();
-    let kb: Vec<char> = truncate(&b.normalized).chars().collect();
-    let n = ka.len().max(kb.len());
-    if n == 0 {
-        return 0.0;
-    }
-    let d = osa::distance(ka.iter().copied(), kb.iter().copied());
-    let (d, n) = (d as f64, n as f64);
-    let mut score = (1.0 - d / n) * (1.0 - (d - 1.0).max(0.0) / (n / 2.0));
-    if only_digit_substitutions(&ka, &kb) {
-        score *= DIGIT_SUBSTITUTION_FACTOR;
-    }
+    let (ka, kb) = (truncate(&a.normalized), truncate(&b.normalized));
+    let score = if ka.is_ascii() && kb.is_ascii() {
+        graded_identifier(ka.as_bytes(), kb.as_bytes(), osa_bytes)
+    } else {
+        let ka: Vec<char> = ka.chars().collect();
+        let kb: Vec<char> = kb.chars().collect();
+        graded_identifier(&ka, &kb, osa_short)
+    };
     if score <= 0.0 {
         return 0.0;
     }
     clamp_score(score.min(SAME_DIGITS_SCORE))
+}
+
+/// The edit-distance grade of [`identifier_similarity`] on two keys (bytes or characters).
+fn graded_identifier<T>(ka: &[T], kb: &[T], osa_fast: fn(&[T], &[T]) -> Option<usize>) -> f64
+where
+    T: Copy + Eq + Into<char> + rapidfuzz::HashableChar,
+{
+    let n = ka.len().max(kb.len());
+    if n == 0 {
+        return 0.0;
+    }
+    // The distance is at least the difference in length; from `n/2 + 1` edits on the grade is 0.
+    let nf = n as f64;
+    if ka.len().abs_diff(kb.len()) as f64 >= nf / 2.0 + 1.0 {
+        return 0.0;
+    }
+    let d = match osa_fast(ka, kb) {
+        Some(d) => d,
+        None => osa::distance(ka.iter().copied(), kb.iter().copied()),
+    } as f64;
+    let mut score = (1.0 - d / nf) * (1.0 - (d - 1.0).max(0.0) / (nf / 2.0));
+    if only_digit_substitutions(ka, kb) {
+        score *= DIGIT_SUBSTITUTION_FACTOR;
+    }
+    score
 }
 
 /// Similarity of two parsed dates, on the closest pair of their readings (so an ambiguous
@@ -259,6 +308,9 @@ pub fn exact_similarity(a: &str, b: &str) -> f64 {
 
 /// The first [`MAX_COMPARED_CHARS`] characters of `s`.
 fn truncate(s: &str) -> &str {
+    if s.len() <= MAX_COMPARED_CHARS {
+        return s;
+    }
     match s.char_indices().nth(MAX_COMPARED_CHARS) {
         Some((end, _)) => &s[..end],
         None => s,
@@ -268,54 +320,194 @@ fn truncate(s: &str) -> &str {
 /// Normalised Indel similarity, on bytes for ASCII (the common case) and on characters otherwise.
 fn ratio(a: &str, b: &str) -> f64 {
     if a.is_ascii() && b.is_ascii() {
-        indel::normalized_similarity(a.bytes(), b.bytes())
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        let total = a.len() + b.len();
+        if total == 0 {
+            return 1.0;
+        }
+        match lcs_bytes(a, b) {
+            Some(lcs) => 1.0 - (total - 2 * lcs) as f64 / total as f64,
+            None => indel::normalized_similarity(a.iter().copied(), b.iter().copied()),
+        }
     } else {
         indel::normalized_similarity(a.chars(), b.chars())
     }
 }
 
+/// The bit of `pattern` positions holding `c`: the match vector of the bit-parallel algorithms.
+fn match_mask<T: Copy + Eq>(pattern: &[T], c: T) -> u64 {
+    let mut mask = 0u64;
+    for (i, &p) in pattern.iter().enumerate() {
+        mask |= u64::from(p == c) << i;
+    }
+    mask
+}
+
+/// The length of the longest common subsequence when the shorter side has at most 64 items
+/// (bit-parallel, Allison–Dix / Hyyrö), `None` otherwise. Exact: the same value as any LCS.
+fn lcs_short<T: Copy + Eq>(a: &[T], b: &[T]) -> Option<usize> {
+    let (p, t) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if p.len() > 64 {
+        return None;
+    }
+    if p.is_empty() {
+        return Some(0);
+    }
+    let mut s = u64::MAX;
+    for &c in t {
+        let m = match_mask(p, c);
+        let u = s & m;
+        s = s.wrapping_add(u) | s.wrapping_sub(u);
+    }
+    // (For the short strings compared here, scanning the pattern per character is cheaper than
+    // building a per-character table.)
+    let mask = if p.len() == 64 { u64::MAX } else { (1u64 << p.len()) - 1 };
+    Some((!s & mask).count_ones() as usize)
+}
+
+/// [`lcs_short`] on bytes, with a match table when the strings are long enough to repay it.
+fn lcs_bytes(a: &[u8], b: &[u8]) -> Option<usize> {
+    let (p, t) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if p.len() > 64 {
+        return None;
+    }
+    if p.len() * t.len() <= 64 {
+        return lcs_short(p, t);
+    }
+    let mut table = [0u64; 256];
+    for (i, &c) in p.iter().enumerate() {
+        table[usize::from(c)] |= 1u64 << i;
+    }
+    let mut s = u64::MAX;
+    for &c in t {
+        let u = s & table[usize::from(c)];
+        s = s.wrapping_add(u) | s.wrapping_sub(u);
+    }
+    let mask = if p.len() == 64 { u64::MAX } else { (1u64 << p.len()) - 1 };
+    Some((!s & mask).count_ones() as usize)
+}
+
+/// The optimal-string-alignment distance (Levenshtein with adjacent transpositions) when the
+/// shorter side has at most 64 items (bit-parallel, Hyyrö 2003), `None` otherwise.
+fn osa_short<T: Copy + Eq>(a: &[T], b: &[T]) -> Option<usize> {
+    let (p, t) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if p.len() > 64 {
+        return None;
+    }
+    osa_with(p, t, |c| match_mask(p, c))
+}
+
+/// [`osa_short`] on bytes, with a match table.
+fn osa_bytes(a: &[u8], b: &[u8]) -> Option<usize> {
+    let (p, t) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if p.len() > 64 {
+        return None;
+    }
+    let mut table = [0u64; 256];
+    for (i, &c) in p.iter().enumerate() {
+        table[usize::from(c)] |= 1u64 << i;
+    }
+    osa_with(p, t, |c| table[usize::from(c)])
+}
+
+/// Hyyrö's bit-parallel OSA distance of the pattern `p` (at most 64 items) and the text `t`,
+/// with `mask(c)` the positions of `c` in `p`.
+fn osa_with<T: Copy>(p: &[T], t: &[T], mask: impl Fn(T) -> u64) -> Option<usize> {
+    if p.is_empty() {
+        return Some(t.len());
+    }
+    let last = 1u64 << (p.len() - 1);
+    let (mut vp, mut vn, mut d0, mut pm_old) = (u64::MAX, 0u64, 0u64, 0u64);
+    let mut dist = p.len();
+    for &c in t {
+        let pm = mask(c);
+        let tr = (((!d0) & pm) << 1) & pm_old;
+        d0 = ((pm & vp).wrapping_add(vp) ^ vp) | pm | vn;
+        d0 |= tr;
+        let mut hp = vn | !(d0 | vp);
+        let mut hn = d0 & vp;
+        if hp & last != 0 {
+            dist += 1;
+        } else if hn & last != 0 {
+            dist -= 1;
+        }
+        hp = (hp << 1) | 1;
+        hn <<= 1;
+        vp = hn | !(d0 | hp);
+        vn = hp & d0;
+        pm_old = pm;
+    }
+    Some(dist)
+}
+
 /// The tokens sorted and joined by single spaces.
 fn sorted_join(toks: &[&str]) -> String {
-    let mut sorted = toks.to_vec();
-    sorted.sort_unstable();
-    sorted.join(" ")
+    let mut sorted = [""; MAX_TOKENS];
+    let n = toks.len().min(MAX_TOKENS);
+    sorted[..n].copy_from_slice(&toks[..n]);
+    sorted[..n].sort_unstable();
+    sorted[..n].join(" ")
 }
 
 /// The soft token-set view of [`text_similarity`]; see there.
 fn soft_token_set(ta: &[&str], tb: &[&str]) -> f64 {
-    let len_a: Vec<f64> = ta.iter().map(|t| t.chars().count() as f64).collect();
-    let len_b: Vec<f64> = tb.iter().map(|t| t.chars().count() as f64).collect();
+    let mut len_a = [0.0f64; MAX_TOKENS];
+    let mut len_b = [0.0f64; MAX_TOKENS];
+    for (l, t) in len_a.iter_mut().zip(ta) {
+        *l = char_count(t) as f64;
+    }
+    for (l, t) in len_b.iter_mut().zip(tb) {
+        *l = char_count(t) as f64;
+    }
     let total_a: f64 = len_a.iter().sum();
     let total_b: f64 = len_b.iter().sum();
     if total_a <= 0.0 || total_b <= 0.0 {
         return 0.0;
     }
 
-    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    // The candidate pairs: on the stack for the usual few tokens.
+    const INLINE: usize = 64;
+    let mut inline = [(0.0f64, 0u8, 0u8); INLINE];
+    let mut heap: Vec<(f64, u8, u8)> = Vec::new();
+    let mut count = 0usize;
+    let spill = ta.len() * tb.len() > INLINE;
     for (i, x) in ta.iter().enumerate() {
         for (j, y) in tb.iter().enumerate() {
             let sim = if x == y { 1.0 } else { ratio(x, y) };
             if sim >= TOKEN_MATCH_THRESHOLD {
-                pairs.push((sim, i, j));
+                // Token counts are at most MAX_TOKENS (32), so they fit a u8.
+                let pair = (sim, i as u8, j as u8);
+                if spill {
+                    heap.push(pair);
+                } else if let Some(slot) = inline.get_mut(count) {
+                    *slot = pair;
+                    count += 1;
+                }
             }
         }
     }
+    let pairs: &mut [(f64, u8, u8)] = if spill {
+        &mut heap
+    } else {
+        &mut inline[..count]
+    };
     // Best pair first; ties by position, which is deterministic (the caller fixes the order of
     // the two sides).
-    pairs.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)).then(p.2.cmp(&q.2)));
+    pairs.sort_unstable_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)).then(p.2.cmp(&q.2)));
 
-    let mut used_a = vec![false; ta.len()];
-    let mut used_b = vec![false; tb.len()];
+    let (mut used_a, mut used_b) = (0u64, 0u64);
     let (mut shared, mut covered_a, mut covered_b) = (0.0, 0.0, 0.0);
-    for (sim, i, j) in pairs {
-        if used_a[i] || used_b[j] {
+    for &(sim, i, j) in pairs.iter() {
+        let (bi, bj) = (1u64 << i, 1u64 << j);
+        if used_a & bi != 0 || used_b & bj != 0 {
             continue;
         }
-        used_a[i] = true;
-        used_b[j] = true;
-        shared += sim * (len_a[i] + len_b[j]);
-        covered_a += sim * len_a[i];
-        covered_b += sim * len_b[j];
+        used_a |= bi;
+        used_b |= bj;
+        let (la, lb) = (len_a[usize::from(i)], len_b[usize::from(j)]);
+        shared += sim * (la + lb);
+        covered_a += sim * la;
+        covered_b += sim * lb;
     }
     let dice = shared / (total_a + total_b);
     let coverage = if total_a <= total_b {
@@ -324,6 +516,15 @@ fn soft_token_set(ta: &[&str], tb: &[&str]) -> f64 {
         covered_b / total_b
     };
     clamp_score(0.6 * clamp_score(coverage) + 0.4 * clamp_score(dice))
+}
+
+/// The number of characters of `s` (its length when ASCII).
+fn char_count(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
 }
 
 /// Legal forms that are written interchangeably for one company share a family.
@@ -338,17 +539,43 @@ fn legal_form_family(form: &str) -> &str {
 
 /// Whether two keys of the same length differ, and only at positions holding a digit on both
 /// sides.
-fn only_digit_substitutions(a: &[char], b: &[char]) -> bool {
+fn only_digit_substitutions<T: Copy + Eq + Into<char>>(a: &[T], b: &[T]) -> bool {
     a.len() == b.len()
         && a != b
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x == y || (x.is_ascii_digit() && y.is_ascii_digit()))
+        && a.iter().zip(b).all(|(&x, &y)| {
+            let (x, y): (char, char) = (x.into(), y.into());
+            x == y || (x.is_ascii_digit() && y.is_ascii_digit())
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bit-parallel kernels agree with rapidfuzz on random short strings.
+    #[test]
+    fn bit_parallel_kernels_agree_with_rapidfuzz() {
+        let mut rng = XorShift(77);
+        for _ in 0..20_000 {
+            let la = rng.below(70);
+            let lb = rng.below(70);
+            let alphabet = 2 + rng.below(6) as u8;
+            let a: Vec<u8> = (0..la).map(|_| b'a' + rng.below(alphabet as usize) as u8).collect();
+            let b: Vec<u8> = (0..lb).map(|_| b'a' + rng.below(alphabet as usize) as u8).collect();
+            if let Some(d) = osa_short(&a, &b) {
+                assert_eq!(d, osa::distance(a.iter().copied(), b.iter().copied()), "{a:?} {b:?}");
+                assert_eq!(osa_bytes(&a, &b), Some(d), "{a:?} {b:?}");
+            }
+            if let Some(l) = lcs_short(&a, &b) {
+                let indel = indel::distance(a.iter().copied(), b.iter().copied());
+                assert_eq!(la + lb - 2 * l, indel, "{a:?} {b:?}");
+                assert_eq!(lcs_bytes(&a, &b), Some(l), "{a:?} {b:?}");
+            }
+            let (sa, sb) = (String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+            let expected = indel::normalized_similarity(a.iter().copied(), b.iter().copied());
+            assert!((ratio(&sa, &sb) - expected).abs() < 1e-12, "{sa:?} {sb:?}");
+        }
+    }
     use crate::parse::{parse_amount, parse_date, DateOrder};
     use crate::test_rng::XorShift;
     use chrono::NaiveDate;

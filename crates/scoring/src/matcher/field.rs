@@ -1,10 +1,12 @@
 //! Field values prepared once (normalised, parsed) and the per-field similarity on prepared values.
 
 use crate::clamp_score;
+#[cfg(doc)]
+use crate::similarity::amount_similarity;
 use crate::index::{amount_key, date_key};
 use crate::parse::{currency_from_text, parse_amount, parse_date, Amount, CurrencyHint, DateReadings};
 use crate::similarity::{
-    amount_similarity, date_similarity, identifier_keys_similarity, org_name_similarity_analysed,
+    date_similarity, identifier_keys_similarity, org_name_similarity_analysed,
     text_similarity, Tolerance,
 };
 use crate::text::{analyse_org_name, fold, identifier_keys, normalize_identifier, IdentifierKeys, OrgName};
@@ -34,7 +36,55 @@ pub(crate) enum Prepared {
     /// `date_range`: the reading(s).
     Date(DateReadings),
     /// `numeric_range`: the amount.
-    Amount(Amount),
+    Amount(AmountValue),
+}
+
+/// A parsed amount with what comparing it needs, computed once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AmountValue {
+    pub amount: Amount,
+    /// [`Amount::value`].
+    pub value: f64,
+    /// [`Amount::normalized`].
+    pub normalized: (i128, u8),
+}
+
+impl AmountValue {
+    fn new(amount: Amount) -> Self {
+        AmountValue {
+            amount,
+            value: amount.value(),
+            normalized: amount.normalized(),
+        }
+    }
+}
+
+/// [`amount_similarity`] on prepared amounts (the same result, without recomputing the values).
+fn prepared_amount_similarity(a: &AmountValue, b: &AmountValue, tolerance: Option<Tolerance>) -> f64 {
+    if let (Some(ca), Some(cb)) = (&a.amount.currency, &b.amount.currency) {
+        if !ca.is_compatible(cb) {
+            return 0.0;
+        }
+    }
+    if a.normalized == b.normalized {
+        return 1.0;
+    }
+    let (va, vb) = (a.value, b.value);
+    let width = match tolerance {
+        Some(Tolerance::Percent(pct)) if pct.is_finite() && pct > 0.0 => {
+            pct / 100.0 * va.abs().max(vb.abs())
+        }
+        Some(Tolerance::Absolute(abs)) if abs.is_finite() && abs > 0.0 => abs,
+        _ => return 0.0,
+    };
+    if !(width.is_finite() && width > 0.0) {
+        return 0.0;
+    }
+    let r = (va - vb).abs() / width;
+    if !r.is_finite() {
+        return 0.0;
+    }
+    clamp_score(1.0 - r / 2.0)
 }
 
 /// The first [`MAX_VALUE_BYTES`] of `raw`, cut at a character boundary.
@@ -85,7 +135,7 @@ pub(crate) fn prepare(strategy: &Strategy, raw: &str) -> Option<Prepared> {
             }
             Prepared::Date(readings)
         }
-        Strategy::NumericRange { .. } => Prepared::Amount(parse_amount(raw)?),
+        Strategy::NumericRange { .. } => Prepared::Amount(AmountValue::new(parse_amount(raw)?)),
     };
     let missing = match &prepared {
         Prepared::Key(k) | Prepared::Text(k) => k.is_empty(),
@@ -124,7 +174,7 @@ impl Prepared {
     pub(crate) fn range_keys(&self) -> [Option<i64>; 2] {
         match self {
             Prepared::Date(r) => [Some(date_key(r.preferred)), r.alternative.map(date_key)],
-            Prepared::Amount(a) => [amount_key(a), None],
+            Prepared::Amount(a) => [amount_key(&a.amount), None],
             _ => [None, None],
         }
     }
@@ -156,7 +206,7 @@ pub(crate) fn similarity(strategy: &Strategy, doc: &Prepared, reference: &Prepar
             date_similarity(a, b, *days)
         }
         (Strategy::NumericRange { tolerance }, Prepared::Amount(a), Prepared::Amount(b)) => {
-            amount_similarity(a, b, tolerance.unwrap_or(Tolerance::Absolute(0.0)))
+            prepared_amount_similarity(a, b, *tolerance)
         }
         _ => 0.0,
     };

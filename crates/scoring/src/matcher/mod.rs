@@ -43,15 +43,16 @@
 pub mod spec;
 
 mod field;
+mod hash;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 
 use crate::clamp_score;
 use crate::index::{RangeIndex, RowIdx, TextIndex, TextIndexConfig, TextKind, TextScratch};
 
 use field::{prepare, Prepared};
+use hash::FxHashMap;
 pub use spec::{
     ExactNormalize, FieldMapping, FieldRule, FuzzyKind, MatchSettings, MatchSpec, SpecError,
     Strategy,
@@ -59,18 +60,26 @@ pub use spec::{
 
 /// A key or value held by more rows than this proposes only this many of them (per reading of
 /// the document's ordering value), the ones nearest to the document on the ordering field.
-pub const GROUP_WINDOW: usize = 16;
+pub const GROUP_WINDOW: usize = 8;
 /// A fuzzy text field proposes the rows of at most this many similar values...
-pub const TEXT_VALUES: usize = 24;
+pub const TEXT_VALUES: usize = 8;
 /// ...and stops adding values once it has proposed this many rows.
-pub const TEXT_ROWS: usize = 32;
+pub const TEXT_ROWS: usize = 16;
+/// The posting budget of the text indexes (see [`TextIndexConfig::posting_budget`]).
+pub const TEXT_POSTING_BUDGET: usize = 512;
 /// A range source proposes at most this many rows.
-pub const RANGE_ROWS: usize = 24;
-/// A joint date-and-amount scan looks at no more than this many index entries; beyond, each
-/// field proposes its nearest rows on its own.
-pub const RANGE_SCAN_BUDGET: usize = 8_192;
+pub const RANGE_ROWS: usize = 8;
+/// The joint date-and-amount scan runs when the date window is at most this many days either
+/// side (it costs two binary searches per day); beyond, each field proposes its nearest rows on
+/// its own.
+pub const JOINT_MAX_DAYS: u64 = 400;
+/// An exact key held by more than this share of the rows (and more than [`STOP_MIN_ROWS`])
+/// proposes no candidates: it tells rows apart too little (a currency, a country).
+pub const STOP_SHARE: f64 = 0.05;
+/// See [`STOP_SHARE`].
+pub const STOP_MIN_ROWS: usize = 64;
 /// At most this many proposed rows (the best by summed evidence) are scored in full.
-pub const MAX_SCORED: usize = 48;
+pub const MAX_SCORED: usize = 16;
 /// How many scored candidates an outcome lists.
 pub const TOP_CANDIDATES: usize = 5;
 
@@ -139,6 +148,16 @@ impl MatchOutcome {
     }
 }
 
+/// A row's cheap fields: the weighted sum and total weight of the fields other than the fuzzy
+/// text ones, and an upper bound of its confidence.
+#[derive(Debug, Clone, Copy)]
+struct Partial {
+    upper: f64,
+    row: u32,
+    sum: f64,
+    total: f64,
+}
+
 /// Reusable per-thread buffers for [`ReferenceIndex::match_document`]. One per thread; it adapts
 /// to whichever index it is used with.
 #[derive(Debug, Default)]
@@ -156,6 +175,12 @@ pub struct MatchScratch {
     keys: Vec<String>,
     scored: Vec<(u32, f64)>,
     scored_rows: Vec<RowIdx>,
+    /// The index the memos are for, and per field the memo and the current document's slot.
+    memo_owner: u64,
+    memos: Vec<TextMemo>,
+    memo_slots: Vec<Option<u32>>,
+    /// Per considered row, its cheap part.
+    partials: Vec<Partial>,
 }
 
 impl MatchScratch {
@@ -284,11 +309,15 @@ fn window(group: &[(i64, u32)], centers: &[i64], mut sink: impl FnMut(u32)) {
 enum Source {
     /// Exact keys → groups of rows.
     Keys {
-        keys: HashMap<Box<str>, u32>,
+        keys: FxHashMap<Box<str>, u32>,
         groups: Groups,
     },
-    /// Distinct values in a text index; value → rows.
-    Text { index: TextIndex, groups: Groups },
+    /// Distinct values in a text index (and by their exact normalised text); value → rows.
+    Text {
+        index: TextIndex,
+        exact: FxHashMap<Box<str>, Vec<u32>>,
+        groups: Groups,
+    },
     /// A range index over the rows (dates or amounts).
     Range(RangeIndex),
 }
@@ -311,6 +340,8 @@ struct Column {
 /// `Arc`).
 #[derive(Debug, Clone)]
 pub struct ReferenceIndex {
+    /// A process-wide unique id, so that a [`MatchScratch`] knows which index its memo is for.
+    instance: u64,
     index_key: String,
     ids: Vec<Box<str>>,
     columns: Vec<Column>,
@@ -318,13 +349,52 @@ pub struct ReferenceIndex {
     ordering: Option<usize>,
     /// The first date field and the first amount field, scanned together when both exist.
     joint: Option<(usize, usize)>,
-    /// Per row, its range keys for the joint scan: date readings and amount.
-    date_keys: Vec<[i64; 2]>,
-    amount_keys: Vec<i64>,
+    /// The rows sorted by date then amount, for the joint scan.
+    by_date: Vec<JointEntry>,
+    /// Exact keys held by more rows than this propose nothing (a currency, a country).
+    max_group: usize,
 }
 
-/// No key (in `date_keys` / `amount_keys`).
+/// No key.
 const NO_KEY: i64 = i64::MIN;
+
+/// The next [`ReferenceIndex::instance`].
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A memo holds at most this many distinct document texts per field...
+pub const MEMO_TEXTS: usize = 16_384;
+/// ...and this many similarities per field; beyond, it starts afresh.
+pub const MEMO_SIMILARITIES: usize = 1 << 20;
+
+/// What a [`MatchScratch`] remembers across documents for one fuzzy text field: documents of
+/// one vendor often carry the very same (normalised) name, so its candidate values and its
+/// similarity to each reference value are computed once. Results are the same with or without.
+#[derive(Debug, Default)]
+struct TextMemo {
+    /// Document text → slot.
+    slots: FxHashMap<Box<str>, u32>,
+    /// Per slot, the text index's answer.
+    hits: Vec<Vec<crate::index::Candidate>>,
+    /// `(slot, value)` → similarity.
+    similarities: FxHashMap<(u32, u32), f32>,
+}
+
+impl TextMemo {
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.hits.clear();
+        self.similarities.clear();
+    }
+}
+
+/// One entry of the joint-scan array: a date reading (`key`) and the amount (`other[0]`) of a
+/// row, sorted by date then amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct JointEntry {
+    key: i64,
+    other: [i64; 2],
+    row: u32,
+}
 
 impl ReferenceIndex {
     /// Builds the index. `rows` are `(row id, values)` with `values[i]` the raw value of column
@@ -338,8 +408,7 @@ impl ReferenceIndex {
         let mut ids: Vec<Box<str>> = Vec::with_capacity(n);
         let mut row_values: Vec<Vec<u32>> = vec![Vec::with_capacity(n); n_fields];
         let mut values: Vec<Vec<Prepared>> = vec![Vec::new(); n_fields];
-        let mut raws: Vec<Vec<Box<str>>> = vec![Vec::new(); n_fields];
-        let mut interned: Vec<HashMap<String, u32>> = vec![HashMap::new(); n_fields];
+        let mut interned: Vec<FxHashMap<String, u32>> = vec![FxHashMap::default(); n_fields];
         for (id, row) in rows.into_iter().take(n) {
             ids.push(id.into());
             let mut row = row.into_iter();
@@ -354,7 +423,6 @@ impl ReferenceIndex {
                                 Some(p) => {
                                     let v = u32::try_from(values[f].len()).unwrap_or(MISSING);
                                     values[f].push(p);
-                                    raws[f].push(raw.as_str().into());
                                     v
                                 }
                                 None => MISSING,
@@ -367,7 +435,20 @@ impl ReferenceIndex {
                 row_values[f].push(v);
             }
         }
-        drop(interned);
+        // The distinct raw values, by id (the map's keys move out).
+        let raws: Vec<Vec<Box<str>>> = interned
+            .into_iter()
+            .zip(&values)
+            .map(|(map, values)| {
+                let mut raws: Vec<Box<str>> = vec![Box::from(""); values.len()];
+                for (raw, v) in map {
+                    if let Some(slot) = raws.get_mut(v as usize) {
+                        *slot = raw.into_boxed_str();
+                    }
+                }
+                raws
+            })
+            .collect();
 
         let first_of = |date: bool| {
             rules.iter().position(|r| {
@@ -396,25 +477,31 @@ impl ReferenceIndex {
         };
         let ordering_keys = order_key(ordering);
 
-        let mut date_keys = Vec::new();
-        let mut amount_keys = Vec::new();
-        if let Some((d, _)) = joint {
-            date_keys = (0..n)
-                .map(|row| {
-                    let v = row_values[d][row];
-                    match values[d].get(v as usize) {
-                        Some(p) => {
-                            let [a, b] = p.range_keys();
-                            let a = a.unwrap_or(NO_KEY);
-                            [a, b.unwrap_or(a)]
-                        }
-                        None => [NO_KEY, NO_KEY],
-                    }
-                })
-                .collect();
-        }
-        if let Some((_, a)) = joint {
-            amount_keys = order_key(Some(a));
+        let mut by_date = Vec::new();
+        if let Some((d, a)) = joint {
+            let keys_of = |f: usize, row: usize| -> [Option<i64>; 2] {
+                let v = row_values[f][row];
+                values[f]
+                    .get(v as usize)
+                    .map_or([None, None], Prepared::range_keys)
+            };
+            for row in 0..n {
+                let row32 = u32::try_from(row).unwrap_or(MISSING);
+                let [d0, d1] = keys_of(d, row);
+                let [amount, _] = keys_of(a, row);
+                let (Some(d0), Some(amount)) = (d0, amount) else {
+                    continue;
+                };
+                let d1 = d1.unwrap_or(d0);
+                for date in if d1 == d0 { vec![d0] } else { vec![d0, d1] } {
+                    by_date.push(JointEntry {
+                        key: date,
+                        other: [amount, amount],
+                        row: row32,
+                    });
+                }
+            }
+            by_date.sort_unstable();
         }
 
         let mut columns = Vec::with_capacity(n_fields);
@@ -435,13 +522,14 @@ impl ReferenceIndex {
             });
         }
         ReferenceIndex {
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             index_key: spec.index_key(),
             ids,
             columns,
             ordering,
             joint,
-            date_keys,
-            amount_keys,
+            by_date,
+            max_group: ((n as f64 * STOP_SHARE) as usize).max(STOP_MIN_ROWS),
         }
     }
 
@@ -501,6 +589,20 @@ impl ReferenceIndex {
             .collect();
         let value_counts: Vec<usize> = self.columns.iter().map(|c| c.values.len()).collect();
         scratch.prepare(self.ids.len(), &value_counts);
+        if scratch.memo_owner != self.instance || scratch.memos.len() != self.columns.len() {
+            scratch.memo_owner = self.instance;
+            scratch.memos = (0..self.columns.len()).map(|_| TextMemo::default()).collect();
+        }
+        scratch.memo_slots.clear();
+        for (f, column) in self.columns.iter().enumerate() {
+            let slot = match (&column.source, doc.get(f).and_then(Option::as_ref)) {
+                (Source::Text { .. }, Some(value)) => {
+                    scratch.memos.get_mut(f).and_then(|memo| memo_slot(memo, value))
+                }
+                _ => None,
+            };
+            scratch.memo_slots.push(slot);
+        }
 
         self.propose(&doc, weights, scratch);
 
@@ -517,15 +619,35 @@ impl ReferenceIndex {
         }
         proposed.sort_unstable_by_key(|&(_, r)| r);
 
-        scratch.scored.clear();
+        // Every proposed row is compared on its cheap fields first, which bounds its confidence
+        // from above (a costly text comparison not made yet counts as 1.0); the rows are then
+        // completed in order of that bound until no remaining row can enter the top
+        // [`TOP_CANDIDATES`]. The outcome is exactly that of completing every row.
+        let mut partials = std::mem::take(&mut scratch.partials);
+        partials.clear();
         for &(_, row) in &proposed {
-            let confidence = self.confidence(&doc, weights, row, scratch, None);
-            scratch.scored.push((row, confidence));
+            let partial = self.cheap_part(&doc, weights, row, scratch);
+            partials.push(partial);
             scratch.scored_rows.push(RowIdx(row));
         }
-        scratch
-            .scored
-            .sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        partials.sort_unstable_by(|a, b| b.upper.total_cmp(&a.upper).then(a.row.cmp(&b.row)));
+        scratch.scored.clear();
+        for partial in &partials {
+            if scratch.scored.len() >= TOP_CANDIDATES {
+                let kth = scratch.scored.get(TOP_CANDIDATES - 1).map_or(0.0, |s| s.1);
+                if partial.upper < kth {
+                    break;
+                }
+            }
+            let confidence = self.complete(partial, &doc, weights, scratch, None);
+            let row = partial.row;
+            let at = scratch
+                .scored
+                .partition_point(|&(r, c)| c > confidence || (c == confidence && r < row));
+            scratch.scored.insert(at, (row, confidence));
+            scratch.scored.truncate(TOP_CANDIDATES);
+        }
+        scratch.partials = partials;
 
         let Some(&(best_row, best)) = scratch.scored.first() else {
             return MatchOutcome::unmatched();
@@ -543,7 +665,8 @@ impl ReferenceIndex {
             Decision::Unmatched
         };
         let mut evidence = Vec::with_capacity(self.columns.len());
-        self.confidence(&doc, weights, best_row, scratch, Some(&mut evidence));
+        let best_part = self.cheap_part(&doc, weights, best_row, scratch);
+        self.complete(&best_part, &doc, weights, scratch, Some(&mut evidence));
         MatchOutcome {
             decision,
             matched: (decision == Decision::Matched).then_some(RowIdx(best_row)),
@@ -559,26 +682,84 @@ impl ReferenceIndex {
                 })
                 .collect(),
             evidence,
-            candidates_considered: scratch.scored.len(),
+            candidates_considered: scratch.scored_rows.len(),
         }
     }
 
-    /// The weighted mean of the field scores of `row`, fields missing on either side left out.
-    fn confidence(
+    /// The cheap fields of `row` (all but the fuzzy text fields, whose similarities are costly):
+    /// their weighted sum, and an upper bound of the confidence with the text fields not yet
+    /// compared counting as 1.0.
+    fn cheap_part(
         &self,
         doc: &[Option<Prepared>],
         weights: &[f64],
         row: u32,
         scratch: &mut MatchScratch,
+    ) -> Partial {
+        let (mut sum, mut total) = (0.0, 0.0);
+        let (mut known, mut pending, mut text_total) = (0.0, 0.0, 0.0);
+        for (f, column) in self.columns.iter().enumerate() {
+            let Some(d) = doc.get(f).and_then(Option::as_ref) else {
+                continue;
+            };
+            let w = weights.get(f).copied().unwrap_or(0.0);
+            if matches!(column.source, Source::Text { .. }) {
+                let Some(v) = column.row_value.get(row as usize).copied() else {
+                    continue;
+                };
+                if column.values.get(v as usize).is_none() {
+                    continue;
+                }
+                text_total += w;
+                match scratch.cache.get(f).and_then(|c| c.get(v as usize)) {
+                    Some(c) if !c.is_nan() => known += w * f64::from(*c),
+                    _ => pending += w,
+                }
+                continue;
+            }
+            if let Some(score) = self.field_score(f, column, Some(d), row, scratch) {
+                sum += w * score;
+                total += w;
+            }
+        }
+        let all = total + text_total;
+        let upper = if all > 0.0 {
+            // A little slack for rounding keeps it a bound.
+            clamp_score((sum + known + pending) / all + 1e-9)
+        } else {
+            0.0
+        };
+        Partial {
+            upper,
+            row,
+            sum,
+            total,
+        }
+    }
+
+    /// The confidence of a row from its cheap part: the text fields added in field order, then
+    /// the weighted mean (0 when no field is present on both sides). With `evidence`, also each
+    /// field's score in field order.
+    fn complete(
+        &self,
+        part: &Partial,
+        doc: &[Option<Prepared>],
+        weights: &[f64],
+        scratch: &mut MatchScratch,
         mut evidence: Option<&mut Vec<FieldEvidence>>,
     ) -> f64 {
-        let (mut sum, mut total) = (0.0, 0.0);
+        let (mut sum, mut total) = (part.sum, part.total);
         for (f, column) in self.columns.iter().enumerate() {
-            let score = self.field_score(f, column, doc.get(f).and_then(Option::as_ref), row, scratch);
+            let is_text = matches!(column.source, Source::Text { .. });
+            if !is_text && evidence.is_none() {
+                continue;
+            }
+            let score =
+                self.field_score(f, column, doc.get(f).and_then(Option::as_ref), part.row, scratch);
             if let Some(evidence) = evidence.as_deref_mut() {
                 evidence.push(FieldEvidence { score });
             }
-            if let Some(score) = score {
+            if let (true, Some(score)) = (is_text, score) {
                 let w = weights.get(f).copied().unwrap_or(0.0);
                 sum += w * score;
                 total += w;
@@ -611,7 +792,33 @@ impl ReferenceIndex {
                 }
             }
         }
-        let score = field::similarity(&column.strategy, doc, reference);
+        let slot = if cached {
+            scratch.memo_slots.get(f).copied().flatten()
+        } else {
+            None
+        };
+        let memoised = slot.and_then(|slot| {
+            scratch
+                .memos
+                .get(f)?
+                .similarities
+                .get(&(slot, v))
+                .map(|&s| f64::from(s))
+        });
+        let score = match memoised {
+            Some(score) => score,
+            None => {
+                let score = field::similarity(&column.strategy, doc, reference);
+                if let (Some(slot), Some(memo)) = (slot, scratch.memos.get_mut(f)) {
+                    if memo.similarities.len() >= MEMO_SIMILARITIES {
+                        // Start afresh, keeping the slots (their answers stay valid).
+                        memo.similarities.clear();
+                    }
+                    memo.similarities.insert((slot, v), score as f32);
+                }
+                score
+            }
+        };
         if cached {
             if let (Some(cache), Some(touched)) =
                 (scratch.cache.get_mut(f), scratch.cache_touched.get_mut(f))
@@ -652,6 +859,9 @@ impl ReferenceIndex {
                             continue;
                         };
                         let group = groups.get(g);
+                        if group.len() > self.max_group {
+                            continue;
+                        }
                         let selectivity = 1.0 / (1.0 + (group.len().max(1) as f32).ln());
                         window(group, &centers, |r| {
                             scratch.proposals.push((r, weight * selectivity));
@@ -659,13 +869,45 @@ impl ReferenceIndex {
                     }
                     scratch.keys = wanted;
                 }
-                Source::Text { index, groups } => {
+                Source::Text {
+                    index,
+                    exact,
+                    groups,
+                } => {
                     let text = match value {
                         Prepared::Text(t) => &**t,
                         Prepared::Name(n) => n.name.as_str(),
                         _ => "",
                     };
-                    let hits = index.query_with(&mut scratch.text, text, TEXT_VALUES);
+                    // Values with exactly the document's normalised text are the best text
+                    // evidence there is: they propose their rows, and the fuzzy search is not
+                    // needed (the other fields still propose theirs).
+                    if let Some(values) = exact.get(text) {
+                        for &v in values {
+                            window(groups.get(v), &centers, |r| {
+                                scratch.proposals.push((r, weight));
+                            });
+                        }
+                        self.add_proposals(scratch);
+                        continue;
+                    }
+                    let slot = scratch.memo_slots.get(f).copied().flatten();
+                    let memoised = slot.and_then(|slot| {
+                        let hits = scratch.memos.get(f)?.hits.get(slot as usize)?;
+                        (!hits.is_empty()).then(|| hits.clone())
+                    });
+                    let hits = match memoised {
+                        Some(hits) => hits,
+                        None => {
+                            let hits = index.query_with(&mut scratch.text, text, TEXT_VALUES);
+                            if let (Some(slot), Some(memo)) = (slot, scratch.memos.get_mut(f)) {
+                                if let Some(h) = memo.hits.get_mut(slot as usize) {
+                                    h.clone_from(&hits);
+                                }
+                            }
+                            hits
+                        }
+                    };
                     let mut rows = 0usize;
                     for hit in hits {
                         if rows >= TEXT_ROWS {
@@ -689,17 +931,21 @@ impl ReferenceIndex {
                     }
                 }
             }
-            // One field counts once per row, at its best evidence.
-            scratch
-                .proposals
-                .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
-            scratch.proposals.dedup_by_key(|p| p.0);
-            let proposals = std::mem::take(&mut scratch.proposals);
-            for &(r, e) in &proposals {
-                scratch.add(r, e);
-            }
-            scratch.proposals = proposals;
+            self.add_proposals(scratch);
         }
+    }
+
+    /// Adds one field's proposals to the accumulator: a row counts once per field, at its best
+    /// evidence.
+    fn add_proposals(&self, scratch: &mut MatchScratch) {
+        let mut proposals = std::mem::take(&mut scratch.proposals);
+        proposals.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        proposals.dedup_by_key(|p| p.0);
+        for &(r, e) in &proposals {
+            scratch.add(r, e);
+        }
+        proposals.clear();
+        scratch.proposals = proposals;
     }
 
     /// The joint date-and-amount scan: rows inside both windows, closest first. Returns whether
@@ -719,65 +965,59 @@ impl ReferenceIndex {
         let (Some(dc), Some(ac)) = (self.columns.get(d), self.columns.get(a)) else {
             return false;
         };
-        let (Source::Range(di), Source::Range(ai)) = (&dc.source, &ac.source) else {
-            return false;
-        };
         let d_radius = range_radius(&dc.strategy, dv);
+        if d_radius > JOINT_MAX_DAYS {
+            return false;
+        }
         let a_radius = range_radius(&ac.strategy, av);
-        let d_centers: Vec<i64> = dv.range_keys().into_iter().flatten().collect();
         let Some(a_center) = av.range_keys()[0] else {
             return false;
         };
-        let a_slice = ai.around(a_center, a_radius);
-        let d_slices: Vec<&[(i64, RowIdx)]> =
-            d_centers.iter().map(|&c| di.around(c, d_radius)).collect();
-        let d_len: usize = d_slices.iter().map(|s| s.len()).sum();
-        if a_slice.len().min(d_len) > RANGE_SCAN_BUDGET {
-            return false;
-        }
+        let (a_lo, a_hi) = (
+            a_center.saturating_sub_unsigned(a_radius),
+            a_center.saturating_add_unsigned(a_radius),
+        );
         let (wd, wa) = (
             weights.get(d).copied().unwrap_or(0.0) as f32,
             weights.get(a).copied().unwrap_or(0.0) as f32,
         );
-        let closeness = |center: i64, key: i64, radius: u64| -> f32 {
-            if key == NO_KEY {
-                return 0.0;
-            }
-            (1.0 - center.abs_diff(key) as f64 / (radius as f64 + 1.0)).max(0.0) as f32
+        let (d_scale, a_scale) = (d_radius as f64 + 1.0, a_radius as f64 + 1.0);
+        let closeness = |center: i64, key: i64, scale: f64| -> f32 {
+            (1.0 - center.abs_diff(key) as f64 / scale).max(0.0) as f32
         };
-        let date_closeness = |row: u32| -> f32 {
-            let keys = self.date_keys.get(row as usize).copied().unwrap_or([NO_KEY; 2]);
-            let mut best = 0.0f32;
-            for &c in &d_centers {
-                for &k in &keys {
-                    best = best.max(closeness(c, k, d_radius));
+        let mut proposals = std::mem::take(&mut scratch.proposals);
+        proposals.clear();
+        let entries = &self.by_date;
+        let mut seen_days: [Option<(i64, i64)>; 2] = [None, None];
+        for (i, center) in dv.range_keys().into_iter().enumerate() {
+            let Some(center) = center else {
+                continue;
+            };
+            let (first, last) = (
+                center.saturating_sub_unsigned(d_radius),
+                center.saturating_add_unsigned(d_radius),
+            );
+            seen_days[i] = Some((first, last));
+            let mut day = first;
+            loop {
+                // A day already scanned for the other reading is not scanned twice.
+                let repeated = i == 1
+                    && seen_days[0].is_some_and(|(f, l)| (f..=l).contains(&day));
+                if !repeated {
+                    let lo = entries.partition_point(|e| (e.key, e.other[0]) < (day, a_lo));
+                    let hi = entries.partition_point(|e| (e.key, e.other[0]) <= (day, a_hi));
+                    let cd = closeness(center, day, d_scale);
+                    for e in entries.get(lo..hi.max(lo)).unwrap_or_default() {
+                        let ca = closeness(a_center, e.other[0], a_scale);
+                        proposals.push((e.row, wd * cd + wa * ca));
+                    }
                 }
-            }
-            best
-        };
-        let amount_closeness = |row: u32| -> f32 {
-            let key = self.amount_keys.get(row as usize).copied().unwrap_or(NO_KEY);
-            closeness(a_center, key, a_radius)
-        };
-        scratch.proposals.clear();
-        let consider = |row: u32, scratch: &mut MatchScratch| {
-            let (cd, ca) = (date_closeness(row), amount_closeness(row));
-            if cd > 0.0 && ca > 0.0 {
-                scratch.proposals.push((row, wd * cd + wa * ca));
-            }
-        };
-        if a_slice.len() <= d_len {
-            for &(_, r) in a_slice {
-                consider(r.0, scratch);
-            }
-        } else {
-            for slice in &d_slices {
-                for &(_, r) in *slice {
-                    consider(r.0, scratch);
+                if day >= last {
+                    break;
                 }
+                day += 1;
             }
         }
-        let mut proposals = std::mem::take(&mut scratch.proposals);
         proposals.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
         proposals.dedup_by_key(|p| p.0);
         if proposals.len() > RANGE_ROWS {
@@ -795,6 +1035,25 @@ impl ReferenceIndex {
     }
 }
 
+/// The memo slot of a document's value of a fuzzy text field (a new one if needed).
+fn memo_slot(memo: &mut TextMemo, value: &Prepared) -> Option<u32> {
+    let key: String = match value {
+        Prepared::Text(t) => t.to_string(),
+        Prepared::Name(n) => format!("{}\u{0}{}", n.name, n.legal_form.unwrap_or("")),
+        _ => return None,
+    };
+    if let Some(&slot) = memo.slots.get(key.as_str()) {
+        return Some(slot);
+    }
+    if memo.slots.len() >= MEMO_TEXTS {
+        memo.clear();
+    }
+    let slot = u32::try_from(memo.hits.len()).ok()?;
+    memo.slots.insert(key.into_boxed_str(), slot);
+    memo.hits.push(Vec::new());
+    Some(slot)
+}
+
 /// The half-width of the candidate window of a range field, in key units.
 fn range_radius(strategy: &Strategy, value: &Prepared) -> u64 {
     match (strategy, value) {
@@ -802,7 +1061,7 @@ fn range_radius(strategy: &Strategy, value: &Prepared) -> u64 {
         (Strategy::NumericRange { tolerance }, Prepared::Amount(amount)) => {
             let unit = 10f64.powi(i32::from(crate::index::AMOUNT_KEY_SCALE));
             let width = match tolerance {
-                Some(crate::similarity::Tolerance::Percent(p)) => amount.value().abs() * p / 100.0,
+                Some(crate::similarity::Tolerance::Percent(p)) => amount.value.abs() * p / 100.0,
                 Some(crate::similarity::Tolerance::Absolute(a)) => *a,
                 None => 0.0,
             };
@@ -844,6 +1103,7 @@ fn build_source(
             };
             let config = TextIndexConfig {
                 kind,
+                posting_budget: TEXT_POSTING_BUDGET,
                 ..TextIndexConfig::default()
             };
             let index = TextIndex::build_with(
@@ -865,8 +1125,21 @@ fn build_source(
                     }
                 }
             });
+            let mut exact: FxHashMap<Box<str>, Vec<u32>> = FxHashMap::default();
+            for (v, p) in values.iter().enumerate() {
+                let text = match p {
+                    Prepared::Text(t) => &**t,
+                    Prepared::Name(n) => n.name.as_str(),
+                    _ => continue,
+                };
+                exact
+                    .entry(text.into())
+                    .or_default()
+                    .push(u32::try_from(v).unwrap_or(MISSING));
+            }
             Source::Text {
                 index,
+                exact,
                 groups: Groups::build(pairs, values.len()),
             }
         }
@@ -886,7 +1159,7 @@ fn build_source(
             kind: FuzzyKind::Identifier,
             ..
         } => {
-            let mut keys: HashMap<Box<str>, u32> = HashMap::new();
+            let mut keys: FxHashMap<Box<str>, u32> = FxHashMap::default();
             // Keys of each distinct value.
             let mut value_keys: Vec<Vec<u32>> = Vec::with_capacity(values.len());
             let mut buf = Vec::new();
