@@ -138,6 +138,7 @@ impl MatchingJobHandler {
         let start = i32::try_from(chunk.start).unwrap_or(i32::MAX);
         let end = i32::try_from(chunk.end).unwrap_or(i32::MAX);
         let chunk_index = i32::try_from(chunk.index).unwrap_or(i32::MAX);
+        let started = std::time::Instant::now();
         let documents = Document::list(
             conn,
             run.job_run_id,
@@ -145,6 +146,7 @@ impl MatchingJobHandler {
             i64::from(end - start),
         )
         .await?;
+        let loaded = started.elapsed();
         let run_id = run.id;
         let scored = {
             let spec = spec.clone();
@@ -154,7 +156,9 @@ impl MatchingJobHandler {
             .await
             .map_err(|error| JobError::Permanent(format!("scoring the chunk panicked: {error}")))?
         };
+        let matched_at = started.elapsed();
         MatchResult::insert_all(conn, &scored.results).await?;
+        let written = started.elapsed();
         let tally = ChunkTally {
             chunk_index,
             rows_processed: scored.tally.processed,
@@ -172,6 +176,9 @@ impl MatchingJobHandler {
             matched = scored.tally.matched,
             chunks_done = counted.chunks_done,
             chunks_total = counted.chunks_total,
+            load_ms = loaded.as_millis() as u64,
+            score_ms = (matched_at - loaded).as_millis() as u64,
+            write_ms = (written - matched_at).as_millis() as u64,
             "chunk matched"
         );
         if counted.chunks_done >= counted.chunks_total {
