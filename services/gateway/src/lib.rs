@@ -12,6 +12,7 @@ pub mod keys;
 pub mod matching;
 pub mod pagination;
 pub mod rate_limit;
+pub mod reference_data;
 pub mod request_context;
 pub mod settings;
 pub mod startup;

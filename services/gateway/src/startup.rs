@@ -21,7 +21,7 @@ use crate::rate_limit::RateLimiter;
 use crate::request_context::{self, HttpMetrics};
 use crate::settings::GatewaySettings;
 use crate::state::AppState;
-use crate::{auth, idempotency, jobs, keys, matching, rate_limit};
+use crate::{auth, idempotency, jobs, keys, matching, rate_limit, reference_data};
 
 pub struct Application {
     port: u16,
@@ -88,7 +88,8 @@ impl Application {
                         .wrap(from_fn(auth::middleware))
                         .configure(jobs::routes::configure)
                         .configure(keys::configure)
-                        .configure(matching::configure),
+                        .configure(matching::configure)
+                        .configure(reference_data::configure),
                 )
                 .default_service(web::to(request_context::no_route))
         })

@@ -10,3 +10,4 @@ mod matching;
 mod ops;
 mod outbox;
 mod rate_limit;
+mod reference_data;

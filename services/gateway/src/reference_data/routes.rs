@@ -1,0 +1,205 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use concord_models::database::connection;
+use concord_models::ids::ReferenceDatasetId;
+use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
+use futures_util::StreamExt;
+
+use super::export::csv_stream;
+use super::upload::{store_csv, store_json, store_multipart};
+use super::view::{dataset_path, DatasetView, RowView};
+use crate::auth::{Authenticated, Scope};
+use crate::error::ApiError;
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+const RESOURCE: &str = "reference dataset";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/reference-data")
+            .route(web::post().to(create_dataset))
+            .route(web::get().to(list_datasets)),
+    )
+    .service(
+        web::resource("/reference-data/{id}")
+            .route(web::get().to(get_dataset))
+            .route(web::delete().to(delete_dataset)),
+    )
+    .route("/reference-data/{id}/rows", web::get().to(list_rows))
+    .route("/reference-data/{id}/export", web::get().to(export_dataset));
+}
+
+/// `POST /v1/reference-data`: a JSON body `{name, id_column?, rows}`, a CSV body (`text/csv`,
+/// `?name=&id_column=`) or a multipart form with a `file` part.
+async fn create_dataset(
+    req: HttpRequest,
+    payload: web::Payload,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let span = tracing::info_span!(
+        "reference_data.ingest",
+        format = %media_type,
+        organization_id = %auth.organization_id,
+    );
+    let dataset = tracing::Instrument::instrument(
+        async {
+            match media_type.as_str() {
+                "application/json" => {
+                    let body = read_limited(payload, state.limits.max_json_body_bytes).await?;
+                    store_json(&state, auth.organization_id, &body).await
+                }
+                "text/csv" => store_csv(&state, auth.organization_id, &query, payload).await,
+                "multipart/form-data" => {
+                    store_multipart(&state, auth.organization_id, content_type, &query, payload)
+                        .await
+                }
+                other => Err(ApiError::UnsupportedMediaType(other.to_owned())),
+            }
+        },
+        span,
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, dataset_path(dataset.id)))
+        .json(DatasetView::from(dataset)))
+}
+
+async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses a path id; a malformed id is as absent as an unknown one.
+fn dataset_id(raw: &str) -> Result<ReferenceDatasetId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(RESOURCE, raw))
+}
+
+/// The organisation's dataset, or 404 (for another organisation's too).
+async fn find_dataset(
+    state: &AppState,
+    auth: &Authenticated,
+    raw_id: &str,
+) -> Result<ReferenceDataset, ApiError> {
+    let id = dataset_id(raw_id)?;
+    let mut conn = connection(&state.pool).await?;
+    ReferenceDataset::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE, raw_id))
+}
+
+async fn get_dataset(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let dataset = find_dataset(&state, &auth, &path).await?;
+    Ok(HttpResponse::Ok().json(DatasetView::from(dataset)))
+}
+
+async fn list_datasets(
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let page = PageRequest::from_query(&query)?;
+    let before: Option<ReferenceDatasetId> = page.after_as()?;
+    let mut conn = connection(&state.pool).await?;
+    let rows =
+        ReferenceDataset::list(&mut conn, auth.organization_id, before, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |dataset| dataset.id.to_string(),
+        DatasetView::from,
+    )))
+}
+
+async fn list_rows(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let page = PageRequest::from_query(&query)?;
+    let after: Option<i32> = page.after_as()?;
+    let dataset = find_dataset(&state, &auth, &path).await?;
+    let columns: Arc<[String]> = dataset.columns().into_iter().map(|c| c.name).collect();
+    let mut conn = connection(&state.pool).await?;
+    let rows = ReferenceRow::list(&mut conn, dataset.id, after, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |row| row.position.to_string(),
+        |row| RowView::new(Arc::clone(&columns), row),
+    )))
+}
+
+async fn export_dataset(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let dataset = find_dataset(&state, &auth, &path).await?;
+    let filename: String = dataset
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}.csv\""),
+        ))
+        .streaming(csv_stream(state.pool.clone(), &dataset)))
+}
+
+async fn delete_dataset(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = dataset_id(&path)?;
+    let mut conn = connection(&state.pool).await?;
+    if !ReferenceDataset::delete(&mut conn, auth.organization_id, id).await? {
+        return Err(ApiError::not_found(RESOURCE, path.as_str()));
+    }
+    tracing::info!(dataset_id = %id, "reference dataset deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
