@@ -178,7 +178,7 @@ fn main() -> Res<()> {
     let n_refs = rows.len();
 
     let t0 = Instant::now();
-    let index = ReferenceIndex::build(&spec, rows);
+    let index = ReferenceIndex::build_parallel(&spec, rows, threads);
     let build = t0.elapsed().as_secs_f64();
 
     let mut ref_row: HashMap<&str, RowIdx> = HashMap::new();

@@ -147,23 +147,32 @@ pub(crate) fn prepare(strategy: &Strategy, raw: &str) -> Option<Prepared> {
 }
 
 impl Prepared {
-    /// The exact keys this value is indexed under / looked up by (exact and identifier fields).
-    pub(crate) fn keys(&self, out: &mut Vec<String>) {
-        out.clear();
+    /// Calls `sink` with each exact key this value is indexed under / looked up by (exact and
+    /// identifier fields). Keys of different kinds cannot collide: currency codes are upper
+    /// case, folded texts lower case, ambiguous-symbol keys start with `~`; an identifier's
+    /// normalised and digit keys may coincide, which is meant (`123` is both).
+    pub(crate) fn for_each_key(&self, mut sink: impl FnMut(&str)) {
         match self {
-            Prepared::Key(k) => out.push(k.to_string()),
+            Prepared::Key(k) => sink(k),
             Prepared::Currency { hint, folded } => match hint {
-                Some(CurrencyHint::Code(code)) => out.push((*code).to_owned()),
+                Some(CurrencyHint::Code(code)) => sink(code),
                 Some(hint) => {
-                    out.push(format!("~{:?}", hint));
-                    out.extend(hint.candidates().iter().map(|c| (*c).to_owned()));
+                    sink(match hint {
+                        CurrencyHint::Dollar => "~$",
+                        CurrencyHint::Krone => "~kr",
+                        CurrencyHint::Yen => "~yen",
+                        CurrencyHint::Code(_) => "~",
+                    });
+                    for code in hint.candidates() {
+                        sink(code);
+                    }
                 }
-                None => out.push(format!("t:{folded}")),
+                None => sink(folded),
             },
             Prepared::Ident(k) => {
-                out.push(format!("n:{}", k.normalized));
-                if !k.digits.is_empty() {
-                    out.push(format!("d:{}", k.digits));
+                sink(&k.normalized);
+                if !k.digits.is_empty() && k.digits != k.normalized {
+                    sink(&k.digits);
                 }
             }
             Prepared::Text(_) | Prepared::Name(_) | Prepared::Date(_) | Prepared::Amount(_) => {}

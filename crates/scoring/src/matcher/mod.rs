@@ -65,6 +65,15 @@ pub const GROUP_WINDOW: usize = 8;
 pub const TEXT_VALUES: usize = 8;
 /// ...and stops adding values once it has proposed this many rows.
 pub const TEXT_ROWS: usize = 16;
+/// Identifier keys shorter than this (in characters) have no one-edit neighbours indexed: too
+/// many short keys are one edit apart.
+pub const NEAR_MIN_CHARS: usize = 4;
+/// ...nor keys longer than this.
+pub const NEAR_MAX_CHARS: usize = 32;
+/// A one-edit variant shared by more keys than this proposes nothing.
+pub const NEAR_MAX_KEYS: usize = 16;
+/// The evidence of a key one edit away, relative to an exact key.
+pub const NEAR_EVIDENCE: f32 = 0.5;
 /// The posting budget of the text indexes (see [`TextIndexConfig::posting_budget`]).
 pub const TEXT_POSTING_BUDGET: usize = 512;
 /// A range source proposes at most this many rows.
@@ -79,7 +88,7 @@ pub const STOP_SHARE: f64 = 0.05;
 /// See [`STOP_SHARE`].
 pub const STOP_MIN_ROWS: usize = 64;
 /// At most this many proposed rows (the best by summed evidence) are scored in full.
-pub const MAX_SCORED: usize = 16;
+pub const MAX_SCORED: usize = 10;
 /// How many scored candidates an outcome lists.
 pub const TOP_CANDIDATES: usize = 5;
 
@@ -172,13 +181,13 @@ pub struct MatchScratch {
     /// (NaN: not computed yet), reset between documents through `cache_touched`.
     cache: Vec<Vec<f32>>,
     cache_touched: Vec<Vec<u32>>,
-    keys: Vec<String>,
     scored: Vec<(u32, f64)>,
     scored_rows: Vec<RowIdx>,
     /// The index the memos are for, and per field the memo and the current document's slot.
     memo_owner: u64,
     memos: Vec<TextMemo>,
     memo_slots: Vec<Option<u32>>,
+    memo_key: String,
     /// Per considered row, its cheap part.
     partials: Vec<Partial>,
 }
@@ -307,10 +316,13 @@ fn window(group: &[(i64, u32)], centers: &[i64], mut sink: impl FnMut(u32)) {
 /// How a field proposes candidates.
 #[derive(Debug, Clone)]
 enum Source {
-    /// Exact keys → groups of rows.
+    /// Exact keys → groups of rows; for fuzzy identifiers also `near`: hashes of each
+    /// normalised key and of its one-character deletions, sorted, with the key's id (so that a
+    /// key one edit away is found: a dropped, inserted or replaced character).
     Keys {
         keys: FxHashMap<Box<str>, u32>,
         groups: Groups,
+        near: Vec<(u64, u32)>,
     },
     /// Distinct values in a text index (and by their exact normalised text); value → rows.
     Text {
@@ -351,6 +363,8 @@ pub struct ReferenceIndex {
     joint: Option<(usize, usize)>,
     /// The rows sorted by date then amount, for the joint scan.
     by_date: Vec<JointEntry>,
+    /// Per field, the number of distinct values.
+    value_counts: Vec<usize>,
     /// Exact keys held by more rows than this propose nothing (a currency, a country).
     max_group: usize,
 }
@@ -401,54 +415,46 @@ impl ReferenceIndex {
     /// `spec.fields()[i].target` (`None` when empty); missing trailing values count as empty and
     /// extra ones are ignored. At most `u32::MAX - 1` rows are indexed.
     pub fn build(spec: &MatchSpec, rows: Vec<(String, Vec<Option<String>>)>) -> ReferenceIndex {
+        Self::build_parallel(spec, rows, 1)
+    }
+
+    /// [`Self::build`] with the fields prepared and indexed on up to `threads` threads (scoped
+    /// threads that end before it returns; 0 or 1 builds on the caller's thread). The index is
+    /// the same whatever the number of threads.
+    pub fn build_parallel(
+        spec: &MatchSpec,
+        rows: Vec<(String, Vec<Option<String>>)>,
+        threads: usize,
+    ) -> ReferenceIndex {
         let rules = spec.fields();
         let n_fields = rules.len();
         let limit = (u32::MAX - 1) as usize;
         let n = rows.len().min(limit);
         let mut ids: Vec<Box<str>> = Vec::with_capacity(n);
-        let mut row_values: Vec<Vec<u32>> = vec![Vec::with_capacity(n); n_fields];
-        let mut values: Vec<Vec<Prepared>> = vec![Vec::new(); n_fields];
-        let mut interned: Vec<FxHashMap<String, u32>> = vec![FxHashMap::default(); n_fields];
+        let mut raw_columns: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(n); n_fields];
         for (id, row) in rows.into_iter().take(n) {
             ids.push(id.into());
             let mut row = row.into_iter();
-            for f in 0..n_fields {
-                let raw = row.next().flatten();
-                let v = match raw {
-                    None => MISSING,
-                    Some(raw) => match interned[f].get(&raw) {
-                        Some(&v) => v,
-                        None => {
-                            let v = match prepare(&rules[f].strategy, &raw) {
-                                Some(p) => {
-                                    let v = u32::try_from(values[f].len()).unwrap_or(MISSING);
-                                    values[f].push(p);
-                                    v
-                                }
-                                None => MISSING,
-                            };
-                            interned[f].insert(raw, v);
-                            v
-                        }
-                    },
-                };
-                row_values[f].push(v);
+            for column in raw_columns.iter_mut() {
+                column.push(row.next().flatten());
             }
         }
-        // The distinct raw values, by id (the map's keys move out).
-        let raws: Vec<Vec<Box<str>>> = interned
-            .into_iter()
-            .zip(&values)
-            .map(|(map, values)| {
-                let mut raws: Vec<Box<str>> = vec![Box::from(""); values.len()];
-                for (raw, v) in map {
-                    if let Some(slot) = raws.get_mut(v as usize) {
-                        *slot = raw.into_boxed_str();
-                    }
-                }
-                raws
-            })
+        let tasks: Vec<(Strategy, Vec<Option<String>>)> = rules
+            .iter()
+            .map(|r| r.strategy)
+            .zip(raw_columns)
             .collect();
+        let prepared = run_parallel(tasks, threads, |(strategy, column)| {
+            intern_column(&strategy, column)
+        });
+        let mut row_values = Vec::with_capacity(n_fields);
+        let mut values = Vec::with_capacity(n_fields);
+        let mut raws = Vec::with_capacity(n_fields);
+        for (rv, v, r) in prepared {
+            row_values.push(rv);
+            values.push(v);
+            raws.push(r);
+        }
 
         let first_of = |date: bool| {
             rules.iter().position(|r| {
@@ -504,23 +510,23 @@ impl ReferenceIndex {
             by_date.sort_unstable();
         }
 
-        let mut columns = Vec::with_capacity(n_fields);
-        for (f, ((row_value, values), raws)) in row_values
-            .into_iter()
-            .zip(values)
-            .zip(raws)
-            .enumerate()
-        {
-            let strategy = rules[f].strategy;
-            let source = build_source(&strategy, &row_value, &values, &ordering_keys);
-            columns.push(Column {
+        let tasks: Vec<(Strategy, Vec<u32>, Vec<Prepared>, Vec<Box<str>>)> = rules
+            .iter()
+            .zip(row_values.into_iter().zip(values).zip(raws))
+            .map(|(rule, ((rv, v), r))| (rule.strategy, rv, v, r))
+            .collect();
+        let ordering_keys = &ordering_keys;
+        let columns: Vec<Column> = run_parallel(tasks, threads, |(strategy, row_value, values, raws)| {
+            let source = build_source(&strategy, &row_value, &values, ordering_keys);
+            Column {
                 strategy,
                 row_value,
                 values,
                 raws,
                 source,
-            });
-        }
+            }
+        });
+        let value_counts = columns.iter().map(|c| c.values.len()).collect();
         ReferenceIndex {
             instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             index_key: spec.index_key(),
@@ -529,6 +535,7 @@ impl ReferenceIndex {
             ordering,
             joint,
             by_date,
+            value_counts,
             max_group: ((n as f64 * STOP_SHARE) as usize).max(STOP_MIN_ROWS),
         }
     }
@@ -587,8 +594,7 @@ impl ReferenceIndex {
                     .and_then(|raw| prepare(&column.strategy, raw))
             })
             .collect();
-        let value_counts: Vec<usize> = self.columns.iter().map(|c| c.values.len()).collect();
-        scratch.prepare(self.ids.len(), &value_counts);
+        scratch.prepare(self.ids.len(), &self.value_counts);
         if scratch.memo_owner != self.instance || scratch.memos.len() != self.columns.len() {
             scratch.memo_owner = self.instance;
             scratch.memos = (0..self.columns.len()).map(|_| TextMemo::default()).collect();
@@ -597,7 +603,11 @@ impl ReferenceIndex {
         for (f, column) in self.columns.iter().enumerate() {
             let slot = match (&column.source, doc.get(f).and_then(Option::as_ref)) {
                 (Source::Text { .. }, Some(value)) => {
-                    scratch.memos.get_mut(f).and_then(|memo| memo_slot(memo, value))
+                    let key = &mut scratch.memo_key;
+                    scratch
+                        .memos
+                        .get_mut(f)
+                        .and_then(|memo| memo_slot(memo, value, key))
                 }
                 _ => None,
             };
@@ -851,23 +861,47 @@ impl ReferenceIndex {
             let weight = weights.get(f).copied().unwrap_or(0.0) as f32;
             scratch.proposals.clear();
             match &column.source {
-                Source::Keys { keys, groups } => {
-                    let mut wanted = std::mem::take(&mut scratch.keys);
-                    value.keys(&mut wanted);
-                    for key in &wanted {
-                        let Some(&g) = keys.get(key.as_str()) else {
-                            continue;
+                Source::Keys { keys, groups, near } => {
+                    let max_group = self.max_group;
+                    let proposals = &mut scratch.proposals;
+                    // Keys one edit away, when no row holds the document's key exactly.
+                    let exact_hit = match value {
+                        Prepared::Ident(k) => keys.contains_key(k.normalized.as_str()),
+                        _ => true,
+                    };
+                    if let (false, false, Prepared::Ident(k)) = (exact_hit, near.is_empty(), value) {
+                        for_each_near_hash(&k.normalized, |h| {
+                            let start = near.partition_point(|e| e.0 < h);
+                            let end = near.partition_point(|e| e.0 <= h);
+                            let hits = near.get(start..end).unwrap_or_default();
+                            if hits.len() > NEAR_MAX_KEYS {
+                                return;
+                            }
+                            for &(_, id) in hits {
+                                let group = groups.get(id);
+                                if group.len() > max_group {
+                                    continue;
+                                }
+                                let selectivity = 1.0 / (1.0 + (group.len().max(1) as f32).ln());
+                                window(group, &centers, |r| {
+                                    proposals.push((r, weight * NEAR_EVIDENCE * selectivity));
+                                });
+                            }
+                        });
+                    }
+                    value.for_each_key(|key| {
+                        let Some(&g) = keys.get(key) else {
+                            return;
                         };
                         let group = groups.get(g);
-                        if group.len() > self.max_group {
-                            continue;
+                        if group.len() > max_group {
+                            return;
                         }
                         let selectivity = 1.0 / (1.0 + (group.len().max(1) as f32).ln());
                         window(group, &centers, |r| {
-                            scratch.proposals.push((r, weight * selectivity));
+                            proposals.push((r, weight * selectivity));
                         });
-                    }
-                    scratch.keys = wanted;
+                    });
                 }
                 Source::Text {
                     index,
@@ -1035,13 +1069,128 @@ impl ReferenceIndex {
     }
 }
 
+/// A hash of the bytes of `parts` concatenated (FNV-1a).
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Calls `sink` with the hash of `key` and of each of its one-character deletions (when the key
+/// has between [`NEAR_MIN_CHARS`] and [`NEAR_MAX_CHARS`] characters). Two keys share a hash when
+/// they are one deletion, insertion or replacement apart (or by a harmless collision).
+fn for_each_near_hash(key: &str, mut sink: impl FnMut(u64)) {
+    let n = key.chars().count();
+    if !(NEAR_MIN_CHARS..=NEAR_MAX_CHARS).contains(&n) {
+        return;
+    }
+    let b = key.as_bytes();
+    sink(fnv(&[b]));
+    for (i, c) in key.char_indices() {
+        let (head, tail) = (b.get(..i), b.get(i + c.len_utf8()..));
+        if let (Some(head), Some(tail)) = (head, tail) {
+            sink(fnv(&[head, tail]));
+        }
+    }
+}
+
+/// Interns one column's raw values: row → value id, the distinct prepared values, and their raw
+/// strings.
+fn intern_column(
+    strategy: &Strategy,
+    column: Vec<Option<String>>,
+) -> (Vec<u32>, Vec<Prepared>, Vec<Box<str>>) {
+    let mut row_value = Vec::with_capacity(column.len());
+    let mut values: Vec<Prepared> = Vec::new();
+    let mut interned: FxHashMap<String, u32> = FxHashMap::default();
+    for raw in column {
+        let v = match raw {
+            None => MISSING,
+            Some(raw) => match interned.get(&raw) {
+                Some(&v) => v,
+                None => {
+                    let v = match prepare(strategy, &raw) {
+                        Some(p) => {
+                            let v = u32::try_from(values.len()).unwrap_or(MISSING);
+                            values.push(p);
+                            v
+                        }
+                        None => MISSING,
+                    };
+                    interned.insert(raw, v);
+                    v
+                }
+            },
+        };
+        row_value.push(v);
+    }
+    // The distinct raw values, by id (the map's keys move out).
+    let mut raws: Vec<Box<str>> = vec![Box::from(""); values.len()];
+    for (raw, v) in interned {
+        if let Some(slot) = raws.get_mut(v as usize) {
+            *slot = raw.into_boxed_str();
+        }
+    }
+    (row_value, values, raws)
+}
+
+/// Applies `work` to every task on up to `threads` scoped threads, each taking the next task
+/// when it is free; the results come back in task order.
+fn run_parallel<T: Send, R: Send>(
+    tasks: Vec<T>,
+    threads: usize,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let n = tasks.len();
+    if threads <= 1 || n <= 1 {
+        return tasks.into_iter().map(work).collect();
+    }
+    let queue = std::sync::Mutex::new(tasks.into_iter().enumerate());
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(n))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = match queue.lock() {
+                            Ok(mut q) => q.next(),
+                            Err(poisoned) => poisoned.into_inner().next(),
+                        };
+                        let Some((i, task)) = next else {
+                            break;
+                        };
+                        done.push((i, work(task)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    results.sort_unstable_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 /// The memo slot of a document's value of a fuzzy text field (a new one if needed).
-fn memo_slot(memo: &mut TextMemo, value: &Prepared) -> Option<u32> {
-    let key: String = match value {
-        Prepared::Text(t) => t.to_string(),
-        Prepared::Name(n) => format!("{}\u{0}{}", n.name, n.legal_form.unwrap_or("")),
+fn memo_slot(memo: &mut TextMemo, value: &Prepared, key: &mut String) -> Option<u32> {
+    key.clear();
+    match value {
+        Prepared::Text(t) => key.push_str(t),
+        Prepared::Name(n) => {
+            key.push_str(&n.name);
+            key.push('\u{0}');
+            key.push_str(n.legal_form.unwrap_or(""));
+        }
         _ => return None,
-    };
+    }
     if let Some(&slot) = memo.slots.get(key.as_str()) {
         return Some(slot);
     }
@@ -1049,7 +1198,7 @@ fn memo_slot(memo: &mut TextMemo, value: &Prepared) -> Option<u32> {
         memo.clear();
     }
     let slot = u32::try_from(memo.hits.len()).ok()?;
-    memo.slots.insert(key.into_boxed_str(), slot);
+    memo.slots.insert(key.as_str().into(), slot);
     memo.hits.push(Vec::new());
     Some(slot)
 }
@@ -1067,7 +1216,8 @@ fn range_radius(strategy: &Strategy, value: &Prepared) -> u64 {
             };
             // Twice the tolerance: the score falls to 0 there.
             let radius = 2.0 * width * unit;
-            if radius.is_finite() && radius > 0.0 {
+            if radius > 0.0 {
+                // Saturates (an infinite radius is the whole key range); NaN is 0.
                 radius.min(u64::MAX as f64 / 2.0) as u64
             } else {
                 0
@@ -1162,15 +1312,19 @@ fn build_source(
             let mut keys: FxHashMap<Box<str>, u32> = FxHashMap::default();
             // Keys of each distinct value.
             let mut value_keys: Vec<Vec<u32>> = Vec::with_capacity(values.len());
-            let mut buf = Vec::new();
             for p in values {
-                p.keys(&mut buf);
-                let mut ids = Vec::with_capacity(buf.len());
-                for key in buf.drain(..) {
+                let mut ids = Vec::with_capacity(2);
+                p.for_each_key(|key| {
                     let next = u32::try_from(keys.len()).unwrap_or(MISSING);
-                    let id = *keys.entry(key.into_boxed_str()).or_insert(next);
+                    let id = match keys.get(key) {
+                        Some(&id) => id,
+                        None => {
+                            keys.insert(key.into(), next);
+                            next
+                        }
+                    };
                     ids.push(id);
-                }
+                });
                 value_keys.push(ids);
             }
             let pairs = ordered(&mut |pairs| {
@@ -1183,10 +1337,23 @@ fn build_source(
                     }
                 }
             });
+            let mut near = Vec::new();
+            if matches!(strategy, Strategy::Fuzzy { .. }) {
+                for p in values {
+                    if let Prepared::Ident(k) = p {
+                        if let Some(&id) = keys.get(k.normalized.as_str()) {
+                            for_each_near_hash(&k.normalized, |h| near.push((h, id)));
+                        }
+                    }
+                }
+                near.sort_unstable();
+                near.dedup();
+            }
             let n_keys = keys.len();
             Source::Keys {
                 keys,
                 groups: Groups::build(pairs, n_keys),
+                near,
             }
         }
     }
