@@ -685,3 +685,91 @@ async fn a_large_csv_streams_into_one_dataset() {
     assert_eq!(page.body["data"][999]["row_id"], "INV-0000999");
     assert_eq!(page.body["data"][1]["values"]["vendor"], "Vendor 1, Ltd");
 }
+
+#[actix_web::test]
+async fn any_text_survives_storage_and_the_worker_loader_reads_it_in_order() {
+    use concord_models::ids::ReferenceDatasetId;
+    use concord_models::reference_datasets::{ColumnType, ReferenceDataset, ReferenceRow};
+
+    let app = spawn_app().await;
+    let csv = "id,text,other\n\
+               a,NULL,{x}\n\
+               b,\"back\\slash \"\"q\"\" {1,2}\",Müller & Söhne 🚚\n\
+               c,,  padded  \n";
+    let reply = post_csv(&app, "?name=text&id_column=id", &app.key, csv.as_bytes()).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id: ReferenceDatasetId = id_of(&reply).parse().expect("a dataset id");
+
+    let mut conn = concord_models::database::connection(&app.pool)
+        .await
+        .expect("a connection");
+    let dataset = ReferenceDataset::find_by_id(&mut conn, id)
+        .await
+        .expect("a query")
+        .expect("the dataset");
+    assert_eq!(dataset.id_column_index(), Some(0));
+    let columns = dataset.columns();
+    assert_eq!(columns.len(), 3);
+    assert_eq!(columns[1].column_type, ColumnType::String);
+    assert_eq!(columns[1].non_empty, 2);
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        ReferenceRow::load_all(&mut conn, id).await.expect("rows"),
+        vec![
+            ("a".to_owned(), vec![some("a"), some("NULL"), some("{x}")]),
+            (
+                "b".to_owned(),
+                vec![
+                    some("b"),
+                    some("back\\slash \"q\" {1,2}"),
+                    some("Müller & Söhne 🚚")
+                ]
+            ),
+            ("c".to_owned(), vec![some("c"), None, some("  padded  ")]),
+        ]
+    );
+
+    // Deleted: the worker finds nothing.
+    let delete = app
+        .send(
+            app.client
+                .delete(app.url(&format!("/v1/reference-data/{id}")))
+                .bearer_auth(&app.key),
+            None,
+        )
+        .await;
+    assert_eq!(delete.status, 204);
+    assert!(ReferenceDataset::find_by_id(&mut conn, id)
+        .await
+        .expect("a query")
+        .is_none());
+    assert!(ReferenceRow::load_all(&mut conn, id)
+        .await
+        .expect("rows")
+        .is_empty());
+}
+
+#[actix_web::test]
+async fn a_repeated_upload_with_its_idempotency_key_creates_nothing_new() {
+    let app = spawn_app().await;
+    let upload = || {
+        app.send(
+            app.client
+                .post(app.url("/v1/reference-data?name=once"))
+                .bearer_auth(&app.key)
+                .insert_header(("idempotency-key", "ref-upload-1")),
+            Some(("text/csv", b"a,b\n1,2\n3,4\n".to_vec())),
+        )
+    };
+    let first = upload().await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let second = upload().await;
+    assert_eq!(second.status, 201);
+    assert_eq!(
+        second.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(second.body["id"], first.body["id"]);
+    assert_eq!(app.count("reference_datasets").await, 1);
+    assert_eq!(app.count("reference_rows").await, 2);
+}
