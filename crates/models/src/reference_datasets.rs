@@ -194,7 +194,8 @@ impl ReferenceRow {
     /// Inserts the rows, skipping every row whose `row_id` the dataset already has (earlier in
     /// the same slice included). Returns the positions of the rows skipped, in ascending order:
     /// empty when every row was new. The rows must all belong to one dataset and come in
-    /// ascending positions. Must run inside a transaction (it uses savepoints).
+    /// ascending positions. Meant to run inside the upload's transaction: each statement runs in a
+    /// savepoint of it.
     ///
     /// One statement per [`ROWS_PER_INSERT`] rows, with the rows passed as three arrays
     /// (positions, row ids, and each row's cells as an array literal) taken apart by `unnest`:
