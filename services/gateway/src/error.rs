@@ -39,8 +39,12 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("the request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("unsupported content type `{0}`: send application/json or application/x-ndjson")]
-    UnsupportedMediaType(String),
+    #[error("unsupported content type `{given}`: send {accepted}")]
+    UnsupportedMediaType {
+        given: String,
+        /// What the endpoint accepts, in words.
+        accepted: &'static str,
+    },
     #[error("rate limit exceeded: retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("reading the request body failed: {0}")]
@@ -78,7 +82,7 @@ impl ApiError {
             ApiError::Validation { .. } => "validation_failed",
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::BodyRead(_) => "bad_request",
             ApiError::Internal(_) => "internal_error",
@@ -134,7 +138,7 @@ impl ResponseError for ApiError {
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -70,7 +70,12 @@ async fn create_job(
             let name = JobName::parse("name", name)?;
             store_ndjson(&state, auth.organization_id, name, payload).await?
         }
-        other => return Err(ApiError::UnsupportedMediaType(other.to_owned())),
+        other => {
+            return Err(ApiError::UnsupportedMediaType {
+                given: other.to_owned(),
+                accepted: "application/json or application/x-ndjson",
+            })
+        }
     };
     Ok(HttpResponse::Created()
         .insert_header((

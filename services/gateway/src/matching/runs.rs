@@ -616,6 +616,6 @@ mod tests {
     fn csv_fields_are_quoted_when_needed(#[case] field: &str, #[case] expected: &str) {
         let mut out = Vec::new();
         csv_field(&mut out, field);
-        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert_eq!(String::from_utf8(out).expect("utf-8"), expected);
     }
 }

@@ -71,7 +71,10 @@ async fn create_dataset(
                     store_multipart(&state, auth.organization_id, content_type, &query, payload)
                         .await
                 }
-                other => Err(ApiError::UnsupportedMediaType(other.to_owned())),
+                other => Err(ApiError::UnsupportedMediaType {
+                    given: other.to_owned(),
+                    accepted: "application/json, text/csv or multipart/form-data",
+                }),
             }
         },
         span,
