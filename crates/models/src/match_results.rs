@@ -1,6 +1,5 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::upsert::on_constraint;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::ids::{MatchResultId, MatchingRunId};
@@ -51,8 +50,8 @@ pub struct MatchResult {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = match_results)]
+/// A result to insert ([`MatchResult::insert_all`]).
+#[derive(Debug, Clone)]
 pub struct NewMatchResult {
     pub id: MatchResultId,
     pub run_id: MatchingRunId,
@@ -87,22 +86,60 @@ pub struct Review {
     pub matched_reference_row_id: Option<Option<String>>,
 }
 
-/// PostgreSQL accepts at most 65,535 bind parameters per statement; twelve per row.
+/// Rows per insert statement.
 const ROWS_PER_INSERT: usize = 5_000;
 
 impl MatchResult {
-    /// Inserts results with multi-row statements. A result that already exists for its run and
-    /// document (a redelivered chunk) is left as it is. Returns how many rows were new.
+    /// Inserts results in bulk: one statement per [`ROWS_PER_INSERT`] rows, each column passed as
+    /// one array that `unnest` takes apart (PostgreSQL parses a short statement instead of one
+    /// with a bind parameter per value). A result that already exists for its run and document (a
+    /// redelivered chunk) is left as it is. Returns how many rows were new.
     pub async fn insert_all(
         conn: &mut AsyncPgConnection,
         results: &[NewMatchResult],
     ) -> Result<usize, StoreError> {
+        use diesel::sql_types::{Array, Bool, Float8, Int4, Nullable, Text, Uuid};
+        const INSERT: &str = "INSERT INTO match_results (id, run_id, document_position, \
+             document_id, document_filename, matched_reference_row_id, confidence, status, \
+             ambiguous, resolved_by, evidence, candidates) \
+             SELECT t.id, t.run_id, t.position, t.document_id, t.filename, t.matched, \
+                    t.confidence, t.status, t.ambiguous, t.resolved_by, t.evidence::jsonb, \
+                    t.candidates::jsonb \
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::text[], \
+                         $7::float8[], $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[]) \
+                  AS t(id, run_id, position, document_id, filename, matched, confidence, status, \
+                       ambiguous, resolved_by, evidence, candidates) \
+             ON CONFLICT (run_id, document_position) DO NOTHING";
         let mut inserted = 0;
         for chunk in results.chunks(ROWS_PER_INSERT) {
-            inserted += diesel::insert_into(match_results::table)
-                .values(chunk)
-                .on_conflict(on_constraint("match_results_run_id_document_position_key"))
-                .do_nothing()
+            let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.id.as_uuid()).collect();
+            let run_ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.run_id.as_uuid()).collect();
+            let positions: Vec<i32> = chunk.iter().map(|r| r.document_position).collect();
+            let document_ids: Vec<&str> = chunk.iter().map(|r| r.document_id.as_str()).collect();
+            let filenames: Vec<&str> = chunk.iter().map(|r| r.document_filename.as_str()).collect();
+            let matched: Vec<Option<&str>> = chunk
+                .iter()
+                .map(|r| r.matched_reference_row_id.as_deref())
+                .collect();
+            let confidences: Vec<f64> = chunk.iter().map(|r| r.confidence).collect();
+            let statuses: Vec<&str> = chunk.iter().map(|r| r.status.as_str()).collect();
+            let ambiguous: Vec<bool> = chunk.iter().map(|r| r.ambiguous).collect();
+            let resolved_by: Vec<&str> = chunk.iter().map(|r| r.resolved_by.as_str()).collect();
+            let evidence: Vec<String> = chunk.iter().map(|r| r.evidence.to_string()).collect();
+            let candidates: Vec<String> = chunk.iter().map(|r| r.candidates.to_string()).collect();
+            inserted += diesel::sql_query(INSERT)
+                .bind::<Array<Uuid>, _>(&ids)
+                .bind::<Array<Uuid>, _>(&run_ids)
+                .bind::<Array<Int4>, _>(&positions)
+                .bind::<Array<Text>, _>(&document_ids)
+                .bind::<Array<Text>, _>(&filenames)
+                .bind::<Array<Nullable<Text>>, _>(&matched)
+                .bind::<Array<Float8>, _>(&confidences)
+                .bind::<Array<Text>, _>(&statuses)
+                .bind::<Array<Bool>, _>(&ambiguous)
+                .bind::<Array<Text>, _>(&resolved_by)
+                .bind::<Array<Text>, _>(&evidence)
+                .bind::<Array<Text>, _>(&candidates)
                 .execute(conn)
                 .await?;
         }
