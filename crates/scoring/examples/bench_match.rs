@@ -220,7 +220,9 @@ fn main() -> Res<()> {
                         .map(|(d, t)| {
                             values.clear();
                             values.extend(source_cols.iter().map(|&c| {
-                                d.get(c).map(String::as_str).filter(|v| !v.trim().is_empty())
+                                d.get(c)
+                                    .map(String::as_str)
+                                    .filter(|v| !v.trim().is_empty())
                             }));
                             let out = index.match_document(spec, &values, &mut scratch);
                             Kept {
@@ -229,10 +231,15 @@ fn main() -> Res<()> {
                                 confidence: out.confidence,
                                 second: out.candidates.get(1).map_or(0.0, |c| c.confidence),
                                 considered: out.candidates_considered,
-                                true_scored: t
-                                    .is_some_and(|t| scratch.scored_rows().binary_search(&t).is_ok()),
+                                true_scored: t.is_some_and(|t| {
+                                    scratch.scored_rows().binary_search(&t).is_ok()
+                                }),
                                 evidence: out.evidence.iter().map(|e| e.score).collect(),
-                                top: out.candidates.iter().map(|c| (c.row, c.confidence)).collect(),
+                                top: out
+                                    .candidates
+                                    .iter()
+                                    .map(|c| (c.row, c.confidence))
+                                    .collect(),
                             }
                         })
                         .collect::<Vec<_>>()
@@ -259,10 +266,26 @@ fn main() -> Res<()> {
                 (None, Some(_)) => {}
             }
         }
-        let p = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 1.0 };
-        let r = if matchable > 0 { tp as f64 / matchable as f64 } else { 1.0 };
-        let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
-        let nm = if no_match > 0 { nm_ok as f64 / no_match as f64 } else { f64::NAN };
+        let p = if tp + fp > 0 {
+            tp as f64 / (tp + fp) as f64
+        } else {
+            1.0
+        };
+        let r = if matchable > 0 {
+            tp as f64 / matchable as f64
+        } else {
+            1.0
+        };
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        let nm = if no_match > 0 {
+            nm_ok as f64 / no_match as f64
+        } else {
+            f64::NAN
+        };
         (p, r, f1, nm, tp, fp)
     };
     let predicted = |k: &Kept| {
@@ -287,7 +310,10 @@ fn main() -> Res<()> {
     println!("index build       {build:.3} s");
     println!("match             {matching:.3} s ({threads} threads)");
     println!("total             {:.3} s", build + matching);
-    println!("docs/s            {:.0}", n_docs as f64 / matching.max(1e-9));
+    println!(
+        "docs/s            {:.0}",
+        n_docs as f64 / matching.max(1e-9)
+    );
     println!("precision         {p:.4}  (TP {tp}, FP {fp})");
     println!("recall            {r:.4}");
     println!("F1                {f1:.4}");
@@ -359,7 +385,11 @@ fn main() -> Res<()> {
             );
             show("best ", k.best);
             show("truth", *t);
-            let top: Vec<String> = k.top.iter().map(|(r, c)| format!("{}:{c:.3}", index.row_id(*r))).collect();
+            let top: Vec<String> = k
+                .top
+                .iter()
+                .map(|(r, c)| format!("{}:{c:.3}", index.row_id(*r)))
+                .collect();
             println!("    top {top:?}");
         }
     }

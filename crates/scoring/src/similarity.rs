@@ -361,7 +361,11 @@ fn lcs_short<T: Copy + Eq>(a: &[T], b: &[T]) -> Option<usize> {
     }
     // (For the short strings compared here, scanning the pattern per character is cheaper than
     // building a per-character table.)
-    let mask = if p.len() == 64 { u64::MAX } else { (1u64 << p.len()) - 1 };
+    let mask = if p.len() == 64 {
+        u64::MAX
+    } else {
+        (1u64 << p.len()) - 1
+    };
     Some((!s & mask).count_ones() as usize)
 }
 
@@ -383,7 +387,11 @@ fn lcs_bytes(a: &[u8], b: &[u8]) -> Option<usize> {
         let u = s & table[usize::from(c)];
         s = s.wrapping_add(u) | s.wrapping_sub(u);
     }
-    let mask = if p.len() == 64 { u64::MAX } else { (1u64 << p.len()) - 1 };
+    let mask = if p.len() == 64 {
+        u64::MAX
+    } else {
+        (1u64 << p.len()) - 1
+    };
     Some((!s & mask).count_ones() as usize)
 }
 
@@ -560,10 +568,18 @@ mod tests {
             let la = rng.below(70);
             let lb = rng.below(70);
             let alphabet = 2 + rng.below(6) as u8;
-            let a: Vec<u8> = (0..la).map(|_| b'a' + rng.below(alphabet as usize) as u8).collect();
-            let b: Vec<u8> = (0..lb).map(|_| b'a' + rng.below(alphabet as usize) as u8).collect();
+            let a: Vec<u8> = (0..la)
+                .map(|_| b'a' + rng.below(alphabet as usize) as u8)
+                .collect();
+            let b: Vec<u8> = (0..lb)
+                .map(|_| b'a' + rng.below(alphabet as usize) as u8)
+                .collect();
             if let Some(d) = osa_short(&a, &b) {
-                assert_eq!(d, osa::distance(a.iter().copied(), b.iter().copied()), "{a:?} {b:?}");
+                assert_eq!(
+                    d,
+                    osa::distance(a.iter().copied(), b.iter().copied()),
+                    "{a:?} {b:?}"
+                );
                 assert_eq!(osa_bytes(&a, &b), Some(d), "{a:?} {b:?}");
             }
             if let Some(l) = lcs_short(&a, &b) {

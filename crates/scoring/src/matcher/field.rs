@@ -1,15 +1,19 @@
 //! Field values prepared once (normalised, parsed) and the per-field similarity on prepared values.
 
 use crate::clamp_score;
+use crate::index::{amount_key, date_key};
+use crate::parse::{
+    currency_from_text, parse_amount, parse_date, Amount, CurrencyHint, DateReadings,
+};
 #[cfg(doc)]
 use crate::similarity::amount_similarity;
-use crate::index::{amount_key, date_key};
-use crate::parse::{currency_from_text, parse_amount, parse_date, Amount, CurrencyHint, DateReadings};
 use crate::similarity::{
-    date_similarity, identifier_keys_similarity, org_name_similarity_analysed,
-    text_similarity, Tolerance,
+    date_similarity, identifier_keys_similarity, org_name_similarity_analysed, text_similarity,
+    Tolerance,
 };
-use crate::text::{analyse_org_name, fold, identifier_keys, normalize_identifier, IdentifierKeys, OrgName};
+use crate::text::{
+    analyse_org_name, fold, identifier_keys, normalize_identifier, IdentifierKeys, OrgName,
+};
 
 use super::spec::{ExactNormalize, FuzzyKind, Strategy};
 
@@ -60,7 +64,11 @@ impl AmountValue {
 }
 
 /// [`amount_similarity`] on prepared amounts (the same result, without recomputing the values).
-fn prepared_amount_similarity(a: &AmountValue, b: &AmountValue, tolerance: Option<Tolerance>) -> f64 {
+fn prepared_amount_similarity(
+    a: &AmountValue,
+    b: &AmountValue,
+    tolerance: Option<Tolerance>,
+) -> f64 {
     if let (Some(ca), Some(cb)) = (&a.amount.currency, &b.amount.currency) {
         if !ca.is_compatible(cb) {
             return 0.0;

@@ -47,7 +47,6 @@ mod hash;
 #[cfg(test)]
 mod tests;
 
-
 use crate::clamp_score;
 use crate::index::{RangeIndex, RowIdx, TextIndex, TextIndexConfig, TextKind, TextScratch};
 
@@ -62,9 +61,9 @@ pub use spec::{
 /// the document's ordering value), the ones nearest to the document on the ordering field.
 pub const GROUP_WINDOW: usize = 8;
 /// A fuzzy text field proposes the rows of at most this many similar values...
-pub const TEXT_VALUES: usize = 8;
+pub const TEXT_VALUES: usize = 64;
 /// ...and stops adding values once it has proposed this many rows.
-pub const TEXT_ROWS: usize = 16;
+pub const TEXT_ROWS: usize = 64;
 /// Identifier keys shorter than this (in characters) have no one-edit neighbours indexed: too
 /// many short keys are one edit apart.
 pub const NEAR_MIN_CHARS: usize = 4;
@@ -77,7 +76,7 @@ pub const NEAR_EVIDENCE: f32 = 0.5;
 /// The posting budget of the text indexes (see [`TextIndexConfig::posting_budget`]).
 pub const TEXT_POSTING_BUDGET: usize = 512;
 /// A range source proposes at most this many rows.
-pub const RANGE_ROWS: usize = 8;
+pub const RANGE_ROWS: usize = 64;
 /// The joint date-and-amount scan runs when the date window is at most this many days either
 /// side (it costs two binary searches per day); beyond, each field proposes its nearest rows on
 /// its own.
@@ -88,7 +87,7 @@ pub const STOP_SHARE: f64 = 0.05;
 /// See [`STOP_SHARE`].
 pub const STOP_MIN_ROWS: usize = 64;
 /// At most this many proposed rows (the best by summed evidence) are scored in full.
-pub const MAX_SCORED: usize = 10;
+pub const MAX_SCORED: usize = 16;
 /// How many scored candidates an outcome lists.
 pub const TOP_CANDIDATES: usize = 5;
 
@@ -326,7 +325,7 @@ enum Source {
     },
     /// Distinct values in a text index (and by their exact normalised text); value → rows.
     Text {
-        index: TextIndex,
+        index: Box<TextIndex>,
         exact: FxHashMap<Box<str>, Vec<u32>>,
         groups: Groups,
     },
@@ -439,11 +438,8 @@ impl ReferenceIndex {
                 column.push(row.next().flatten());
             }
         }
-        let tasks: Vec<(Strategy, Vec<Option<String>>)> = rules
-            .iter()
-            .map(|r| r.strategy)
-            .zip(raw_columns)
-            .collect();
+        let tasks: Vec<(Strategy, Vec<Option<String>>)> =
+            rules.iter().map(|r| r.strategy).zip(raw_columns).collect();
         let prepared = run_parallel(tasks, threads, |(strategy, column)| {
             intern_column(&strategy, column)
         });
@@ -510,22 +506,23 @@ impl ReferenceIndex {
             by_date.sort_unstable();
         }
 
-        let tasks: Vec<(Strategy, Vec<u32>, Vec<Prepared>, Vec<Box<str>>)> = rules
+        let tasks: Vec<ColumnParts> = rules
             .iter()
             .zip(row_values.into_iter().zip(values).zip(raws))
             .map(|(rule, ((rv, v), r))| (rule.strategy, rv, v, r))
             .collect();
         let ordering_keys = &ordering_keys;
-        let columns: Vec<Column> = run_parallel(tasks, threads, |(strategy, row_value, values, raws)| {
-            let source = build_source(&strategy, &row_value, &values, ordering_keys);
-            Column {
-                strategy,
-                row_value,
-                values,
-                raws,
-                source,
-            }
-        });
+        let columns: Vec<Column> =
+            run_parallel(tasks, threads, |(strategy, row_value, values, raws)| {
+                let source = build_source(&strategy, &row_value, &values, ordering_keys);
+                Column {
+                    strategy,
+                    row_value,
+                    values,
+                    raws,
+                    source,
+                }
+            });
         let value_counts = columns.iter().map(|c| c.values.len()).collect();
         ReferenceIndex {
             instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -597,7 +594,9 @@ impl ReferenceIndex {
         scratch.prepare(self.ids.len(), &self.value_counts);
         if scratch.memo_owner != self.instance || scratch.memos.len() != self.columns.len() {
             scratch.memo_owner = self.instance;
-            scratch.memos = (0..self.columns.len()).map(|_| TextMemo::default()).collect();
+            scratch.memos = (0..self.columns.len())
+                .map(|_| TextMemo::default())
+                .collect();
         }
         scratch.memo_slots.clear();
         for (f, column) in self.columns.iter().enumerate() {
@@ -764,8 +763,13 @@ impl ReferenceIndex {
             if !is_text && evidence.is_none() {
                 continue;
             }
-            let score =
-                self.field_score(f, column, doc.get(f).and_then(Option::as_ref), part.row, scratch);
+            let score = self.field_score(
+                f,
+                column,
+                doc.get(f).and_then(Option::as_ref),
+                part.row,
+                scratch,
+            );
             if let Some(evidence) = evidence.as_deref_mut() {
                 evidence.push(FieldEvidence { score });
             }
@@ -869,7 +873,8 @@ impl ReferenceIndex {
                         Prepared::Ident(k) => keys.contains_key(k.normalized.as_str()),
                         _ => true,
                     };
-                    if let (false, false, Prepared::Ident(k)) = (exact_hit, near.is_empty(), value) {
+                    if let (false, false, Prepared::Ident(k)) = (exact_hit, near.is_empty(), value)
+                    {
                         for_each_near_hash(&k.normalized, |h| {
                             let start = near.partition_point(|e| e.0 < h);
                             let end = near.partition_point(|e| e.0 <= h);
@@ -913,10 +918,16 @@ impl ReferenceIndex {
                         Prepared::Name(n) => n.name.as_str(),
                         _ => "",
                     };
-                    // Values with exactly the document's normalised text are the best text
-                    // evidence there is: they propose their rows, and the fuzzy search is not
-                    // needed (the other fields still propose theirs).
-                    if let Some(values) = exact.get(text) {
+                    // Names: values with exactly the document's normalised name are the best
+                    // name evidence there is: they propose their rows, and the fuzzy search is
+                    // not needed (the other fields still propose theirs).
+                    // Names only: a free text (a memo) equal to a reference value is often a
+                    // shortened form of the right one, which the fuzzy search finds.
+                    let exact_hits = match value {
+                        Prepared::Name(_) => exact.get(text),
+                        _ => None,
+                    };
+                    if let Some(values) = exact_hits {
                         for &v in values {
                             window(groups.get(v), &centers, |r| {
                                 scratch.proposals.push((r, weight));
@@ -1035,8 +1046,7 @@ impl ReferenceIndex {
             let mut day = first;
             loop {
                 // A day already scanned for the other reading is not scanned twice.
-                let repeated = i == 1
-                    && seen_days[0].is_some_and(|(f, l)| (f..=l).contains(&day));
+                let repeated = i == 1 && seen_days[0].is_some_and(|(f, l)| (f..=l).contains(&day));
                 if !repeated {
                     let lo = entries.partition_point(|e| (e.key, e.other[0]) < (day, a_lo));
                     let hi = entries.partition_point(|e| (e.key, e.other[0]) <= (day, a_hi));
@@ -1098,6 +1108,9 @@ fn for_each_near_hash(key: &str, mut sink: impl FnMut(u64)) {
         }
     }
 }
+
+/// A column's strategy, row → value ids, distinct prepared values and their raw strings.
+type ColumnParts = (Strategy, Vec<u32>, Vec<Prepared>, Vec<Box<str>>);
 
 /// Interns one column's raw values: row → value id, the distinct prepared values, and their raw
 /// strings.
@@ -1234,11 +1247,6 @@ fn build_source(
     values: &[Prepared],
     ordering_keys: &[i64],
 ) -> Source {
-    let ordered = |v_rows: &mut dyn FnMut(&mut Vec<(u32, i64, u32)>)| {
-        let mut pairs = Vec::new();
-        v_rows(&mut pairs);
-        pairs
-    };
     match strategy {
         Strategy::Fuzzy {
             kind: FuzzyKind::Text | FuzzyKind::Name,
@@ -1267,14 +1275,13 @@ fn build_source(
                     (RowIdx(u32::try_from(v).unwrap_or(u32::MAX)), text)
                 }),
             );
-            let pairs = ordered(&mut |pairs| {
-                for (row, &v) in row_value.iter().enumerate() {
-                    if v != MISSING {
-                        let key = ordering_keys.get(row).copied().unwrap_or(NO_KEY);
-                        pairs.push((v, key, u32::try_from(row).unwrap_or(u32::MAX)));
-                    }
+            let mut pairs = Vec::with_capacity(row_value.len());
+            for (row, &v) in row_value.iter().enumerate() {
+                if v != MISSING {
+                    let key = ordering_keys.get(row).copied().unwrap_or(NO_KEY);
+                    pairs.push((v, key, u32::try_from(row).unwrap_or(u32::MAX)));
                 }
-            });
+            }
             let mut exact: FxHashMap<Box<str>, Vec<u32>> = FxHashMap::default();
             for (v, p) in values.iter().enumerate() {
                 let text = match p {
@@ -1288,7 +1295,7 @@ fn build_source(
                     .push(u32::try_from(v).unwrap_or(MISSING));
             }
             Source::Text {
-                index,
+                index: Box::new(index),
                 exact,
                 groups: Groups::build(pairs, values.len()),
             }
@@ -1327,16 +1334,15 @@ fn build_source(
                 });
                 value_keys.push(ids);
             }
-            let pairs = ordered(&mut |pairs| {
-                for (row, &v) in row_value.iter().enumerate() {
-                    if let Some(ids) = value_keys.get(v as usize) {
-                        let key = ordering_keys.get(row).copied().unwrap_or(NO_KEY);
-                        for &id in ids {
-                            pairs.push((id, key, u32::try_from(row).unwrap_or(u32::MAX)));
-                        }
+            let mut pairs = Vec::with_capacity(row_value.len() * 2);
+            for (row, &v) in row_value.iter().enumerate() {
+                if let Some(ids) = value_keys.get(v as usize) {
+                    let key = ordering_keys.get(row).copied().unwrap_or(NO_KEY);
+                    for &id in ids {
+                        pairs.push((id, key, u32::try_from(row).unwrap_or(u32::MAX)));
                     }
                 }
-            });
+            }
             let mut near = Vec::new();
             if matches!(strategy, Strategy::Fuzzy { .. }) {
                 for p in values {

@@ -454,7 +454,11 @@ impl<'a> Params<'a> {
     }
 
     /// One of `choices` (a string), or `None` when absent.
-    fn choice(&self, name: &str, choices: &[&'static str]) -> Result<Option<&'static str>, SpecError> {
+    fn choice(
+        &self,
+        name: &str,
+        choices: &[&'static str],
+    ) -> Result<Option<&'static str>, SpecError> {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
@@ -471,7 +475,13 @@ impl<'a> Params<'a> {
     }
 
     /// A finite number in `[lo, hi]`, or `None` when absent.
-    fn number(&self, name: &str, lo: f64, hi: f64, message: &str) -> Result<Option<f64>, SpecError> {
+    fn number(
+        &self,
+        name: &str,
+        lo: f64,
+        hi: f64,
+        message: &str,
+    ) -> Result<Option<f64>, SpecError> {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
@@ -529,7 +539,11 @@ fn whole_days(value: &Value) -> Option<u32> {
         Some(n) => n,
         None => {
             let x = value.as_f64()?;
-            if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= f64::from(MAX_DATE_WINDOW_DAYS)) {
+            if !(x.is_finite()
+                && x >= 0.0
+                && x.fract() == 0.0
+                && x <= f64::from(MAX_DATE_WINDOW_DAYS))
+            {
                 return None;
             }
             x as u64

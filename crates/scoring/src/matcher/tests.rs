@@ -44,7 +44,12 @@ fn rows(values: &[&[Option<&str>]]) -> Vec<(String, Vec<Option<String>>)> {
 
 /// The score of a single-field spec between one document value and one reference value (via the
 /// best candidate's evidence); `None` when the field was left out or nothing was proposed.
-fn field_score(strategy: &str, params: serde_json::Value, doc: &str, reference: &str) -> Option<f64> {
+fn field_score(
+    strategy: &str,
+    params: serde_json::Value,
+    doc: &str,
+    reference: &str,
+) -> Option<f64> {
     let spec = spec_of(&[mapping("f", "f", strategy, params)]);
     let index = ReferenceIndex::build(&spec, rows(&[&[Some(reference)]]));
     let out = index.match_document(&spec, &[Some(doc)], &mut MatchScratch::default());
@@ -191,7 +196,12 @@ fn settings_are_validated(
 ) {
     match (MatchSettings::new(threshold, floor, margin), expected) {
         (Ok(s), Ok((t, f, m))) => {
-            assert!(approx(s.threshold, t) && approx(s.review_floor, f) && approx(s.ambiguity_margin, m), "{s:?}");
+            assert!(
+                approx(s.threshold, t)
+                    && approx(s.review_floor, f)
+                    && approx(s.ambiguity_margin, m),
+                "{s:?}"
+            );
         }
         (Err(e), Err(path)) => assert_eq!(e.path, path),
         (got, want) => panic!("got {got:?}, want {want:?}"),
@@ -211,8 +221,8 @@ fn wire_form_defaults_and_rejects_unknown_fields() {
     }));
     assert!(unknown.is_err());
     // Round trip.
-    let back: FieldMapping =
-        serde_json::from_str(&serde_json::to_string(&m).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let back: FieldMapping = serde_json::from_str(&serde_json::to_string(&m).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, m);
 }
 
@@ -220,10 +230,25 @@ fn wire_form_defaults_and_rejects_unknown_fields() {
 fn compiled_strategies_carry_their_params() {
     let spec = MatchSpec::compile(
         &[
-            mapping("a", "vendor", "fuzzy", json!({"kind": "name", "min_score": 0.5})),
+            mapping(
+                "a",
+                "vendor",
+                "fuzzy",
+                json!({"kind": "name", "min_score": 0.5}),
+            ),
             mapping("b", "number", "exact", json!({"normalize": "identifier"})),
-            mapping("c", "date", "date_range", json!({"days": 7.0, "order": "mdy"})),
-            mapping("d", "amount", "numeric_range", json!({"tolerance_abs": 0.05})),
+            mapping(
+                "c",
+                "date",
+                "date_range",
+                json!({"days": 7.0, "order": "mdy"}),
+            ),
+            mapping(
+                "d",
+                "amount",
+                "numeric_range",
+                json!({"tolerance_abs": 0.05}),
+            ),
             mapping("e", "currency", "exact", json!({})),
         ],
         MatchSettings::default(),
@@ -234,11 +259,23 @@ fn compiled_strategies_carry_their_params() {
     assert_eq!(
         strategies,
         vec![
-            Strategy::Fuzzy { kind: FuzzyKind::Name, min_score: Some(0.5) },
-            Strategy::Exact { normalize: ExactNormalize::Identifier },
-            Strategy::DateRange { days: 7, order: Some(crate::parse::DateOrder::MonthFirst) },
-            Strategy::NumericRange { tolerance: Some(crate::similarity::Tolerance::Absolute(0.05)) },
-            Strategy::Exact { normalize: ExactNormalize::Text },
+            Strategy::Fuzzy {
+                kind: FuzzyKind::Name,
+                min_score: Some(0.5)
+            },
+            Strategy::Exact {
+                normalize: ExactNormalize::Identifier
+            },
+            Strategy::DateRange {
+                days: 7,
+                order: Some(crate::parse::DateOrder::MonthFirst)
+            },
+            Strategy::NumericRange {
+                tolerance: Some(crate::similarity::Tolerance::Absolute(0.05))
+            },
+            Strategy::Exact {
+                normalize: ExactNormalize::Text
+            },
         ]
     );
 }
@@ -330,7 +367,10 @@ fn fuzzy_names_and_text_score_as_the_similarity_functions(
         .unwrap_or_else(|| panic!("no score"));
     let want = match kind {
         "name" => org_name_similarity(doc, reference),
-        _ => crate::similarity::text_similarity(&crate::text::fold(doc), &crate::text::fold(reference)),
+        _ => crate::similarity::text_similarity(
+            &crate::text::fold(doc),
+            &crate::text::fold(reference),
+        ),
     };
     assert!((got - want).abs() < 1e-6, "{got} vs {want}");
 }
@@ -420,9 +460,15 @@ fn numeric_range_scores(
         None => assert!(out.candidates.is_empty()),
         Some(want) if want > 0.0 => {
             let got = out.evidence.first().and_then(|e| e.score);
-            assert!(got.is_some_and(|g| (g - want).abs() < 1e-6), "{got:?} vs {want}");
+            assert!(
+                got.is_some_and(|g| (g - want).abs() < 1e-6),
+                "{got:?} vs {want}"
+            );
         }
-        Some(_) => assert!(out.candidates.iter().all(|c| c.confidence == 0.0), "{out:?}"),
+        Some(_) => assert!(
+            out.candidates.iter().all(|c| c.confidence == 0.0),
+            "{out:?}"
+        ),
     }
 }
 
@@ -432,21 +478,67 @@ fn numeric_range_scores(
 
 fn invoice_spec(settings: MatchSettings) -> MatchSpec {
     let mappings = [
-        weighted(mapping("vendor", "vendor", "fuzzy", json!({"kind": "name"})), 2.0),
-        weighted(mapping("number", "number", "fuzzy", json!({"kind": "identifier"})), 3.0),
+        weighted(
+            mapping("vendor", "vendor", "fuzzy", json!({"kind": "name"})),
+            2.0,
+        ),
+        weighted(
+            mapping("number", "number", "fuzzy", json!({"kind": "identifier"})),
+            3.0,
+        ),
         mapping("date", "date", "date_range", json!({"days": 7})),
-        weighted(mapping("amount", "amount", "numeric_range", json!({"tolerance_pct": 5})), 2.0),
-        weighted(mapping("currency", "currency", "exact", json!({"normalize": "currency"})), 0.5),
+        weighted(
+            mapping(
+                "amount",
+                "amount",
+                "numeric_range",
+                json!({"tolerance_pct": 5}),
+            ),
+            2.0,
+        ),
+        weighted(
+            mapping(
+                "currency",
+                "currency",
+                "exact",
+                json!({"normalize": "currency"}),
+            ),
+            0.5,
+        ),
     ];
     MatchSpec::compile(&mappings, settings, COLUMNS).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ledger() -> Vec<(String, Vec<Option<String>>)> {
     rows(&[
-        &[Some("Apex Logistics Inc."), Some("INV-000123"), Some("2024-03-14"), Some("1234.50"), Some("USD")],
-        &[Some("Apex Logistics Inc."), Some("INV-000124"), Some("2024-03-15"), Some("980.00"), Some("USD")],
-        &[Some("Bauer Spedition GmbH"), Some("RE-4512"), Some("2024-03-14"), Some("1234.50"), Some("EUR")],
-        &[Some("Kalo Freight LLC"), Some("F2024001"), Some("2024-01-02"), Some("55.00"), None],
+        &[
+            Some("Apex Logistics Inc."),
+            Some("INV-000123"),
+            Some("2024-03-14"),
+            Some("1234.50"),
+            Some("USD"),
+        ],
+        &[
+            Some("Apex Logistics Inc."),
+            Some("INV-000124"),
+            Some("2024-03-15"),
+            Some("980.00"),
+            Some("USD"),
+        ],
+        &[
+            Some("Bauer Spedition GmbH"),
+            Some("RE-4512"),
+            Some("2024-03-14"),
+            Some("1234.50"),
+            Some("EUR"),
+        ],
+        &[
+            Some("Kalo Freight LLC"),
+            Some("F2024001"),
+            Some("2024-01-02"),
+            Some("55.00"),
+            None,
+        ],
     ])
 }
 
@@ -456,7 +548,13 @@ fn a_clean_copy_matches_with_full_confidence() {
     let index = ReferenceIndex::build(&spec, ledger());
     assert_eq!(index.len(), 4);
     assert!(!index.is_empty());
-    let doc = [Some("APEX LOGISTICS"), Some("#123"), Some("03/14/2024"), Some("$1,234.50"), Some("US dollars")];
+    let doc = [
+        Some("APEX LOGISTICS"),
+        Some("#123"),
+        Some("03/14/2024"),
+        Some("$1,234.50"),
+        Some("US dollars"),
+    ];
     let out = index.match_document(&spec, &doc, &mut MatchScratch::default());
     assert_eq!(out.decision, Decision::Matched);
     assert_eq!(out.matched, Some(RowIdx(0)));
@@ -489,9 +587,19 @@ fn missing_fields_are_left_out_and_weights_renormalised() {
     assert_eq!(scores[4], None);
     let amount = scores[3].unwrap_or_else(|| panic!("amount"));
     let expected = (3.0 * 1.0 + 2.0 * amount) / 5.0;
-    assert!(approx(out.confidence, expected), "{} vs {expected}", out.confidence);
+    assert!(
+        approx(out.confidence, expected),
+        "{} vs {expected}",
+        out.confidence
+    );
     // A reference value missing is left out the same way (row 3 has no currency).
-    let doc = [Some("Kalo Freight"), Some("F2024001"), Some("2024-01-02"), Some("55"), Some("USD")];
+    let doc = [
+        Some("Kalo Freight"),
+        Some("F2024001"),
+        Some("2024-01-02"),
+        Some("55"),
+        Some("USD"),
+    ];
     let out = index.match_document(&spec, &doc, &mut MatchScratch::default());
     assert_eq!(out.matched, Some(RowIdx(3)));
     assert_eq!(out.evidence.get(4).map(|e| e.score), Some(None));
@@ -502,7 +610,11 @@ fn missing_fields_are_left_out_and_weights_renormalised() {
 fn nothing_on_the_document_is_unmatched_without_candidates() {
     let spec = invoice_spec(MatchSettings::default());
     let index = ReferenceIndex::build(&spec, ledger());
-    for doc in [&[][..], &[None, None, None, None, None][..], &[Some(""), Some("  "), Some("-")][..]] {
+    for doc in [
+        &[][..],
+        &[None, None, None, None, None][..],
+        &[Some(""), Some("  "), Some("-")][..],
+    ] {
         let out = index.match_document(&spec, doc, &mut MatchScratch::default());
         assert_eq!(out.decision, Decision::Unmatched);
         assert_eq!(out.confidence, 0.0);
@@ -513,8 +625,16 @@ fn nothing_on_the_document_is_unmatched_without_candidates() {
 
 #[test]
 fn identical_rows_are_ambiguous_and_go_to_review() {
-    let spec = spec_of(&[mapping("n", "n", "exact", json!({"normalize": "identifier"}))]);
-    let index = ReferenceIndex::build(&spec, rows(&[&[Some("A-1")], &[Some("A-1")], &[Some("B-2")]]));
+    let spec = spec_of(&[mapping(
+        "n",
+        "n",
+        "exact",
+        json!({"normalize": "identifier"}),
+    )]);
+    let index = ReferenceIndex::build(
+        &spec,
+        rows(&[&[Some("A-1")], &[Some("A-1")], &[Some("B-2")]]),
+    );
     let out = index.match_document(&spec, &[Some("a1")], &mut MatchScratch::default());
     assert!(out.ambiguous);
     assert_eq!(out.decision, Decision::Review);
@@ -536,18 +656,27 @@ fn ambiguity_margin_decides(
     #[case] decision: Decision,
     #[case] ambiguous: bool,
 ) {
-    let settings = MatchSettings::new(Some(threshold), None, Some(margin)).unwrap_or_else(|e| panic!("{e}"));
+    let settings =
+        MatchSettings::new(Some(threshold), None, Some(margin)).unwrap_or_else(|e| panic!("{e}"));
     let mappings = [
         mapping("n", "n", "exact", json!({"normalize": "identifier"})),
         mapping("v", "v", "fuzzy", json!({"kind": "name"})),
     ];
-    let spec = MatchSpec::compile(&mappings, settings, &["n", "v"]).unwrap_or_else(|e| panic!("{e}"));
+    let spec =
+        MatchSpec::compile(&mappings, settings, &["n", "v"]).unwrap_or_else(|e| panic!("{e}"));
     // Row 0 agrees on both (1.0); row 1 on the name only (0.5).
     let index = ReferenceIndex::build(
         &spec,
-        rows(&[&[Some("A-1"), Some("Acme Ltd")], &[Some("B-2"), Some("Acme Ltd")]]),
+        rows(&[
+            &[Some("A-1"), Some("Acme Ltd")],
+            &[Some("B-2"), Some("Acme Ltd")],
+        ]),
     );
-    let out = index.match_document(&spec, &[Some("A-1"), Some("Acme")], &mut MatchScratch::default());
+    let out = index.match_document(
+        &spec,
+        &[Some("A-1"), Some("Acme")],
+        &mut MatchScratch::default(),
+    );
     assert_eq!(out.candidates.len(), 2);
     assert!(approx(out.confidence, 1.0));
     assert!(approx(out.candidates[1].confidence, 0.5));
@@ -561,16 +690,22 @@ fn ambiguity_margin_decides(
 #[case::review_at_floor(0.9, 2.0 / 3.0, Decision::Review)]
 #[case::unmatched(0.9, 0.7, Decision::Unmatched)]
 fn decision_bands(#[case] threshold: f64, #[case] floor: f64, #[case] decision: Decision) {
-    let settings = MatchSettings::new(Some(threshold), Some(floor), Some(0.0)).unwrap_or_else(|e| panic!("{e}"));
+    let settings = MatchSettings::new(Some(threshold), Some(floor), Some(0.0))
+        .unwrap_or_else(|e| panic!("{e}"));
     let mappings = [
         mapping("a", "a", "exact", json!({})),
         mapping("b", "b", "exact", json!({})),
         mapping("c", "c", "exact", json!({})),
     ];
-    let spec = MatchSpec::compile(&mappings, settings, &["a", "b", "c"]).unwrap_or_else(|e| panic!("{e}"));
+    let spec =
+        MatchSpec::compile(&mappings, settings, &["a", "b", "c"]).unwrap_or_else(|e| panic!("{e}"));
     let index = ReferenceIndex::build(&spec, rows(&[&[Some("x"), Some("y"), Some("z")]]));
     // Two of three fields agree: 2/3.
-    let out = index.match_document(&spec, &[Some("x"), Some("y"), Some("w")], &mut MatchScratch::default());
+    let out = index.match_document(
+        &spec,
+        &[Some("x"), Some("y"), Some("w")],
+        &mut MatchScratch::default(),
+    );
     assert!(approx(out.confidence, 2.0 / 3.0));
     assert_eq!(out.decision, decision);
     assert_eq!(out.matched.is_some(), decision == Decision::Matched);
@@ -581,14 +716,21 @@ fn a_spec_with_another_index_key_is_refused() {
     let spec = invoice_spec(MatchSettings::default());
     let index = ReferenceIndex::build(&spec, ledger());
     let other = spec_of(&[mapping("vendor", "vendor", "exact", json!({}))]);
-    let out = index.match_document(&other, &[Some("Apex Logistics Inc.")], &mut MatchScratch::default());
+    let out = index.match_document(
+        &other,
+        &[Some("Apex Logistics Inc.")],
+        &mut MatchScratch::default(),
+    );
     assert_eq!(out.decision, Decision::Unmatched);
     assert!(out.candidates.is_empty());
     // Same index key with other weights and settings is accepted.
     let mut mappings: Vec<FieldMapping> = Vec::new();
     for f in spec.fields() {
         let params = match f.strategy {
-            Strategy::Fuzzy { kind: FuzzyKind::Name, .. } => json!({"kind": "name"}),
+            Strategy::Fuzzy {
+                kind: FuzzyKind::Name,
+                ..
+            } => json!({"kind": "name"}),
             Strategy::Fuzzy { .. } => json!({"kind": "identifier"}),
             Strategy::DateRange { .. } => json!({"days": 7}),
             Strategy::NumericRange { .. } => json!({"tolerance_pct": 5}),
@@ -609,10 +751,58 @@ fn a_spec_with_another_index_key_is_refused() {
 // ------------------------------------------------------------------------------------------------
 
 const PIECES: &[&str] = &[
-    "", " ", "INV-", "#", "No.", "0", "1", "123", "2024", "-", "/", ".", ",", "€", "$", "£", "USD",
-    "EUR", "(", ")", "Apex", "Logistics", "Inc.", "GmbH", "&", "and", "Müller", "März", "March",
-    "14", "03", "31", "12/", "1.234,50", "1,234.50", "\u{0}", "\u{1B}", "\t", "\n", "\u{202E}",
-    "\u{FEFF}", "😀", "東京", "١٢٣", "Ω", "ﬁ", "１２", "½", "\u{FFFD}", "'", "\"", "%",
+    "",
+    " ",
+    "INV-",
+    "#",
+    "No.",
+    "0",
+    "1",
+    "123",
+    "2024",
+    "-",
+    "/",
+    ".",
+    ",",
+    "€",
+    "$",
+    "£",
+    "USD",
+    "EUR",
+    "(",
+    ")",
+    "Apex",
+    "Logistics",
+    "Inc.",
+    "GmbH",
+    "&",
+    "and",
+    "Müller",
+    "März",
+    "March",
+    "14",
+    "03",
+    "31",
+    "12/",
+    "1.234,50",
+    "1,234.50",
+    "\u{0}",
+    "\u{1B}",
+    "\t",
+    "\n",
+    "\u{202E}",
+    "\u{FEFF}",
+    "😀",
+    "東京",
+    "١٢٣",
+    "Ω",
+    "ﬁ",
+    "１２",
+    "½",
+    "\u{FFFD}",
+    "'",
+    "\"",
+    "%",
 ];
 
 fn hostile(rng: &mut XorShift) -> Option<String> {
@@ -652,7 +842,8 @@ fn all_strategies_spec() -> MatchSpec {
         mapping("l", "l", "numeric_range", json!({})),
     ];
     let columns = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
-    MatchSpec::compile(&mappings, MatchSettings::default(), &columns).unwrap_or_else(|e| panic!("{e}"))
+    MatchSpec::compile(&mappings, MatchSettings::default(), &columns)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn check_outcome(out: &MatchOutcome, index: &ReferenceIndex, fields: usize) {
@@ -685,12 +876,18 @@ fn hostile_inputs_never_panic_and_outcomes_stay_well_formed() {
     let n = spec.fields().len();
     let mut rng = XorShift(0xC0FF_EE00_1234_5678);
     let reference: Vec<(String, Vec<Option<String>>)> = (0..200)
-        .map(|i| (format!("r{i}"), (0..n + rng.below(3)).map(|_| hostile(&mut rng)).collect()))
+        .map(|i| {
+            (
+                format!("r{i}"),
+                (0..n + rng.below(3)).map(|_| hostile(&mut rng)).collect(),
+            )
+        })
         .collect();
     let index = ReferenceIndex::build(&spec, reference);
     let mut scratch = MatchScratch::default();
     for _ in 0..400 {
-        let values: Vec<Option<String>> = (0..rng.below(n + 3)).map(|_| hostile(&mut rng)).collect();
+        let values: Vec<Option<String>> =
+            (0..rng.below(n + 3)).map(|_| hostile(&mut rng)).collect();
         let doc: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
         let out = index.match_document(&spec, &doc, &mut scratch);
         check_outcome(&out, &index, n);
@@ -703,20 +900,36 @@ fn hostile_inputs_never_panic_and_outcomes_stay_well_formed() {
 }
 
 /// Random invoice-like data: vendors with several invoices, noisy documents.
-fn synthetic(rng: &mut XorShift, n: usize) -> (Vec<(String, Vec<Option<String>>)>, Vec<Vec<Option<String>>>) {
-    const STEMS: &[&str] = &["Apex", "Kalo", "Bauer", "Müller", "Giraud", "Harbor", "Landmark"];
+/// Reference rows as `ReferenceIndex::build` takes them.
+type Rows = Vec<(String, Vec<Option<String>>)>;
+
+fn synthetic(rng: &mut XorShift, n: usize) -> (Rows, Vec<Vec<Option<String>>>) {
+    const STEMS: &[&str] = &[
+        "Apex", "Kalo", "Bauer", "Müller", "Giraud", "Harbor", "Landmark",
+    ];
     const KINDS: &[&str] = &["Logistics", "Freight", "Tools", "Spedition", "Labs"];
     const FORMS: &[&str] = &["Inc.", "GmbH", "LLC", "SAS", ""];
     let mut refs = Vec::new();
     let mut docs = Vec::new();
     for i in 0..n {
-        let vendor = format!("{} {} {}", rng.pick(STEMS), rng.pick(KINDS), rng.pick(FORMS));
+        let vendor = format!(
+            "{} {} {}",
+            rng.pick(STEMS),
+            rng.pick(KINDS),
+            rng.pick(FORMS)
+        );
         let number = format!("INV-{:06}", 100 + i * (1 + rng.below(3)));
         let day = 1 + rng.below(28);
         let date = format!("2024-0{}-{day:02}", 1 + rng.below(9));
         let amount = format!("{}.{:02}", 10 + rng.below(5000), rng.below(100));
         let currency = rng.pick(&["USD", "EUR", "GBP"]).to_owned();
-        let row = vec![Some(vendor.clone()), Some(number.clone()), Some(date.clone()), Some(amount.clone()), Some(currency.clone())];
+        let row = vec![
+            Some(vendor.clone()),
+            Some(number.clone()),
+            Some(date.clone()),
+            Some(amount.clone()),
+            Some(currency.clone()),
+        ];
         refs.push((format!("R{i}"), row));
         let maybe = |rng: &mut XorShift, v: String| if rng.below(8) == 0 { None } else { Some(v) };
         docs.push(vec![
@@ -756,7 +969,9 @@ fn outcomes_are_deterministic_whatever_the_scratch_has_seen() {
 fn clean_synthetic_copies_are_matched() {
     let mut rng = XorShift(7);
     let (refs, docs) = synthetic(&mut rng, 400);
-    let spec = invoice_spec(MatchSettings::new(Some(0.8), None, Some(0.0)).unwrap_or_else(|e| panic!("{e}")));
+    let spec = invoice_spec(
+        MatchSettings::new(Some(0.8), None, Some(0.0)).unwrap_or_else(|e| panic!("{e}")),
+    );
     let index = ReferenceIndex::build(&spec, refs);
     let mut scratch = MatchScratch::default();
     let mut right = 0;
@@ -768,7 +983,9 @@ fn clean_synthetic_copies_are_matched() {
         }
         // The true row is always among the rows considered when its number is on the document.
         if doc.get(1).copied().flatten().is_some() {
-            assert!(scratch.scored_rows().contains(&RowIdx(u32::try_from(i).unwrap_or(0))));
+            assert!(scratch
+                .scored_rows()
+                .contains(&RowIdx(u32::try_from(i).unwrap_or(0))));
         }
     }
     assert!(right >= 380, "{right} of 400");
@@ -786,14 +1003,24 @@ fn pruned_scoring_is_exact() {
     let naive = |doc: &[Option<&str>], row: usize| -> f64 {
         let (mut sum, mut total) = (0.0, 0.0);
         for (f, rule) in spec.fields().iter().enumerate() {
-            let (Some(d), Some(r)) = (doc.get(f).copied().flatten(), refs[row].1[f].as_deref()) else {
+            let (Some(d), Some(r)) = (doc.get(f).copied().flatten(), refs[row].1[f].as_deref())
+            else {
                 continue;
             };
-            let (Some(dp), Some(rp)) = (field::prepare(&rule.strategy, d), field::prepare(&rule.strategy, r)) else {
+            let (Some(dp), Some(rp)) = (
+                field::prepare(&rule.strategy, d),
+                field::prepare(&rule.strategy, r),
+            ) else {
                 continue;
             };
             let s = field::similarity(&rule.strategy, &dp, &rp);
-            let s = if matches!(rule.strategy, Strategy::Fuzzy { kind: FuzzyKind::Name | FuzzyKind::Text, .. }) {
+            let s = if matches!(
+                rule.strategy,
+                Strategy::Fuzzy {
+                    kind: FuzzyKind::Name | FuzzyKind::Text,
+                    ..
+                }
+            ) {
                 f64::from(s as f32)
             } else {
                 s
@@ -801,7 +1028,11 @@ fn pruned_scoring_is_exact() {
             sum += weights[f] * s;
             total += weights[f];
         }
-        if total > 0.0 { sum / total } else { 0.0 }
+        if total > 0.0 {
+            sum / total
+        } else {
+            0.0
+        }
     };
     let mut scratch = MatchScratch::default();
     for values in docs.iter().take(120) {
@@ -809,7 +1040,11 @@ fn pruned_scoring_is_exact() {
         let out = index.match_document(&spec, &doc, &mut scratch);
         for c in &out.candidates {
             let want = naive(&doc, c.row.0 as usize);
-            assert!((c.confidence - want).abs() < 1e-9, "{} vs {want}", c.confidence);
+            assert!(
+                (c.confidence - want).abs() < 1e-9,
+                "{} vs {want}",
+                c.confidence
+            );
         }
         let best_considered = scratch
             .scored_rows()
