@@ -100,7 +100,8 @@ async fn build(
                 (row_id, values)
             })
             .collect();
-        ReferenceIndex::build(&spec, aligned)
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ReferenceIndex::build_parallel(&spec, aligned, threads)
     })
     .await
     .map_err(|error| {
