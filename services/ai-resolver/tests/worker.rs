@@ -19,14 +19,9 @@ async fn tasks_are_checked_against_the_runs_organisation() {
     let topology = test_topology();
     concord_test_support::broker::declare(&topology).await;
     let mut dead_letters = Tap::bind(&topology.dead_letter_exchange(), "ai").await;
-    let worker = spawn_worker(
-        &database,
-        &topology,
-        amqp_url(),
-        Role::Ai,
-        NAME,
-        |_| AiTaskHandler,
-    )
+    let worker = spawn_worker(&database, &topology, amqp_url(), Role::Ai, NAME, |_| {
+        AiTaskHandler
+    })
     .await;
     let _relay = start_relay(&worker.pool, &topology);
 
