@@ -17,6 +17,8 @@
 //! | [`org_name_similarity`] | same name after [`normalize_org_name`] | [`text_similarity`], ×0.9 for a different legal form | |
 //! | [`identifier_similarity`] | same normalised key | 0.95 same digits; edit-distance-graded otherwise | mostly different |
 //! | [`date_similarity`] | a common reading | linear in days | more than `window_days` apart |
+//! | [`date_window_similarity`] | the best difference of a directed window | linear in days | outside the window |
+//! | [`short_text_similarity`] | equal strings | shared prefix and words | different start, no shared word |
 //! | [`amount_similarity`] | same value | `1 − r/2`, `r` = difference / tolerance | `r ≥ 2`, or other currency |
 //! | [`exact_similarity`] | same after [`fold()`] | | otherwise |
 
@@ -237,6 +239,132 @@ pub fn date_similarity(a: &DateReadings, b: &DateReadings, window_days: u32) -> 
         return 0.0;
     }
     clamp_score(1.0 - d as f64 / (f64::from(window_days) + 1.0))
+}
+
+/// Similarity of a document date and a reference date under a directed window: with `d` the
+/// number of days from the reference to the document (document − reference, under the pair of
+/// readings that scores best), [`date_window_score`]`(d, min_days, max_days)`.
+///
+/// Not symmetric when the window is not (`−n..=n` gives [`date_similarity`] with `n`): the
+/// first argument is the document's date.
+pub fn date_window_similarity(
+    document: &DateReadings,
+    reference: &DateReadings,
+    min_days: i32,
+    max_days: i32,
+) -> f64 {
+    let mut best = 0.0f64;
+    for r in reference.iter() {
+        for d in document.iter() {
+            let days = crate::parse::days_between(r, d);
+            best = best.max(date_window_score(days, min_days, max_days));
+        }
+    }
+    best
+}
+
+/// The score of a difference of `d` days (document − reference) under the window
+/// `min_days..=max_days`: 0 outside; inside, 1.0 at the best difference `b` (0 when the window
+/// holds it, else the bound nearest 0), falling linearly to `1 / (span + 1)` at the bound
+/// farthest from `b` (`span` = that distance). A window `−n..=n` gives `1 − |d| / (n + 1)`, the
+/// rule of [`date_similarity`]. An empty window (`min_days > max_days`) accepts nothing.
+pub fn date_window_score(d: i64, min_days: i32, max_days: i32) -> f64 {
+    let (lo, hi) = (i64::from(min_days), i64::from(max_days));
+    if lo > hi || d < lo || d > hi {
+        return 0.0;
+    }
+    let best = 0i64.clamp(lo, hi);
+    let span = (hi - best).max(best - lo);
+    clamp_score(1.0 - (d - best).abs() as f64 / (span as f64 + 1.0))
+}
+
+/// The weight of the shared prefix in [`short_text_similarity`]; the shared words weigh the
+/// rest.
+pub const SHORT_TEXT_PREFIX_WEIGHT: f64 = 0.7;
+
+/// Similarity of two already-folded short free texts (payment memos, references) whose
+/// *beginning* identifies them and whose end varies: words added, dropped or replaced, or the
+/// text cut off at some length by one of the systems (`j b dale chq` ↔ `j b dale money`,
+/// `w ingersoll v d` ↔ `w ingersoll v deusen payment csh`).
+///
+/// `0.7 × prefix + 0.3 × words`, where
+///
+/// * **prefix** is the length of the longest common prefix, in characters, over the length of
+///   the shorter text (1.0 when one is a prefix of the other: a truncation);
+/// * **words** is the share of the shorter side's word characters that pair with a word of the
+///   other side, each word pairing at most once: an equal word, or a word cut off at the very
+///   end of its text that is a prefix of the other (`ch` ↔ `chq`) — which counts its own length.
+///
+/// Equal texts give 1.0; texts that start differently and share no word give 0.0 (where
+/// [`text_similarity`] gives unrelated short texts about 0.5); an empty side gives 0.0. Only
+/// the first [`MAX_COMPARED_CHARS`] characters are compared. Symmetric.
+pub fn short_text_similarity(a: &str, b: &str) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    if a == b {
+        return 1.0;
+    }
+    let (a, b) = (truncate(a), truncate(b));
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    let prefix = common_prefix_chars(a, b) as f64 / char_count(a).min(char_count(b)).max(1) as f64;
+    let mut ta = [""; MAX_TOKENS];
+    let mut tb = [""; MAX_TOKENS];
+    let na = collect_tokens(a, &mut ta);
+    let nb = collect_tokens(b, &mut tb);
+    let words = shared_words(&ta[..na], &tb[..nb]);
+    clamp_score(
+        SHORT_TEXT_PREFIX_WEIGHT * clamp_score(prefix)
+            + (1.0 - SHORT_TEXT_PREFIX_WEIGHT) * clamp_score(words),
+    )
+}
+
+/// The number of leading characters `a` and `b` have in common.
+pub(crate) fn common_prefix_chars(a: &str, b: &str) -> usize {
+    if a.is_ascii() && b.is_ascii() {
+        a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+    } else {
+        a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
+    }
+}
+
+/// The words view of [`short_text_similarity`]; see there.
+fn shared_words(ta: &[&str], tb: &[&str]) -> f64 {
+    let total_a: usize = ta.iter().map(|t| char_count(t)).sum();
+    let total_b: usize = tb.iter().map(|t| char_count(t)).sum();
+    if total_a == 0 || total_b == 0 {
+        return 0.0;
+    }
+    let (last_a, last_b) = (ta.len().saturating_sub(1), tb.len().saturating_sub(1));
+    let mut used_b = 0u64;
+    let mut shared = 0usize;
+    // Equal words first, then cut-off last words.
+    let mut paired_a = 0u64;
+    for (i, x) in ta.iter().enumerate() {
+        if let Some(j) = tb
+            .iter()
+            .enumerate()
+            .position(|(j, y)| used_b & (1u64 << j) == 0 && x == y)
+        {
+            used_b |= 1u64 << j;
+            paired_a |= 1u64 << i;
+            shared += char_count(x);
+        }
+    }
+    for (i, x) in ta.iter().enumerate() {
+        if paired_a & (1u64 << i) != 0 {
+            continue;
+        }
+        let found = tb.iter().enumerate().position(|(j, y)| {
+            used_b & (1u64 << j) == 0
+                && ((j == last_b && x.starts_with(y)) || (i == last_a && y.starts_with(x)))
+        });
+        if let Some(j) = found {
+            used_b |= 1u64 << j;
+            shared += char_count(x).min(tb.get(j).map_or(0, |y| char_count(y)));
+        }
+    }
+    shared as f64 / total_a.min(total_b) as f64
 }
 
 /// How far apart two amounts may be and still agree, for [`amount_similarity`].
@@ -625,6 +753,41 @@ mod tests {
     }
 
     // ---- text_similarity -------------------------------------------------------------------
+
+    #[rstest]
+    #[case::equal("j b dale chq", "j b dale chq", 1.0)]
+    #[case::prefix("w ingersoll v d", "w ingersoll v deusen payment csh", 1.0)]
+    #[case::unrelated("c d l bgc", "p g money", 0.0)]
+    #[case::empty("", "j b", 0.0)]
+    // prefix "j b " 4 of 7; words j, b and the cut-off "ch" ↔ "chq": 4 of 5 characters.
+    #[case::cut_word("j b chq", "j b b8ddb136 ch", 0.7 * 4.0 / 7.0 + 0.3 * 4.0 / 5.0)]
+    // no common prefix; the word "bgc" is 3 of the shorter side's 5 word characters.
+    #[case::shared_word("c d l bgc", "p g bgc", 0.3 * 3.0 / 5.0)]
+    fn short_text_similarity_cases(#[case] a: &str, #[case] b: &str, #[case] want: f64) {
+        let (ab, ba) = (short_text_similarity(a, b), short_text_similarity(b, a));
+        assert!((ab - want).abs() < 1e-9, "{a:?} vs {b:?}: {ab} != {want}");
+        assert_eq!(ab, ba);
+    }
+
+    #[rstest]
+    #[case::best(1, 1, 21, 1.0)]
+    #[case::far_end(21, 1, 21, 1.0 / 21.0)]
+    #[case::outside_low(0, 1, 21, 0.0)]
+    #[case::outside_high(22, 1, 21, 0.0)]
+    #[case::symmetric_centre(0, -7, 7, 1.0)]
+    #[case::symmetric_edge(-7, -7, 7, 1.0 / 8.0)]
+    #[case::negative_window(-2, -10, -2, 1.0)]
+    #[case::negative_far(-10, -10, -2, 1.0 / 9.0)]
+    #[case::straddling(-3, -3, 30, 1.0 - 3.0 / 31.0)]
+    #[case::empty_window(0, 2, 1, 0.0)]
+    #[case::single_day(5, 5, 5, 1.0)]
+    fn date_window_scores(#[case] d: i64, #[case] min: i32, #[case] max: i32, #[case] want: f64) {
+        let got = date_window_score(d, min, max);
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{d} in {min}..={max}: {got} != {want}"
+        );
+    }
 
     #[rstest]
     #[case("apex logistics", "apex logistics", 1.0, 1.0)]

@@ -8,8 +8,8 @@ use crate::parse::{
 #[cfg(doc)]
 use crate::similarity::amount_similarity;
 use crate::similarity::{
-    date_similarity, identifier_keys_similarity, org_name_similarity_analysed, text_similarity,
-    Tolerance,
+    date_window_similarity, identifier_keys_similarity, org_name_similarity_analysed,
+    short_text_similarity, text_similarity, Tolerance,
 };
 use crate::text::{
     analyse_org_name, fold, identifier_keys, normalize_identifier, IdentifierKeys, OrgName,
@@ -132,7 +132,7 @@ pub(crate) fn prepare(strategy: &Strategy, raw: &str) -> Option<Prepared> {
             }
         },
         Strategy::Fuzzy { kind, .. } => match kind {
-            FuzzyKind::Text => Prepared::Text(fold(raw).into()),
+            FuzzyKind::Text | FuzzyKind::ShortText => Prepared::Text(fold(raw).into()),
             FuzzyKind::Name => Prepared::Name(analyse_org_name(raw)),
             FuzzyKind::Identifier => Prepared::Ident(identifier_keys(raw)),
         },
@@ -216,12 +216,24 @@ pub(crate) fn similarity(strategy: &Strategy, doc: &Prepared, reference: &Prepar
             (Some(a), Some(b)) => f64::from(u8::from(a.is_compatible(b))),
             _ => f64::from(u8::from(fa == fb)),
         },
+        (
+            Strategy::Fuzzy {
+                kind: FuzzyKind::ShortText,
+                ..
+            },
+            Prepared::Text(a),
+            Prepared::Text(b),
+        ) => short_text_similarity(a, b),
         (_, Prepared::Text(a), Prepared::Text(b)) => text_similarity(a, b),
         (_, Prepared::Name(a), Prepared::Name(b)) => org_name_similarity_analysed(a, b),
         (_, Prepared::Ident(a), Prepared::Ident(b)) => identifier_keys_similarity(a, b),
-        (Strategy::DateRange { days, .. }, Prepared::Date(a), Prepared::Date(b)) => {
-            date_similarity(a, b, *days)
-        }
+        (
+            Strategy::DateRange {
+                min_days, max_days, ..
+            },
+            Prepared::Date(a),
+            Prepared::Date(b),
+        ) => date_window_similarity(a, b, *min_days, *max_days),
         (Strategy::NumericRange { tolerance }, Prepared::Amount(a), Prepared::Amount(b)) => {
             prepared_amount_similarity(a, b, *tolerance)
         }

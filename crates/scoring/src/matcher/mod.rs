@@ -77,6 +77,9 @@ pub const NEAR_EVIDENCE: f32 = 0.5;
 pub const TEXT_POSTING_BUDGET: usize = 512;
 /// A range source proposes at most this many rows.
 pub const RANGE_ROWS: usize = 64;
+/// The joint date-and-amount scan proposes at most this many rows when a `short_text` field
+/// ranks them (the window is often dense with rows of similar dates and amounts).
+pub const JOINT_TEXT_ROWS: usize = 16;
 /// The joint date-and-amount scan runs when the date window is at most this many days either
 /// side (it costs two binary searches per day); beyond, each field proposes its nearest rows on
 /// its own.
@@ -968,8 +971,8 @@ impl ReferenceIndex {
                     if joint_done && self.joint.is_some_and(|(d, a)| d == f || a == f) {
                         continue;
                     }
-                    let radius = range_radius(&column.strategy, value);
                     for center in value.range_keys().into_iter().flatten() {
+                        let (center, radius) = range_window(&column.strategy, value, center);
                         for c in index.nearest(center, radius, RANGE_ROWS) {
                             scratch.proposals.push((c.row.0, weight * c.score));
                         }
@@ -993,8 +996,11 @@ impl ReferenceIndex {
         scratch.proposals = proposals;
     }
 
-    /// The joint date-and-amount scan: rows inside both windows, closest first. Returns whether
-    /// it ran (both values present and the scan within budget).
+    /// The joint date-and-amount scan: rows inside both windows, ranked by their evidence (the
+    /// date's and the amount's closeness scores, plus, per `short_text` field, the shared prefix
+    /// with the document's text), the best [`RANGE_ROWS`] proposed (or [`JOINT_TEXT_ROWS`]
+    /// when a `short_text` field takes part). Returns whether it ran (both values present and
+    /// the scan within budget).
     fn propose_joint(
         &self,
         doc: &[Option<Prepared>],
@@ -1010,8 +1016,13 @@ impl ReferenceIndex {
         let (Some(dc), Some(ac)) = (self.columns.get(d), self.columns.get(a)) else {
             return false;
         };
-        let d_radius = range_radius(&dc.strategy, dv);
-        if d_radius > JOINT_MAX_DAYS {
+        let Strategy::DateRange {
+            min_days, max_days, ..
+        } = dc.strategy
+        else {
+            return false;
+        };
+        if u64::from(min_days.abs_diff(max_days)) > 2 * JOINT_MAX_DAYS {
             return false;
         }
         let a_radius = range_radius(&ac.strategy, av);
@@ -1026,9 +1037,47 @@ impl ReferenceIndex {
             weights.get(d).copied().unwrap_or(0.0) as f32,
             weights.get(a).copied().unwrap_or(0.0) as f32,
         );
-        let (d_scale, a_scale) = (d_radius as f64 + 1.0, a_radius as f64 + 1.0);
+        let a_scale = a_radius as f64 + 1.0;
         let closeness = |center: i64, key: i64, scale: f64| -> f32 {
             (1.0 - center.abs_diff(key) as f64 / scale).max(0.0) as f32
+        };
+        // The short texts of the document that rank the rows by shared prefix.
+        let texts: Vec<(&Column, &str, f32)> = self
+            .columns
+            .iter()
+            .zip(doc)
+            .zip(weights)
+            .filter_map(|((column, value), &w)| match (&column.strategy, value) {
+                (
+                    Strategy::Fuzzy {
+                        kind: FuzzyKind::ShortText,
+                        ..
+                    },
+                    Some(Prepared::Text(t)),
+                ) => Some((column, &**t, w as f32)),
+                _ => None,
+            })
+            .collect();
+        let limit = if texts.is_empty() {
+            RANGE_ROWS
+        } else {
+            JOINT_TEXT_ROWS
+        };
+        let prefix_evidence = |row: u32| -> f32 {
+            let mut e = 0.0f32;
+            for &(column, text, w) in &texts {
+                let v = column
+                    .row_value
+                    .get(row as usize)
+                    .copied()
+                    .unwrap_or(MISSING);
+                if let Some(Prepared::Text(r)) = column.values.get(v as usize) {
+                    let shared = crate::similarity::common_prefix_chars(text, r);
+                    let shorter = text.len().min(r.len()).max(1);
+                    e += w * (shared as f32 / shorter as f32).min(1.0);
+                }
+            }
+            e
         };
         let mut proposals = std::mem::take(&mut scratch.proposals);
         proposals.clear();
@@ -1038,37 +1087,42 @@ impl ReferenceIndex {
             let Some(center) = center else {
                 continue;
             };
-            let (first, last) = (
-                center.saturating_sub_unsigned(d_radius),
-                center.saturating_add_unsigned(d_radius),
-            );
+            let (first, last) = date_span(center, min_days, max_days);
             seen_days[i] = Some((first, last));
-            let mut day = first;
-            loop {
+            let lo = entries.partition_point(|e| (e.key, e.other[0]) < (first, a_lo));
+            let hi = entries.partition_point(|e| e.key <= last);
+            let mut day_lo = lo;
+            while day_lo < hi {
+                let Some(day) = entries.get(day_lo).map(|e| e.key) else {
+                    break;
+                };
+                let day_end = day_lo
+                    + entries
+                        .get(day_lo..hi)
+                        .unwrap_or_default()
+                        .partition_point(|e| e.key == day);
                 // A day already scanned for the other reading is not scanned twice.
                 let repeated = i == 1 && seen_days[0].is_some_and(|(f, l)| (f..=l).contains(&day));
                 if !repeated {
-                    let lo = entries.partition_point(|e| (e.key, e.other[0]) < (day, a_lo));
-                    let hi = entries.partition_point(|e| (e.key, e.other[0]) <= (day, a_hi));
-                    let cd = closeness(center, day, d_scale);
-                    for e in entries.get(lo..hi.max(lo)).unwrap_or_default() {
+                    let slice = entries.get(day_lo..day_end).unwrap_or_default();
+                    let from = slice.partition_point(|e| e.other[0] < a_lo);
+                    let to = slice.partition_point(|e| e.other[0] <= a_hi);
+                    let cd = crate::similarity::date_window_score(center - day, min_days, max_days)
+                        as f32;
+                    for e in slice.get(from..to.max(from)).unwrap_or_default() {
                         let ca = closeness(a_center, e.other[0], a_scale);
-                        proposals.push((e.row, wd * cd + wa * ca));
+                        proposals.push((e.row, wd * cd + wa * ca + prefix_evidence(e.row)));
                     }
                 }
-                if day >= last {
-                    break;
-                }
-                day += 1;
+                day_lo = day_end.max(day_lo + 1);
             }
         }
         proposals.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
         proposals.dedup_by_key(|p| p.0);
-        if proposals.len() > RANGE_ROWS {
-            proposals.select_nth_unstable_by(RANGE_ROWS - 1, |a, b| {
-                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-            });
-            proposals.truncate(RANGE_ROWS);
+        if proposals.len() > limit {
+            proposals
+                .select_nth_unstable_by(limit - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            proposals.truncate(limit);
         }
         for &(r, e) in &proposals {
             scratch.add(r, e);
@@ -1216,6 +1270,30 @@ fn memo_slot(memo: &mut TextMemo, value: &Prepared, key: &mut String) -> Option<
     Some(slot)
 }
 
+/// The reference dates a document date `center` accepts, `(first, last)` as date keys, for a
+/// window `min_days..=max_days` of document − reference.
+fn date_span(center: i64, min_days: i32, max_days: i32) -> (i64, i64) {
+    (
+        center.saturating_sub(i64::from(max_days)),
+        center.saturating_sub(i64::from(min_days)),
+    )
+}
+
+/// The candidate window of a range field around the document's key `center`, in key units:
+/// `(center', radius)` with the window `center' ± radius`.
+fn range_window(strategy: &Strategy, value: &Prepared, center: i64) -> (i64, u64) {
+    match strategy {
+        Strategy::DateRange {
+            min_days, max_days, ..
+        } => {
+            let (first, last) = date_span(center, *min_days, *max_days);
+            let radius = last.abs_diff(first).div_ceil(2);
+            (first.saturating_add_unsigned(radius), radius)
+        }
+        _ => (center, range_radius(strategy, value)),
+    }
+}
+
 /// The half-width of the candidate window of a range field, in key units.
 fn range_radius(strategy: &Strategy, value: &Prepared) -> u64 {
     match (strategy, value) {
@@ -1249,7 +1327,7 @@ fn build_source(
 ) -> Source {
     match strategy {
         Strategy::Fuzzy {
-            kind: FuzzyKind::Text | FuzzyKind::Name,
+            kind: FuzzyKind::Text | FuzzyKind::Name | FuzzyKind::ShortText,
             ..
         } => {
             let kind = match strategy {

@@ -174,6 +174,12 @@ pub enum FuzzyKind {
     /// Invoice, order or account numbers: [`crate::similarity::identifier_similarity`]
     /// (graded, with sequential-number hard negatives).
     Identifier,
+    /// Short free text whose *beginning* identifies it and whose end varies or is cut off
+    /// (payment memos, references, descriptions truncated by a system):
+    /// [`crate::similarity::short_text_similarity`] of the folded values — mostly the shared
+    /// prefix, partly the shared words; unrelated texts score near 0. With a date and an amount
+    /// field, the joint date-and-amount scan also ranks its rows by the shared prefix.
+    ShortText,
 }
 
 impl FuzzyKind {
@@ -182,6 +188,7 @@ impl FuzzyKind {
             FuzzyKind::Text => "text",
             FuzzyKind::Name => "name",
             FuzzyKind::Identifier => "identifier",
+            FuzzyKind::ShortText => "short_text",
         }
     }
 }
@@ -201,13 +208,29 @@ pub enum Strategy {
         /// Scores below this count as 0; `None` keeps every grade.
         min_score: Option<f64>,
     },
-    /// `date_range`, params `days` (default 0) and `order` (`dmy` / `mdy`): 1.0 on the same day
-    /// under either reading of an ambiguous date, falling linearly to 0 beyond `days`.
+    /// `date_range`: params `days` (default 0), or `min_days` and `max_days`, and `order`
+    /// (`dmy` / `mdy`).
+    ///
+    /// With `d` = document date − reference date in days (under the closest pair of readings
+    /// of ambiguous dates), the accepted window is `min_days ≤ d ≤ max_days`; `days: n` is the
+    /// symmetric window `−n..=n`. Inside the window the score is 1.0 at the *best* difference
+    /// `b` (0 when the window holds it, else the bound nearest 0) and falls linearly with
+    /// `|d − b|`, reaching `1 / (span + 1)` at the far bound (`span` the largest `|bound − b|`);
+    /// outside it is 0. So `days: 7` scores 1.0 on the same day and `1/8` seven days apart, and
+    /// `min_days: 1, max_days: 21` (a document dated 1–21 days *after* its reference, such as a
+    /// payment received after it was sent) scores 1.0 one day after, 0.95 two days after and 0
+    /// on the same day or before.
     DateRange {
-        /// The window in days.
+        /// The widest `|bound|` of the window, in days (`days` when symmetric).
         days: u32,
         /// A forced reading of ambiguous numeric dates; `None` keeps both readings.
         order: Option<DateOrder>,
+        /// The smallest accepted document date − reference date, in days (`−days` when
+        /// symmetric).
+        min_days: i32,
+        /// The largest accepted document date − reference date, in days (`days` when
+        /// symmetric).
+        max_days: i32,
     },
     /// `numeric_range`, params `tolerance_pct` or `tolerance_abs` (neither: the exact value).
     NumericRange {
@@ -235,13 +258,25 @@ impl Strategy {
                 Some(min) => format!("fuzzy(kind={},min_score={min})", kind.name()),
                 None => format!("fuzzy(kind={})", kind.name()),
             },
-            Strategy::DateRange { days, order } => {
+            Strategy::DateRange {
+                days,
+                order,
+                min_days,
+                max_days,
+            } => {
                 let order = match order {
                     Some(DateOrder::DayFirst) => "dmy",
                     Some(DateOrder::MonthFirst) => "mdy",
                     None => "either",
                 };
-                format!("date_range(days={days},order={order})")
+                let symmetric = i64::from(*min_days) == -i64::from(*days)
+                    && i64::from(*max_days) == i64::from(*days);
+                if symmetric {
+                    // The key of a symmetric window is what it always was.
+                    format!("date_range(days={days},order={order})")
+                } else {
+                    format!("date_range(min_days={min_days},max_days={max_days},order={order})")
+                }
             }
             Strategy::NumericRange { tolerance } => match tolerance {
                 Some(Tolerance::Percent(p)) => format!("numeric_range(tolerance_pct={p})"),
@@ -505,9 +540,10 @@ fn exact_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecErro
 
 fn fuzzy_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecError> {
     let p = Params::new(i, map, "fuzzy", &["kind", "min_score"])?;
-    let kind = match p.choice("kind", &["text", "name", "identifier"])? {
+    let kind = match p.choice("kind", &["text", "name", "identifier", "short_text"])? {
         Some("name") => FuzzyKind::Name,
         Some("identifier") => FuzzyKind::Identifier,
+        Some("short_text") => FuzzyKind::ShortText,
         _ => FuzzyKind::Text,
     };
     let min_score = p.number("min_score", 0.0, 1.0, "must be a number between 0 and 1")?;
@@ -515,7 +551,12 @@ fn fuzzy_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecErro
 }
 
 fn date_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecError> {
-    let p = Params::new(i, map, "date_range", &["days", "order"])?;
+    let p = Params::new(
+        i,
+        map,
+        "date_range",
+        &["days", "max_days", "min_days", "order"],
+    )?;
     let days = match p.get("days") {
         None => 0,
         Some(value) => whole_days(value).ok_or_else(|| {
@@ -525,12 +566,76 @@ fn date_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecError
             )
         })?,
     };
+    let signed = |name: &str| -> Result<Option<i32>, SpecError> {
+        match p.get(name) {
+            None => Ok(None),
+            Some(value) => signed_days(value).map(Some).ok_or_else(|| {
+                SpecError::new(
+                    p.path(name),
+                    format!(
+                        "must be a whole number of days between -{MAX_DATE_WINDOW_DAYS} and \
+                         {MAX_DATE_WINDOW_DAYS} (document date minus reference date)"
+                    ),
+                )
+            }),
+        }
+    };
+    let (min, max) = (signed("min_days")?, signed("max_days")?);
+    let (days, min_days, max_days) = match (min, max) {
+        (None, None) => {
+            let d = i32::try_from(days).unwrap_or(i32::MAX);
+            (days, -d, d)
+        }
+        (Some(_), Some(_)) if p.get("days").is_some() => {
+            return Err(SpecError::new(
+                p.path("days"),
+                "give either days or min_days and max_days, not both",
+            ))
+        }
+        (Some(min), Some(max)) if min > max => {
+            return Err(SpecError::new(
+                p.path("max_days"),
+                format!("must be at least min_days ({min})"),
+            ))
+        }
+        (Some(min), Some(max)) => (min.unsigned_abs().max(max.unsigned_abs()), min, max),
+        (None, Some(_)) => {
+            return Err(SpecError::new(p.path("min_days"), "required with max_days"))
+        }
+        (Some(_), None) => {
+            return Err(SpecError::new(p.path("max_days"), "required with min_days"))
+        }
+    };
     let order = match p.choice("order", &["dmy", "mdy"])? {
         Some("dmy") => Some(DateOrder::DayFirst),
         Some("mdy") => Some(DateOrder::MonthFirst),
         _ => None,
     };
-    Ok(Strategy::DateRange { days, order })
+    Ok(Strategy::DateRange {
+        days,
+        order,
+        min_days,
+        max_days,
+    })
+}
+
+/// A JSON number that is a whole number of days in `−MAX..=MAX` (`-3`, `7` or `7.0`).
+fn signed_days(value: &Value) -> Option<i32> {
+    let days = match value.as_i64() {
+        Some(n) => n,
+        None => {
+            let x = value.as_f64()?;
+            if !(x.is_finite() && x.fract() == 0.0 && x.abs() <= f64::from(MAX_DATE_WINDOW_DAYS)) {
+                return None;
+            }
+            x as i64
+        }
+    };
+    let max = i64::from(MAX_DATE_WINDOW_DAYS);
+    (-max..=max)
+        .contains(&days)
+        .then(|| i32::try_from(days).ok())
+        .flatten()
 }
 
 /// A JSON number that is a whole number of days in range (`7` or `7.0`).

@@ -91,6 +91,14 @@ fn compile_err(mappings: &[FieldMapping]) -> SpecError {
 #[case::pct_negative("amount", "numeric_range", json!({"tolerance_pct": -1}), "field_mappings[0].params.tolerance_pct")]
 #[case::abs_negative("amount", "numeric_range", json!({"tolerance_abs": -0.01}), "field_mappings[0].params.tolerance_abs")]
 #[case::both_tolerances("amount", "numeric_range", json!({"tolerance_pct": 1, "tolerance_abs": 1}), "field_mappings[0].params.tolerance_abs")]
+#[case::min_days_alone("date", "date_range", json!({"min_days": 1}), "field_mappings[0].params.max_days")]
+#[case::max_days_alone("date", "date_range", json!({"max_days": 21}), "field_mappings[0].params.min_days")]
+#[case::window_with_days("date", "date_range", json!({"days": 3, "min_days": 1, "max_days": 21}), "field_mappings[0].params.days")]
+#[case::window_inverted("date", "date_range", json!({"min_days": 5, "max_days": 1}), "field_mappings[0].params.max_days")]
+#[case::min_days_low("date", "date_range", json!({"min_days": -3651, "max_days": 1}), "field_mappings[0].params.min_days")]
+#[case::max_days_high("date", "date_range", json!({"min_days": 0, "max_days": 3651}), "field_mappings[0].params.max_days")]
+#[case::max_days_fraction("date", "date_range", json!({"min_days": 0, "max_days": 1.5}), "field_mappings[0].params.max_days")]
+#[case::min_days_string("date", "date_range", json!({"min_days": "1", "max_days": 2}), "field_mappings[0].params.min_days")]
 #[case::numeric_unknown("amount", "numeric_range", json!({"tolerance": 1}), "field_mappings[0].params.tolerance")]
 fn bad_strategies_and_params_name_their_path(
     #[case] target: &str,
@@ -268,7 +276,9 @@ fn compiled_strategies_carry_their_params() {
             },
             Strategy::DateRange {
                 days: 7,
-                order: Some(crate::parse::DateOrder::MonthFirst)
+                order: Some(crate::parse::DateOrder::MonthFirst),
+                min_days: -7,
+                max_days: 7,
             },
             Strategy::NumericRange {
                 tolerance: Some(crate::similarity::Tolerance::Absolute(0.05))
@@ -1070,4 +1080,125 @@ fn parallel_build_gives_the_same_index() {
             three.match_document(&spec, &doc, &mut scratch)
         );
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Directed date windows and short texts
+// ------------------------------------------------------------------------------------------------
+
+#[rstest]
+#[case::window(json!({"min_days": 1, "max_days": 21}), 1, 21, 21)]
+#[case::negative(json!({"min_days": -10, "max_days": -2}), -10, -2, 10)]
+#[case::straddling(json!({"min_days": -3, "max_days": 30.0}), -3, 30, 30)]
+#[case::symmetric(json!({"days": 4}), -4, 4, 4)]
+#[case::default(json!({}), 0, 0, 0)]
+fn date_windows_compile(
+    #[case] params: serde_json::Value,
+    #[case] min: i32,
+    #[case] max: i32,
+    #[case] days: u32,
+) {
+    let spec = spec_of(&[mapping("d", "date", "date_range", params)]);
+    assert_eq!(
+        spec.fields()[0].strategy,
+        Strategy::DateRange {
+            days,
+            order: None,
+            min_days: min,
+            max_days: max
+        }
+    );
+}
+
+#[test]
+fn symmetric_windows_keep_their_index_key() {
+    let by_days = spec_of(&[mapping("d", "date", "date_range", json!({"days": 5}))]);
+    let by_bounds = spec_of(&[mapping(
+        "d",
+        "date",
+        "date_range",
+        json!({"min_days": -5, "max_days": 5}),
+    )]);
+    let directed = spec_of(&[mapping(
+        "d",
+        "date",
+        "date_range",
+        json!({"min_days": 0, "max_days": 5}),
+    )]);
+    assert_eq!(by_days.index_key(), by_bounds.index_key());
+    assert!(by_days
+        .index_key()
+        .ends_with("date_range(days=5,order=either)"));
+    assert_ne!(by_days.index_key(), directed.index_key());
+}
+
+/// Document date − reference date → score, for `min_days: 1, max_days: 21`.
+#[rstest]
+#[case::one_day_after("2024-03-02", "2024-03-01", 1.0)]
+#[case::two_days_after("2024-03-03", "2024-03-01", 1.0 - 1.0 / 21.0)]
+#[case::last_day("2024-03-22", "2024-03-01", 1.0 / 21.0)]
+#[case::beyond("2024-03-23", "2024-03-01", 0.0)]
+#[case::same_day("2024-03-01", "2024-03-01", 0.0)]
+#[case::before("2024-02-28", "2024-03-01", 0.0)]
+fn directed_date_window_scores(#[case] doc: &str, #[case] reference: &str, #[case] want: f64) {
+    let params = json!({"min_days": 1, "max_days": 21});
+    let got = field_score("date_range", params, doc, reference).unwrap_or(0.0);
+    assert!(approx(got, want), "{doc} vs {reference}: {got} != {want}");
+}
+
+#[rstest]
+#[case::equal("J B DALE CHQ", "J B DALE CHQ", 1.0)]
+#[case::truncated("W INGERSOLL V D", "W INGERSOLL V DEUSEN payment CSH", 1.0)]
+#[case::unrelated("C D L BGC", "P G money", 0.0)]
+fn short_text_scores(#[case] doc: &str, #[case] reference: &str, #[case] want: f64) {
+    let got = field_score("fuzzy", json!({"kind": "short_text"}), doc, reference).unwrap_or(0.0);
+    assert!(approx(got, want), "{doc} vs {reference}: {got} != {want}");
+}
+
+/// Rows dated before the document, inside a dense window of near-identical dates and amounts:
+/// the one whose memo starts like the document's wins, and a row dated after the document (out
+/// of the directed window) never does.
+#[test]
+fn directed_window_and_short_text_pick_the_payment() {
+    let spec = spec_of(&[
+        mapping(
+            "d",
+            "date",
+            "date_range",
+            json!({"min_days": 1, "max_days": 21}),
+        ),
+        mapping("a", "amount", "numeric_range", json!({"tolerance_pct": 13})),
+        weighted(
+            mapping("m", "memo", "fuzzy", json!({"kind": "short_text"})),
+            2.5,
+        ),
+    ]);
+    let mut reference: Vec<(String, Vec<Option<String>>)> = (0..200)
+        .map(|i| {
+            (
+                format!("N{i}"),
+                vec![
+                    Some(format!("2024-03-{:02}", 1 + i % 9)),
+                    Some(format!("{}.00", 100 + i % 7)),
+                    Some(format!("Q{} Z money", i % 13)),
+                ],
+            )
+        })
+        .collect();
+    let row = |id: &str, date: &str, memo: &str| {
+        (
+            id.to_owned(),
+            vec![Some(date.into()), Some("101.50".into()), Some(memo.into())],
+        )
+    };
+    reference.push(row("AFTER", "2024-03-11", "J B DALE CHQ"));
+    reference.push(row("SENT", "2024-03-08", "J B DALE money "));
+    let index = ReferenceIndex::build(&spec, reference);
+    let out = index.match_document(
+        &spec,
+        &[Some("2024-03-10"), Some("103.00"), Some("J B DALE CHQ")],
+        &mut MatchScratch::default(),
+    );
+    let best = out.candidates.first().map(|c| index.row_id(c.row));
+    assert_eq!(best, Some("SENT"), "{out:?}");
 }
