@@ -1202,3 +1202,25 @@ fn directed_window_and_short_text_pick_the_payment() {
     let best = out.candidates.first().map(|c| index.row_id(c.row));
     assert_eq!(best, Some("SENT"), "{out:?}");
 }
+
+#[rstest]
+#[case::empty(&[], 0, &[])]
+#[case::one_day(&[9, 9], 9, &[0, 2])]
+#[case::gap(&[5, 5, 7], 5, &[0, 2, 2, 3])]
+#[case::too_wide(&[0, MAX_DAY_TABLE as i64], 0, &[])]
+fn day_table_indexes_entries_by_day(
+    #[case] days: &[i64],
+    #[case] base: i64,
+    #[case] starts: &[u32],
+) {
+    let entries: Vec<JointEntry> = days
+        .iter()
+        .enumerate()
+        .map(|(i, &key)| JointEntry {
+            key,
+            other: [0, 0],
+            row: i as u32,
+        })
+        .collect();
+    assert_eq!(day_table(&entries), (base, starts.to_vec()));
+}
