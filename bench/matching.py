@@ -67,12 +67,18 @@ class Api:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                data = resp.read()
-        except urllib.error.HTTPError as error:
-            raise SystemExit(f"{method} {path}: {error.code} {error.read().decode(errors='replace')[:2000]}")
+        while True:
+            req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                    data = resp.read()
+                break
+            except urllib.error.HTTPError as error:
+                # Over the key's rate limit: wait as told (only bodiless requests are retried).
+                if error.code == 429 and (body is None or isinstance(body, bytes)):
+                    time.sleep(float(error.headers.get("Retry-After", "1")))
+                    continue
+                raise SystemExit(f"{method} {path}: {error.code} {error.read().decode(errors='replace')[:2000]}")
         return data if raw else json.loads(data or b"null")
 
     def upload_file(self, path: str, query: str, content_type: str):
@@ -144,7 +150,7 @@ def run_set(api: Api, name: str, spec: dict, data_dir: str, workdir: str, worker
         progress = api.request("GET", f"/v1/matching/runs/{run['id']}/progress")
         if progress["phase"] in ("completed", "failed", "cancelled"):
             break
-        time.sleep(0.05)
+        time.sleep(0.1)
     result["run_s"] = time.perf_counter() - t
     if progress["phase"] != "completed":
         detail = api.request("GET", f"/v1/matching/runs/{run['id']}")
