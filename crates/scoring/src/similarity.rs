@@ -14,7 +14,7 @@
 //! | function | 1.0 | graded | 0.0 |
 //! |---|---|---|---|
 //! | [`text_similarity`] | equal strings | max of Indel, token-sort and soft token-set | nothing in common |
-//! | [`org_name_similarity`] | same name after [`normalize_org_name`] | [`text_similarity`], ×0.9 for a different legal form | |
+//! | [`org_name_similarity`] | same name after [`normalize_org_name`] | [`text_similarity`] (misspelt words meet their abbreviations), ×0.9 for a different legal form | |
 //! | [`identifier_similarity`] | same normalised key | 0.95 same digits; edit-distance-graded otherwise | mostly different |
 //! | [`date_similarity`] | a common reading | linear in days | more than `window_days` apart |
 //! | [`date_window_similarity`] | the best difference of a directed window | linear in days | outside the window |
@@ -26,7 +26,10 @@ use rapidfuzz::distance::{indel, osa};
 
 use crate::clamp_score;
 use crate::parse::{Amount, DateReadings};
-use crate::text::{analyse_org_name, fold, identifier_keys, tokens, IdentifierKeys, OrgName};
+use crate::text::{
+    abbreviation_long_forms, analyse_org_name, fold, identifier_keys, tokens, IdentifierKeys,
+    OrgName,
+};
 
 #[cfg(doc)]
 use crate::{parse::CurrencyHint, text::normalize_org_name};
@@ -75,6 +78,12 @@ pub const DIGIT_SUBSTITUTION_FACTOR: f64 = 0.9;
 /// Equal strings give 1.0; an empty side (missing, see the module documentation) gives 0.0, and so
 /// do two empty strings. Only the first [`MAX_COMPARED_CHARS`] characters are compared.
 pub fn text_similarity(a: &str, b: &str) -> f64 {
+    text_similarity_with(a, b, token_similarity)
+}
+
+/// [`text_similarity`] with `token_sim` comparing two different tokens in the soft token-set
+/// view.
+fn text_similarity_with(a: &str, b: &str, token_sim: impl Fn(&str, &str) -> f64) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
@@ -101,7 +110,7 @@ pub fn text_similarity(a: &str, b: &str) -> f64 {
         (false, true) => ratio(&sorted_join(ta), b),
         (false, false) => ratio(&sorted_join(ta), &sorted_join(tb)),
     };
-    let set = soft_token_set(ta, tb);
+    let set = soft_token_set(ta, tb, token_sim);
     clamp_score(whole.max(sorted).max(set))
 }
 
@@ -126,7 +135,14 @@ fn is_sorted_join(s: &str, toks: &[&str]) -> bool {
 
 /// Similarity of two raw company names: both are normalised with
 /// [`normalize_org_name`] (case, accents, punctuation, `&`/`and`, `Intl`/`International`, legal
-/// forms, ...) and compared with [`text_similarity`].
+/// forms, ...) and compared with [`text_similarity`] — with one difference in the soft token-set
+/// view: a word that normalisation left alone because it is misspelt meets the abbreviation of
+/// the correctly spelt word as that word would (`Acme Logistcs` ↔ `Acme Logistics`, i.e.
+/// `acme logistcs` ↔ `acme log`, ≈ 0.97 where the plain view gives 0.76). The guess needs the
+/// word to have at least [`MIN_EXPANDED_TOKEN_CHARS`] characters, to begin as the spelt-out
+/// word does (up to an OCR confusion), and to be at most one edit per five characters from it;
+/// see `name_token_similarity`. Different words (`Apex Logistics` ↔ `Apex Freight`,
+/// `Apex Holdings` ↔ `Apex Folding`) score as before.
 ///
 /// When both names carry a legal form and the forms differ, the score is multiplied by
 /// [`LEGAL_FORM_MISMATCH_FACTOR`]; forms that are written interchangeably for one company count as
@@ -139,7 +155,7 @@ pub fn org_name_similarity(a_raw: &str, b_raw: &str) -> f64 {
 /// [`org_name_similarity`] of two names already analysed with [`analyse_org_name`] (same
 /// result), for callers that compare one name with many.
 pub fn org_name_similarity_analysed(a: &OrgName, b: &OrgName) -> f64 {
-    let score = text_similarity(&a.name, &b.name);
+    let score = text_similarity_with(&a.name, &b.name, name_token_similarity);
     match (a.legal_form, b.legal_form) {
         (Some(fa), Some(fb)) if legal_form_family(fa) != legal_form_family(fb) => {
             clamp_score(score * LEGAL_FORM_MISMATCH_FACTOR)
@@ -586,7 +602,7 @@ fn sorted_join(toks: &[&str]) -> String {
 }
 
 /// The soft token-set view of [`text_similarity`]; see there.
-fn soft_token_set(ta: &[&str], tb: &[&str]) -> f64 {
+fn soft_token_set(ta: &[&str], tb: &[&str], token_sim: impl Fn(&str, &str) -> f64) -> f64 {
     let mut len_a = [0.0f64; MAX_TOKENS];
     let mut len_b = [0.0f64; MAX_TOKENS];
     for (l, t) in len_a.iter_mut().zip(ta) {
@@ -609,7 +625,7 @@ fn soft_token_set(ta: &[&str], tb: &[&str]) -> f64 {
     let spill = ta.len() * tb.len() > INLINE;
     for (i, x) in ta.iter().enumerate() {
         for (j, y) in tb.iter().enumerate() {
-            let sim = if x == y { 1.0 } else { ratio(x, y) };
+            let sim = if x == y { 1.0 } else { token_sim(x, y) };
             if sim >= TOKEN_MATCH_THRESHOLD {
                 // Token counts are at most MAX_TOKENS (32), so they fit a u8.
                 let pair = (sim, i as u8, j as u8);
@@ -653,6 +669,110 @@ fn soft_token_set(ta: &[&str], tb: &[&str]) -> f64 {
     };
     clamp_score(0.6 * clamp_score(coverage) + 0.4 * clamp_score(dice))
 }
+
+/// The similarity of two different tokens in the soft token-set view of [`text_similarity`]:
+/// their Indel ratio.
+fn token_similarity(x: &str, y: &str) -> f64 {
+    ratio(x, y)
+}
+
+/// The similarity of two different tokens of normalised company names, for
+/// [`org_name_similarity`]: their Indel ratio, or — when exactly one of them is a canonical
+/// business abbreviation (`log`, `svcs`, `intl`, ...) — the best Indel ratio of the other token
+/// with the spellings that abbreviation stands for, if higher. A misspelt word that
+/// normalisation could not recognise then meets its abbreviation as the correctly spelt word
+/// would (`logistcs` ↔ `log` as `logistcs` ↔ `logistics`, ≈ 0.94), while a different word stays
+/// as far from it as from the spelt-out word (`freight` ↔ `log`: no pair).
+///
+/// The guess that a token is a misspelling of the abbreviated word is kept safe in three ways:
+///
+/// * only tokens of at least [`MIN_EXPANDED_TOKEN_CHARS`] characters are compared with the long
+///   forms, and only with long forms of at least that length (a short token resembles some word
+///   by chance);
+/// * the token must begin as the long form does, up to an OCR confusion (`l`/`i`/`1`, `o`/`0`,
+///   `s`/`5`, `b`/`8`, `z`/`2`, `rn`/`m`): an abbreviation keeps the start of its word, and
+///   words one letter apart at the start are usually other words (`holding` ↔ `folding`,
+///   `national` ↔ `rational`, `services` ↔ `devices`);
+/// * the token must be at most [`typo_edits`] edits from the long form (`producers` ↔
+///   `products`, two edits in nine letters, is another word).
+fn name_token_similarity(x: &str, y: &str) -> f64 {
+    let plain = ratio(x, y);
+    // Quick exits for most pairs of different words: an abbreviation starts as its long forms
+    // do, and the misspelt word must be long (its byte length bounds its character count).
+    if !same_start(x, y) || x.len().max(y.len()) < MIN_EXPANDED_TOKEN_CHARS {
+        return plain;
+    }
+    let (x_forms, y_forms) = (abbreviation_long_forms(x), abbreviation_long_forms(y));
+    let (word, forms) = match (x_forms.is_empty(), y_forms.is_empty()) {
+        (true, false) => (x, y_forms),
+        (false, true) => (y, x_forms),
+        // Two abbreviations are two different words; two plain words have no long forms.
+        _ => return plain,
+    };
+    let n = char_count(word);
+    if n < MIN_EXPANDED_TOKEN_CHARS {
+        return plain;
+    }
+    let mut best = plain;
+    for form in forms {
+        let m = char_count(form);
+        let allowed = typo_edits(n.max(m));
+        // The edit distance is at least the difference in length.
+        if m < MIN_EXPANDED_TOKEN_CHARS || n.abs_diff(m) > allowed || !same_start(word, form) {
+            continue;
+        }
+        if edit_distance(word, form) <= allowed {
+            best = best.max(ratio(word, form));
+        }
+    }
+    best
+}
+
+/// How many edits (insertions, deletions, substitutions, adjacent transpositions) a word of `n`
+/// characters may carry and still count as a misspelling in [`name_token_similarity`]: one per
+/// five characters, at least one (`logistcs` ↔ `logistics`: 1 of 1; `intemational` ↔
+/// `international`: 2 of 2; `producers` ↔ `products`: 2 of 1, another word).
+fn typo_edits(n: usize) -> usize {
+    (n / 5).max(1)
+}
+
+/// The optimal-string-alignment distance of two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    if a.is_ascii() && b.is_ascii() {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if let Some(d) = osa_bytes(a, b) {
+            return d;
+        }
+        return osa::distance(a.iter().copied(), b.iter().copied());
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    match osa_short(&a, &b) {
+        Some(d) => d,
+        None => osa::distance(a.iter().copied(), b.iter().copied()),
+    }
+}
+
+/// Whether `a` and `b` begin with the same letter, up to a common OCR confusion.
+fn same_start(a: &str, b: &str) -> bool {
+    let (Some(x), Some(y)) = (a.chars().next(), b.chars().next()) else {
+        return false;
+    };
+    if x == y {
+        return true;
+    }
+    let class = |c: char| match c {
+        'i' | 'l' | '1' => 'i',
+        'o' | '0' => 'o',
+        's' | '5' => 's',
+        'b' | '8' => 'b',
+        'z' | '2' => 'z',
+        other => other,
+    };
+    class(x) == class(y) || (a.starts_with("rn") && y == 'm') || (b.starts_with("rn") && x == 'm')
+}
+
+/// The shortest token [`org_name_similarity`] compares with the long forms of an abbreviation.
+pub const MIN_EXPANDED_TOKEN_CHARS: usize = 5;
 
 /// The number of characters of `s` (its length when ASCII).
 fn char_count(s: &str) -> usize {
@@ -844,6 +964,85 @@ mod tests {
     fn org_name_pairs(#[case] a: &str, #[case] b: &str, #[case] lo: f64, #[case] hi: f64) {
         let s = org_name_similarity(a, b);
         assert!(lo - 1e-12 <= s && s <= hi + 1e-12, "{a:?} vs {b:?}: {s}");
+    }
+
+    /// A misspelt word meets its abbreviation (`logistcs` ↔ `log`) as the correctly spelt word
+    /// would; a different word does not. Each case gives the score before the long forms were
+    /// consulted, for reference, and the bounds now.
+    #[rstest]
+    // typos and dropped letters in an abbreviated word (was ≈ 0.64–0.86)
+    #[case("ACME Logistcs, Inc", "Acme Logistics Inc.", 0.95, 0.99)] // was 0.76
+    #[case("Apex Logistics Inc", "Apex Logistcs Inc", 0.95, 0.99)] // was 0.76
+    #[case("Apex Manufacturing", "Apex Manufacturng", 0.95, 0.99)] // was 0.64
+    #[case("Apex Engineering", "Apex Engneering", 0.95, 0.99)] // was 0.70
+    #[case("Apex Laboratories", "Apex Laboratries", 0.95, 0.99)] // was 0.67
+    #[case("Apex Distribution", "Apex Distrbution", 0.95, 0.99)] // was 0.72
+    #[case("Apex Technologies", "Apex Tecnologies", 0.95, 0.99)] // was 0.64
+    #[case("Apex Services", "Apex Servces", 0.95, 0.99)] // was 0.86
+    #[case("Apex Logistics", "Apex Loqistics", 0.92, 0.99)] // was 0.64
+    // OCR: rn/m, l/i, 1/l
+    #[case("Apex International", "Apex Intemational", 0.9, 0.99)] // was 0.69
+    #[case("Apex Manufacturing", "Apex Rnanufacturing", 0.9, 0.99)] // was 0.52
+    #[case("Apex Communications", "Apex Cornmunications", 0.9, 0.99)] // was 0.55
+    #[case("Apex International", "Apex lnternational", 0.92, 0.99)] // was 0.59
+    #[case("Apex Services", "Apex Servlces", 0.9, 0.99)] // was 0.82
+    #[case("Apex Technologies", "Apex Techno1ogies", 0.92, 0.99)] // was 0.69
+    #[case("Apex Holdings", "Apex Holdlngs", 0.9, 0.99)] // was 0.82
+    // a typo in both words
+    #[case("Hermann Logistics", "Herrnann Logistcs", 0.82, 0.9)] // was 0.71
+    #[case("Apex Logistics", "Apex Logistcs Intl", 0.85, 0.95)] // was 0.62
+    // different words stay where they were: the start differs, or too many edits
+    #[case("Apex Logistics", "Apex Freight", 0.55, 0.65)]
+    #[case("Apex Logistics", "Apex Legal", 0.7, 0.8)]
+    #[case("Apex Systems", "Apex Sisters", 0.65, 0.75)]
+    #[case("Apex Holdings", "Apex Folding", 0.7, 0.8)]
+    #[case("Apex Services", "Apex Devices", 0.7, 0.8)]
+    #[case("National Software", "Rational Software", 0.75, 0.85)]
+    #[case("Apex National", "Apex International", 0.85, 0.9)]
+    #[case("Apex Technologies", "Apex Textiles", 0.6, 0.7)]
+    #[case("Apex Instruments", "Apex Investments", 0.65, 0.75)]
+    #[case("Apex Products", "Apex Producers", 0.75, 0.8)]
+    #[case("Apex Partners", "Apex Painters", 0.75, 0.8)]
+    #[case("Apex Construction", "Apex Consulting", 0.75, 0.8)]
+    #[case("Apex Materials", "Apex Maternity", 0.6, 0.7)]
+    #[case("Apex Supplies", "Apex Supplements", 0.75, 0.8)]
+    // short tokens are never forgiven by the long forms
+    #[case("AB Logistics", "AC Logistics", 0.8, 0.85)]
+    #[case("Apex Logistics", "Apex Logic", 0.85, 0.9)]
+    fn org_name_typos_in_abbreviated_words(
+        #[case] a: &str,
+        #[case] b: &str,
+        #[case] lo: f64,
+        #[case] hi: f64,
+    ) {
+        let (ab, ba) = (org_name_similarity(a, b), org_name_similarity(b, a));
+        assert!(lo <= ab && ab <= hi, "{a:?} vs {b:?}: {ab}");
+        assert_eq!(ab, ba, "{a:?} vs {b:?}");
+    }
+
+    #[rstest]
+    // a typo: the spelt-out word's ratio
+    #[case("logistcs", "log", 1.0 - 1.0 / 17.0)]
+    #[case("log", "logistcs", 1.0 - 1.0 / 17.0)]
+    #[case("intemational", "intl", 1.0 - 3.0 / 25.0)]
+    // other start, too many edits, too short, or both abbreviations: the plain ratio
+    #[case("folding", "hldg", 1.0 - 5.0 / 11.0)]
+    #[case("producers", "prod", 1.0 - 5.0 / 13.0)]
+    #[case("logi", "log", 1.0 - 1.0 / 7.0)]
+    #[case("natl", "intl", 1.0 - 2.0 / 8.0)]
+    #[case("apex", "acme", 1.0 - 4.0 / 8.0)]
+    fn name_token_scores(#[case] x: &str, #[case] y: &str, #[case] want: f64) {
+        let got = name_token_similarity(x, y);
+        assert!(
+            (got - want).abs() < 1e-12,
+            "{x:?} vs {y:?}: {got} != {want}"
+        );
+    }
+
+    #[test]
+    fn plain_text_ignores_abbreviations() {
+        // The long forms are for company names only.
+        assert!(text_similarity("apex log", "apex logistcs") < 0.8);
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub mod org_name;
 
 pub use fold::{fold, fold_letters, tokens};
 pub use identifier::{digits, identifier_keys, normalize_identifier, IdentifierKeys};
-pub use org_name::{analyse_org_name, legal_form, normalize_org_name, OrgName};
+pub use org_name::{
+    abbreviation_long_forms, analyse_org_name, legal_form, normalize_org_name, OrgName,
+};
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,9 @@
 //!    Equipment/Equip, Supplies/Suppl, Electric/Elec, Construction/Constr, Partners/Ptnrs,
 //!    Materials/Matls, Instruments/Instr, Logistics/Log, Holdings/Hldgs, Laboratories/Labs,
 //!    Maschinenbau/Maschb., Établissements/Éts, ... — see `abbreviate`). Singular and plural
-//!    share the token.
+//!    share the token. [`abbreviation_long_forms`] lists the spellings behind a canonical token,
+//!    so that similarity scores can meet a misspelt word (`"Logistcs"`) that this step leaves
+//!    alone.
 //! 2. **Connectors**: `&` and `+` are punctuation and vanish in folding, so the words for "and"
 //!    (`and`, `und`, `u`, `et`, `e`, `y`, `i`, `en`, `og`, `och`) are dropped too — but only
 //!    *between* two words, never first or last (`"Y Combinator"` keeps its `y`), and not when
@@ -314,53 +316,78 @@ fn abbreviate(t: &str) -> &str {
     abbreviation(t).unwrap_or(t)
 }
 
-/// The canonical token of a business word or abbreviation, if `t` is one.
-fn abbreviation(t: &str) -> Option<&'static str> {
-    Some(match t {
-        "international" | "internationale" | "internacional" | "internazionale" | "intl" => "intl",
-        "manufacturing" | "mfg" => "mfg",
-        "services" | "service" | "svcs" | "svc" => "svcs",
-        "technologies" | "technology" | "tech" | "techs" => "tech",
-        "brothers" | "bros" => "bros",
-        "company" | "co" | "cie" | "cia" | "compagnie" | "compania" | "compagnia" => "co",
-        "group" | "grp" | "groupe" | "gruppe" | "grupo" | "gruppo" => "grp",
-        "associates" | "associate" | "assoc" | "assocs" => "assoc",
-        "industries" | "ind" | "inds" => "ind",
-        "corporation" | "corp" | "corpn" => "corp",
-        "incorporated" | "inc" => "inc",
-        "limited" | "limitee" | "ltd" => "ltd",
-        "holdings" | "holding" | "hldgs" | "hldg" => "hldg",
-        "laboratories" | "laboratory" | "labs" | "lab" => "lab",
-        "national" | "natl" => "natl",
-        "management" | "mgmt" | "mgt" => "mgmt",
-        "department" | "dept" => "dept",
-        "centre" | "center" | "ctr" => "ctr",
-        "systems" | "system" | "sys" => "sys",
-        "distribution" | "distributors" | "distributor" | "distributing" | "distribuciones"
-        | "distribuidora" | "dist" | "distr" | "distrib" => "dist",
-        "engineering" | "engineers" | "eng" | "engg" | "engr" => "eng",
-        "products" | "product" | "prods" | "prod" => "prod",
-        "equipment" | "equip" | "eqpt" => "equip",
-        "supplies" | "supply" | "suppl" | "supp" => "suppl",
-        "electric" | "electrical" | "elec" => "elec",
-        "construction" | "constructions" | "construcciones" | "constr" | "const" => "constr",
-        "partners" | "partner" | "ptnrs" | "ptnr" | "prtnrs" => "ptnrs",
-        "materials" | "material" | "matls" | "matl" => "matls",
-        "instruments" | "instrument" | "instr" | "instrs" => "instr",
-        "logistics" | "logistic" | "logistik" | "logistique" | "logistica" | "log" => "log",
-        "marketing" | "mktg" => "mktg",
-        "association" | "assn" => "assn",
-        "university" | "univ" => "univ",
-        "communications" | "comms" | "comm" => "comm",
-        "solutions" | "solns" | "soln" => "soln",
-        "pharmaceuticals" | "pharmaceutical" | "pharma" | "pharm" => "pharma",
-        "chemicals" | "chemical" | "chem" => "chem",
-        "maschinenbau" | "maschb" => "maschb",
-        "elektrotechnik" | "elektrotech" => "elektrotech",
-        "etablissements" | "etablissement" | "etabl" | "ets" => "ets",
-        "handelsgesellschaft" | "handelsges" => "handelsges",
-        _ => return None,
-    })
+/// Generates [`abbreviation`] and [`abbreviation_long_forms`] from one table: each canonical
+/// token with the other spellings that map to it.
+macro_rules! abbreviations {
+    ($($canonical:literal => [$($form:literal),* $(,)?]),* $(,)?) => {
+        /// The canonical token of a business word or abbreviation, if `t` is one.
+        fn abbreviation(t: &str) -> Option<&'static str> {
+            Some(match t {
+                $($canonical $(| $form)* => $canonical,)*
+                _ => return None,
+            })
+        }
+
+        /// Every canonical abbreviation token.
+        #[cfg(test)]
+        const CANONICAL_ABBREVIATIONS: &[&str] = &[$($canonical),*];
+
+        /// Every spelling that [`normalize_org_name`] maps to the canonical token `canonical`
+        /// other than the token itself (`"log"` → `logistics`, `logistic`, `logistik`, ...), or
+        /// nothing when `canonical` is not a canonical abbreviation token. Similarity scores use
+        /// them to meet a misspelt word that normalisation could not recognise
+        /// (`"logistcs"` ↔ `log`).
+        pub fn abbreviation_long_forms(canonical: &str) -> &'static [&'static str] {
+            match canonical {
+                $($canonical => &[$($form),*],)*
+                _ => &[],
+            }
+        }
+    };
+}
+
+abbreviations! {
+    "intl" => ["international", "internationale", "internacional", "internazionale"],
+    "mfg" => ["manufacturing"],
+    "svcs" => ["services", "service", "svc"],
+    "tech" => ["technologies", "technology", "techs"],
+    "bros" => ["brothers"],
+    "co" => ["company", "cie", "cia", "compagnie", "compania", "compagnia"],
+    "grp" => ["group", "groupe", "gruppe", "grupo", "gruppo"],
+    "assoc" => ["associates", "associate", "assocs"],
+    "ind" => ["industries", "inds"],
+    "corp" => ["corporation", "corpn"],
+    "inc" => ["incorporated"],
+    "ltd" => ["limited", "limitee"],
+    "hldg" => ["holdings", "holding", "hldgs"],
+    "lab" => ["laboratories", "laboratory", "labs"],
+    "natl" => ["national"],
+    "mgmt" => ["management", "mgt"],
+    "dept" => ["department"],
+    "ctr" => ["centre", "center"],
+    "sys" => ["systems", "system"],
+    "dist" => ["distribution", "distributors", "distributor", "distributing", "distribuciones", "distribuidora", "distr", "distrib"],
+    "eng" => ["engineering", "engineers", "engg", "engr"],
+    "prod" => ["products", "product", "prods"],
+    "equip" => ["equipment", "eqpt"],
+    "suppl" => ["supplies", "supply", "supp"],
+    "elec" => ["electric", "electrical"],
+    "constr" => ["construction", "constructions", "construcciones", "const"],
+    "ptnrs" => ["partners", "partner", "ptnr", "prtnrs"],
+    "matls" => ["materials", "material", "matl"],
+    "instr" => ["instruments", "instrument", "instrs"],
+    "log" => ["logistics", "logistic", "logistik", "logistique", "logistica"],
+    "mktg" => ["marketing"],
+    "assn" => ["association"],
+    "univ" => ["university"],
+    "comm" => ["communications", "comms"],
+    "soln" => ["solutions", "solns"],
+    "pharma" => ["pharmaceuticals", "pharmaceutical", "pharm"],
+    "chem" => ["chemicals", "chemical"],
+    "maschb" => ["maschinenbau"],
+    "elektrotech" => ["elektrotechnik"],
+    "ets" => ["etablissements", "etablissement", "etabl"],
+    "handelsges" => ["handelsgesellschaft"],
 }
 
 /// Unambiguous single-word legal forms, removed wherever they stand.
@@ -661,6 +688,28 @@ mod tests {
         ] {
             assert_eq!(abbreviate(t), t);
         }
+    }
+
+    #[test]
+    fn long_forms_abbreviate_to_their_token() {
+        for canonical in CANONICAL_ABBREVIATIONS {
+            let forms = abbreviation_long_forms(canonical);
+            assert!(!forms.is_empty(), "{canonical}");
+            for form in forms {
+                assert_ne!(form, canonical);
+                // Similarity scores rely on it for a quick exit.
+                assert_eq!(form.chars().next(), canonical.chars().next(), "{form}");
+                assert_eq!(abbreviate(form), *canonical, "{form}");
+                assert_eq!(abbreviate(canonical), *canonical, "{canonical}");
+                assert_eq!(
+                    normalize_org_name(&format!("Apex {form} Zyx")),
+                    normalize_org_name(&format!("Apex {canonical} Zyx")),
+                );
+            }
+        }
+        assert!(abbreviation_long_forms("logistics").is_empty());
+        assert!(abbreviation_long_forms("apex").is_empty());
+        assert!(abbreviation_long_forms("").is_empty());
     }
 
     #[test]
