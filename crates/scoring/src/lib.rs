@@ -3,6 +3,7 @@
 //! input. Services only move data in and out of it.
 
 pub mod index;
+pub mod lookup;
 pub mod matcher;
 pub mod parse;
 pub mod similarity;
