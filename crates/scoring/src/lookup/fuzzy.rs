@@ -11,7 +11,7 @@ use super::keys::{char_len, compact_key};
 
 /// Tables with at most this many fuzzy aliases are scanned in full; bigger ones go through a
 /// trigram and token index first.
-pub(super) const BRUTE_FORCE_MAX_ALIASES: usize = 512;
+pub(super) const BRUTE_FORCE_MAX_ALIASES: usize = 128;
 
 /// How many aliases the index hands to the exact scorer. Generous, because the runner-up code
 /// must be found as surely as the best one: a missed runner-up would make a close call look safe.

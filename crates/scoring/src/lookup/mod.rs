@@ -23,9 +23,9 @@
 //!    ([`Abstention::BelowThreshold`], [`Abstention::Ambiguous`], [`Abstention::NoCandidate`]):
 //!    a wrong canonical value is worse than none.
 //!
-//! Small tables are scanned in full at step 3; bigger ones (over
-//! [`fuzzy::BRUTE_FORCE_MAX_ALIASES`] aliases) are searched through token and trigram postings
-//! ([`crate::index::TextIndex`]) and only the aliases found are scored.
+//! Small tables (up to 128 fuzzy aliases) are scanned in full at step 3; bigger ones are searched
+//! through token and trigram postings ([`crate::index::TextIndex`]) and only the 64 best aliases
+//! found are scored: generously many, because the runner-up must be found as surely as the best.
 //!
 //! Every outcome carries the best [`LookupCandidate`]s of distinct codes, which is what an LLM
 //! fallback is shown when the cascade abstains. Pure, total (no panic on any input, any script)
