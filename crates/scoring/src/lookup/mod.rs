@@ -14,7 +14,8 @@
 //!    A key shared by two codes is ambiguous and abstains ([`Abstention::Ambiguous`]): guessing
 //!    would be a coin toss. A value made of bracketed or dashed parts (`Germany (DE)`,
 //!    `DE - Germany`) whose every part resolves here to one and the same code resolves to it.
-//! 3. **Fuzzy** ([`LookupStep::Fuzzy`]): the best Indel ratio (rapidfuzz) of the folded value
+//! 3. **Fuzzy** ([`LookupStep::Fuzzy`]): the best mean of the Indel and Jaro-Winkler similarities
+//!    (rapidfuzz) of the folded value
 //!    against every label and alias, as folded, without spaces and with sorted tokens. Accepted
 //!    only when it reaches [`LookupParams::threshold`] *and* leads the best alias of any other code
 //!    by [`LookupParams::margin`], and when both the value and the alias hold at least
