@@ -1,10 +1,48 @@
 //! Reading JSON with precise errors: malformed JSON is a 400 with its line and column; a missing
 //! field, a wrong type or an unknown field is a 422 naming the field's path
-//! (`documents[2].values.total`).
+//! (`documents[2].values.total`). Also what every upload endpoint needs: the request's media
+//! type and a body read up to a limit.
 
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+
+/// The request's media type, lower-cased, without parameters (`text/csv; charset=utf-8` →
+/// `text/csv`); empty when there is none.
+pub fn media_type(req: &HttpRequest) -> String {
+    content_type(req)
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The request's `Content-Type` header as it is (with its parameters, such as a boundary).
+pub fn content_type(req: &HttpRequest) -> &str {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The whole body, or 413 once it exceeds `limit` bytes.
+pub async fn read_limited(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);

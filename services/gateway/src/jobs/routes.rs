@@ -6,14 +6,13 @@ use concord_models::database::connection;
 use concord_models::documents::Document;
 use concord_models::ids::JobRunId;
 use concord_models::job_runs::{JobRun, JobSource};
-use futures_util::StreamExt;
 
 use super::domain::JobName;
 use super::ingest::{store_ndjson, store_submission};
 use super::view::{DocumentView, JobRunView};
 use crate::auth::{Authenticated, Scope};
 use crate::error::ApiError;
-use crate::extract::parse_json;
+use crate::extract::{media_type, parse_json, read_limited};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -37,16 +36,7 @@ async fn create_job(
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let content_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let content_type = media_type(&req);
     let run = match content_type.as_str() {
         "application/json" => {
             let body = read_limited(payload, state.limits.max_json_body_bytes).await?;
@@ -83,18 +73,6 @@ async fn create_job(
             format!("/v1/jobs/{}", run.id),
         ))
         .json(JobRunView::from(run)))
-}
-
-async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 /// Parses a path id; a malformed id is as absent as an unknown one.

@@ -6,13 +6,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use concord_models::database::connection;
 use concord_models::ids::ReferenceDatasetId;
 use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
-use futures_util::StreamExt;
 
 use super::export::csv_stream;
 use super::upload::{store_csv, store_json, store_multipart};
 use super::view::{dataset_path, DatasetView, RowView};
 use crate::auth::{Authenticated, Scope};
 use crate::error::ApiError;
+use crate::extract::{content_type, media_type, read_limited};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -43,17 +43,8 @@ async fn create_dataset(
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let content_type = content_type(&req);
+    let media_type = media_type(&req);
     let span = tracing::info_span!(
         "reference_data.ingest",
         format = %media_type,
@@ -83,18 +74,6 @@ async fn create_dataset(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, dataset_path(dataset.id)))
         .json(DatasetView::from(dataset)))
-}
-
-async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 /// Parses a path id; a malformed id is as absent as an unknown one.
