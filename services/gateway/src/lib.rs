@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod csv;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use actix_web::{web, HttpResponse};
+use bytes::BytesMut;
 use concord_messages::{jobs, ChunkRange, EventSubjectKind, EventType, MatchingJob};
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 use super::view::{MatchResultView, MatchingRunView, RunProgressView};
 use crate::auth::{Authenticated, Scope};
+use crate::csv::write_record;
 use crate::error::ApiError;
 use crate::extract::parse_json;
 use crate::pagination::{Page, PageRequest};
@@ -497,7 +499,7 @@ async fn export_results(
     auth.require(Scope::Read)?;
     let run = find_run(&state, &auth, &path).await?;
     let header = bytes::Bytes::from_static(
-        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,candidates,review_notes\n",
+        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,candidates,review_notes\r\n",
     );
     let pool: DbPool = state.pool.clone();
     let run_id = run.id;
@@ -524,11 +526,11 @@ async fn export_results(
             } else {
                 rows.last().map(|row| row.document_position)
             };
-            let mut out = Vec::with_capacity(rows.len() * 96);
+            let mut out = BytesMut::with_capacity(rows.len() * 96);
             for row in &rows {
                 write_csv_row(&mut out, row);
             }
-            Ok(Some((bytes::Bytes::from(out), next)))
+            Ok(Some((out.freeze(), next)))
         }
     });
     let body = futures_util::StreamExt::chain(
@@ -544,7 +546,7 @@ async fn export_results(
         .streaming(body))
 }
 
-fn write_csv_row(out: &mut Vec<u8>, row: &MatchResult) {
+fn write_csv_row(out: &mut BytesMut, row: &MatchResult) {
     // The top candidates as `row_id:confidence`, best first, separated by `|`.
     let candidates = row
         .candidates
@@ -558,35 +560,22 @@ fn write_csv_row(out: &mut Vec<u8>, row: &MatchResult) {
         })
         .collect::<Vec<_>>()
         .join("|");
-    let fields = [
-        row.document_id.as_str(),
-        row.document_filename.as_str(),
-        row.matched_reference_row_id.as_deref().unwrap_or(""),
-        &format!("{:.6}", row.confidence),
-        row.status.as_str(),
-        if row.ambiguous { "true" } else { "false" },
-        row.resolved_by.as_str(),
-        &candidates,
-        row.review_notes.as_deref().unwrap_or(""),
-    ];
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        csv_field(out, field);
-    }
-    out.push(b'\n');
-}
-
-/// Writes one CSV field, quoted when it holds a comma, a quote or a line break.
-pub fn csv_field(out: &mut Vec<u8>, field: &str) {
-    if field.contains([',', '"', '\n', '\r']) {
-        out.push(b'"');
-        out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(field.as_bytes());
-    }
+    let confidence = format!("{:.6}", row.confidence);
+    write_record(
+        out,
+        [
+            Some(row.document_id.as_str()),
+            Some(row.document_filename.as_str()),
+            row.matched_reference_row_id.as_deref(),
+            Some(confidence.as_str()),
+            Some(row.status.as_str()),
+            Some(if row.ambiguous { "true" } else { "false" }),
+            Some(row.resolved_by.as_str()),
+            Some(candidates.as_str()),
+            row.review_notes.as_deref(),
+        ]
+        .into_iter(),
+    );
 }
 
 #[cfg(test)]
@@ -606,16 +595,5 @@ mod tests {
         #[case] expected: Vec<(i32, i32)>,
     ) {
         assert_eq!(chunk_ranges(total, size), expected);
-    }
-
-    #[rstest]
-    #[case("plain", "plain")]
-    #[case("a,b", "\"a,b\"")]
-    #[case("say \"hi\"", "\"say \"\"hi\"\"\"")]
-    #[case("two\nlines", "\"two\nlines\"")]
-    fn csv_fields_are_quoted_when_needed(#[case] field: &str, #[case] expected: &str) {
-        let mut out = Vec::new();
-        csv_field(&mut out, field);
-        assert_eq!(String::from_utf8(out).expect("utf-8"), expected);
     }
 }

@@ -3,13 +3,14 @@
 //! in memory. The first column is the id column (or `row_id` for generated ids), then the other
 //! columns in upload order; empty cells are empty fields.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use concord_models::database::connection;
 use concord_models::ids::ReferenceDatasetId;
 use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 use concord_models::DbPool;
 use futures_util::Stream;
 
+use crate::csv::write_record;
 use crate::error::ApiError;
 
 /// Rows read from the database per page.
@@ -123,61 +124,4 @@ async fn page(export: &Export, after: i32) -> Result<(Bytes, Option<i32>), ApiEr
         );
     }
     Ok((out.freeze(), if full { last } else { None }))
-}
-
-/// Writes one record: fields quoted when they hold a comma, a quote or a line break (and a
-/// record of one empty field as `""`, so that it is not an empty line).
-fn write_record<'a>(out: &mut BytesMut, fields: impl Iterator<Item = Option<&'a str>>) {
-    let start = out.len();
-    for (index, field) in fields.enumerate() {
-        if index > 0 {
-            out.put_u8(b',');
-        }
-        let field = field.unwrap_or("");
-        if field
-            .bytes()
-            .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
-        {
-            out.put_u8(b'"');
-            for part in field.split_inclusive('"') {
-                out.put_slice(part.as_bytes());
-                if part.ends_with('"') {
-                    out.put_u8(b'"');
-                }
-            }
-            out.put_u8(b'"');
-        } else {
-            out.put_slice(field.as_bytes());
-        }
-    }
-    if out.len() == start {
-        out.put_slice(b"\"\"");
-    }
-    out.put_slice(b"\r\n");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_are_quoted_only_when_needed() {
-        let mut out = BytesMut::new();
-        write_record(
-            &mut out,
-            [
-                Some("plain"),
-                None,
-                Some("a,b"),
-                Some("say \"hi\""),
-                Some("two\nlines"),
-            ]
-            .into_iter(),
-        );
-        write_record(&mut out, [None].into_iter());
-        assert_eq!(
-            &out[..],
-            b"plain,,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n\"\"\r\n"
-        );
-    }
 }
