@@ -44,6 +44,21 @@ pub fn event(
     }
 }
 
+/// A `matching.run.*` event about a run as it now is.
+pub fn matching_run_event(
+    event_type: EventType,
+    run: &concord_models::matching_runs::MatchingRun,
+) -> NewOutboxMessage {
+    event(
+        event_type,
+        Some(run.organization_id),
+        EventSubjectKind::MatchingRun,
+        Some(run.id.to_string()),
+        None,
+        run.event_data(),
+    )
+}
+
 /// A job for the workers of `routing_key` (see `concord_messages::jobs`).
 pub fn job(routing_key: &str, payload: &impl serde::Serialize) -> NewOutboxMessage {
     NewOutboxMessage {

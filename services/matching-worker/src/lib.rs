@@ -13,7 +13,7 @@ mod scoring;
 
 use std::sync::Arc;
 
-use concord_messages::{EventSubjectKind, EventType, MatchingJob};
+use concord_messages::{EventType, MatchingJob};
 use concord_models::documents::Document;
 use concord_models::ids::MatchingRunId;
 use concord_models::match_results::MatchResult;
@@ -22,6 +22,7 @@ use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
 use concord_scoring::matcher::{FieldMapping, MatchSettings, MatchSpec};
+use concord_service::outbox::matching_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
@@ -82,25 +83,17 @@ impl JobHandler for MatchingJobHandler {
             Err(RunFailure(reason)) => {
                 tracing::warn!(%run_id, %reason, "matching run failed");
                 if let Some(failed) = MatchingRun::fail(conn, run_id, &reason).await? {
-                    OutboxMessage::enqueue(conn, run_event(EventType::MatchingRunFailed, &failed))
-                        .await?;
+                    OutboxMessage::enqueue(
+                        conn,
+                        matching_run_event(EventType::MatchingRunFailed, &failed),
+                    )
+                    .await?;
                     self.outbox_waker.notify_one();
                 }
             }
         }
         Ok(())
     }
-}
-
-fn run_event(event_type: EventType, run: &MatchingRun) -> concord_models::outbox::NewOutboxMessage {
-    concord_service::outbox::event(
-        event_type,
-        Some(run.organization_id),
-        EventSubjectKind::MatchingRun,
-        Some(run.id.to_string()),
-        None,
-        run.event_data(),
-    )
 }
 
 impl MatchingJobHandler {
@@ -185,7 +178,7 @@ impl MatchingJobHandler {
             if let Some(completed) = MatchingRun::complete(conn, run_id).await? {
                 OutboxMessage::enqueue(
                     conn,
-                    run_event(EventType::MatchingRunCompleted, &completed),
+                    matching_run_event(EventType::MatchingRunCompleted, &completed),
                 )
                 .await?;
                 self.outbox_waker.notify_one();

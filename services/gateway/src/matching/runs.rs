@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::{web, HttpResponse};
 use bytes::BytesMut;
-use concord_messages::{jobs, ChunkRange, EventSubjectKind, EventType, MatchingJob};
+use concord_messages::{jobs, ChunkRange, EventType, MatchingJob};
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
 use concord_models::job_runs::{JobRun, JobRunStatus};
@@ -17,6 +17,7 @@ use concord_models::matching_runs::{
 use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
+use concord_service::outbox::matching_run_event;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
@@ -164,7 +165,8 @@ async fn start_run(
                 let run = MatchingRun::complete(conn, run_id)
                     .await?
                     .ok_or_else(|| ApiError::not_found("matching run", run_id.to_string()))?;
-                OutboxMessage::enqueue(conn, completed_event(&run)).await?;
+                OutboxMessage::enqueue(conn, matching_run_event(EventType::MatchingRunCompleted, &run))
+                    .await?;
                 return Ok(run);
             }
             for (index, (start, end)) in chunks.into_iter().enumerate() {
@@ -203,17 +205,6 @@ fn chunk_ranges(total: i32, size: i32) -> Vec<(i32, i32)> {
         start = end;
     }
     ranges
-}
-
-fn completed_event(run: &MatchingRun) -> concord_models::outbox::NewOutboxMessage {
-    concord_service::outbox::event(
-        EventType::MatchingRunCompleted,
-        Some(run.organization_id),
-        EventSubjectKind::MatchingRun,
-        Some(run.id.to_string()),
-        None,
-        run.event_data(),
-    )
 }
 
 async fn get_run(
@@ -296,14 +287,7 @@ async fn cancel_run(
                 CancelOutcome::Cancelled(run) => {
                     OutboxMessage::enqueue(
                         conn,
-                        concord_service::outbox::event(
-                            EventType::MatchingRunCancelled,
-                            Some(run.organization_id),
-                            EventSubjectKind::MatchingRun,
-                            Some(run.id.to_string()),
-                            None,
-                            run.event_data(),
-                        ),
+                        matching_run_event(EventType::MatchingRunCancelled, &run),
                     )
                     .await?;
                     Ok(run)
