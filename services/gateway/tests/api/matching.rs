@@ -84,6 +84,19 @@ async fn create_job(app: &TestApp) -> String {
     reply.body["id"].as_str().expect("a job id").to_owned()
 }
 
+/// Starts a run of the config over the job; its id.
+async fn start_run(app: &TestApp, config: &str, job: &str) -> String {
+    let reply = app
+        .post_json(
+            &format!("/v1/matching/configs/{config}/run"),
+            &app.key,
+            &json!({"job_id": job}),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    reply.body["id"].as_str().expect("a run id").to_owned()
+}
+
 async fn put_json(app: &TestApp, path: &str, body: &Value) -> Reply {
     app.send(
         app.client.put(app.url(path)).bearer_auth(&app.key),
@@ -417,17 +430,7 @@ async fn reviews_overwrite_each_other_and_show_in_the_export() {
     let config = create_config(&app, &dataset).await;
     let job = create_job(&app).await;
     let _worker = matching_worker(&app).await;
-    let run_id = app
-        .post_json(
-            &format!("/v1/matching/configs/{config}/run"),
-            &app.key,
-            &json!({"job_id": job}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .expect("a run id")
-        .to_owned();
+    let run_id = start_run(&app, &config, &job).await;
     wait_for_status(&app, &run_id, "completed").await;
     let results = all_results(&app, &run_id, "").await;
     let d1 = by_document(&results, "d1")["id"]
@@ -517,17 +520,7 @@ async fn a_cancelled_run_stops_and_keeps_what_it_has() {
     let config = create_config(&app, &dataset).await;
     let job = create_job(&app).await;
     // No worker yet: the run stays queued until it is cancelled.
-    let run_id = app
-        .post_json(
-            &format!("/v1/matching/configs/{config}/run"),
-            &app.key,
-            &json!({"job_id": job}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .expect("a run id")
-        .to_owned();
+    let run_id = start_run(&app, &config, &job).await;
     let cancelled = app
         .post_json(
             &format!("/v1/matching/runs/{run_id}/cancel"),
@@ -627,17 +620,7 @@ async fn two_workers_share_one_run_and_count_every_document_once() {
     let job = create_job(&app).await;
     let first = matching_worker(&app).await;
     let second = matching_worker(&app).await;
-    let run_id = app
-        .post_json(
-            &format!("/v1/matching/configs/{config}/run"),
-            &app.key,
-            &json!({"job_id": job}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .expect("a run id")
-        .to_owned();
+    let run_id = start_run(&app, &config, &job).await;
     let run = wait_for_status(&app, &run_id, "completed").await;
     assert_eq!(run["rows_processed"], 5);
     assert_eq!(run["rows_matched"], 4);
