@@ -76,6 +76,9 @@ typed_id!(
 typed_id!(MatchingConfigId);
 typed_id!(MatchResultId);
 typed_id!(ResolutionRunId);
+typed_id!(LookupTableId);
+typed_id!(DataPolicyId);
+typed_id!(DialectId);
 
 #[cfg(test)]
 mod tests {

@@ -5,12 +5,15 @@
 //! matching run id is expected. Migrations are embedded and run from one place ([`migrate`]).
 
 pub mod api_keys;
+pub mod data_policies;
 pub mod database;
+pub mod dialects;
 pub mod documents;
 pub mod error;
 pub mod idempotency_keys;
 pub mod ids;
 pub mod job_runs;
+pub mod lookup_tables;
 pub mod match_results;
 pub mod matching_configs;
 pub mod matching_runs;
@@ -18,6 +21,7 @@ pub mod organizations;
 pub mod outbox;
 pub mod processed_messages;
 pub mod reference_datasets;
+pub mod resolution_results;
 pub mod resolution_runs;
 pub mod schema;
 mod text_enum;

@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::ids::{JobRunId, OrganizationId, ResolutionRunId};
-use crate::schema::resolution_runs;
+use crate::ids::{DataPolicyId, DialectId, JobRunId, OrganizationId, ResolutionRunId};
+use crate::schema::{resolution_run_chunks, resolution_runs};
 use crate::text_enum::text_enum;
 use crate::StoreError;
 
@@ -17,7 +17,18 @@ text_enum! {
     }
 }
 
-/// A run of a data policy over the documents of a completed job run.
+impl ResolutionRunStatus {
+    /// Completed and failed runs change no more.
+    pub fn has_ended(self) -> bool {
+        matches!(
+            self,
+            ResolutionRunStatus::Completed | ResolutionRunStatus::Failed
+        )
+    }
+}
+
+/// A run of a data policy over the documents of a completed job run, with snapshots of the
+/// policy (and the lookup-table versions it uses) and of the dialect taken when it was created.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = resolution_runs, check_for_backend(diesel::pg::Pg))]
 pub struct ResolutionRun {
@@ -37,6 +48,10 @@ pub struct ResolutionRun {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    pub policy_id: Option<DataPolicyId>,
+    pub dialect_id: Option<DialectId>,
+    pub chunks_total: i32,
+    pub chunks_done: i32,
 }
 
 #[derive(Debug, Insertable)]
@@ -49,9 +64,37 @@ pub struct NewResolutionRun {
     pub policy_snapshot: serde_json::Value,
     pub dialect_snapshot: Option<serde_json::Value>,
     pub documents_total: i32,
+    pub policy_id: Option<DataPolicyId>,
+    pub dialect_id: Option<DialectId>,
+}
+
+/// What one chunk adds to its run's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResolutionChunkTally {
+    pub chunk_index: i32,
+    pub documents_processed: i32,
+    pub fields_resolved: i32,
+    pub fields_unresolved: i32,
+    pub fields_waiting: i32,
 }
 
 impl ResolutionRun {
+    /// The data of the `resolution.*` events.
+    pub fn event_data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "run_id": self.id.to_string(),
+            "source_run_id": self.source_run_id.to_string(),
+            "policy_id": self.policy_id.map(|id| id.to_string()),
+            "status": self.status,
+            "documents_total": self.documents_total,
+            "documents_processed": self.documents_processed,
+            "fields_resolved": self.fields_resolved,
+            "fields_unresolved": self.fields_unresolved,
+            "fields_waiting": self.fields_waiting,
+            "error": self.error,
+        })
+    }
+
     pub async fn insert(
         conn: &mut AsyncPgConnection,
         new: NewResolutionRun,
@@ -75,25 +118,153 @@ impl ResolutionRun {
             .optional()?)
     }
 
-    /// A worker takes up the run: it is `running` with its start time. Returns the run as it now
-    /// is (unchanged if it had already ended).
-    pub async fn start(
+    /// The organisation's run (`None` for another organisation's).
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        id: ResolutionRunId,
+    ) -> Result<Option<ResolutionRun>, StoreError> {
+        Ok(resolution_runs::table
+            .find(id)
+            .filter(resolution_runs::organization_id.eq(organization_id))
+            .select(ResolutionRun::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    /// Newest first, before the given id.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        before: Option<ResolutionRunId>,
+        limit: i64,
+    ) -> Result<Vec<ResolutionRun>, StoreError> {
+        let mut query = resolution_runs::table
+            .filter(resolution_runs::organization_id.eq(organization_id))
+            .order(resolution_runs::id.desc())
+            .limit(limit)
+            .select(ResolutionRun::as_select())
+            .into_boxed();
+        if let Some(before) = before {
+            query = query.filter(resolution_runs::id.lt(before));
+        }
+        Ok(query.load(conn).await?)
+    }
+
+    /// Starts a pending run: `running`, with its start time and the number of chunks its jobs
+    /// split it into. `None` if it was not pending (it is left as it is); the row stays locked
+    /// until the caller's transaction ends, so two executes can't both start it.
+    pub async fn execute(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        id: ResolutionRunId,
+        chunks_total: i32,
+    ) -> Result<Option<ResolutionRun>, StoreError> {
+        Ok(diesel::update(
+            resolution_runs::table
+                .find(id)
+                .filter(resolution_runs::organization_id.eq(organization_id))
+                .filter(resolution_runs::status.eq(ResolutionRunStatus::Pending)),
+        )
+        .set((
+            resolution_runs::status.eq(ResolutionRunStatus::Running),
+            resolution_runs::chunks_total.eq(chunks_total),
+            resolution_runs::started_at.eq(diesel::dsl::now),
+            resolution_runs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(ResolutionRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+    }
+
+    /// Counts a chunk into its run, once: a chunk already counted (a redelivery) returns `None`
+    /// and changes nothing. Otherwise returns the run with its counters as they now are; the
+    /// run's row stays locked until the transaction ends, so exactly one of the chunks finishing
+    /// together sees the last chunk done.
+    pub async fn record_chunk(
+        conn: &mut AsyncPgConnection,
+        id: ResolutionRunId,
+        tally: ResolutionChunkTally,
+    ) -> Result<Option<ResolutionRun>, StoreError> {
+        let inserted = diesel::insert_into(resolution_run_chunks::table)
+            .values((
+                resolution_run_chunks::run_id.eq(id),
+                resolution_run_chunks::chunk_index.eq(tally.chunk_index),
+                resolution_run_chunks::documents_processed.eq(tally.documents_processed),
+                resolution_run_chunks::fields_resolved.eq(tally.fields_resolved),
+                resolution_run_chunks::fields_unresolved.eq(tally.fields_unresolved),
+                resolution_run_chunks::fields_waiting.eq(tally.fields_waiting),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        Ok(Some(
+            diesel::update(resolution_runs::table.find(id))
+                .set((
+                    resolution_runs::documents_processed
+                        .eq(resolution_runs::documents_processed + tally.documents_processed),
+                    resolution_runs::fields_resolved
+                        .eq(resolution_runs::fields_resolved + tally.fields_resolved),
+                    resolution_runs::fields_unresolved
+                        .eq(resolution_runs::fields_unresolved + tally.fields_unresolved),
+                    resolution_runs::fields_waiting
+                        .eq(resolution_runs::fields_waiting + tally.fields_waiting),
+                    resolution_runs::chunks_done.eq(resolution_runs::chunks_done + 1),
+                    resolution_runs::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(ResolutionRun::as_returning())
+                .get_result(conn)
+                .await?,
+        ))
+    }
+
+    /// Ends a running run as completed. `None` if it was not running.
+    pub async fn complete(
         conn: &mut AsyncPgConnection,
         id: ResolutionRunId,
     ) -> Result<Option<ResolutionRun>, StoreError> {
-        diesel::update(resolution_runs::table.find(id))
-            .filter(
+        Ok(diesel::update(
+            resolution_runs::table
+                .find(id)
+                .filter(resolution_runs::status.eq(ResolutionRunStatus::Running)),
+        )
+        .set((
+            resolution_runs::status.eq(ResolutionRunStatus::Completed),
+            resolution_runs::updated_at.eq(diesel::dsl::now),
+            resolution_runs::completed_at.eq(diesel::dsl::now),
+        ))
+        .returning(ResolutionRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+    }
+
+    /// Ends a run that has not ended as failed, with a readable reason.
+    pub async fn fail(
+        conn: &mut AsyncPgConnection,
+        id: ResolutionRunId,
+        error: &str,
+    ) -> Result<Option<ResolutionRun>, StoreError> {
+        Ok(diesel::update(
+            resolution_runs::table.find(id).filter(
                 resolution_runs::status
                     .eq_any([ResolutionRunStatus::Pending, ResolutionRunStatus::Running]),
-            )
-            .filter(resolution_runs::started_at.is_null())
-            .set((
-                resolution_runs::status.eq(ResolutionRunStatus::Running),
-                resolution_runs::started_at.eq(diesel::dsl::now),
-                resolution_runs::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)
-            .await?;
-        Self::find_by_id(conn, id).await
+            ),
+        )
+        .set((
+            resolution_runs::status.eq(ResolutionRunStatus::Failed),
+            resolution_runs::error.eq(error),
+            resolution_runs::updated_at.eq(diesel::dsl::now),
+            resolution_runs::completed_at.eq(diesel::dsl::now),
+        ))
+        .returning(ResolutionRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
     }
 }

@@ -158,6 +158,121 @@ diesel::table! {
         updated_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
+        policy_id -> Nullable<Uuid>,
+        dialect_id -> Nullable<Uuid>,
+        chunks_total -> Int4,
+        chunks_done -> Int4,
+    }
+}
+
+diesel::table! {
+    lookup_tables (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        extends -> Nullable<Text>,
+        version -> Int4,
+        entry_count -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    lookup_table_versions (table_id, version) {
+        table_id -> Uuid,
+        version -> Int4,
+        extends -> Nullable<Text>,
+        entry_count -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    lookup_entries (table_id, version, position) {
+        table_id -> Uuid,
+        version -> Int4,
+        position -> Int4,
+        code -> Text,
+        label -> Text,
+        aliases -> Array<Text>,
+        attributes -> Jsonb,
+    }
+}
+
+diesel::table! {
+    data_policies (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        version -> Int4,
+        fields -> Jsonb,
+        rules -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    data_policy_versions (policy_id, version) {
+        policy_id -> Uuid,
+        version -> Int4,
+        fields -> Jsonb,
+        rules -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    dialects (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        name -> Text,
+        version -> Int4,
+        settings -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    dialect_versions (dialect_id, version) {
+        dialect_id -> Uuid,
+        version -> Int4,
+        name -> Text,
+        settings -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    resolution_run_chunks (run_id, chunk_index) {
+        run_id -> Uuid,
+        chunk_index -> Int4,
+        documents_processed -> Int4,
+        fields_resolved -> Int4,
+        fields_unresolved -> Int4,
+        fields_waiting -> Int4,
+        completed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    resolution_results (run_id, document_position, field_position) {
+        run_id -> Uuid,
+        document_position -> Int4,
+        field_position -> Int2,
+        document_id -> Text,
+        field_key -> Text,
+        original_value -> Nullable<Text>,
+        resolved_value -> Nullable<Jsonb>,
+        resolution_step -> Nullable<Text>,
+        confidence -> Float8,
+        status -> Text,
+        candidates -> Nullable<Jsonb>,
+        reason -> Nullable<Text>,
     }
 }
 
@@ -202,6 +317,11 @@ diesel::joinable!(matching_runs -> job_runs (job_run_id));
 diesel::joinable!(reference_rows -> reference_datasets (dataset_id));
 diesel::joinable!(match_results -> matching_runs (run_id));
 diesel::joinable!(matching_run_chunks -> matching_runs (run_id));
+diesel::joinable!(lookup_table_versions -> lookup_tables (table_id));
+diesel::joinable!(data_policy_versions -> data_policies (policy_id));
+diesel::joinable!(dialect_versions -> dialects (dialect_id));
+diesel::joinable!(resolution_run_chunks -> resolution_runs (run_id));
+diesel::joinable!(resolution_results -> resolution_runs (run_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -215,6 +335,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     matching_run_chunks,
     match_results,
     resolution_runs,
+    lookup_tables,
+    lookup_table_versions,
+    lookup_entries,
+    data_policies,
+    data_policy_versions,
+    dialects,
+    dialect_versions,
+    resolution_run_chunks,
+    resolution_results,
     outbox_messages,
     idempotency_keys,
     processed_messages,

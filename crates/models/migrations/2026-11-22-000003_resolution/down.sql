@@ -1,0 +1,14 @@
+DROP TABLE resolution_results;
+DROP TABLE resolution_run_chunks;
+ALTER TABLE resolution_runs
+    DROP COLUMN policy_id,
+    DROP COLUMN dialect_id,
+    DROP COLUMN chunks_total,
+    DROP COLUMN chunks_done;
+DROP TABLE dialect_versions;
+DROP TABLE dialects;
+DROP TABLE data_policy_versions;
+DROP TABLE data_policies;
+DROP TABLE lookup_entries;
+DROP TABLE lookup_table_versions;
+DROP TABLE lookup_tables;

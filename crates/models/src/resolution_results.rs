@@ -1,0 +1,170 @@
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::ids::ResolutionRunId;
+use crate::schema::resolution_results;
+use crate::text_enum::text_enum;
+use crate::StoreError;
+
+text_enum! {
+    /// Which step of a policy settled a value.
+    pub enum ResolutionStep {
+        Lookup => "lookup",
+        Direct => "direct",
+        Parse => "parse",
+        Compute => "compute",
+        Format => "format",
+        Llm => "llm",
+    }
+}
+
+text_enum! {
+    /// `waiting`: a lookup with an LLM fallback could not settle the value; the ai-resolver will.
+    pub enum ResolutionStatus {
+        Resolved => "resolved",
+        Unresolved => "unresolved",
+        Waiting => "waiting",
+    }
+}
+
+/// One field of one document as a resolution run resolved it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = resolution_results, check_for_backend(diesel::pg::Pg))]
+pub struct ResolutionResult {
+    pub run_id: ResolutionRunId,
+    pub document_position: i32,
+    pub field_position: i16,
+    pub document_id: String,
+    pub field_key: String,
+    pub original_value: Option<String>,
+    pub resolved_value: Option<serde_json::Value>,
+    pub resolution_step: Option<ResolutionStep>,
+    pub confidence: f64,
+    pub status: ResolutionStatus,
+    pub candidates: Option<serde_json::Value>,
+    pub reason: Option<String>,
+}
+
+/// A result to store (the same columns).
+pub type NewResolutionResult = ResolutionResult;
+
+/// Which results to list.
+#[derive(Debug, Clone, Default)]
+pub struct ResolutionResultFilter {
+    pub document_id: Option<String>,
+    pub field_key: Option<String>,
+    pub step: Option<ResolutionStep>,
+    pub status: Option<ResolutionStatus>,
+}
+
+/// Where a page starts: after this document position and field position.
+pub type ResultCursor = (i32, i16);
+
+/// Rows per insert statement.
+const ROWS_PER_INSERT: usize = 10_000;
+
+impl ResolutionResult {
+    /// Inserts results in bulk: one statement per [`ROWS_PER_INSERT`] rows, each column one array
+    /// that `unnest` takes apart. A result that exists for its run, document and field (a
+    /// redelivered chunk) is left as it is. Returns how many rows were new.
+    pub async fn insert_all(
+        conn: &mut AsyncPgConnection,
+        results: &[NewResolutionResult],
+    ) -> Result<usize, StoreError> {
+        use diesel::sql_types::{Array, Float8, Int2, Int4, Nullable, Text, Uuid};
+        const INSERT: &str = "INSERT INTO resolution_results (run_id, document_position, \
+             field_position, document_id, field_key, original_value, resolved_value, \
+             resolution_step, confidence, status, candidates, reason) \
+             SELECT $1, t.position, t.field_position, t.document_id, t.field_key, t.original, \
+                    t.resolved::jsonb, t.step, t.confidence, t.status, t.candidates::jsonb, t.reason \
+             FROM unnest($2::int4[], $3::int2[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                         $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[]) \
+                  AS t(position, field_position, document_id, field_key, original, resolved, \
+                       step, confidence, status, candidates, reason) \
+             ON CONFLICT (run_id, document_position, field_position) DO NOTHING";
+        let mut inserted = 0;
+        for chunk in results.chunks(ROWS_PER_INSERT) {
+            let Some(first) = chunk.first() else {
+                continue;
+            };
+            let positions: Vec<i32> = chunk.iter().map(|r| r.document_position).collect();
+            let field_positions: Vec<i16> = chunk.iter().map(|r| r.field_position).collect();
+            let document_ids: Vec<&str> = chunk.iter().map(|r| r.document_id.as_str()).collect();
+            let field_keys: Vec<&str> = chunk.iter().map(|r| r.field_key.as_str()).collect();
+            let originals: Vec<Option<&str>> =
+                chunk.iter().map(|r| r.original_value.as_deref()).collect();
+            let resolved: Vec<Option<String>> = chunk
+                .iter()
+                .map(|r| r.resolved_value.as_ref().map(|v| v.to_string()))
+                .collect();
+            let steps: Vec<Option<&str>> = chunk
+                .iter()
+                .map(|r| r.resolution_step.map(|s| s.as_str()))
+                .collect();
+            let confidences: Vec<f64> = chunk.iter().map(|r| r.confidence).collect();
+            let statuses: Vec<&str> = chunk.iter().map(|r| r.status.as_str()).collect();
+            let candidates: Vec<Option<String>> = chunk
+                .iter()
+                .map(|r| r.candidates.as_ref().map(|v| v.to_string()))
+                .collect();
+            let reasons: Vec<Option<&str>> = chunk.iter().map(|r| r.reason.as_deref()).collect();
+            inserted += diesel::sql_query(INSERT)
+                .bind::<Uuid, _>(first.run_id)
+                .bind::<Array<Int4>, _>(&positions)
+                .bind::<Array<Int2>, _>(&field_positions)
+                .bind::<Array<Text>, _>(&document_ids)
+                .bind::<Array<Text>, _>(&field_keys)
+                .bind::<Array<Nullable<Text>>, _>(&originals)
+                .bind::<Array<Nullable<Text>>, _>(&resolved)
+                .bind::<Array<Nullable<Text>>, _>(&steps)
+                .bind::<Array<Float8>, _>(&confidences)
+                .bind::<Array<Text>, _>(&statuses)
+                .bind::<Array<Nullable<Text>>, _>(&candidates)
+                .bind::<Array<Nullable<Text>>, _>(&reasons)
+                .execute(conn)
+                .await?;
+        }
+        Ok(inserted)
+    }
+
+    /// The run's results in document and field order after the cursor, filtered.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        run_id: ResolutionRunId,
+        filter: &ResolutionResultFilter,
+        after: Option<ResultCursor>,
+        limit: i64,
+    ) -> Result<Vec<ResolutionResult>, StoreError> {
+        let mut query = resolution_results::table
+            .filter(resolution_results::run_id.eq(run_id))
+            .order((
+                resolution_results::document_position.asc(),
+                resolution_results::field_position.asc(),
+            ))
+            .limit(limit)
+            .select(ResolutionResult::as_select())
+            .into_boxed();
+        if let Some((position, field)) = after {
+            query = query.filter(
+                resolution_results::document_position.gt(position).or(
+                    resolution_results::document_position
+                        .eq(position)
+                        .and(resolution_results::field_position.gt(field)),
+                ),
+            );
+        }
+        if let Some(document_id) = &filter.document_id {
+            query = query.filter(resolution_results::document_id.eq(document_id.clone()));
+        }
+        if let Some(field_key) = &filter.field_key {
+            query = query.filter(resolution_results::field_key.eq(field_key.clone()));
+        }
+        if let Some(step) = filter.step {
+            query = query.filter(resolution_results::resolution_step.eq(step));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(resolution_results::status.eq(status));
+        }
+        Ok(query.load(conn).await?)
+    }
+}
