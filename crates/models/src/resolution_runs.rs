@@ -3,6 +3,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::ids::{DataPolicyId, DialectId, JobRunId, OrganizationId, ResolutionRunId};
+use crate::lookup_tables::TableRef;
 use crate::schema::{resolution_run_chunks, resolution_runs};
 use crate::text_enum::text_enum;
 use crate::StoreError;
@@ -66,6 +67,29 @@ pub struct NewResolutionRun {
     pub documents_total: i32,
     pub policy_id: Option<DataPolicyId>,
     pub dialect_id: Option<DialectId>,
+}
+
+/// The policy a run resolves with, as it was when the run was created: its fields and rules and
+/// the exact lookup-table versions its rules name.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PolicySnapshot {
+    pub policy_id: DataPolicyId,
+    pub name: String,
+    pub version: i32,
+    pub fields: serde_json::Value,
+    pub rules: serde_json::Value,
+    pub tables: Vec<TableRef>,
+    /// Documents per chunk job.
+    pub chunk_size: i32,
+}
+
+/// The dialect a run renders and exports its results in, as it was when the run was created.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DialectSnapshot {
+    pub dialect_id: DialectId,
+    pub name: String,
+    pub version: i32,
+    pub settings: serde_json::Value,
 }
 
 /// What one chunk adds to its run's counters.

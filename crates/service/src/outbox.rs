@@ -59,6 +59,21 @@ pub fn matching_run_event(
     )
 }
 
+/// A `resolution.*` event about a run as it now is.
+pub fn resolution_run_event(
+    event_type: EventType,
+    run: &concord_models::resolution_runs::ResolutionRun,
+) -> NewOutboxMessage {
+    event(
+        event_type,
+        Some(run.organization_id),
+        EventSubjectKind::ResolutionRun,
+        Some(run.id.to_string()),
+        None,
+        run.event_data(),
+    )
+}
+
 /// A job for the workers of `routing_key` (see `concord_messages::jobs`).
 pub fn job(routing_key: &str, payload: &impl serde::Serialize) -> NewOutboxMessage {
     NewOutboxMessage {

@@ -35,6 +35,10 @@ pub enum ApiError {
         line: Option<u64>,
         message: String,
     },
+    /// Several problems with one body (a data policy, a dialect): each names its field; the
+    /// message is the first one's.
+    #[error("{}", summarize(.0))]
+    ValidationList(Vec<Problem>),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("the request body exceeds {limit} bytes")]
@@ -51,6 +55,27 @@ pub enum ApiError {
     BodyRead(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// One problem of a [`ApiError::ValidationList`]: the field (a JSON path) and what is wrong.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+fn summarize(problems: &[Problem]) -> String {
+    match problems {
+        [] => "the request is invalid".to_owned(),
+        [one] => format!("{}: {}", one.field, one.message),
+        [first, rest @ ..] => format!(
+            "{}: {} (and {} more problem{})",
+            first.field,
+            first.message,
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 impl ApiError {
@@ -79,7 +104,7 @@ impl ApiError {
             ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => "not_found",
             ApiError::MalformedJson { .. } => "malformed_json",
-            ApiError::Validation { .. } => "validation_failed",
+            ApiError::Validation { .. } | ApiError::ValidationList(_) => "validation_failed",
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
@@ -106,6 +131,10 @@ impl ApiError {
                 }
                 Value::Object(details)
             }
+            ApiError::ValidationList(problems) => json!({
+                "field": problems.first().map(|p| p.field.as_str()),
+                "errors": problems,
+            }),
             ApiError::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
             ApiError::RateLimited { retry_after_secs } => {
                 json!({ "retry_after_seconds": retry_after_secs })
@@ -135,7 +164,9 @@ impl ResponseError for ApiError {
             ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MalformedJson { .. } | ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation { .. } | ApiError::ValidationList(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,

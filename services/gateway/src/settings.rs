@@ -40,6 +40,11 @@ impl GatewaySettings {
                     defaults.matching_chunk_size,
                 )?
                 .max(1),
+                resolution_chunk_size: env_or(
+                    "CONCORD_RESOLUTION_CHUNK_SIZE",
+                    defaults.resolution_chunk_size,
+                )?
+                .max(1),
             },
         })
     }

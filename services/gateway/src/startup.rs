@@ -89,7 +89,10 @@ impl Application {
                         .configure(jobs::routes::configure)
                         .configure(keys::configure)
                         .configure(matching::configure)
-                        .configure(reference_data::configure),
+                        .configure(reference_data::configure)
+                        .configure(dialects::configure)
+                        .configure(policies::configure)
+                        .configure(resolutions::configure),
                 )
                 .default_service(web::to(request_context::no_route))
         })

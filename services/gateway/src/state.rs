@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_ndjson_line_bytes: usize,
     /// Documents per chunk of a matching run (a chunk is one message for one worker).
     pub matching_chunk_size: u32,
+    /// Documents per chunk of a resolution run.
+    pub resolution_chunk_size: u32,
 }
 
 impl Default for Limits {
@@ -32,6 +34,7 @@ impl Default for Limits {
             max_json_body_bytes: 64 * 1024 * 1024,
             max_ndjson_line_bytes: 1024 * 1024,
             matching_chunk_size: 5_000,
+            resolution_chunk_size: 5_000,
         }
     }
 }

@@ -6,7 +6,7 @@ use concord_service::{Worker, WorkerSettings};
 async fn main() -> anyhow::Result<()> {
     concord_telemetry::logging::init(NAME);
     let settings = WorkerSettings::from_env(DEFAULT_OPS_ADDR)?;
-    let worker = Worker::build(settings, Role::Resolution, NAME, |_| ResolutionJobHandler).await?;
+    let worker = Worker::build(settings, Role::Resolution, NAME, ResolutionJobHandler::new).await?;
     concord_service::shutdown::cancel_on_signal(worker.shutdown_token());
     worker.run_until_stopped().await
 }

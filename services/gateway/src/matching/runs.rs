@@ -195,7 +195,7 @@ async fn start_run(
 }
 
 /// Splits positions `0..total` into `[start, end)` ranges of at most `size`.
-fn chunk_ranges(total: i32, size: i32) -> Vec<(i32, i32)> {
+pub(crate) fn chunk_ranges(total: i32, size: i32) -> Vec<(i32, i32)> {
     let size = size.max(1);
     let mut ranges = Vec::new();
     let mut start = 0;

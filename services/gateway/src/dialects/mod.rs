@@ -1,0 +1,230 @@
+//! `/v1/dialects`: versioned output formats (date format, number locale, delimiter, null text,
+//! encoding, boolean pair) that resolution results are rendered and exported in. The settings
+//! are validated by the scoring core ([`DialectSettings`]); every update makes a new version.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use concord_models::database::connection;
+use concord_models::dialects::{Dialect, NewDialect};
+use concord_models::ids::DialectId;
+use concord_scoring::dialect::{DialectError, DialectSettings};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::auth::{Authenticated, Scope};
+use crate::error::{ApiError, Problem};
+use crate::extract::parse_json;
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/dialects")
+            .route(web::post().to(create_dialect))
+            .route(web::get().to(list_dialects)),
+    )
+    .service(
+        web::resource("/dialects/{id}")
+            .route(web::get().to(get_dialect))
+            .route(web::patch().to(update_dialect))
+            .route(web::delete().to(delete_dialect)),
+    );
+}
+
+const MAX_NAME_CHARS: usize = 200;
+
+#[derive(Debug, Serialize)]
+pub struct DialectView {
+    pub id: String,
+    pub name: String,
+    pub version: i32,
+    #[serde(flatten)]
+    pub settings: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub links: Value,
+}
+
+impl From<Dialect> for DialectView {
+    fn from(dialect: Dialect) -> Self {
+        let id = dialect.id.to_string();
+        Self {
+            links: json!({ "self": format!("/v1/dialects/{id}") }),
+            id,
+            name: dialect.name,
+            version: dialect.version,
+            settings: dialect.settings,
+            created_at: dialect.created_at,
+            updated_at: dialect.updated_at,
+        }
+    }
+}
+
+fn problems(errors: Vec<DialectError>) -> ApiError {
+    ApiError::ValidationList(
+        errors
+            .into_iter()
+            .map(|e| Problem {
+                field: e.field,
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+
+/// The body's `name`, trimmed and checked; `None` when absent.
+fn name_of(body: &Value) -> Result<Option<String>, ApiError> {
+    match body.get("name") {
+        None => Ok(None),
+        Some(Value::String(name)) => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+                Err(ApiError::validation(
+                    "name",
+                    format!("must be 1 to {MAX_NAME_CHARS} characters"),
+                ))
+            } else {
+                Ok(Some(name.to_owned()))
+            }
+        }
+        Some(_) => Err(ApiError::validation("name", "must be a string")),
+    }
+}
+
+/// The settings of a body, without its `name`.
+fn settings_of(body: &Value) -> Result<Value, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::validation("", "a dialect is a JSON object"));
+    };
+    let mut map = map.clone();
+    map.remove("name");
+    Ok(Value::Object(map))
+}
+
+fn dialect_id(raw: &str) -> Result<DialectId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("dialect", raw))
+}
+
+async fn create_dialect(
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let body: Value = parse_json(&body)?;
+    let name = name_of(&body)?.ok_or_else(|| ApiError::validation("name", "is required"))?;
+    let settings = DialectSettings::parse(&settings_of(&body)?).map_err(problems)?;
+    let mut conn = connection(&state.pool).await?;
+    let dialect = Dialect::insert(
+        &mut conn,
+        NewDialect {
+            id: DialectId::generate(),
+            organization_id: auth.organization_id,
+            name,
+            settings: settings.to_json(),
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/dialects/{}", dialect.id),
+        ))
+        .json(DialectView::from(dialect)))
+}
+
+/// `GET /v1/dialects/{id}`, or `?version=N` for an earlier version.
+async fn get_dialect(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let id = dialect_id(&path)?;
+    let mut conn = connection(&state.pool).await?;
+    let mut dialect = Dialect::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("dialect", id.to_string()))?;
+    if let Some(raw) = query.get("version") {
+        let version: i32 = raw
+            .parse()
+            .map_err(|_| ApiError::validation("version", format!("`{raw}` is not a version number")))?;
+        let old = Dialect::find_version(&mut conn, id, version)
+            .await?
+            .ok_or_else(|| ApiError::not_found("dialect version", format!("{id} v{version}")))?;
+        dialect.version = old.version;
+        dialect.name = old.name;
+        dialect.settings = old.settings;
+        dialect.updated_at = old.created_at;
+    }
+    Ok(HttpResponse::Ok().json(DialectView::from(dialect)))
+}
+
+async fn list_dialects(
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let page = PageRequest::from_query(&query)?;
+    let before: Option<DialectId> = page.after_as()?;
+    let mut conn = connection(&state.pool).await?;
+    let rows = Dialect::list(&mut conn, auth.organization_id, before, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |dialect| dialect.id.to_string(),
+        DialectView::from,
+    )))
+}
+
+/// `PATCH /v1/dialects/{id}`: the settings given replace those of the current version, the rest
+/// stay; a new version.
+async fn update_dialect(
+    path: web::Path<String>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = dialect_id(&path)?;
+    let body: Value = parse_json(&body)?;
+    let name = name_of(&body)?;
+    let patch = settings_of(&body)?;
+    let mut conn = connection(&state.pool).await?;
+    let current = Dialect::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("dialect", id.to_string()))?;
+    let settings = DialectSettings::parse(&current.settings)
+        .map_err(problems)?
+        .patched(&patch)
+        .map_err(problems)?;
+    let dialect = Dialect::update(
+        &mut conn,
+        auth.organization_id,
+        id,
+        name.unwrap_or(current.name),
+        settings.to_json(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("dialect", id.to_string()))?;
+    Ok(HttpResponse::Ok().json(DialectView::from(dialect)))
+}
+
+async fn delete_dialect(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = dialect_id(&path)?;
+    let mut conn = connection(&state.pool).await?;
+    if Dialect::delete(&mut conn, auth.organization_id, id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("dialect", id.to_string()))
+    }
+}

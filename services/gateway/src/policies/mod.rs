@@ -1,0 +1,361 @@
+//! `/v1/data-policies`: how each output field of a document is derived from its raw values.
+//! A policy is created with a name and a description, then given its `fields` and `rules` by
+//! `PUT` (each `PUT` a new version; older versions stay readable with `?version=N`). Saving
+//! compiles the rules in the scoring core — dependency order, cycles, unknown fields, unknown
+//! lookup tables, bad configs — so a stored policy is one the workers can run; every problem is
+//! answered at once with a 422 naming its rule.
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use concord_models::data_policies::{DataPolicy, DataPolicyUpdate, NewDataPolicy};
+use concord_models::database::connection;
+use concord_models::ids::{DataPolicyId, OrganizationId};
+use concord_scoring::policy::{CompiledPolicy, PolicyDocument, PolicyError};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::auth::{Authenticated, Scope};
+use crate::error::{ApiError, Problem};
+use crate::extract::parse_json;
+use crate::lookup_tables;
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/data-policies")
+            .route(web::post().to(create_policy))
+            .route(web::get().to(list_policies)),
+    )
+    .service(
+        web::resource("/data-policies/{id}")
+            .route(web::get().to(get_policy))
+            .route(web::put().to(replace_policy))
+            .route(web::delete().to(delete_policy)),
+    )
+    .route("/data-policies/{id}/fields", web::get().to(get_fields))
+    .route("/data-policies/{id}/rules", web::get().to(get_rules));
+}
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 2_000;
+
+#[derive(Debug, Serialize)]
+pub struct DataPolicyView {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub version: i32,
+    pub fields: Value,
+    pub rules: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub links: Value,
+}
+
+impl From<DataPolicy> for DataPolicyView {
+    fn from(policy: DataPolicy) -> Self {
+        let id = policy.id.to_string();
+        Self {
+            links: json!({
+                "self": format!("/v1/data-policies/{id}"),
+                "fields": format!("/v1/data-policies/{id}/fields"),
+                "rules": format!("/v1/data-policies/{id}/rules"),
+            }),
+            id,
+            name: policy.name,
+            description: policy.description,
+            version: policy.version,
+            fields: policy.fields,
+            rules: policy.rules,
+            created_at: policy.created_at,
+            updated_at: policy.updated_at,
+        }
+    }
+}
+
+fn policy_id(raw: &str) -> Result<DataPolicyId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("data policy", raw))
+}
+
+fn policy_problems(errors: Vec<PolicyError>) -> ApiError {
+    ApiError::ValidationList(
+        errors
+            .into_iter()
+            .map(|e| Problem {
+                field: e.path,
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+
+/// `name` and `description` of a body, each `None` when absent.
+fn text_field(body: &Value, key: &str, max: usize) -> Result<Option<Option<String>>, ApiError> {
+    match body.get(key) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(text)) => {
+            let text = text.trim();
+            if text.chars().count() > max {
+                Err(ApiError::validation(key, format!("must be at most {max} characters")))
+            } else {
+                Ok(Some(Some(text.to_owned())))
+            }
+        }
+        Some(_) => Err(ApiError::validation(key, "must be a string")),
+    }
+}
+
+fn name_of(body: &Value) -> Result<Option<String>, ApiError> {
+    match text_field(body, "name", MAX_NAME_CHARS)? {
+        None => Ok(None),
+        Some(Some(name)) if !name.is_empty() => Ok(Some(name)),
+        Some(_) => Err(ApiError::validation(
+            "name",
+            format!("must be 1 to {MAX_NAME_CHARS} characters"),
+        )),
+    }
+}
+
+fn reject_unknown_keys(body: &Value, allowed: &[&str]) -> Result<(), ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::validation("", "a data policy is a JSON object"));
+    };
+    match map.keys().find(|key| !allowed.contains(&key.as_str())) {
+        Some(key) => Err(ApiError::validation(
+            key.as_str(),
+            format!("unknown field `{key}`; expected one of: {}", allowed.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The lookup-table names the document's `lookup` rules give.
+fn table_names(document: &PolicyDocument) -> Vec<String> {
+    let mut names: Vec<String> = document
+        .rules
+        .iter()
+        .filter(|rule| rule.rule_type == "lookup")
+        .filter_map(|rule| rule.config.get("table")?.as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Compiles `fields` and `rules` against the organisation's lookup tables (and the built-in
+/// ones): the normalised JSON to store, or every problem.
+pub async fn compile(
+    conn: &mut AsyncPgConnection,
+    organization_id: OrganizationId,
+    fields: &Value,
+    rules: &Value,
+) -> Result<(Value, Value), ApiError> {
+    let document = PolicyDocument::from_json(&json!({ "fields": fields, "rules": rules }))
+        .map_err(policy_problems)?;
+    let names = table_names(&document);
+    let known: HashSet<String> = lookup_tables::resolve_names(conn, organization_id, &names)
+        .await?
+        .into_iter()
+        .map(|table| table.name)
+        .collect();
+    CompiledPolicy::compile(&document, &|name| known.contains(name)).map_err(policy_problems)?;
+    let fields = serde_json::to_value(&document.fields).map_err(ApiError::internal)?;
+    let rules = serde_json::to_value(&document.rules).map_err(ApiError::internal)?;
+    Ok((fields, rules))
+}
+
+/// `POST /v1/data-policies` `{name, description?, fields?, rules?}`: version 1.
+async fn create_policy(
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let body: Value = parse_json(&body)?;
+    reject_unknown_keys(&body, &["name", "description", "fields", "rules"])?;
+    let name = name_of(&body)?.ok_or_else(|| ApiError::validation("name", "is required"))?;
+    let description = text_field(&body, "description", MAX_DESCRIPTION_CHARS)?.flatten();
+    let organization_id = auth.organization_id;
+    let mut conn = connection(&state.pool).await?;
+    let (fields, rules) = compile(
+        &mut conn,
+        organization_id,
+        body.get("fields").unwrap_or(&json!([])),
+        body.get("rules").unwrap_or(&json!([])),
+    )
+    .await?;
+    let policy = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            Ok(DataPolicy::insert(
+                conn,
+                NewDataPolicy {
+                    id: DataPolicyId::generate(),
+                    organization_id,
+                    name,
+                    description,
+                    fields,
+                    rules,
+                },
+            )
+            .await?)
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/data-policies/{}", policy.id),
+        ))
+        .json(DataPolicyView::from(policy)))
+}
+
+/// `PUT /v1/data-policies/{id}` `{fields, rules, name?, description?}`: a new version.
+async fn replace_policy(
+    path: web::Path<String>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = policy_id(&path)?;
+    let body: Value = parse_json(&body)?;
+    reject_unknown_keys(&body, &["name", "description", "fields", "rules"])?;
+    let name = name_of(&body)?;
+    let description = text_field(&body, "description", MAX_DESCRIPTION_CHARS)?;
+    let fields = body
+        .get("fields")
+        .ok_or_else(|| ApiError::validation("fields", "is required (the full list of fields)"))?;
+    let rules = body
+        .get("rules")
+        .ok_or_else(|| ApiError::validation("rules", "is required (the full list of rules)"))?;
+    let organization_id = auth.organization_id;
+    let mut conn = connection(&state.pool).await?;
+    if DataPolicy::find(&mut conn, organization_id, id).await?.is_none() {
+        return Err(ApiError::not_found("data policy", id.to_string()));
+    }
+    let (fields, rules) = compile(&mut conn, organization_id, fields, rules).await?;
+    let policy = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            DataPolicy::update(
+                conn,
+                organization_id,
+                id,
+                DataPolicyUpdate {
+                    name,
+                    description,
+                    fields,
+                    rules,
+                },
+            )
+            .await?
+            .ok_or_else(|| ApiError::not_found("data policy", id.to_string()))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DataPolicyView::from(policy)))
+}
+
+/// The policy as it is, or as it was at `?version=N`.
+async fn find_policy(
+    state: &AppState,
+    auth: &Authenticated,
+    raw_id: &str,
+    query: &HashMap<String, String>,
+) -> Result<DataPolicy, ApiError> {
+    auth.require(Scope::Read)?;
+    let id = policy_id(raw_id)?;
+    let mut conn = connection(&state.pool).await?;
+    let mut policy = DataPolicy::find(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("data policy", id.to_string()))?;
+    if let Some(raw) = query.get("version") {
+        let version: i32 = raw.parse().map_err(|_| {
+            ApiError::validation("version", format!("`{raw}` is not a version number"))
+        })?;
+        let old = DataPolicy::find_version(&mut conn, id, version)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found("data policy version", format!("{id} v{version}"))
+            })?;
+        policy.version = old.version;
+        policy.fields = old.fields;
+        policy.rules = old.rules;
+        policy.updated_at = old.created_at;
+    }
+    Ok(policy)
+}
+
+async fn get_policy(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let policy = find_policy(&state, &auth, &path, &query).await?;
+    Ok(HttpResponse::Ok().json(DataPolicyView::from(policy)))
+}
+
+async fn get_fields(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let policy = find_policy(&state, &auth, &path, &query).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "policy_id": policy.id.to_string(),
+        "version": policy.version,
+        "data": policy.fields,
+    })))
+}
+
+async fn get_rules(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let policy = find_policy(&state, &auth, &path, &query).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "policy_id": policy.id.to_string(),
+        "version": policy.version,
+        "data": policy.rules,
+    })))
+}
+
+async fn list_policies(
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let page = PageRequest::from_query(&query)?;
+    let before: Option<DataPolicyId> = page.after_as()?;
+    let mut conn = connection(&state.pool).await?;
+    let rows =
+        DataPolicy::list(&mut conn, auth.organization_id, before, page.fetch_limit()).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |policy| policy.id.to_string(),
+        DataPolicyView::from,
+    )))
+}
+
+async fn delete_policy(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = policy_id(&path)?;
+    let mut conn = connection(&state.pool).await?;
+    if DataPolicy::delete(&mut conn, auth.organization_id, id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("data policy", id.to_string()))
+    }
+}

@@ -1,0 +1,169 @@
+//! What the resolution endpoints answer, and the rendering of resolved values in a run's dialect.
+
+use chrono::{DateTime, Utc};
+use concord_models::resolution_results::ResolutionResult;
+use concord_models::resolution_runs::{
+    DialectSnapshot, PolicySnapshot, ResolutionRun, ResolutionRunStatus,
+};
+use concord_scoring::dialect::DialectSettings;
+use concord_scoring::policy::{FieldSpec, FieldType, ResolvedValue};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Serialize)]
+pub struct ResolutionRunView {
+    pub id: String,
+    pub status: ResolutionRunStatus,
+    pub source_run_id: String,
+    pub policy_id: Option<String>,
+    pub policy_version: Option<i32>,
+    pub dialect_id: Option<String>,
+    pub dialect_version: Option<i32>,
+    pub counters: CountersView,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub links: Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountersView {
+    pub documents_total: i32,
+    pub documents_processed: i32,
+    pub fields_resolved: i32,
+    pub fields_unresolved: i32,
+    /// Values a `fallback: "llm"` lookup could not settle, handed to the ai-resolver.
+    pub fields_waiting: i32,
+}
+
+impl From<ResolutionRun> for ResolutionRunView {
+    fn from(run: ResolutionRun) -> Self {
+        let id = run.id.to_string();
+        let policy_version = run
+            .policy_snapshot
+            .get("version")
+            .and_then(Value::as_i64)
+            .and_then(|v| i32::try_from(v).ok());
+        let dialect_version = run
+            .dialect_snapshot
+            .as_ref()
+            .and_then(|d| d.get("version"))
+            .and_then(Value::as_i64)
+            .and_then(|v| i32::try_from(v).ok());
+        Self {
+            links: json!({
+                "self": format!("/v1/resolutions/{id}"),
+                "execute": format!("/v1/resolutions/{id}/execute"),
+                "results": format!("/v1/resolutions/{id}/results"),
+                "export": format!("/v1/resolutions/{id}/results/export"),
+                "source_run": format!("/v1/jobs/{}", run.source_run_id),
+            }),
+            id,
+            status: run.status,
+            source_run_id: run.source_run_id.to_string(),
+            policy_id: run.policy_id.map(|id| id.to_string()),
+            policy_version,
+            dialect_id: run.dialect_id.map(|id| id.to_string()),
+            dialect_version,
+            counters: CountersView {
+                documents_total: run.documents_total,
+                documents_processed: run.documents_processed,
+                fields_resolved: run.fields_resolved,
+                fields_unresolved: run.fields_unresolved,
+                fields_waiting: run.fields_waiting,
+            },
+            error: run.error,
+            created_at: run.created_at,
+            updated_at: run.updated_at,
+            started_at: run.started_at,
+            completed_at: run.completed_at,
+        }
+    }
+}
+
+/// Renders a run's resolved values in its dialect (the default dialect when it has none).
+pub struct Renderer {
+    pub settings: DialectSettings,
+    /// The policy's fields, by position.
+    pub fields: Vec<(String, FieldType)>,
+}
+
+impl Renderer {
+    pub fn of(run: &ResolutionRun) -> Result<Renderer, ApiError> {
+        let settings = match &run.dialect_snapshot {
+            None => DialectSettings::default(),
+            Some(value) => {
+                let snapshot: DialectSnapshot =
+                    serde_json::from_value(value.clone()).map_err(ApiError::internal)?;
+                DialectSettings::parse(&snapshot.settings).map_err(|errors| {
+                    ApiError::internal(std::io::Error::other(format!(
+                        "the run's dialect snapshot is invalid: {}",
+                        errors
+                            .iter()
+                            .map(|e| format!("{}: {}", e.field, e.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )))
+                })?
+            }
+        };
+        let snapshot: PolicySnapshot =
+            serde_json::from_value(run.policy_snapshot.clone()).map_err(ApiError::internal)?;
+        let specs: Vec<FieldSpec> =
+            serde_json::from_value(snapshot.fields).map_err(ApiError::internal)?;
+        let fields = specs
+            .into_iter()
+            .map(|spec| {
+                let field_type = FieldType::parse(&spec.field_type).unwrap_or(FieldType::String);
+                (spec.field_key, field_type)
+            })
+            .collect();
+        Ok(Renderer { settings, fields })
+    }
+
+    /// The value as the dialect writes it (`null_representation` for none).
+    pub fn render(&self, field_position: usize, value: Option<&Value>) -> String {
+        let typed = match (self.fields.get(field_position), value) {
+            (Some((_, field_type)), Some(value)) => ResolvedValue::from_json(field_type, value),
+            _ => None,
+        };
+        self.settings.render(typed.as_ref())
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResolutionResultView {
+    pub document_id: String,
+    pub field_key: String,
+    pub original_value: Option<String>,
+    pub resolved_value: Option<Value>,
+    /// `resolved_value` as the run's dialect renders it.
+    pub rendered_value: String,
+    pub resolution_step: Option<&'static str>,
+    pub confidence: f64,
+    pub status: &'static str,
+    pub candidates: Value,
+    pub reason: Option<String>,
+}
+
+impl ResolutionResultView {
+    pub fn new(row: ResolutionResult, renderer: &Renderer) -> Self {
+        let position = usize::try_from(row.field_position).unwrap_or(usize::MAX);
+        Self {
+            rendered_value: renderer.render(position, row.resolved_value.as_ref()),
+            document_id: row.document_id,
+            field_key: row.field_key,
+            original_value: row.original_value,
+            resolved_value: row.resolved_value,
+            resolution_step: row.resolution_step.map(|step| step.as_str()),
+            confidence: row.confidence,
+            status: row.status.as_str(),
+            candidates: row.candidates.unwrap_or_else(|| json!([])),
+            reason: row.reason,
+        }
+    }
+}
