@@ -94,8 +94,8 @@ CLDR_UNITS = {
 }
 
 # Rec 20 codes of trade units that CLDR has no unit for (counts, packs, lump sums, energy);
-# flagged `common` with the CLDR-mapped ones. A selection, not data: names and symbols still
-# come from Rec 20 only.
+# the table holds these and the CLDR-mapped ones. A selection, not data: their names and
+# symbols come from Rec 20 only.
 REC20_TRADE = {"EA", "C62", "H87", "PR", "DZN", "SET", "GRO", "LS", "NAR", "NMP", "PTN", "E51",
                "LM", "KTN", "MWH", "WHR", "GWH", "KVA"}
 
@@ -106,7 +106,6 @@ RANK_PRIMARY = 0     # codes, ISO / Rec 20 names and symbols, English names
 RANK_LOCALE = 1      # names in the other major languages (CLDR)
 RANK_TRANSLATION = 2  # iso-codes translations, CLDR narrow unit forms
 RANK_FORMER = 3      # withdrawn country names (ISO 3166-3)
-RANK_UNCOMMON = 10   # added to every alias of a Rec 20 unit outside the CLDR-mapped set
 
 SPECIAL_LETTERS = {"ł": "l", "ø": "o", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "þ": "th",
                    "ı": "i", "ð": "d", "ħ": "h", "ŀ": "l"}
@@ -402,22 +401,24 @@ def units(cldr, facturx_js):
     data = {loc: cldr_main(cldr, "cldr-units-full", loc, "units.json") for loc in LOCALES}
     entries = []
     for code in codes:
+        # Only the common trade units: the other ~1,650 Rec 20 codes and symbols shadow everyday
+        # abbreviations (kW would resolve to KW, kgs to KGS "kilogram per second", gal to A76
+        # "gal" the unit of acceleration, pc to C63 parsec) and add no right answer.
+        if code not in mapped and code not in REC20_TRADE:
+            continue
         raw = names[code]
         label = local["en"].get(code) or raw.lower().replace("_", " ")
-        common = code in mapped or code in REC20_TRADE
-        extra = 0 if common else RANK_UNCOMMON
-        attrs = {"common": common}
+        attrs = {}
         sym = symbols.get(code, "")
         if sym:
             attrs["symbol"] = sym
         if code in mapped:
             attrs["cldr"] = mapped[code]
         e = Entry(code, label, attrs)
-        e.add(raw.lower().replace("_", " "), RANK_PRIMARY + extra)
-        e.add(sym, RANK_PRIMARY + extra, symbol=False)
+        e.add(raw.lower().replace("_", " "), RANK_PRIMARY)
+        e.add(sym, RANK_PRIMARY)
         for loc in ("de", "fr"):
-            if common:
-                e.add(local[loc].get(code, ""), RANK_LOCALE)
+            e.add(local[loc].get(code, ""), RANK_LOCALE)
         for cldr_id in mapped.get(code, []):
             for loc in LOCALES:
                 m = data[loc]

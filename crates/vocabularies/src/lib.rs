@@ -82,12 +82,12 @@ static TABLES: [StandardTable; 3] = [
     StandardTable {
         name: "unece-rec20",
         title: "Units of measure (UN/ECE Recommendation 20)",
-        description: "The unit codes of UN/ECE Recommendation 20 (packaging codes of \
-            Recommendation 21 excluded). Code: the Rec 20 common code. Label: the Rec 20 name. \
-            Aliases: the Rec 20 symbol and, for the common trade units, their CLDR names in 28 \
-            major languages (long, short and narrow forms, singular and plural: kilogram, \
-            kilograms, kg, Kilogramm). Attributes: common (a common trade unit), symbol (Rec 20), \
-            cldr (the CLDR unit ids it was given names from).",
+        description: "The common trade units of UN/ECE Recommendation 20: those CLDR names \
+            (mass, length, area, volume, time, energy, power, ...) and the counts and lump sums \
+            (EA, C62, H87, PR, DZN, SET, GRO, LS, ...). Code: the Rec 20 common code. Label: the \
+            Rec 20 name. Aliases: the Rec 20 symbol and the CLDR names in 28 major languages \
+            (long, short and narrow forms, singular and plural: kilogram, kilograms, kg, \
+            Kilogramm). Attributes: symbol (Rec 20), cldr (the CLDR unit ids it was named from).",
         source: "EN 16931 unit of measure code list (UN/ECE Rec 20) as shipped by npm \
             factur-x-kit 0.3.1; Unicode CLDR 48.2 (npm cldr-units-full 48.2.0)",
     },
