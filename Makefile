@@ -8,7 +8,7 @@ export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
 export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup deps toolchain build up down status demo test lint fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching
+.PHONY: help setup deps toolchain build up down status demo test lint fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,7 +53,10 @@ bench-setup: ## The bench virtualenv (pandas, Splink) outside the repository
 	@bash deploy/bench.sh setup
 
 bench-matching: deps bench-setup ## Matching accuracy and speed through the REST API, beside Splink (BENCH_ARGS=...)
-	@bash deploy/bench.sh run
+	@bash deploy/bench.sh run matching
+
+bench-resolution: deps bench-setup ## Value resolution accuracy (vs the RapidFuzz baseline) and speed through the REST API (BENCH_ARGS=...)
+	@bash deploy/bench.sh run resolution
 
 lint: toolchain ## rustfmt and clippy, warnings as errors
 	@cargo fmt --all -- --check

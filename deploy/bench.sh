@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The matching benchmark (`make bench-matching`): the bench virtualenv (pandas, Splink — outside
-# the repository), the stack on release binaries, a key, then bench/matching.py, which drives the
-# REST API like a user and prints the table. Extra arguments go to bench/matching.py, e.g.
+# The benchmarks (`make bench-matching`, `make bench-resolution`): the bench virtualenv (pandas,
+# Splink — outside the repository), the stack on release binaries, a key, then bench/matching.py
+# or bench/resolution.py, which drive the REST API like a user and print their tables. Extra
+# arguments go to the script, e.g.
 #   make bench-matching BENCH_ARGS="--sets invoices --no-splink"
+#   make bench-resolution BENCH_ARGS="--no-speed"
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,6 +23,7 @@ setup() {
 }
 
 run() {
+  local bench="${1:-matching}"
   setup
   log "building the release binaries"
   cargo build --release --bins
@@ -28,12 +31,12 @@ run() {
   # The stack on release binaries (a debug stack from `make up` is replaced).
   bash "$repo/deploy/services.sh" down >/dev/null
   CONCORD_PROFILE=release bash "$repo/deploy/services.sh" up
-  key="$("$bin_dir/gateway" keys create --org bench --scopes read,write --name "make bench-matching" | tail -n 1)"
-  "$venv/bin/python" "$repo/bench/matching.py" --key "$key" ${BENCH_ARGS:-}
+  key="$("$bin_dir/gateway" keys create --org bench --scopes read,write --name "make bench-$bench" | tail -n 1)"
+  "$venv/bin/python" "$repo/bench/$bench.py" --key "$key" ${BENCH_ARGS:-}
 }
 
 case "${1:-run}" in
   setup) setup ;;
-  run) run ;;
-  *) echo "usage: $0 setup|run" >&2; exit 2 ;;
+  run) run "${2:-matching}" ;;
+  *) echo "usage: $0 setup|run [matching|resolution]" >&2; exit 2 ;;
 esac
