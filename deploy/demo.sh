@@ -89,6 +89,50 @@ echo "  progress: $progress"
 say "GET /v1/matching/runs/$run_id/results: each document's match, its confidence and the evidence per field"
 curl -fsS "$gateway/v1/matching/runs/$run_id/results" -H "Authorization: Bearer $key" | show results
 
+say "POST /v1/lookup-tables: units — the built-in UN/ECE Rec 20 table, extended with our own aliases"
+curl -fsS -X POST "$gateway/v1/lookup-tables" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  --data-binary @"$repo/deploy/demo/units-table.json" \
+  | python3 -c 'import json,sys; t=json.load(sys.stdin); print(f"  {t[\"name\"]} v{t[\"version\"]}: extends {t[\"extends\"]}, {t[\"entry_count\"]} own entries")'
+echo "  built-in tables: $(curl -fsS "$gateway/v1/lookup-tables?limit=10" -H "Authorization: Bearer $key" \
+  | python3 -c 'import json,sys; print(", ".join(t["name"] for t in json.load(sys.stdin)["data"] if t.get("built_in")))')"
+
+say "POST /v1/data-policies + PUT: how each output field is derived (deploy/demo/resolution-policy.json)"
+policy_id="$(curl -fsS -X POST "$gateway/v1/data-policies" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d '{"name": "invoice header", "description": "the fields our ERP needs"}' | show field id)"
+curl -fsS -X PUT "$gateway/v1/data-policies/$policy_id" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  --data-binary @"$repo/deploy/demo/resolution-policy.json" \
+  | python3 -c 'import json,sys; p=json.load(sys.stdin); print(f"  policy {p[\"id\"]} v{p[\"version\"]}: {len(p[\"fields\"])} fields, {len(p[\"rules\"])} rules")'
+echo "  a policy with a cycle is refused, naming the rule:"
+curl -sS -X PUT "$gateway/v1/data-policies/$policy_id" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d '{"fields": [{"field_key": "a", "type": "number"}, {"field_key": "b", "type": "number"}], "rules": [{"rule_type": "compute", "target_field": "a", "config": {"expression": "b + 1"}}, {"rule_type": "compute", "target_field": "b", "config": {"expression": "a * 2"}}]}' \
+  | python3 -c 'import json,sys; e=json.load(sys.stdin)["error"]; print(f"  {e[\"code\"]}: {e[\"message\"]}")'
+
+say "POST /v1/dialects: how results are written out (deploy/demo/dialect.json)"
+dialect_id="$(curl -fsS -X POST "$gateway/v1/dialects" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  --data-binary @"$repo/deploy/demo/dialect.json" | show field id)"
+echo "  dialect $dialect_id"
+
+say "POST /v1/resolutions over the sample job, then /execute: resolved by the resolution worker"
+resolution="$(curl -fsS -X POST "$gateway/v1/resolutions" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d "{\"source_run_id\": \"$job_id\", \"policy_id\": \"$policy_id\", \"dialect_id\": \"$dialect_id\"}")"
+resolution_id="$(echo "$resolution" | show field id)"
+echo "  resolution $resolution_id: $(echo "$resolution" | show field status)"
+curl -fsS -X POST "$gateway/v1/resolutions/$resolution_id/execute" -H "Authorization: Bearer $key" >/dev/null
+for _ in $(seq 1 100); do
+  resolution="$(curl -fsS "$gateway/v1/resolutions/$resolution_id" -H "Authorization: Bearer $key")"
+  status="$(echo "$resolution" | show field status)"
+  [[ "$status" == completed || "$status" == failed ]] && break
+  sleep 0.1
+done
+echo "  $status: $(echo "$resolution" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"])')"
+[[ "$status" == completed ]] || { echo "the resolution ended $status (see .run/resolution-worker.log)" >&2; exit 1; }
+
+say "GET /v1/resolutions/$resolution_id/results: each field, how it was resolved and how sure"
+curl -fsS "$gateway/v1/resolutions/$resolution_id/results?limit=100" -H "Authorization: Bearer $key" | show resolution
+
+say "GET /v1/resolutions/$resolution_id/results/export: the same, in the German dialect"
+curl -fsS "$gateway/v1/resolutions/$resolution_id/results/export" -H "Authorization: Bearer $key"
+
 say "A bad request gets a clear error"
 curl -sS -X POST "$gateway/v1/jobs" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
   -d '{"name": "broken", "documents": [{"document_id": "x", "values": {"amount": 12.5}}]}' | pretty

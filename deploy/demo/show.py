@@ -1,4 +1,4 @@
-"""Prints the demo's answers readably: `python3 show.py dataset|results|field NAME` reads JSON on stdin."""
+"""Prints the demo's answers readably: `python3 show.py dataset|results|resolution|field NAME` reads JSON on stdin."""
 import json
 import sys
 
@@ -21,6 +21,18 @@ def results(page):
             f"{c['reference_row_id']} {c['confidence']:.3f}" for c in r["candidates"]))
 
 
+def resolution(page):
+    for r in page["data"]:
+        step = r["resolution_step"] or "-"
+        value = "null" if r["resolved_value"] is None else json.dumps(r["resolved_value"], ensure_ascii=False)
+        original = "" if r["original_value"] is None else r["original_value"]
+        line = (f"  {r['document_id']:<14} {r['field_key']:<12} {original!s:<26.26} -> {value:<22} "
+                f"{step:<8} {r['confidence']:.2f}  {r['status']}")
+        if r["candidates"] and r["resolution_step"] != "lookup" or (r["candidates"] and r["confidence"] < 0.99):
+            line += "   candidates: " + ", ".join(f"{c['code']} {c['score']:.2f}" for c in r["candidates"][:3])
+        print(line)
+
+
 if __name__ == "__main__":
     body = json.load(sys.stdin)
     what = sys.argv[1]
@@ -28,6 +40,8 @@ if __name__ == "__main__":
         dataset(body)
     elif what == "results":
         results(body)
+    elif what == "resolution":
+        resolution(body)
     elif what == "field":
         value = body
         for part in sys.argv[2].split("."):

@@ -28,6 +28,7 @@ pub struct AppOptions {
     pub rate_limit_per_minute: u32,
     pub amqp_url: String,
     pub matching_chunk_size: u32,
+    pub resolution_chunk_size: u32,
 }
 
 impl Default for AppOptions {
@@ -36,6 +37,7 @@ impl Default for AppOptions {
             rate_limit_per_minute: 10_000,
             amqp_url: amqp_url(),
             matching_chunk_size: Limits::default().matching_chunk_size,
+            resolution_chunk_size: Limits::default().resolution_chunk_size,
         }
     }
 }
@@ -62,6 +64,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         intake_concurrency: 2,
         limits: Limits {
             matching_chunk_size: options.matching_chunk_size,
+            resolution_chunk_size: options.resolution_chunk_size,
             ..Limits::default()
         },
     };
@@ -158,6 +161,29 @@ impl TestApp {
             Some(("application/json", bytes)),
         )
         .await
+    }
+
+    pub async fn put_json(&self, path: &str, key: &str, body: &Value) -> Reply {
+        let bytes = serde_json::to_vec(body).expect("serialisable");
+        self.send(
+            self.client.put(self.url(path)).bearer_auth(key),
+            Some(("application/json", bytes)),
+        )
+        .await
+    }
+
+    pub async fn patch_json(&self, path: &str, key: &str, body: &Value) -> Reply {
+        let bytes = serde_json::to_vec(body).expect("serialisable");
+        self.send(
+            self.client.patch(self.url(path)).bearer_auth(key),
+            Some(("application/json", bytes)),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> Reply {
+        self.send(self.client.delete(self.url(path)).bearer_auth(key), None)
+            .await
     }
 
     pub async fn post_ndjson(&self, path: &str, key: &str, body: Vec<u8>) -> Reply {

@@ -11,3 +11,4 @@ mod ops;
 mod outbox;
 mod rate_limit;
 mod reference_data;
+mod resolutions;

@@ -97,19 +97,6 @@ async fn start_run(app: &TestApp, config: &str, job: &str) -> String {
     reply.body["id"].as_str().expect("a run id").to_owned()
 }
 
-async fn put_json(app: &TestApp, path: &str, body: &Value) -> Reply {
-    app.send(
-        app.client.put(app.url(path)).bearer_auth(&app.key),
-        Some(("application/json", serde_json::to_vec(body).expect("json"))),
-    )
-    .await
-}
-
-async fn delete(app: &TestApp, path: &str) -> Reply {
-    app.send(app.client.delete(app.url(path)).bearer_auth(&app.key), None)
-        .await
-}
-
 async fn matching_worker(app: &TestApp) -> TestWorker {
     spawn_worker(
         &app.database,
@@ -174,9 +161,7 @@ async fn a_config_is_created_read_replaced_listed_and_deleted() {
     assert_eq!(fetched.body["field_mappings"][0]["params"]["kind"], "name");
 
     // PUT replaces everything but the dataset, and makes a new version; defaults apply again.
-    let replaced = put_json(
-        &app,
-        &format!("/v1/matching/configs/{id}"),
+    let replaced = app.put_json(&format!("/v1/matching/configs/{id}"), &app.key,
         &json!({"name": "renamed", "field_mappings": [mappings()[1].clone()]}),
     )
     .await;
@@ -191,9 +176,7 @@ async fn a_config_is_created_read_replaced_listed_and_deleted() {
 
     // The dataset is fixed after creation.
     let other_dataset = upload_reference_data(&app, &app.key).await;
-    let moved = put_json(
-        &app,
-        &format!("/v1/matching/configs/{id}"),
+    let moved = app.put_json(&format!("/v1/matching/configs/{id}"), &app.key,
         &json!({"name": "x", "reference_data_id": other_dataset, "field_mappings": mappings()}),
     )
     .await;
@@ -218,7 +201,7 @@ async fn a_config_is_created_read_replaced_listed_and_deleted() {
     assert_eq!(read_only.status, 403);
 
     assert_eq!(
-        delete(&app, &format!("/v1/matching/configs/{id}"))
+        app.delete(&format!("/v1/matching/configs/{id}"), &app.key)
             .await
             .status,
         204
@@ -592,7 +575,7 @@ async fn a_run_refuses_what_it_cannot_match() {
 
     // Once its dataset is deleted, the config's next run fails clearly.
     assert_eq!(
-        delete(&app, &format!("/v1/reference-data/{dataset}"))
+        app.delete(&format!("/v1/reference-data/{dataset}"), &app.key)
             .await
             .status,
         204
