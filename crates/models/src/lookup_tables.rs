@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{LookupTableId, OrganizationId};
 use crate::schema::{lookup_entries, lookup_table_versions, lookup_tables};
@@ -63,6 +64,22 @@ pub struct NewLookupEntry {
     pub label: String,
     pub aliases: Vec<String>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a lookup table name resolved to when a policy or run was saved: the organisation's table
+/// at its version then, or a built-in standard table (`built_in`, no id nor version: built-ins
+/// change only with a release). Kept in a run's snapshot so the resolution worker reads exactly
+/// the entries the run was created against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRef {
+    pub name: String,
+    pub built_in: bool,
+    /// The organisation's table (`None` for a built-in).
+    pub table_id: Option<uuid::Uuid>,
+    /// The version of the organisation's table (`None` for a built-in).
+    pub version: Option<i32>,
+    /// The built-in table an organisation's table extends at that version.
+    pub extends: Option<String>,
 }
 
 /// Rows per insert statement.
@@ -148,6 +165,18 @@ impl LookupTable {
             .filter(lookup_tables::organization_id.eq(organization_id))
             .filter(lookup_tables::name.eq_any(names))
             .select(LookupTable::as_select())
+            .load(conn)
+            .await?)
+    }
+
+    /// The names of all the organisation's tables.
+    pub async fn names(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(lookup_tables::table
+            .filter(lookup_tables::organization_id.eq(organization_id))
+            .select(lookup_tables::name)
             .load(conn)
             .await?)
     }
