@@ -16,7 +16,7 @@ mod tables;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use concord_messages::{jobs, AiTask, AiTaskRunKind, ChunkRange, EventType, ResolutionJob};
+use concord_messages::{jobs, AiTask, AiTaskRunKind, EventType, ResolutionJob, ResolutionJobChunk};
 use concord_models::documents::Document;
 use concord_models::ids::{DataPolicyId, ResolutionRunId};
 use concord_models::outbox::OutboxMessage;
@@ -153,7 +153,7 @@ impl ResolutionJobHandler {
         &self,
         conn: &mut AsyncPgConnection,
         run: &ResolutionRun,
-        chunk: &ChunkRange,
+        chunk: &ResolutionJobChunk,
     ) -> Result<Result<(), RunFailure>, JobError> {
         let snapshot: PolicySnapshot = match serde_json::from_value(run.policy_snapshot.clone()) {
             Ok(snapshot) => snapshot,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use concord_messages::{ChunkRange, ResolutionJob};
+use concord_messages::{ResolutionJob, ResolutionJobChunk};
 use concord_models::database::connection;
 use concord_models::documents::Document;
 use concord_models::ids::{DataPolicyId, LookupTableId, ResolutionRunId};
@@ -119,7 +119,7 @@ async fn seed_run(pool: &DbPool, documents: i32, chunk_size: i32, status: Resolu
             .map(|(index, (start, end))| ResolutionJob {
                 run_id: run.id.as_uuid(),
                 organization_id: organization_id.as_uuid(),
-                chunk: Some(ChunkRange {
+                chunk: Some(ResolutionJobChunk {
                     index: index as u64,
                     start: *start as u64,
                     end: *end as u64,

@@ -158,9 +158,10 @@ pub async fn compile(
     let document = PolicyDocument::from_json(&json!({ "fields": fields, "rules": rules }))
         .map_err(policy_problems)?;
     let names = table_names(&document);
-    let known: HashSet<String> = lookup_tables::resolve_names(conn, organization_id, &names)
+    let known: HashSet<String> = lookup_tables::find_names(conn, organization_id, &names)
         .await?
         .into_iter()
+        .flatten()
         .map(|table| table.name)
         .collect();
     CompiledPolicy::compile(&document, &|name| known.contains(name)).map_err(policy_problems)?;

@@ -117,7 +117,10 @@ pub async fn export_results(
     );
     let mut first = renderer.settings.bom().to_vec();
     first.extend(renderer.settings.encode(&String::from_utf8_lossy(&header)));
-    let charset = renderer.settings.charset();
+    let charset = match renderer.settings.encoding().as_str() {
+        "utf-8-bom" => "utf-8",
+        other => other,
+    };
     let run_id = run.id;
     let pages = futures_util::stream::try_unfold(
         ExportState {

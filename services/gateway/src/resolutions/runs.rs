@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use actix_web::{web, HttpResponse};
-use concord_messages::{jobs, ChunkRange, EventType, ResolutionJob};
+use concord_messages::{jobs, EventType, ResolutionJob, ResolutionJobChunk};
 use concord_models::data_policies::DataPolicy;
 use concord_models::database::connection;
 use concord_models::dialects::Dialect;
@@ -116,7 +116,11 @@ async fn create_run(
                 names.dedup();
                 names
             };
-            let tables = lookup_tables::resolve_names(conn, organization_id, &names).await?;
+            let tables: Vec<_> = lookup_tables::find_names(conn, organization_id, &names)
+                .await?
+                .into_iter()
+                .flatten()
+                .collect();
             if let Some(missing) = names
                 .iter()
                 .find(|name| !tables.iter().any(|table| &table.name == *name))
@@ -228,7 +232,7 @@ async fn execute_run(
                 let job = ResolutionJob {
                     run_id: id.as_uuid(),
                     organization_id: organization_id.as_uuid(),
-                    chunk: Some(ChunkRange {
+                    chunk: Some(ResolutionJobChunk {
                         index: index as u64,
                         start: u64::try_from(start).unwrap_or(0),
                         end: u64::try_from(end).unwrap_or(0),

@@ -10,7 +10,7 @@ use concord_test_support::{amqp_url, eventually, Tap};
 use rstest::rstest;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, AppOptions, Reply, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, AppOptions, TestApp};
 
 fn reference_rows() -> Value {
     json!([

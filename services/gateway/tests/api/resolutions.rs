@@ -543,10 +543,22 @@ impl Counters for Value {
 #[actix_web::test]
 async fn values_an_llm_fallback_must_settle_wait_and_go_to_the_ai_queue() {
     let app = spawn_app().await;
-    create_table(&app, &app.key, "countries").await;
+    // "Georgia" is a country and a U.S. state: no rule can choose, the LLM must.
+    let table = app
+        .post_json(
+            "/v1/lookup-tables",
+            &app.key,
+            &json!({"name": "regions", "entries": [
+                {"code": "GE", "label": "Georgia"},
+                {"code": "US-GA", "label": "Georgia (U.S. state)", "aliases": ["Georgia"]},
+                {"code": "DE", "label": "Germany", "aliases": ["Deutschland"]}
+            ]}),
+        )
+        .await;
+    assert_eq!(table.status, 201, "{}", table.body);
     let body = json!({
         "fields": [{"field_key": "country", "type": "code"}],
-        "rules": [{"rule_type": "lookup", "target_field": "country", "config": {"table": "countries", "source_field": "country", "fallback": "llm"}}]
+        "rules": [{"rule_type": "lookup", "target_field": "country", "config": {"table": "regions", "source_field": "country", "fallback": "llm"}}]
     });
     let policy = create_policy(&app, &app.key, &body).await;
     let job = create_job(
@@ -554,7 +566,7 @@ async fn values_an_llm_fallback_must_settle_wait_and_go_to_the_ai_queue() {
         &app.key,
         &json!([
             {"document_id": "a", "filename": "a.pdf", "values": {"country": "Deutschland"}},
-            {"document_id": "b", "filename": "b.pdf", "values": {"country": "Aus"}},
+            {"document_id": "b", "filename": "b.pdf", "values": {"country": "Georgia"}},
             {"document_id": "c", "filename": "c.pdf", "values": {}}
         ]),
     )
@@ -582,7 +594,12 @@ async fn values_an_llm_fallback_must_settle_wait_and_go_to_the_ai_queue() {
     })
     .await;
     // The run waits for the ai-resolver: still running, one value waiting.
-    assert_eq!(run["status"], "running");
+    assert_eq!(
+        run["status"],
+        "running",
+        "{:?}",
+        all_results(&app, &run_id, "").await
+    );
     assert_eq!(run["counters"]["fields_waiting"], 1);
     assert_eq!(run["counters"]["fields_resolved"], 1);
     let waiting = all_results(&app, &run_id, "&status=waiting").await;
@@ -595,7 +612,7 @@ async fn values_an_llm_fallback_must_settle_wait_and_go_to_the_ai_queue() {
         .flatten()
         .filter_map(|c| c["code"].as_str())
         .collect();
-    assert!(codes.contains(&"AU") || codes.contains(&"AT"), "{codes:?}");
+    assert!(codes.contains(&"GE") && codes.contains(&"US-GA"), "{codes:?}");
     eventually(Duration::from_secs(10), "an AI task for the run", || async {
         (app.count(&format!(
             "outbox_messages WHERE routing_key = 'ai' AND payload->>'run_id' = '{run_id}' AND payload->>'run_kind' = 'resolution'"
