@@ -6,6 +6,7 @@ pub mod index;
 pub mod lookup;
 pub mod matcher;
 pub mod parse;
+pub mod policy;
 pub mod similarity;
 #[cfg(test)]
 mod test_rng;
