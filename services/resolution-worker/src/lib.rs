@@ -40,10 +40,13 @@ pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9102";
 /// Compiled policies kept per worker.
 const POLICY_CACHE: usize = 16;
 
+/// The compiled policies a worker keeps, by policy and version, least recently compiled first.
+type PolicyCache = Mutex<VecDeque<((DataPolicyId, i32), Arc<CompiledPolicy>)>>;
+
 pub struct ResolutionJobHandler {
     pool: DbPool,
     tables: TableCache,
-    policies: Mutex<VecDeque<((DataPolicyId, i32), Arc<CompiledPolicy>)>>,
+    policies: PolicyCache,
     limits: EvalLimits,
     outbox_waker: Arc<tokio::sync::Notify>,
 }
@@ -82,9 +85,11 @@ impl JobHandler for ResolutionJobHandler {
         job: &ResolutionJob,
     ) -> Result<(), JobError> {
         let run_id = ResolutionRunId::from(job.run_id);
-        let run = ResolutionRun::find_by_id(conn, run_id).await?.ok_or_else(|| {
-            JobError::Permanent(format!("resolution run {run_id} does not exist"))
-        })?;
+        let run = ResolutionRun::find_by_id(conn, run_id)
+            .await?
+            .ok_or_else(|| {
+                JobError::Permanent(format!("resolution run {run_id} does not exist"))
+            })?;
         if run.organization_id.as_uuid() != job.organization_id {
             return Err(JobError::Permanent(format!(
                 "resolution run {run_id} does not belong to organization {}",
@@ -184,9 +189,13 @@ impl ResolutionJobHandler {
         let end = i32::try_from(chunk.end).unwrap_or(i32::MAX);
         let chunk_index = i32::try_from(chunk.index).unwrap_or(i32::MAX);
         let started = std::time::Instant::now();
-        let documents =
-            Document::list(conn, run.source_run_id, Some(start - 1), i64::from(end - start))
-                .await?;
+        let documents = Document::list(
+            conn,
+            run.source_run_id,
+            Some(start - 1),
+            i64::from(end - start),
+        )
+        .await?;
         let loaded = started.elapsed();
         let limits = self.limits;
         let resolved = tokio::task::spawn_blocking(move || {
@@ -230,8 +239,7 @@ impl ResolutionJobHandler {
                     organization_id: run.organization_id.as_uuid(),
                     item_ids: Vec::new(),
                 };
-                OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task))
-                    .await?;
+                OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await?;
                 tracing::info!(
                     %run_id,
                     waiting = counted.fields_waiting,
