@@ -23,7 +23,10 @@ pub fn write_record_with<'a>(
         }
         let field = field.unwrap_or("");
         if field.contains(['"', '\r', '\n'])
-            || field.as_bytes().windows(delimiter.len()).any(|w| w == delimiter)
+            || field
+                .as_bytes()
+                .windows(delimiter.len())
+                .any(|w| w == delimiter)
         {
             out.put_u8(b'"');
             for part in field.split_inclusive('"') {

@@ -64,7 +64,11 @@ pub fn resolve_documents(
     for document in documents {
         tally.documents += 1;
         let values = document.field_values.as_object().unwrap_or(&empty);
-        for (position, field) in policy.resolve(values, tables, limits).into_iter().enumerate() {
+        for (position, field) in policy
+            .resolve(values, tables, limits)
+            .into_iter()
+            .enumerate()
+        {
             let status = match field.status {
                 ResolutionStatus::Resolved => {
                     tally.resolved += 1;

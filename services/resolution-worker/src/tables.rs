@@ -65,7 +65,11 @@ impl TableCache {
     }
 
     /// The compiled table a snapshot names.
-    pub async fn get(&self, pool: &DbPool, table: &TableRef) -> Result<Arc<LookupIndex>, TableError> {
+    pub async fn get(
+        &self,
+        pool: &DbPool,
+        table: &TableRef,
+    ) -> Result<Arc<LookupIndex>, TableError> {
         let key = match (table.built_in, table.table_id, table.version) {
             (false, Some(id), Some(version)) => Key::Stored(LookupTableId::from(id), version),
             _ => Key::BuiltIn(table.name.clone()),

@@ -31,7 +31,12 @@ struct SeededRun {
 
 /// A running run of `documents` documents in chunks of `chunk_size`, with a policy of two
 /// fields: `country` (a lookup in an organisation's table) and `amount` (parsed).
-async fn seed_run(pool: &DbPool, documents: i32, chunk_size: i32, status: ResolutionRunStatus) -> SeededRun {
+async fn seed_run(
+    pool: &DbPool,
+    documents: i32,
+    chunk_size: i32,
+    status: ResolutionRunStatus,
+) -> SeededRun {
     let mut conn = connection(pool).await.expect("a connection");
     conn.transaction::<_, concord_models::StoreError, _>(async |conn| {
         let (organization_id, job_run_id) = seed_job_run(conn).await?;
@@ -172,7 +177,10 @@ async fn count(pool: &DbPool, sql: &str) -> i64 {
         .n
 }
 
-async fn resolution_worker(database: &TestDatabase, topology: &concord_test_support::TestTopology) -> concord_test_support::worker::TestWorker {
+async fn resolution_worker(
+    database: &TestDatabase,
+    topology: &concord_test_support::TestTopology,
+) -> concord_test_support::worker::TestWorker {
     spawn_worker(
         database,
         topology,
@@ -196,13 +204,20 @@ async fn a_chunk_delivered_again_is_counted_once_and_the_run_completes_once() {
     // The first chunk again under another message id — as when a worker dies after its commit
     // and before its acknowledgement reached the broker.
     publish(&topology, "chunk-0-again", &seeded.jobs[0]).await;
-    eventually(Duration::from_secs(30), "every delivery handled", || async {
-        (worker.acknowledged(Role::Resolution).await >= 5.0).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "every delivery handled",
+        || async { (worker.acknowledged(Role::Resolution).await >= 5.0).then_some(()) },
+    )
     .await;
 
     let run = run(&worker.pool, seeded.run_id).await;
-    assert_eq!(run.status, ResolutionRunStatus::Completed, "{:?}", run.error);
+    assert_eq!(
+        run.status,
+        ResolutionRunStatus::Completed,
+        "{:?}",
+        run.error
+    );
     assert_eq!(run.documents_processed, seeded.documents);
     assert_eq!(run.chunks_done, 4);
     // Deutschland, Frnace (a typo) and AT resolve; Atlantis does not. Every amount parses.
@@ -266,7 +281,10 @@ async fn a_lookup_table_deleted_under_a_run_fails_it_readably() {
     })
     .await;
     let error = failed.error.unwrap_or_default();
-    assert!(error.contains("countries") && error.contains("deleted"), "{error}");
+    assert!(
+        error.contains("countries") && error.contains("deleted"),
+        "{error}"
+    );
     assert_eq!(
         count(
             &worker.pool,

@@ -149,9 +149,9 @@ async fn get_dialect(
         .await?
         .ok_or_else(|| ApiError::not_found("dialect", id.to_string()))?;
     if let Some(raw) = query.get("version") {
-        let version: i32 = raw
-            .parse()
-            .map_err(|_| ApiError::validation("version", format!("`{raw}` is not a version number")))?;
+        let version: i32 = raw.parse().map_err(|_| {
+            ApiError::validation("version", format!("`{raw}` is not a version number"))
+        })?;
         let old = Dialect::find_version(&mut conn, id, version)
             .await?
             .ok_or_else(|| ApiError::not_found("dialect version", format!("{id} v{version}")))?;

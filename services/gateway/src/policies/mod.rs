@@ -78,7 +78,8 @@ impl From<DataPolicy> for DataPolicyView {
 }
 
 fn policy_id(raw: &str) -> Result<DataPolicyId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found("data policy", raw))
+    raw.parse()
+        .map_err(|_| ApiError::not_found("data policy", raw))
 }
 
 fn policy_problems(errors: Vec<PolicyError>) -> ApiError {
@@ -101,7 +102,10 @@ fn text_field(body: &Value, key: &str, max: usize) -> Result<Option<Option<Strin
         Some(Value::String(text)) => {
             let text = text.trim();
             if text.chars().count() > max {
-                Err(ApiError::validation(key, format!("must be at most {max} characters")))
+                Err(ApiError::validation(
+                    key,
+                    format!("must be at most {max} characters"),
+                ))
             } else {
                 Ok(Some(Some(text.to_owned())))
             }
@@ -128,7 +132,10 @@ fn reject_unknown_keys(body: &Value, allowed: &[&str]) -> Result<(), ApiError> {
     match map.keys().find(|key| !allowed.contains(&key.as_str())) {
         Some(key) => Err(ApiError::validation(
             key.as_str(),
-            format!("unknown field `{key}`; expected one of: {}", allowed.join(", ")),
+            format!(
+                "unknown field `{key}`; expected one of: {}",
+                allowed.join(", ")
+            ),
         )),
         None => Ok(()),
     }
@@ -235,7 +242,10 @@ async fn replace_policy(
         .ok_or_else(|| ApiError::validation("rules", "is required (the full list of rules)"))?;
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
-    if DataPolicy::find(&mut conn, organization_id, id).await?.is_none() {
+    if DataPolicy::find(&mut conn, organization_id, id)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found("data policy", id.to_string()));
     }
     let (fields, rules) = compile(&mut conn, organization_id, fields, rules).await?;

@@ -97,7 +97,12 @@ async fn next_page(mut state: ExportState) -> Result<Option<(Bytes, ExportState)
         }
         state.done = true;
     }
-    let bytes = Bytes::from(state.renderer.settings.encode(&String::from_utf8_lossy(&out)));
+    let bytes = Bytes::from(
+        state
+            .renderer
+            .settings
+            .encode(&String::from_utf8_lossy(&out)),
+    );
     Ok(Some((bytes, state)))
 }
 

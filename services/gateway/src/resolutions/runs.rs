@@ -55,7 +55,8 @@ struct CreateBody {
 }
 
 fn run_id(raw: &str) -> Result<ResolutionRunId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found("resolution run", raw))
+    raw.parse()
+        .map_err(|_| ApiError::not_found("resolution run", raw))
 }
 
 /// The caller's run, or 404.
@@ -328,7 +329,8 @@ async fn list_results(
     let filter = result_filter(&query)?;
     let renderer = Renderer::of(&run)?;
     let mut conn = connection(&state.pool).await?;
-    let rows = ResolutionResult::list(&mut conn, run.id, &filter, after, page.fetch_limit()).await?;
+    let rows =
+        ResolutionResult::list(&mut conn, run.id, &filter, after, page.fetch_limit()).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         &page,
         rows,
@@ -336,4 +338,3 @@ async fn list_results(
         |row| ResolutionResultView::new(row, &renderer),
     )))
 }
-

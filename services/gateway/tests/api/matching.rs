@@ -161,10 +161,13 @@ async fn a_config_is_created_read_replaced_listed_and_deleted() {
     assert_eq!(fetched.body["field_mappings"][0]["params"]["kind"], "name");
 
     // PUT replaces everything but the dataset, and makes a new version; defaults apply again.
-    let replaced = app.put_json(&format!("/v1/matching/configs/{id}"), &app.key,
-        &json!({"name": "renamed", "field_mappings": [mappings()[1].clone()]}),
-    )
-    .await;
+    let replaced = app
+        .put_json(
+            &format!("/v1/matching/configs/{id}"),
+            &app.key,
+            &json!({"name": "renamed", "field_mappings": [mappings()[1].clone()]}),
+        )
+        .await;
     assert_eq!(replaced.status, 200, "{}", replaced.body);
     assert_eq!(replaced.body["name"], "renamed");
     assert_eq!(replaced.body["version"], 2);
@@ -176,10 +179,13 @@ async fn a_config_is_created_read_replaced_listed_and_deleted() {
 
     // The dataset is fixed after creation.
     let other_dataset = upload_reference_data(&app, &app.key).await;
-    let moved = app.put_json(&format!("/v1/matching/configs/{id}"), &app.key,
-        &json!({"name": "x", "reference_data_id": other_dataset, "field_mappings": mappings()}),
-    )
-    .await;
+    let moved = app
+        .put_json(
+            &format!("/v1/matching/configs/{id}"),
+            &app.key,
+            &json!({"name": "x", "reference_data_id": other_dataset, "field_mappings": mappings()}),
+        )
+        .await;
     assert_eq!(moved.status, 422);
     assert_eq!(moved.body["error"]["details"]["field"], "reference_data_id");
 

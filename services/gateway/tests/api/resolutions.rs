@@ -212,9 +212,7 @@ async fn dialects_are_versioned_and_validated() {
 
     let listed = app.get("/v1/dialects", &app.key).await;
     assert_eq!(listed.body["data"][0]["id"], id.as_str());
-    let foreign = app
-        .get(&format!("/v1/dialects/{id}"), &app.other_key)
-        .await;
+    let foreign = app.get(&format!("/v1/dialects/{id}"), &app.other_key).await;
     assert_eq!(foreign.status, 404);
     assert_eq!(
         app.delete(&format!("/v1/dialects/{id}"), &app.key)
@@ -236,9 +234,7 @@ async fn policies_are_versioned_and_read_back_inlined() {
     create_table(&app, &app.key, "countries").await;
     let id = create_policy(&app, &app.key, &policy_body()).await;
 
-    let policy = app
-        .get(&format!("/v1/data-policies/{id}"), &app.key)
-        .await;
+    let policy = app.get(&format!("/v1/data-policies/{id}"), &app.key).await;
     assert_eq!(policy.status, 200);
     assert_eq!(policy.body["version"], 2);
     assert_eq!(policy.body["name"], "invoices");
@@ -350,8 +346,12 @@ async fn a_policy_that_does_not_compile_is_refused_naming_the_rule(
         .unwrap_or_default();
     assert!(
         errors.iter().any(|e| {
-            e["field"].as_str().is_some_and(|f| f.contains(expected_path))
-                || e["message"].as_str().is_some_and(|m| m.contains(expected_path))
+            e["field"]
+                .as_str()
+                .is_some_and(|f| f.contains(expected_path))
+                || e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(expected_path))
         }),
         "no error about {expected_path}: {}",
         reply.body
@@ -364,9 +364,7 @@ async fn a_policy_that_does_not_compile_is_refused_naming_the_rule(
         reply.body
     );
     // Nothing changed: the policy is still at version 1.
-    let policy = app
-        .get(&format!("/v1/data-policies/{id}"), &app.key)
-        .await;
+    let policy = app.get(&format!("/v1/data-policies/{id}"), &app.key).await;
     assert_eq!(policy.body["version"], 1);
 }
 
@@ -394,7 +392,10 @@ async fn a_run_resolves_every_document_and_field_and_exports_in_its_dialect() {
             &json!({"name": "German", "date_format": "DD.MM.YYYY", "number_locale": "de-DE", "delimiter": ";", "null_representation": "-", "boolean_format": {"true": "ja", "false": "nein"}}),
         )
         .await;
-    let dialect = dialect.body["id"].as_str().expect("a dialect id").to_owned();
+    let dialect = dialect.body["id"]
+        .as_str()
+        .expect("a dialect id")
+        .to_owned();
     let job = create_job(&app, &app.key, &documents()).await;
     let _worker = resolution_worker(&app).await;
 
@@ -468,8 +469,14 @@ async fn a_run_resolves_every_document_and_field_and_exports_in_its_dialect() {
     assert_eq!(gross["resolution_step"], "compute");
     assert!((gross["resolved_value"].as_f64().expect("a number") - 1481.4).abs() < 1e-9);
     assert_eq!(result(&results, "d3", "gross")["status"], "unresolved");
-    assert_eq!(result(&results, "d1", "vendor")["resolved_value"], "Acme GmbH");
-    assert_eq!(result(&results, "d1", "vendor")["resolution_step"], "direct");
+    assert_eq!(
+        result(&results, "d1", "vendor")["resolved_value"],
+        "Acme GmbH"
+    );
+    assert_eq!(
+        result(&results, "d1", "vendor")["resolution_step"],
+        "direct"
+    );
     let reference = result(&results, "d1", "reference");
     assert_eq!(reference["resolved_value"], "INV/1001");
     assert_eq!(reference["resolution_step"], "format");
@@ -485,7 +492,10 @@ async fn a_run_resolves_every_document_and_field_and_exports_in_its_dialect() {
     let unresolved = all_results(&app, &run_id, "&status=unresolved").await;
     assert!(unresolved.iter().all(|r| r["resolved_value"].is_null()));
     let bad_step = app
-        .get(&format!("/v1/resolutions/{run_id}/results?step=guess"), &app.key)
+        .get(
+            &format!("/v1/resolutions/{run_id}/results?step=guess"),
+            &app.key,
+        )
         .await;
     assert_eq!(bad_step.status, 422);
     assert_eq!(bad_step.body["error"]["details"]["field"], "step");
@@ -511,7 +521,11 @@ async fn a_run_resolves_every_document_and_field_and_exports_in_its_dialect() {
         lines[1],
         "d1;DE;EUR;14.03.2024;1234,5;1481,4;Acme GmbH;INV/1001;nein"
     );
-    assert!(lines[3].starts_with("d3;-;-;-;-;-;-;-;nein"), "{}", lines[3]);
+    assert!(
+        lines[3].starts_with("d3;-;-;-;-;-;-;-;nein"),
+        "{}",
+        lines[3]
+    );
     assert_eq!(lines.len(), 4);
 
     let event = events
@@ -586,12 +600,16 @@ async fn values_an_llm_fallback_must_settle_wait_and_go_to_the_ai_queue() {
         &json!({}),
     )
     .await;
-    let run = eventually(Duration::from_secs(30), "every document processed", || async {
-        let reply = app
-            .get(&format!("/v1/resolutions/{run_id}"), &app.key)
-            .await;
-        (reply.body["counters"]["documents_processed"] == 3).then_some(reply.body)
-    })
+    let run = eventually(
+        Duration::from_secs(30),
+        "every document processed",
+        || async {
+            let reply = app
+                .get(&format!("/v1/resolutions/{run_id}"), &app.key)
+                .await;
+            (reply.body["counters"]["documents_processed"] == 3).then_some(reply.body)
+        },
+    )
     .await;
     // The run waits for the ai-resolver: still running, one value waiting.
     assert_eq!(
@@ -612,7 +630,10 @@ async fn values_an_llm_fallback_must_settle_wait_and_go_to_the_ai_queue() {
         .flatten()
         .filter_map(|c| c["code"].as_str())
         .collect();
-    assert!(codes.contains(&"GE") && codes.contains(&"US-GA"), "{codes:?}");
+    assert!(
+        codes.contains(&"GE") && codes.contains(&"US-GA"),
+        "{codes:?}"
+    );
     eventually(Duration::from_secs(10), "an AI task for the run", || async {
         (app.count(&format!(
             "outbox_messages WHERE routing_key = 'ai' AND payload->>'run_id' = '{run_id}' AND payload->>'run_kind' = 'resolution'"
@@ -656,11 +677,16 @@ async fn a_run_needs_a_completed_job_run_of_the_caller_and_known_policy_and_dial
     let pending_job = create(json!({"source_run_id": job, "policy_id": policy})).await;
     assert_eq!(pending_job.status, 404, "{}", pending_job.body);
     let job = create_job(&app, &app.key, &documents()).await;
-    let no_policy =
-        create(json!({"source_run_id": job, "policy_id": uuid::Uuid::now_v7()})).await;
+    let no_policy = create(json!({"source_run_id": job, "policy_id": uuid::Uuid::now_v7()})).await;
     assert_eq!(no_policy.status, 404);
-    assert_eq!(no_policy.body["error"]["details"]["resource"], "data policy");
-    let no_dialect = create(json!({"source_run_id": job, "policy_id": policy, "dialect_id": uuid::Uuid::now_v7()})).await;
+    assert_eq!(
+        no_policy.body["error"]["details"]["resource"],
+        "data policy"
+    );
+    let no_dialect = create(
+        json!({"source_run_id": job, "policy_id": policy, "dialect_id": uuid::Uuid::now_v7()}),
+    )
+    .await;
     assert_eq!(no_dialect.status, 404);
     let bad = create(json!({"source_run_id": "nope", "policy_id": policy})).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
