@@ -872,7 +872,7 @@ mod tests {
             ResolvedValue::Boolean(true),
             ResolvedValue::String("\u{FEFF}€".into()),
         ];
-        let mut rng = crate::test_rng::XorShift(0xD1A1_EC7);
+        let mut rng = crate::test_rng::XorShift(0x0D1A_1EC7);
         for _ in 0..3000 {
             let mut format = String::new();
             for _ in 0..rng.below(7) {
