@@ -2,10 +2,12 @@
 //! and the lookup cascade. Pure and total: no I/O, no async, no database, and no panic on any
 //! input. Services only move data in and out of it.
 
+pub mod dialect;
 pub mod index;
 pub mod lookup;
 pub mod matcher;
 pub mod parse;
+pub mod policy;
 pub mod similarity;
 #[cfg(test)]
 mod test_rng;

@@ -14,15 +14,22 @@
 //!    A key shared by two codes is ambiguous and abstains ([`Abstention::Ambiguous`]): guessing
 //!    would be a coin toss. A value made of bracketed or dashed parts (`Germany (DE)`,
 //!    `DE - Germany`) whose every part resolves here to one and the same code resolves to it.
-//! 3. **Fuzzy** ([`LookupStep::Fuzzy`]): the best mean of the Indel and Jaro-Winkler similarities
-//!    (rapidfuzz) of the folded value
-//!    against every label and alias, as folded, without spaces and with sorted tokens. Accepted
-//!    only when it reaches [`LookupParams::threshold`] *and* leads the best alias of any other code
-//!    by [`LookupParams::margin`], and when both the value and the alias hold at least
+//! 3. **Fuzzy** ([`LookupStep::Fuzzy`]): the folded value against every label and alias, by an
+//!    edit-counting similarity (see `fuzzy`): a dropped, doubled or replaced letter and two
+//!    swapped letters are one edit each, `k` edits in `n` letters score `1 - k / (n + 2)`; names
+//!    of several words are compared word by word in any order (`X, Republic of`), each word
+//!    weighted by its rarity in the table (inverse document frequency), so that words most codes
+//!    share (`Republic`, `of`) weigh little and the distinguishing word decides; a value whose
+//!    spaces were dropped or added is compared without its spaces. Accepted only when the best
+//!    score reaches [`LookupParams::threshold`] *and* leads the best alias of any other code by
+//!    [`LookupParams::margin`] (a value one edit from two names, `Tongo` for `Togo` or `Tonga`,
+//!    scores alike on both and abstains), and when both the value and the alias hold at least
 //!    [`MIN_FUZZY_CHARS`] letters or digits (one edit away from a two- or three-letter code is
-//!    nearly every string of that length). Otherwise the value is left unresolved
-//!    ([`Abstention::BelowThreshold`], [`Abstention::Ambiguous`], [`Abstention::NoCandidate`]):
-//!    a wrong canonical value is worse than none.
+//!    nearly every string of that length). A decorated value whose parts did not all resolve at
+//!    step 2 (`Germny (DE)`) resolves when every part resolves, fuzzily or not, to one code.
+//!    Otherwise the value is left unresolved ([`Abstention::BelowThreshold`],
+//!    [`Abstention::Ambiguous`], [`Abstention::NoCandidate`]): a wrong canonical value is worse
+//!    than none.
 //!
 //! Small tables (up to 128 fuzzy aliases) are scanned in full at step 3; bigger ones are searched
 //! through token and trigram postings ([`crate::index::TextIndex`]) and only the 64 best aliases
@@ -42,7 +49,7 @@ use std::collections::HashMap;
 
 use crate::clamp_score;
 
-use fuzzy::{FuzzyAlias, Search, Views};
+use fuzzy::{FuzzyAlias, Search, TokenWeights, Views};
 use keys::{code_key_insensitive, compact_key, fold_key, symbol_key};
 
 /// The default fuzzy acceptance threshold.
@@ -108,7 +115,7 @@ pub enum LookupStep {
 pub enum Abstention {
     /// The value holds no letter, digit or symbol.
     Empty,
-    /// Nothing in the table resembles it (no alias scores half).
+    /// Nothing in the table resembles it (no alias scores more than half).
     NoCandidate,
     /// The best candidate is too weak (or the value too short to be matched fuzzily).
     BelowThreshold,
@@ -154,6 +161,8 @@ pub struct LookupIndex {
     by_fold: HashMap<String, Vec<u32>>,
     by_compact: HashMap<String, Vec<u32>>,
     fuzzy: Vec<FuzzyAlias>,
+    /// The weight of the words of the fuzzy aliases (rare words weigh more).
+    weights: TokenWeights,
     search: Search,
 }
 
@@ -256,6 +265,10 @@ impl LookupIndex {
                 add_key(&mut index.by_fold, folded, i);
             }
         }
+        index.weights = TokenWeights::build(&index.fuzzy, merged.len());
+        for alias in &mut index.fuzzy {
+            alias.views.weigh(&index.weights);
+        }
         index.search = Search::build(&index.fuzzy);
         index.entries = merged;
         index
@@ -304,8 +317,58 @@ impl LookupIndex {
             }
             KeyHit::None => {}
         }
-        // 3. fuzzy
+        // 3. fuzzy: a decorated value by its parts, else the value as a whole
+        if let Some(out) = self.fuzzy_parts(trimmed, params) {
+            return out;
+        }
         self.fuzzy_step(&folded, params)
+    }
+
+    /// A decorated value some part of which is not exact (`Germny (DE)`, `DE - Germny`): every
+    /// part is resolved on its own (code, alias or fuzzy match). When they all resolve, and all to
+    /// one code, that code, as sure as its least sure part; when they resolve to different codes,
+    /// an ambiguity. `None` (the value is then matched as a whole) when the value has no parts or
+    /// a part is left unresolved.
+    fn fuzzy_parts(&self, trimmed: &str, params: LookupParams) -> Option<LookupOutcome> {
+        let parts = split_parts(trimmed)?;
+        let mut found: Vec<(u32, f64)> = Vec::new();
+        for part in parts {
+            let (i, confidence) = self.resolve_part(part, params)?;
+            match found.iter_mut().find(|f| f.0 == i) {
+                Some(f) => f.1 = f.1.min(confidence),
+                None => found.push((i, confidence)),
+            }
+        }
+        match found.as_slice() {
+            [] => None,
+            [(i, confidence)] => Some(self.resolved(*i, LookupStep::Fuzzy, *confidence)),
+            _ => {
+                found.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                Some(self.abstain(Abstention::Ambiguous, found))
+            }
+        }
+    }
+
+    /// One part of a decorated value through the cascade: its entry and confidence, `None` when
+    /// it is left unresolved.
+    fn resolve_part(&self, part: &str, params: LookupParams) -> Option<(u32, f64)> {
+        if let Some(&i) = self.codes.get(part) {
+            return Some((i, 1.0));
+        }
+        if let Some(KeyHit::One(i)) =
+            code_key_insensitive(part).map(|k| key_hit(&self.codes_folded, &k))
+        {
+            return Some((i, 1.0));
+        }
+        let folded = fold_key(part);
+        match self.label_step(part, &folded) {
+            KeyHit::One(i) => return Some((i, LABEL_CONFIDENCE)),
+            KeyHit::Many(_) => return None,
+            KeyHit::None => {}
+        }
+        let out = self.fuzzy_step(&folded, params);
+        let code = out.code?;
+        self.codes.get(code.as_str()).map(|&i| (i, out.confidence))
     }
 
     /// Step 2 on one value: the most specific key that finds anything decides.
@@ -353,7 +416,8 @@ impl LookupIndex {
     }
 
     fn fuzzy_step(&self, folded: &str, params: LookupParams) -> LookupOutcome {
-        let query = Views::new(folded);
+        let mut query = Views::new(folded);
+        query.weigh(&self.weights);
         if query.compact.is_empty() || self.fuzzy.is_empty() {
             return self.abstain(Abstention::NoCandidate, Vec::new());
         }
@@ -371,7 +435,7 @@ impl LookupIndex {
             });
         let mut ranked: Vec<(u32, f64)> = best
             .into_iter()
-            .filter(|&(_, s)| s >= CANDIDATE_FLOOR)
+            .filter(|&(_, s)| s > CANDIDATE_FLOOR)
             .collect();
         ranked.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked.truncate(MAX_CANDIDATES);

@@ -130,6 +130,127 @@ fn fuzzy(#[case] raw: &str, #[case] code: &str) {
     assert!(o.confidence >= DEFAULT_THRESHOLD);
 }
 
+/// Countries whose official names share their generic words (`Republic`, `of`), and names one
+/// edit apart (`Togo`, `Tonga`; `Chile`, `China`; `Niger`, `Nigeria`; `Latvia`).
+fn republics() -> LookupIndex {
+    LookupIndex::build(vec![
+        entry("ML", "Mali", &["Republic of Mali"]),
+        entry("MW", "Malawi", &["Republic of Malawi"]),
+        entry("MV", "Maldives", &["Republic of Maldives"]),
+        entry("IN", "India", &["Republic of India"]),
+        entry("GN", "Guinea", &["Republic of Guinea"]),
+        entry("CL", "Chile", &["Republic of Chile"]),
+        entry("CN", "China", &["People's Republic of China"]),
+        entry("TG", "Togo", &["Togolese Republic"]),
+        entry("TO", "Tonga", &["Kingdom of Tonga"]),
+        entry("NE", "Niger", &["Republic of the Niger"]),
+        entry("NG", "Nigeria", &["Federal Republic of Nigeria"]),
+        entry("LV", "Latvia", &["Republic of Latvia"]),
+        entry("RW", "Rwanda", &["Republic of Rwanda"]),
+        entry("KR", "Korea, Republic of", &["South Korea"]),
+        entry(
+            "KP",
+            "Korea, Democratic People's Republic of",
+            &["North Korea"],
+        ),
+    ])
+}
+
+#[rstest]
+// one typo in a word of five letters or more, of every kind
+#[case(&table(), "Japna", "JP")] // transposed neighbours
+#[case(&table(), "Jaoan", "JP")] // replaced letter
+#[case(&table(), "Austia", "AT")] // dropped letter
+#[case(&table(), "Germmany", "DE")] // doubled letter
+#[case(&table(), "Germanny", "DE")]
+#[case(&table(), "Gerrmany", "DE")]
+#[case(&table(), "Deutchland", "DE")]
+#[case(&table(), "Österreih", "AT")] // and accents stripped
+#[case(&table(), "ostereich", "AT")]
+#[case(&table(), "Nederlnd", "NL")]
+#[case(&republics(), "Mallawi", "MW")]
+#[case(&republics(), "Inida", "IN")]
+// two typos in a long name
+#[case(&table(), "Federl Repblic of Germany", "DE")]
+#[case(&table(), "Untied Sates of America", "US")]
+// word order
+#[case(&table(), "Coast Ivory", "CI")]
+#[case(&table(), "America, United States of", "US")]
+#[case(&table(), "Austria, Republic of", "AT")]
+#[case(&republics(), "Republic of Korea", "KR")]
+#[case(&republics(), "Korea Republic", "KR")]
+// a typo in the distinguishing word of a name whose other words many codes share
+#[case(&republics(), "Republic of Malli", "ML")]
+#[case(&republics(), "Malli, Republic of", "ML")]
+#[case(&republics(), "Republic of Malawy", "MW")]
+#[case(&republics(), "Republic of Maldivs", "MV")]
+#[case(&republics(), "Republic of Inda", "IN")]
+#[case(&republics(), "Repulbic of Mali", "ML")] // a typo in a generic word costs little
+// decorations around a typo
+#[case(&table(), "Germny (DE)", "DE")]
+#[case(&table(), "DE - Germny", "DE")]
+#[case(&table(), "[de] Gremany", "DE")]
+#[case(&table(), "Austrai / Österreich", "AT")]
+fn fuzzy_typos_order_and_decorations(
+    #[case] index: &LookupIndex,
+    #[case] raw: &str,
+    #[case] code: &str,
+) {
+    let o = resolve(index, raw);
+    check_invariants(&o);
+    assert_eq!(o.code.as_deref(), Some(code), "{raw:?}: {o:?}");
+    assert_eq!(o.step, Some(LookupStep::Fuzzy), "{raw:?}");
+    assert!(o.confidence >= DEFAULT_THRESHOLD, "{raw:?}: {o:?}");
+}
+
+#[rstest]
+// one edit from two names: a coin toss, left to a person or an LLM
+#[case(&republics(), "Tongo", Abstention::Ambiguous)] // Togo + n, Tonga with a→o
+#[case(&republics(), "Chila", Abstention::Ambiguous)] // Chile, China
+#[case(&republics(), "Nigera", Abstention::Ambiguous)] // Niger + a, Nigeria − i
+// two edits from a short name is another name
+#[case(&republics(), "Latveria", Abstention::BelowThreshold)]
+#[case(&republics(), "Wkanda", Abstention::BelowThreshold)]
+#[case(&republics(), "Republic of Wakanda", Abstention::BelowThreshold)]
+// one edit in four letters is too little to go on
+#[case(&republics(), "Malo", Abstention::BelowThreshold)]
+// a decoration that names another code, or nothing known
+#[case(&table(), "Germny (AT)", Abstention::Ambiguous)]
+#[case(&table(), "Germny (Europe)", Abstention::NoCandidate)] // half the value unknown
+// shared generic words alone do not make a name
+#[case(&republics(), "Republic of Narnia", Abstention::BelowThreshold)]
+#[case(&republics(), "Federal Republic", Abstention::BelowThreshold)]
+fn fuzzy_abstains_on_close_calls_and_weak_matches(
+    #[case] index: &LookupIndex,
+    #[case] raw: &str,
+    #[case] why: Abstention,
+) {
+    let o = resolve(index, raw);
+    check_invariants(&o);
+    assert_eq!(o.code, None, "{raw:?}: {o:?}");
+    assert_eq!(o.abstained, Some(why), "{raw:?}: {o:?}");
+}
+
+#[test]
+fn word_weights_come_from_the_table() {
+    let index = republics();
+    let w = |t: &str| index.weights.get(t);
+    assert!(w("republic") < 0.5, "{}", w("republic"));
+    assert!(w("of") < 0.5, "{}", w("of"));
+    assert_eq!(w("mali"), 1.0);
+    let korea = w("korea"); // two codes of fifteen
+    assert!(korea > 0.7 && korea < 1.0, "{korea}");
+    assert_eq!(w("never-seen"), 1.0);
+    // A word of one code weighs 1 however small the table.
+    assert_eq!(table().weights.get("germany"), 1.0);
+    assert_eq!(
+        LookupIndex::build(vec![entry("X", "Xanadu", &[])])
+            .weights
+            .get("xanadu"),
+        1.0
+    );
+}
+
 #[rstest]
 #[case("", Abstention::Empty)]
 #[case("   \t\n", Abstention::Empty)]
@@ -234,8 +355,14 @@ fn case_insensitive_codes_that_collide_need_the_exact_case() {
 #[case(" - ".repeat(10_000))]
 #[case("Рос\u{0000}сия\u{202E}日本😀 Germany".to_owned())]
 #[case("\u{FFFD}\u{10FFFF}\u{E000}".to_owned())]
+#[case("Republic of ".repeat(20))] // more words than are compared one by one
+#[case("a b c d e f g h i j k l m n o p".to_owned())]
+#[case(format!("Germany {}", "x".repeat(100)))] // a word longer than 64 letters
+#[case(format!("Россия {}", "я".repeat(100)))]
+#[case("Rep. of Mali (ML) - Republic of Mali / Mali".to_owned())]
+#[case("(Germny) (Gremany) (Germnay) (Germanyy) (Germny)".to_owned())]
 fn hostile_inputs_never_panic(#[case] raw: String) {
-    for index in [table(), currencies()] {
+    for index in [table(), currencies(), republics(), hostile_table()] {
         check_invariants(&resolve(&index, &raw));
     }
 }
@@ -250,6 +377,27 @@ fn resolution_is_deterministic_across_builds() {
     for raw in raws {
         assert_eq!(resolve(&a, raw), resolve(&b, raw), "{raw:?}");
     }
+}
+
+/// A table of hostile names: many words, words longer than 64 letters, other scripts.
+fn hostile_table() -> LookupIndex {
+    LookupIndex::build(vec![
+        entry(
+            "A",
+            "a b c d e f g h i j k l",
+            &["Republic of ".repeat(12).as_str()],
+        ),
+        entry(
+            "B",
+            &"x".repeat(100),
+            &[&format!("Germany {}", "y".repeat(80))],
+        ),
+        entry(
+            "C",
+            &"я".repeat(90),
+            &["日本 東京 大阪", "\u{0301}\u{200B}"],
+        ),
+    ])
 }
 
 /// A table big enough for the candidate index (more than `BRUTE_FORCE_MAX_ALIASES` aliases).
@@ -374,7 +522,7 @@ fn random_strings_never_panic() {
         "Holland",
     ];
     let mut rng = XorShift(0xC0FF_EE00_1234_5678);
-    let (index, cur) = (table(), currencies());
+    let (index, cur, hostile) = (table(), currencies(), hostile_table());
     for _ in 0..5_000 {
         let mut raw = String::new();
         for _ in 0..rng.below(8) {
@@ -389,6 +537,7 @@ fn random_strings_never_panic() {
         check_invariants(&o);
         assert_eq!(o, resolve(&index, &raw));
         check_invariants(&resolve(&cur, &raw));
+        check_invariants(&resolve(&hostile, &raw));
     }
 }
 
