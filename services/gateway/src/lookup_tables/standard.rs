@@ -1,105 +1,10 @@
 //! The built-in standard tables (`iso-3166-1`, `iso-4217`, `unece-rec20`): read-only, the same
 //! for every organisation. Every use of the vocabularies crate in the gateway goes through this
-//! module.
+//! module: the rest of the gateway sees only [`BuiltIn`] and [`BuiltInEntry`].
 
 use serde_json::{Map, Value};
 
-// TEMPORARY until concord-vocabularies lands: a stand-in with the crate's API and a few entries.
-mod vocab {
-    use std::sync::OnceLock;
-
-    use serde_json::{json, Map, Value};
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct StandardTable {
-        pub name: &'static str,
-        pub title: &'static str,
-        pub description: &'static str,
-        pub source: &'static str,
-    }
-
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct StandardEntry {
-        pub code: String,
-        pub label: String,
-        pub aliases: Vec<String>,
-        pub attributes: Map<String, Value>,
-    }
-
-    static TABLES: [StandardTable; 3] = [
-        StandardTable {
-            name: "iso-3166-1",
-            title: "Countries (ISO 3166-1)",
-            description: "Countries (stand-in)",
-            source: "stand-in",
-        },
-        StandardTable {
-            name: "iso-4217",
-            title: "Currencies (ISO 4217)",
-            description: "Currencies (stand-in)",
-            source: "stand-in",
-        },
-        StandardTable {
-            name: "unece-rec20",
-            title: "Units of measure (UN/ECE Recommendation 20)",
-            description: "Units (stand-in)",
-            source: "stand-in",
-        },
-    ];
-
-    pub fn standard_tables() -> &'static [StandardTable] {
-        &TABLES
-    }
-
-    pub fn find(name: &str) -> Option<&'static StandardTable> {
-        TABLES.iter().find(|t| t.name == name)
-    }
-
-    fn entry(code: &str, label: &str, aliases: &[&str], attributes: Value) -> StandardEntry {
-        StandardEntry {
-            code: code.to_owned(),
-            label: label.to_owned(),
-            aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
-            attributes: match attributes {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            },
-        }
-    }
-
-    pub fn entries(name: &str) -> Option<&'static [StandardEntry]> {
-        static COUNTRIES: OnceLock<Vec<StandardEntry>> = OnceLock::new();
-        static CURRENCIES: OnceLock<Vec<StandardEntry>> = OnceLock::new();
-        static UNITS: OnceLock<Vec<StandardEntry>> = OnceLock::new();
-        Some(match name {
-            "iso-3166-1" => COUNTRIES.get_or_init(|| {
-                vec![
-                    entry(
-                        "DE",
-                        "Germany",
-                        &["DEU", "Deutschland"],
-                        json!({"alpha3": "DEU"}),
-                    ),
-                    entry("FR", "France", &["FRA"], json!({"alpha3": "FRA"})),
-                    entry("US", "United States", &["USA"], json!({"alpha3": "USA"})),
-                ]
-            }),
-            "iso-4217" => CURRENCIES.get_or_init(|| {
-                vec![
-                    entry("EUR", "Euro", &["€"], json!({"minor_units": 2})),
-                    entry("USD", "US Dollar", &["$", "US$"], json!({"minor_units": 2})),
-                ]
-            }),
-            "unece-rec20" => UNITS.get_or_init(|| {
-                vec![
-                    entry("H87", "piece", &["pcs"], json!({})),
-                    entry("KGM", "kilogram", &["kg"], json!({})),
-                ]
-            }),
-            _ => return None,
-        })
-    }
-}
+use concord_vocabularies as vocab;
 
 /// A built-in table.
 #[derive(Debug, Clone, Copy)]

@@ -751,7 +751,7 @@ async fn built_in_tables_are_listed_first_readable_by_name_and_read_only() {
     // Every entry, page by page.
     let count = currencies.body["entry_count"].as_u64().expect("a count") as usize;
     let mut walked: Vec<String> = Vec::new();
-    let mut path = format!("{TABLES}/iso-4217/entries?limit=2");
+    let mut path = format!("{TABLES}/iso-4217/entries?limit=25");
     loop {
         let page = app.get(&path, &app.key).await;
         assert_eq!(page.status, 200, "{}", page.body);
@@ -761,13 +761,13 @@ async fn built_in_tables_are_listed_first_readable_by_name_and_read_only() {
                 .map(str::to_owned),
         );
         match page.body["pagination"]["next_cursor"].as_str() {
-            Some(cursor) => path = format!("{TABLES}/iso-4217/entries?limit=2&cursor={cursor}"),
+            Some(cursor) => path = format!("{TABLES}/iso-4217/entries?limit=25&cursor={cursor}"),
             None => break,
         }
     }
     assert_eq!(walked.len(), count);
-    walked.dedup();
-    assert_eq!(walked.len(), count);
+    let distinct: std::collections::BTreeSet<&String> = walked.iter().collect();
+    assert_eq!(distinct.len(), count);
     let germany = app
         .get(&format!("{TABLES}/iso-3166-1?limit=1000"), &app.key)
         .await;
