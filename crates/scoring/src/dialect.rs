@@ -856,6 +856,37 @@ mod tests {
         assert_eq!(fields, ["delimiter", "encoding", "x"]);
     }
 
+    /// Any settings body parses or is rejected, and any value renders, without panicking.
+    #[test]
+    fn parsing_and_rendering_are_total() {
+        let formats = [
+            "Y", "M", "D", "%", "-", ".", " ", "x", "日", "%Y", "%H", "%Q", "MMM", "%%",
+        ];
+        let values = [
+            ResolvedValue::Date(NaiveDate::MIN),
+            ResolvedValue::Date(NaiveDate::MAX),
+            ResolvedValue::Date(date(1900, 1, 1)),
+            ResolvedValue::Number(f64::MAX),
+            ResolvedValue::Number(f64::MIN_POSITIVE),
+            ResolvedValue::Number(-0.0),
+            ResolvedValue::Boolean(true),
+            ResolvedValue::String("\u{FEFF}€".into()),
+        ];
+        let mut rng = crate::test_rng::XorShift(0x0D1A_1EC7);
+        for _ in 0..3000 {
+            let mut format = String::new();
+            for _ in 0..rng.below(7) {
+                format.push_str(rng.pick(&formats));
+            }
+            if let Ok(s) = DialectSettings::parse(&json!({ "date_format": format })) {
+                for v in &values {
+                    let text = s.render(Some(v));
+                    let _ = s.encode(&text);
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_patch_merges() {
         let base = settings(json!({

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod jobs;
 pub mod keys;
+pub mod lookup_tables;
 pub mod matching;
 pub mod pagination;
 pub mod policies;

@@ -21,7 +21,7 @@ use crate::rate_limit::RateLimiter;
 use crate::request_context::{self, HttpMetrics};
 use crate::settings::GatewaySettings;
 use crate::state::AppState;
-use crate::{auth, idempotency, jobs, keys, matching, rate_limit, reference_data};
+use crate::{auth, idempotency, jobs, keys, lookup_tables, matching, rate_limit, reference_data};
 
 pub struct Application {
     port: u16,
@@ -88,6 +88,7 @@ impl Application {
                         .wrap(from_fn(auth::middleware))
                         .configure(jobs::routes::configure)
                         .configure(keys::configure)
+                        .configure(lookup_tables::configure)
                         .configure(matching::configure)
                         .configure(reference_data::configure)
                         .configure(dialects::configure)

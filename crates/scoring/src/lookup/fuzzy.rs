@@ -210,8 +210,9 @@ pub(super) fn score(q: &Views, a: &Views) -> f64 {
 /// its edits, an unpaired one all its letters, each at the weight of the word (the alias's word
 /// for a pair), over the weighted length of the heavier side.
 fn word_similarity(q: &[Token], a: &[Token]) -> f64 {
-    // (edits, longest, i, j) of the pairs close enough to be paired
-    let mut pairs = [(0usize, 0usize, 0usize, 0usize); MAX_TOKENS * MAX_TOKENS];
+    // (edits, longest, i, j) of the pairs close enough to be paired (words of more than
+    // `u16::MAX` letters are cut short by `MAX_QUERY_CHARS` on the query side and never pair)
+    let mut pairs = [(0u16, 0u16, 0u8, 0u8); MAX_TOKENS * MAX_TOKENS];
     let mut n_pairs = 0;
     for (i, qt) in q.iter().enumerate() {
         for (j, at) in a.iter().enumerate() {
@@ -224,19 +225,28 @@ fn word_similarity(q: &[Token], a: &[Token]) -> f64 {
             } else {
                 edits(&qt.text, &at.text)
             };
-            if 2 * d <= longest {
-                if let Some(slot) = pairs.get_mut(n_pairs) {
-                    *slot = (d, longest, i, j);
-                    n_pairs += 1;
-                }
+            if 2 * d > longest {
+                continue;
+            }
+            let (Ok(d), Ok(longest), Ok(i), Ok(j)) = (
+                u16::try_from(d),
+                u16::try_from(longest),
+                u8::try_from(i),
+                u8::try_from(j),
+            ) else {
+                continue;
+            };
+            if let Some(slot) = pairs.get_mut(n_pairs) {
+                *slot = (d, longest, i, j);
+                n_pairs += 1;
             }
         }
     }
     let pairs = pairs.get_mut(..n_pairs).unwrap_or_default();
     // Closest first: d1/l1 < d2/l2, then the longer word, then by position (deterministic).
     pairs.sort_unstable_by(|x, y| {
-        (x.0 * y.1)
-            .cmp(&(y.0 * x.1))
+        (u32::from(x.0) * u32::from(y.1))
+            .cmp(&(u32::from(y.0) * u32::from(x.1)))
             .then(y.1.cmp(&x.1))
             .then(x.2.cmp(&y.2))
             .then(x.3.cmp(&y.3))
@@ -249,10 +259,10 @@ fn word_similarity(q: &[Token], a: &[Token]) -> f64 {
         }
         q_used |= 1 << i;
         a_used |= 1 << j;
-        let (Some(qt), Some(at)) = (q.get(i), a.get(j)) else {
+        let (Some(qt), Some(at)) = (q.get(usize::from(i)), a.get(usize::from(j))) else {
             continue;
         };
-        cost += at.weight * d as f64;
+        cost += at.weight * f64::from(d);
         q_size += at.weight * qt.chars as f64;
     }
     for (i, qt) in q.iter().enumerate() {
@@ -311,16 +321,24 @@ impl Search {
             Search::Scan => (0..n_aliases).for_each(visit),
             Search::Index(index) => {
                 let mut scratch = TextScratch::default();
-                for c in index.query_with(&mut scratch, &query.folded, INDEX_CANDIDATES) {
-                    visit(c.row.0 as usize);
-                }
+                let mut rows: Vec<u32> = index
+                    .query_with(&mut scratch, &query.folded, INDEX_CANDIDATES)
+                    .iter()
+                    .map(|c| c.row.0)
+                    .collect();
                 // A query whose spaces were dropped or added shares few tokens with its alias; the
                 // compact form reaches it through its trigrams.
                 if query.compact != query.folded {
-                    for c in index.query_with(&mut scratch, &query.compact, INDEX_CANDIDATES) {
-                        visit(c.row.0 as usize);
-                    }
+                    rows.extend(
+                        index
+                            .query_with(&mut scratch, &query.compact, INDEX_CANDIDATES)
+                            .iter()
+                            .map(|c| c.row.0),
+                    );
+                    rows.sort_unstable();
+                    rows.dedup();
                 }
+                rows.into_iter().for_each(|r| visit(r as usize));
             }
         }
     }

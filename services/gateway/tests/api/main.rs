@@ -6,6 +6,7 @@ mod helpers;
 mod idempotency;
 mod intake;
 mod jobs;
+mod lookup_tables;
 mod matching;
 mod ops;
 mod outbox;

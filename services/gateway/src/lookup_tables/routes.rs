@@ -1,0 +1,516 @@
+//! The `/v1/lookup-tables` handlers (see the module documentation for the contract).
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use concord_models::database::connection;
+use concord_models::ids::LookupTableId;
+use concord_models::lookup_tables::{LookupTable, LookupTableVersion, NewLookupTable};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+
+use super::standard::{self, BuiltIn};
+use super::upload::{read_csv, read_json, read_multipart, Upload, MAX_DESCRIPTION_CHARS};
+use super::view::{table_path, EntryView, TableView};
+use crate::auth::{Authenticated, Scope};
+use crate::error::ApiError;
+use crate::extract::{content_type, media_type, read_limited};
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+const RESOURCE: &str = "lookup table";
+/// Longest table name.
+pub const MAX_NAME_CHARS: usize = 100;
+/// How a built-in table's place in the list is written in a cursor.
+const BUILT_IN_CURSOR: &str = "built-in:";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/lookup-tables")
+            .route(web::post().to(create_table))
+            .route(web::get().to(list_tables)),
+    )
+    .service(
+        web::resource("/lookup-tables/{id}")
+            .route(web::get().to(get_table))
+            .route(web::put().to(replace_table))
+            .route(web::delete().to(delete_table)),
+    )
+    .route("/lookup-tables/{id}/entries", web::get().to(list_entries));
+}
+
+// --- checks --------------------------------------------------------------------------------
+
+fn name_taken(message: String) -> ApiError {
+    ApiError::Conflict {
+        code: "name_taken",
+        message,
+    }
+}
+
+fn read_only(name: &str) -> ApiError {
+    ApiError::Conflict {
+        code: "read_only",
+        message: format!(
+            "`{name}` is a built-in table and is read-only; create a table of your own that `extends` it to add entries"
+        ),
+    }
+}
+
+/// A table name: 1 to 100 characters of `A-Z a-z 0-9 _ . -` (surrounding blanks trimmed), not the
+/// name of a built-in table (in any letter case).
+pub fn check_name(raw: Option<&str>) -> Result<String, ApiError> {
+    let name = raw.map(str::trim).unwrap_or("");
+    if name.is_empty() {
+        return Err(ApiError::validation(
+            "name",
+            "`name` is required and must not be empty",
+        ));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::validation(
+            "name",
+            format!("`name` must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(ApiError::validation(
+            "name",
+            format!(
+                "`name` may only hold letters A-Z and a-z, digits, `_`, `.` and `-` (found `{}`)",
+                bad.escape_default()
+            ),
+        ));
+    }
+    if let Some(built_in) = standard::find_ignoring_case(name) {
+        return Err(name_taken(format!(
+            "`{name}` is the name of the built-in table `{}`; choose another name (a table can extend a built-in one with `extends`)",
+            built_in.name
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// `extends`: absent or empty for none, else the exact name of a built-in table.
+fn check_extends(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    match standard::find(name) {
+        Some(table) => Ok(Some(table.name.to_owned())),
+        None => Err(ApiError::validation(
+            "extends",
+            format!(
+                "`extends` must name a built-in table ({}), got `{name}`",
+                standard::names()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+fn check_description(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(text) = raw.map(str::trim).filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::validation(
+            "description",
+            format!("`description` must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// A body's description, extends and entries, checked.
+struct Contents {
+    description: Option<String>,
+    extends: Option<String>,
+    entries: Vec<concord_models::lookup_tables::NewLookupEntry>,
+}
+
+fn check_contents(upload: Upload) -> Result<Contents, ApiError> {
+    let description = check_description(upload.description.as_deref())?;
+    let extends = check_extends(upload.extends.as_deref())?;
+    if upload.entries.is_empty() && extends.is_none() {
+        return Err(ApiError::validation(
+            "entries",
+            "a table needs at least one entry (unless it `extends` a built-in table)",
+        ));
+    }
+    Ok(Contents {
+        description,
+        extends,
+        entries: upload.entries,
+    })
+}
+
+/// The body in any of the accepted formats, up to the gateway's body limit.
+async fn read_upload(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    query: &HashMap<String, String>,
+) -> Result<Upload, ApiError> {
+    let limit = state.limits.max_json_body_bytes;
+    match media_type(req).as_str() {
+        "application/json" => read_json(&read_limited(payload, limit).await?),
+        "text/csv" => read_csv(payload, limit, query).await,
+        "multipart/form-data" => read_multipart(payload, limit, content_type(req), query).await,
+        other => Err(ApiError::UnsupportedMediaType {
+            given: other.to_owned(),
+            accepted: "application/json, text/csv or multipart/form-data",
+        }),
+    }
+}
+
+/// What a path's `{id}` names.
+enum Target {
+    BuiltIn(BuiltIn),
+    Table(LookupTableId),
+}
+
+fn target(raw: &str) -> Result<Target, ApiError> {
+    if let Some(table) = standard::find(raw) {
+        return Ok(Target::BuiltIn(table));
+    }
+    raw.parse()
+        .map(Target::Table)
+        .map_err(|_| ApiError::not_found(RESOURCE, raw))
+}
+
+/// `?version=N`: a positive integer, or absent.
+fn requested_version(query: &HashMap<String, String>) -> Result<Option<i32>, ApiError> {
+    match query.get("version") {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<i32>() {
+            Ok(version) if version >= 1 => Ok(Some(version)),
+            _ => Err(ApiError::validation(
+                "version",
+                format!("`version` must be a positive integer, got `{text}`"),
+            )),
+        },
+    }
+}
+
+fn version_not_found(raw_id: &str, version: i32) -> ApiError {
+    ApiError::not_found(
+        "lookup table version",
+        format!("{raw_id}?version={version}"),
+    )
+}
+
+/// The organisation's table at the requested (or latest) version, or 404.
+async fn table_at(
+    conn: &mut AsyncPgConnection,
+    auth: &Authenticated,
+    raw_id: &str,
+    id: LookupTableId,
+    version: Option<i32>,
+) -> Result<(LookupTable, LookupTableVersion), ApiError> {
+    let table = LookupTable::find(conn, auth.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE, raw_id))?;
+    let wanted = version.unwrap_or(table.version);
+    let found = LookupTable::find_version(conn, id, wanted)
+        .await?
+        .ok_or_else(|| version_not_found(raw_id, wanted))?;
+    Ok((table, found))
+}
+
+// --- handlers ------------------------------------------------------------------------------
+
+async fn create_table(
+    req: HttpRequest,
+    payload: web::Payload,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let upload = read_upload(&req, payload, &state, &query).await?;
+    let name = check_name(upload.name.as_deref())?;
+    let contents = check_contents(upload)?;
+    let organization_id = auth.organization_id;
+    let mut conn = connection(&state.pool).await?;
+    let table = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let taken = || {
+                name_taken(format!(
+                    "the organisation already has a lookup table named `{name}`"
+                ))
+            };
+            if !LookupTable::find_by_names(conn, organization_id, &[name.as_str()])
+                .await?
+                .is_empty()
+            {
+                return Err(taken());
+            }
+            let new = NewLookupTable {
+                id: LookupTableId::generate(),
+                organization_id,
+                name: name.clone(),
+                description: contents.description,
+                extends: contents.extends,
+            };
+            LookupTable::insert(conn, new, &contents.entries)
+                .await
+                .map_err(|e| {
+                    if e.is_unique_violation() {
+                        taken()
+                    } else {
+                        e.into()
+                    }
+                })
+        })
+        .await?;
+    tracing::info!(table_id = %table.id, entries = table.entry_count, "lookup table created");
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, table_path(table.id)))
+        .json(TableView::latest(table)))
+}
+
+/// The list's rows: the built-in tables first, then the organisation's.
+enum Listed {
+    BuiltIn(BuiltIn),
+    Table(LookupTable),
+}
+
+async fn list_tables(
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let page = PageRequest::from_query(&query)?;
+    let built_in_filter = match query.get("built_in").map(String::as_str) {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(ApiError::validation(
+                "built_in",
+                format!("`built_in` must be `true` or `false`, got `{other}`"),
+            ))
+        }
+    };
+    // Where the previous page ended: in the built-ins (their index) or the organisation's tables.
+    let (built_ins_from, before) = match page.after.as_deref() {
+        None => (Some(0), None),
+        Some(cursor) => match cursor.strip_prefix(BUILT_IN_CURSOR) {
+            Some(name) => {
+                let index = standard::names().position(|n| n == name).ok_or_else(|| {
+                    ApiError::validation("cursor", "cursor does not belong to this list")
+                })?;
+                (Some(index + 1), None)
+            }
+            None => (None, page.after_as::<LookupTableId>()?),
+        },
+    };
+    let fetch = usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX);
+    let mut rows: Vec<Listed> = Vec::new();
+    if let (Some(from), true) = (built_ins_from, built_in_filter != Some(false)) {
+        rows.extend(
+            standard::tables()
+                .skip(from)
+                .take(fetch)
+                .map(Listed::BuiltIn),
+        );
+    }
+    if rows.len() < fetch && built_in_filter != Some(true) {
+        let remaining = i64::try_from(fetch - rows.len()).unwrap_or(i64::MAX);
+        let mut conn = connection(&state.pool).await?;
+        rows.extend(
+            LookupTable::list(&mut conn, auth.organization_id, before, remaining)
+                .await?
+                .into_iter()
+                .map(Listed::Table),
+        );
+    }
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |row| match row {
+            Listed::BuiltIn(table) => format!("{BUILT_IN_CURSOR}{}", table.name),
+            Listed::Table(table) => table.id.to_string(),
+        },
+        |row| match row {
+            Listed::BuiltIn(table) => TableView::built_in(table),
+            Listed::Table(table) => TableView::latest(table),
+        },
+    )))
+}
+
+/// A page of a table's entries (`?limit=&cursor=`); the cursor is the last entry's position.
+async fn entries_page(
+    conn: &mut AsyncPgConnection,
+    page: &PageRequest,
+    target: &Target,
+    version: i32,
+) -> Result<Page<EntryView>, ApiError> {
+    let after: Option<i32> = page.after_as()?;
+    match target {
+        Target::BuiltIn(table) => {
+            let from = after.map_or(0, |a| {
+                usize::try_from(a).unwrap_or(usize::MAX).saturating_add(1)
+            });
+            let rows: Vec<(usize, EntryView)> = standard::entries(table.name)
+                .enumerate()
+                .skip(from)
+                .take(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX))
+                .map(|(index, entry)| (index, EntryView::from(entry)))
+                .collect();
+            Ok(Page::from_rows(
+                page,
+                rows,
+                |(index, _)| index.to_string(),
+                |(_, entry)| entry,
+            ))
+        }
+        Target::Table(id) => {
+            let rows = LookupTable::entries(conn, *id, version, after, page.fetch_limit()).await?;
+            Ok(Page::from_rows(
+                page,
+                rows,
+                |entry| entry.position.to_string(),
+                EntryView::from,
+            ))
+        }
+    }
+}
+
+/// The table (at `?version=N`, else the latest) with a page of its entries.
+async fn get_table(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let target = target(&path)?;
+    let version = requested_version(&query)?;
+    let page = PageRequest::from_query(&query)?;
+    let mut conn = connection(&state.pool).await?;
+    let view = match &target {
+        Target::BuiltIn(table) => {
+            if let Some(version) = version {
+                return Err(version_not_found(&path, version));
+            }
+            let mut view = TableView::built_in(*table);
+            view.entries = Some(entries_page(&mut conn, &page, &target, 0).await?);
+            view
+        }
+        Target::Table(id) => {
+            let (table, found) = table_at(&mut conn, &auth, &path, *id, version).await?;
+            let number = found.version;
+            let mut view = TableView::at_version(table, found);
+            view.entries = Some(entries_page(&mut conn, &page, &target, number).await?);
+            view
+        }
+    };
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Only the entries page of `GET /v1/lookup-tables/{id}` (same `version`, `limit`, `cursor`).
+async fn list_entries(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let target = target(&path)?;
+    let version = requested_version(&query)?;
+    let page = PageRequest::from_query(&query)?;
+    let mut conn = connection(&state.pool).await?;
+    let number = match &target {
+        Target::BuiltIn(_) => match version {
+            Some(version) => return Err(version_not_found(&path, version)),
+            None => 0,
+        },
+        Target::Table(id) => {
+            table_at(&mut conn, &auth, &path, *id, version)
+                .await?
+                .1
+                .version
+        }
+    };
+    Ok(HttpResponse::Ok().json(entries_page(&mut conn, &page, &target, number).await?))
+}
+
+/// `PUT`: the same body as `POST`; replaces the description, `extends` and entries as a new
+/// version. The name cannot change (omit it or repeat it).
+async fn replace_table(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = match target(&path)? {
+        Target::BuiltIn(table) => return Err(read_only(table.name)),
+        Target::Table(id) => id,
+    };
+    let organization_id = auth.organization_id;
+    let existing = {
+        let mut conn = connection(&state.pool).await?;
+        LookupTable::find(&mut conn, organization_id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(RESOURCE, path.as_str()))?
+    };
+    let upload = read_upload(&req, payload, &state, &query).await?;
+    if let Some(given) = upload.name.as_deref().map(str::trim) {
+        if !given.is_empty() && given != existing.name {
+            return Err(ApiError::validation(
+                "name",
+                format!(
+                    "a table's name cannot change (this one is `{}`); omit `name` or repeat it, or create a new table",
+                    existing.name
+                ),
+            ));
+        }
+    }
+    let contents = check_contents(upload)?;
+    let mut conn = connection(&state.pool).await?;
+    let table = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            Ok(LookupTable::replace(
+                conn,
+                organization_id,
+                id,
+                contents.description,
+                contents.extends,
+                &contents.entries,
+            )
+            .await?)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE, path.as_str()))?;
+    tracing::info!(table_id = %table.id, version = table.version, entries = table.entry_count, "lookup table replaced");
+    Ok(HttpResponse::Ok().json(TableView::latest(table)))
+}
+
+async fn delete_table(
+    path: web::Path<String>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = match target(&path)? {
+        Target::BuiltIn(table) => return Err(read_only(table.name)),
+        Target::Table(id) => id,
+    };
+    let mut conn = connection(&state.pool).await?;
+    if !LookupTable::delete(&mut conn, auth.organization_id, id).await? {
+        return Err(ApiError::not_found(RESOURCE, path.as_str()));
+    }
+    tracing::info!(table_id = %id, "lookup table deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
