@@ -21,7 +21,10 @@ use crate::rate_limit::RateLimiter;
 use crate::request_context::{self, HttpMetrics};
 use crate::settings::GatewaySettings;
 use crate::state::AppState;
-use crate::{auth, idempotency, jobs, keys, lookup_tables, matching, rate_limit, reference_data};
+use crate::{
+    auth, dialects, idempotency, jobs, keys, lookup_tables, matching, policies, rate_limit,
+    reference_data, resolutions,
+};
 
 pub struct Application {
     port: u16,

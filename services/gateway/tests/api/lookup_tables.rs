@@ -48,19 +48,6 @@ async fn post_multipart(app: &TestApp, body: Vec<u8>) -> Reply {
     .await
 }
 
-async fn put_json(app: &TestApp, path: &str, key: &str, body: &Value) -> Reply {
-    app.send(
-        app.client.put(app.url(path)).bearer_auth(key),
-        Some(("application/json", serde_json::to_vec(body).expect("JSON"))),
-    )
-    .await
-}
-
-async fn delete(app: &TestApp, path: &str, key: &str) -> Reply {
-    app.send(app.client.delete(app.url(path)).bearer_auth(key), None)
-        .await
-}
-
 fn id_of(reply: &Reply) -> String {
     reply.body["id"].as_str().expect("an id").to_owned()
 }
@@ -500,9 +487,7 @@ async fn a_put_makes_a_new_version_and_older_versions_stay_readable() {
     let id = create(&app, &countries()).await;
     let path = format!("{TABLES}/{id}");
 
-    let replaced = put_json(
-        &app,
-        &path,
+    let replaced = app.put_json(&path,
         &app.key,
         &json!({"name": "country", "extends": "iso-3166-1", "entries": [entry("XK"), entry("EU")]}),
     )
@@ -569,36 +554,36 @@ async fn a_put_makes_a_new_version_and_older_versions_stay_readable() {
     assert_eq!(by_csv.body["extends"], Value::Null);
 
     // The name can't change; a bad body changes nothing.
-    let renamed = put_json(
-        &app,
-        &path,
-        &app.key,
-        &json!({"name": "land", "entries": [entry("A")]}),
-    )
-    .await;
+    let renamed = app
+        .put_json(
+            &path,
+            &app.key,
+            &json!({"name": "land", "entries": [entry("A")]}),
+        )
+        .await;
     assert_eq!(renamed.status, 422, "{}", renamed.body);
     assert_eq!(field_of(&renamed), "name");
-    let duplicate = put_json(
-        &app,
-        &path,
-        &app.key,
-        &json!({"entries": [entry("A"), entry("A")]}),
-    )
-    .await;
+    let duplicate = app
+        .put_json(
+            &path,
+            &app.key,
+            &json!({"entries": [entry("A"), entry("A")]}),
+        )
+        .await;
     assert_eq!(duplicate.status, 422, "{}", duplicate.body);
     assert_eq!(field_of(&duplicate), "entries[1].code");
-    let empty = put_json(&app, &path, &app.key, &json!({"entries": []})).await;
+    let empty = app.put_json(&path, &app.key, &json!({"entries": []})).await;
     assert_eq!(empty.status, 422, "{}", empty.body);
     assert_eq!(app.get(&path, &app.key).await.body["version"], 3);
     assert_eq!(app.count("lookup_table_versions").await, 3);
 
-    let unknown = put_json(
-        &app,
-        &format!("{TABLES}/{}", uuid::Uuid::now_v7()),
-        &app.key,
-        &json!({"entries": [entry("A")]}),
-    )
-    .await;
+    let unknown = app
+        .put_json(
+            &format!("{TABLES}/{}", uuid::Uuid::now_v7()),
+            &app.key,
+            &json!({"entries": [entry("A")]}),
+        )
+        .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
 }
 
@@ -607,19 +592,21 @@ async fn a_deleted_table_is_gone_with_its_versions() {
     let app = spawn_app().await;
     let id = create(&app, &countries()).await;
     let path = format!("{TABLES}/{id}");
-    let put = put_json(&app, &path, &app.key, &json!({"entries": [entry("A")]})).await;
+    let put = app
+        .put_json(&path, &app.key, &json!({"entries": [entry("A")]}))
+        .await;
     assert_eq!(put.status, 200, "{}", put.body);
 
-    let deleted = delete(&app, &path, &app.key).await;
+    let deleted = app.delete(&path, &app.key).await;
     assert_eq!(deleted.status, 204);
     assert_eq!(app.get(&path, &app.key).await.status, 404);
     assert_eq!(
         app.get(&format!("{path}?version=1"), &app.key).await.status,
         404
     );
-    assert_eq!(delete(&app, &path, &app.key).await.status, 404);
+    assert_eq!(app.delete(&path, &app.key).await.status, 404);
     assert_eq!(
-        delete(&app, &format!("{TABLES}/not-a-table"), &app.key)
+        app.delete(&format!("{TABLES}/not-a-table"), &app.key)
             .await
             .status,
         404
@@ -642,9 +629,9 @@ async fn scopes_and_organisations_are_enforced() {
     let path = format!("{TABLES}/{id}");
     assert_eq!(app.get(&path, &app.read_key).await.status, 200);
     assert_eq!(app.get(TABLES, &app.read_key).await.status, 200);
-    let put = put_json(&app, &path, &app.read_key, &countries()).await;
+    let put = app.put_json(&path, &app.read_key, &countries()).await;
     assert_eq!(put.status, 403, "{}", put.body);
-    assert_eq!(delete(&app, &path, &app.read_key).await.status, 403);
+    assert_eq!(app.delete(&path, &app.read_key).await.status, 403);
     let anonymous = app.send(app.client.get(app.url(TABLES)), None).await;
     assert_eq!(anonymous.status, 401);
 
@@ -654,9 +641,9 @@ async fn scopes_and_organisations_are_enforced() {
         assert_eq!(reply.status, 404, "{sub}: {}", reply.body);
         assert_eq!(reply.error_code(), "not_found");
     }
-    let put = put_json(&app, &path, &app.other_key, &countries()).await;
+    let put = app.put_json(&path, &app.other_key, &countries()).await;
     assert_eq!(put.status, 404, "{}", put.body);
-    assert_eq!(delete(&app, &path, &app.other_key).await.status, 404);
+    assert_eq!(app.delete(&path, &app.other_key).await.status, 404);
     let list = app
         .get(&format!("{TABLES}?built_in=false"), &app.other_key)
         .await;
@@ -778,22 +765,22 @@ async fn built_in_tables_are_listed_first_readable_by_name_and_read_only() {
         .any(|e| e["code"] == "DE" && e["label"] == "Germany"));
 
     for name in ["iso-4217", "unece-rec20"] {
-        let put = put_json(
-            &app,
-            &format!("{TABLES}/{name}"),
-            &app.key,
-            &json!({"entries": [entry("A")]}),
-        )
-        .await;
+        let put = app
+            .put_json(
+                &format!("{TABLES}/{name}"),
+                &app.key,
+                &json!({"entries": [entry("A")]}),
+            )
+            .await;
         assert_eq!(put.status, 409, "{}", put.body);
         assert_eq!(put.error_code(), "read_only");
-        let deleted = delete(&app, &format!("{TABLES}/{name}"), &app.key).await;
+        let deleted = app.delete(&format!("{TABLES}/{name}"), &app.key).await;
         assert_eq!(deleted.status, 409, "{}", deleted.body);
         assert_eq!(deleted.error_code(), "read_only");
     }
     // Reading stays a read scope; writing to a built-in still needs write.
     assert_eq!(
-        delete(&app, &format!("{TABLES}/iso-4217"), &app.read_key)
+        app.delete(&format!("{TABLES}/iso-4217"), &app.read_key)
             .await
             .status,
         403
@@ -815,13 +802,13 @@ async fn built_in_tables_are_listed_first_readable_by_name_and_read_only() {
 async fn names_resolve_to_table_refs_for_policies() {
     let app = spawn_app().await;
     let id = create(&app, &countries()).await;
-    let put = put_json(
-        &app,
-        &format!("{TABLES}/{id}"),
-        &app.key,
-        &json!({"extends": "iso-3166-1", "entries": [entry("XK")]}),
-    )
-    .await;
+    let put = app
+        .put_json(
+            &format!("{TABLES}/{id}"),
+            &app.key,
+            &json!({"extends": "iso-3166-1", "entries": [entry("XK")]}),
+        )
+        .await;
     assert_eq!(put.status, 200, "{}", put.body);
     let other = app
         .post_json(
