@@ -90,22 +90,28 @@ say "GET /v1/matching/runs/$run_id/results: each document's match, its confidenc
 curl -fsS "$gateway/v1/matching/runs/$run_id/results" -H "Authorization: Bearer $key" | show results
 
 say "POST /v1/lookup-tables: units — the built-in UN/ECE Rec 20 table, extended with our own aliases"
-curl -fsS -X POST "$gateway/v1/lookup-tables" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  --data-binary @"$repo/deploy/demo/units-table.json" \
-  | python3 -c 'import json,sys; t=json.load(sys.stdin); print(f"  {t[\"name\"]} v{t[\"version\"]}: extends {t[\"extends\"]}, {t[\"entry_count\"]} own entries")'
+# A second demo finds the table there: it gets a new version (PUT) instead.
+units_id="$(curl -fsS "$gateway/v1/lookup-tables?limit=1000&built_in=false" -H "Authorization: Bearer $key" | show table-id units)"
+if [[ -z "$units_id" ]]; then
+  curl -fsS -X POST "$gateway/v1/lookup-tables" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    --data-binary @"$repo/deploy/demo/units-table.json" | show table
+else
+  curl -fsS -X PUT "$gateway/v1/lookup-tables/$units_id" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    --data-binary @"$repo/deploy/demo/units-table.json" | show table
+fi
 echo "  built-in tables: $(curl -fsS "$gateway/v1/lookup-tables?limit=10" -H "Authorization: Bearer $key" \
-  | python3 -c 'import json,sys; print(", ".join(t["name"] for t in json.load(sys.stdin)["data"] if t.get("built_in")))')"
+  | show built-ins)"
 
 say "POST /v1/data-policies + PUT: how each output field is derived (deploy/demo/resolution-policy.json)"
 policy_id="$(curl -fsS -X POST "$gateway/v1/data-policies" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
   -d '{"name": "invoice header", "description": "the fields our ERP needs"}' | show field id)"
 curl -fsS -X PUT "$gateway/v1/data-policies/$policy_id" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
   --data-binary @"$repo/deploy/demo/resolution-policy.json" \
-  | python3 -c 'import json,sys; p=json.load(sys.stdin); print(f"  policy {p[\"id\"]} v{p[\"version\"]}: {len(p[\"fields\"])} fields, {len(p[\"rules\"])} rules")'
+  | show policy
 echo "  a policy with a cycle is refused, naming the rule:"
 curl -sS -X PUT "$gateway/v1/data-policies/$policy_id" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
   -d '{"fields": [{"field_key": "a", "type": "number"}, {"field_key": "b", "type": "number"}], "rules": [{"rule_type": "compute", "target_field": "a", "config": {"expression": "b + 1"}}, {"rule_type": "compute", "target_field": "b", "config": {"expression": "a * 2"}}]}' \
-  | python3 -c 'import json,sys; e=json.load(sys.stdin)["error"]; print(f"  {e[\"code\"]}: {e[\"message\"]}")'
+  | show error
 
 say "POST /v1/dialects: how results are written out (deploy/demo/dialect.json)"
 dialect_id="$(curl -fsS -X POST "$gateway/v1/dialects" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
@@ -124,7 +130,7 @@ for _ in $(seq 1 100); do
   [[ "$status" == completed || "$status" == failed ]] && break
   sleep 0.1
 done
-echo "  $status: $(echo "$resolution" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"])')"
+echo "  $status: $(echo "$resolution" | show field counters)"
 [[ "$status" == completed ]] || { echo "the resolution ended $status (see .run/resolution-worker.log)" >&2; exit 1; }
 
 say "GET /v1/resolutions/$resolution_id/results: each field, how it was resolved and how sure"

@@ -1,4 +1,4 @@
-"""Prints the demo's answers readably: `python3 show.py dataset|results|resolution|field NAME` reads JSON on stdin."""
+"""Prints the demo's answers readably: `python3 show.py dataset|results|resolution|table|built-ins|policy|error|field NAME` reads JSON on stdin."""
 import json
 import sys
 
@@ -19,6 +19,23 @@ def results(page):
                   f"{str(e['document_value']):<28} ~ {e['reference_value']}")
         print("      candidates: " + ", ".join(
             f"{c['reference_row_id']} {c['confidence']:.3f}" for c in r["candidates"]))
+
+
+def table(t):
+    print(f"  {t['name']} v{t['version']}: extends {t['extends']}, {t['entry_count']} own entries")
+
+
+def built_ins(page):
+    print(", ".join(t["name"] for t in page["data"] if t.get("built_in")))
+
+
+def policy(p):
+    print(f"  policy {p['id']} v{p['version']}: {len(p['fields'])} fields, {len(p['rules'])} rules")
+
+
+def error(body):
+    e = body["error"]
+    print(f"  {e['code']}: {e['message']}")
 
 
 def resolution(page):
@@ -42,6 +59,12 @@ if __name__ == "__main__":
         results(body)
     elif what == "resolution":
         resolution(body)
+    elif what in ("table", "policy", "error"):
+        globals()[what](body)
+    elif what == "table-id":
+        print(next((t["id"] for t in body["data"] if t["name"] == sys.argv[2]), ""))
+    elif what == "built-ins":
+        built_ins(body)
     elif what == "field":
         value = body
         for part in sys.argv[2].split("."):
