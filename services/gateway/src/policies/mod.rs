@@ -141,8 +141,8 @@ fn reject_unknown_keys(body: &Value, allowed: &[&str]) -> Result<(), ApiError> {
     }
 }
 
-/// The lookup-table names the document's `lookup` rules give.
-fn table_names(document: &PolicyDocument) -> Vec<String> {
+/// The lookup-table names the document's `lookup` rules give, sorted, each once.
+pub fn table_names(document: &PolicyDocument) -> Vec<String> {
     let mut names: Vec<String> = document
         .rules
         .iter()

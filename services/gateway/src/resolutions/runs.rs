@@ -28,6 +28,7 @@ use crate::extract::parse_json;
 use crate::lookup_tables;
 use crate::matching::runs::chunk_ranges;
 use crate::pagination::{Page, PageRequest};
+use crate::policies;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -106,17 +107,7 @@ async fn create_run(
                 "rules": policy.rules,
             }))
             .map_err(ApiError::internal)?;
-            let names: Vec<String> = {
-                let mut names: Vec<String> = document
-                    .rules
-                    .iter()
-                    .filter(|rule| rule.rule_type == "lookup")
-                    .filter_map(|rule| rule.config.get("table")?.as_str().map(str::to_owned))
-                    .collect();
-                names.sort();
-                names.dedup();
-                names
-            };
+            let names = policies::table_names(&document);
             let tables: Vec<_> = lookup_tables::find_names(conn, organization_id, &names)
                 .await?
                 .into_iter()
