@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p concord-scoring --example bench_lookup -- \
 //!     [DATA_DIR=/work/shared/bench/data/values_public] [--threshold 0.85] [--margin 0.05] [--errors]
-//!     [--variants K]
+//!     [--variants K] [--standard]
 //! ```
 //!
 //! Reads `values.csv` (`value_id, field, raw_value, canonical`) and `vocab_{field}.csv`
@@ -13,6 +13,10 @@
 //! abstain / false resolve on the no-canonical values, wrong-resolution rate, per field and
 //! overall, plus values per second (resolution only, one thread). `--errors` lists the values
 //! decided wrongly.
+//!
+//! `--standard` builds the tables from the built-in standard tables of `concord-vocabularies`
+//! (`iso-3166-1` for country, `iso-4217` for currency, `unece-rec20` for uom) instead of the
+//! `vocab_{field}.csv` files.
 //!
 //! `--variants K` is a speed check of big tables (built-in tables with names in many languages):
 //! every alias is added K-1 more times with its vowels shifted (`Germany`, `Gırmuny`,
@@ -47,6 +51,25 @@ fn read_vocab(path: &Path) -> Result<Vec<LookupEntry>, Box<dyn Error>> {
         });
     }
     Ok(out)
+}
+
+/// The built-in standard table of a field, as lookup entries.
+fn standard_entries(field: &str) -> Result<Vec<LookupEntry>, Box<dyn Error>> {
+    let name = match field {
+        "country" => "iso-3166-1",
+        "currency" => "iso-4217",
+        "uom" => "unece-rec20",
+        other => return Err(format!("no standard table for field {other}").into()),
+    };
+    let entries = concord_vocabularies::entries(name).ok_or("unknown standard table")?;
+    Ok(entries
+        .iter()
+        .map(|e| LookupEntry {
+            code: e.code.clone(),
+            label: e.label.clone(),
+            aliases: e.aliases.clone(),
+        })
+        .collect())
 }
 
 /// `name` with every ASCII vowel replaced by the one `k` places further in `aeiouy`.
@@ -142,12 +165,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut params = LookupParams::default();
     let mut show_errors = false;
     let mut variants = 1usize;
+    let mut standard = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--threshold" => params.threshold = args.next().ok_or("--threshold N")?.parse()?,
             "--margin" => params.margin = args.next().ok_or("--margin N")?.parse()?,
             "--errors" => show_errors = true,
+            "--standard" => standard = true,
             "--variants" => variants = args.next().ok_or("--variants K")?.parse()?,
             other => dir = PathBuf::from(other),
         }
@@ -156,7 +181,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let t_build = Instant::now();
     let mut tables = BTreeMap::new();
     for field in FIELDS {
-        let mut entries = read_vocab(&dir.join(format!("vocab_{field}.csv")))?;
+        let mut entries = if standard {
+            standard_entries(field)?
+        } else {
+            read_vocab(&dir.join(format!("vocab_{field}.csv")))?
+        };
         for e in &mut entries {
             let names: Vec<String> = std::iter::once(&e.label)
                 .chain(&e.aliases)
