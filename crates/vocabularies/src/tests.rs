@@ -221,6 +221,11 @@ fn real_world_spellings_resolve_to_one_code() {
         ("unece-rec20", "kWh", "KWH"),
         ("unece-rec20", "kW", "KWT"),
         ("unece-rec20", "US gallons", "GLL"),
+        ("unece-rec20", "megawatt hour", "MWH"),
+        ("unece-rec20", "megawatt hour (1000 kW.h)", "MWH"),
+        ("unece-rec20", "micrometre", "4H"),
+        ("unece-rec20", "tonne", "TNE"),
+        ("unece-rec20", "mile (statute mile)", "SMI"),
     ];
     for &(name, raw, code) in cases {
         assert_eq!(codes_for(name, raw), [code], "{name}: {raw}");
@@ -239,4 +244,54 @@ fn shared_symbols_stay_ambiguous() {
         krona.contains(&"SEK") && krona.contains(&"NOK"),
         "{krona:?}"
     );
+}
+
+/// The letters and digits of `s`, lowercased: how the lookup cascade compares values once it
+/// drops spaces and punctuation (`N/A` and `$NA` meet at `na`).
+fn compact(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[test]
+fn no_alias_reads_as_a_missing_value_or_a_non_country_region() {
+    for name in NAMES {
+        for e in table(name) {
+            for a in &e.aliases {
+                let key = compact(a);
+                assert!(
+                    !["na", "nan", "null", "none"].contains(&key.as_str()),
+                    "{name} {}: {a}",
+                    e.code
+                );
+                if name == "iso-3166-1" {
+                    assert!(!["eu", "un", "ez", "zz"].contains(&key.as_str()), "{}: {a}", e.code);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_name_iso_gives_to_two_currencies_stays_on_both() {
+    for raw in ["Bolívar Soberano", "Bolívar Soberanos"] {
+        assert_eq!(codes_for("iso-4217", raw), ["VED", "VES"], "{raw}");
+    }
+}
+
+#[test]
+fn rec20_labels_keep_the_qualifiers_that_tell_units_apart() {
+    let label = |code: &str| {
+        table("unece-rec20")
+            .iter()
+            .find(|e| e.code == code)
+            .map(|e| e.label.as_str())
+    };
+    assert_eq!(label("MWH"), Some("megawatt hour"));
+    assert_eq!(label("GLL"), Some("gallon (US)"));
+    assert_eq!(label("GLI"), Some("gallon (UK)"));
+    assert_eq!(label("SEC"), Some("second [unit of time]"));
+    assert_eq!(label("PTI"), Some("pint (UK)"));
 }
