@@ -293,6 +293,22 @@ def countries(cldr, pyc):
         m = cldr_main(cldr, "cldr-localenames-full", loc, "territories.json")
         if m:
             names[loc] = m["localeDisplayNames"]["territories"]
+    # Each country's name in its own official languages (CLDR territoryInfo: official or de
+    # facto official): Հայաստան, საქართველო, Shqipëri, Србија, Қазақстан.
+    info = load_json(Path(cldr) / "cldr-core" / "package" / "supplemental" / "territoryInfo.json")
+    info = info["supplemental"]["territoryInfo"]
+    own_names = {}
+    for code, t in info.items():
+        for lang, v in t.get("languagePopulation", {}).items():
+            if v.get("_officialStatus") not in ("official", "de_facto_official"):
+                continue
+            loc = lang.replace("_", "-")
+            if loc in LOCALES:
+                continue
+            m = cldr_main(cldr, "cldr-localenames-full", loc, "territories.json")
+            terr = m["localeDisplayNames"]["territories"] if m else {}
+            own_names.setdefault(code, []).extend(
+                v for k, v in sorted(terr.items()) if k == code or k.startswith(code + "-alt-"))
     entries = {}
     for c in db:
         code = c["alpha_2"]
@@ -316,6 +332,8 @@ def countries(cldr, pyc):
             for key, value in terr.items():
                 if key == code or key.startswith(code + "-alt-"):
                     e.add(value, rank)
+        for value in own_names.get(code, []):
+            e.add(value, RANK_LOCALE)
         entries[code] = e
     # Withdrawn codes whose alpha-4 code names a single successor (ISO 3166-3: the last two
     # letters are the new alpha-2 code, or HH/XX when the country was split or has none).

@@ -61,7 +61,7 @@ static TABLES: [StandardTable; 3] = [
             Label: the English short name (its common form where ISO gives one). Aliases: the \
             alpha-3 and numeric codes, the English short, common and official names, the names \
             in 28 major languages with CLDR's short and variant forms (UK, Ivory Coast, \
-            Swaziland), and the names of withdrawn ISO 3166-3 codes that have a single successor \
+            Swaziland), its name in its own official languages (Հայաստան, Србија), and the names of withdrawn ISO 3166-3 codes that have a single successor \
             (Burma, Zaire, Upper Volta). Attributes: alpha3, numeric, official_name.",
         source: "Unicode CLDR 48.2 (npm cldr-localenames-full 48.2.0); Debian iso-codes data \
             and translations as shipped by pycountry 26.2.16",
