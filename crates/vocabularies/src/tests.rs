@@ -267,7 +267,11 @@ fn no_alias_reads_as_a_missing_value_or_a_non_country_region() {
                     e.code
                 );
                 if name == "iso-3166-1" {
-                    assert!(!["eu", "un", "ez", "zz"].contains(&key.as_str()), "{}: {a}", e.code);
+                    assert!(
+                        !["eu", "un", "ez", "zz"].contains(&key.as_str()),
+                        "{}: {a}",
+                        e.code
+                    );
                 }
             }
         }
