@@ -43,6 +43,11 @@ pub struct ResolutionResult {
     pub status: ResolutionStatus,
     pub candidates: Option<serde_json::Value>,
     pub reason: Option<String>,
+    /// The model that decided a value (step `llm`), and why.
+    pub model: Option<String>,
+    pub rationale: Option<String>,
+    /// Why the model's answer was not used, for a value that waited for it.
+    pub ai_flag: Option<String>,
 }
 
 /// A result to store (the same columns).
@@ -74,13 +79,15 @@ impl ResolutionResult {
         use diesel::sql_types::{Array, Float8, Int2, Int4, Nullable, Text, Uuid};
         const INSERT: &str = "INSERT INTO resolution_results (run_id, document_position, \
              field_position, document_id, field_key, original_value, resolved_value, \
-             resolution_step, confidence, status, candidates, reason) \
+             resolution_step, confidence, status, candidates, reason, model, rationale, ai_flag) \
              SELECT $1, t.position, t.field_position, t.document_id, t.field_key, t.original, \
-                    t.resolved::jsonb, t.step, t.confidence, t.status, t.candidates::jsonb, t.reason \
+                    t.resolved::jsonb, t.step, t.confidence, t.status, t.candidates::jsonb, t.reason, \
+                    t.model, t.rationale, t.ai_flag \
              FROM unnest($2::int4[], $3::int2[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                         $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[]) \
+                         $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], \
+                         $13::text[], $14::text[], $15::text[]) \
                   AS t(position, field_position, document_id, field_key, original, resolved, \
-                       step, confidence, status, candidates, reason) \
+                       step, confidence, status, candidates, reason, model, rationale, ai_flag) \
              ON CONFLICT (run_id, document_position, field_position) DO NOTHING";
         let mut inserted = 0;
         for chunk in results.chunks(ROWS_PER_INSERT) {
@@ -108,6 +115,10 @@ impl ResolutionResult {
                 .map(|r| r.candidates.as_ref().map(|v| v.to_string()))
                 .collect();
             let reasons: Vec<Option<&str>> = chunk.iter().map(|r| r.reason.as_deref()).collect();
+            let models: Vec<Option<&str>> = chunk.iter().map(|r| r.model.as_deref()).collect();
+            let rationales: Vec<Option<&str>> =
+                chunk.iter().map(|r| r.rationale.as_deref()).collect();
+            let flags: Vec<Option<&str>> = chunk.iter().map(|r| r.ai_flag.as_deref()).collect();
             inserted += diesel::sql_query(INSERT)
                 .bind::<Uuid, _>(first.run_id)
                 .bind::<Array<Int4>, _>(&positions)
@@ -121,6 +132,9 @@ impl ResolutionResult {
                 .bind::<Array<Text>, _>(&statuses)
                 .bind::<Array<Nullable<Text>>, _>(&candidates)
                 .bind::<Array<Nullable<Text>>, _>(&reasons)
+                .bind::<Array<Nullable<Text>>, _>(&models)
+                .bind::<Array<Nullable<Text>>, _>(&rationales)
+                .bind::<Array<Nullable<Text>>, _>(&flags)
                 .execute(conn)
                 .await?;
         }
@@ -166,5 +180,47 @@ impl ResolutionResult {
             query = query.filter(resolution_results::status.eq(status));
         }
         Ok(query.load(conn).await?)
+    }
+
+    /// Replaces every result of these documents of the run (what the AI pass re-resolved), in
+    /// the caller's transaction.
+    pub async fn replace_documents(
+        conn: &mut AsyncPgConnection,
+        run_id: ResolutionRunId,
+        document_positions: &[i32],
+        results: &[NewResolutionResult],
+    ) -> Result<(), StoreError> {
+        diesel::delete(
+            resolution_results::table
+                .filter(resolution_results::run_id.eq(run_id))
+                .filter(resolution_results::document_position.eq_any(document_positions)),
+        )
+        .execute(conn)
+        .await?;
+        Self::insert_all(conn, results).await?;
+        Ok(())
+    }
+
+    /// How many of the run's results have each status: (resolved, unresolved, waiting).
+    pub async fn count_by_status(
+        conn: &mut AsyncPgConnection,
+        run_id: ResolutionRunId,
+    ) -> Result<(i64, i64, i64), StoreError> {
+        let rows: Vec<(ResolutionStatus, i64)> = resolution_results::table
+            .filter(resolution_results::run_id.eq(run_id))
+            .group_by(resolution_results::status)
+            .select((resolution_results::status, diesel::dsl::count_star()))
+            .load(conn)
+            .await?;
+        let count = |status| {
+            rows.iter()
+                .find(|(s, _)| *s == status)
+                .map_or(0, |(_, n)| *n)
+        };
+        Ok((
+            count(ResolutionStatus::Resolved),
+            count(ResolutionStatus::Unresolved),
+            count(ResolutionStatus::Waiting),
+        ))
     }
 }

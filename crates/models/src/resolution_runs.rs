@@ -53,6 +53,11 @@ pub struct ResolutionRun {
     pub dialect_id: Option<DialectId>,
     pub chunks_total: i32,
     pub chunks_done: i32,
+    /// Values the AI pass gave the model, answers it used, values it flagged, model calls made.
+    pub ai_items: i32,
+    pub ai_accepted: i32,
+    pub ai_flagged: i32,
+    pub ai_calls: i32,
 }
 
 #[derive(Debug, Insertable)]
@@ -291,4 +296,61 @@ impl ResolutionRun {
         .await
         .optional()?)
     }
+
+    /// Adds what one batch of the AI pass did to the run's AI counters (in the transaction that
+    /// stores the batch's answers).
+    pub async fn record_ai_batch(
+        conn: &mut AsyncPgConnection,
+        id: ResolutionRunId,
+        tally: AiTally,
+    ) -> Result<(), StoreError> {
+        diesel::update(resolution_runs::table.find(id))
+            .set((
+                resolution_runs::ai_items.eq(resolution_runs::ai_items + tally.items),
+                resolution_runs::ai_accepted.eq(resolution_runs::ai_accepted + tally.accepted),
+                resolution_runs::ai_flagged.eq(resolution_runs::ai_flagged + tally.flagged),
+                resolution_runs::ai_calls.eq(resolution_runs::ai_calls + tally.calls),
+                resolution_runs::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the AI pass of a running run: its counters taken from its results as they now are,
+    /// and the run completed. `None` if it was not running.
+    pub async fn complete_ai_pass(
+        conn: &mut AsyncPgConnection,
+        id: ResolutionRunId,
+    ) -> Result<Option<ResolutionRun>, StoreError> {
+        let (resolved, unresolved, waiting) =
+            crate::resolution_results::ResolutionResult::count_by_status(conn, id).await?;
+        let to_i32 = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(diesel::update(
+            resolution_runs::table
+                .find(id)
+                .filter(resolution_runs::status.eq(ResolutionRunStatus::Running)),
+        )
+        .set((
+            resolution_runs::status.eq(ResolutionRunStatus::Completed),
+            resolution_runs::fields_resolved.eq(to_i32(resolved)),
+            resolution_runs::fields_unresolved.eq(to_i32(unresolved)),
+            resolution_runs::fields_waiting.eq(to_i32(waiting)),
+            resolution_runs::updated_at.eq(diesel::dsl::now),
+            resolution_runs::completed_at.eq(diesel::dsl::now),
+        ))
+        .returning(ResolutionRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+    }
+}
+
+/// What an AI pass adds to a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AiTally {
+    pub items: i32,
+    pub accepted: i32,
+    pub flagged: i32,
+    pub calls: i32,
 }

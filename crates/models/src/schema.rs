@@ -162,6 +162,10 @@ diesel::table! {
         dialect_id -> Nullable<Uuid>,
         chunks_total -> Int4,
         chunks_done -> Int4,
+        ai_items -> Int4,
+        ai_accepted -> Int4,
+        ai_flagged -> Int4,
+        ai_calls -> Int4,
     }
 }
 
@@ -273,6 +277,9 @@ diesel::table! {
         status -> Text,
         candidates -> Nullable<Jsonb>,
         reason -> Nullable<Text>,
+        model -> Nullable<Text>,
+        rationale -> Nullable<Text>,
+        ai_flag -> Nullable<Text>,
     }
 }
 

@@ -65,6 +65,16 @@ impl Worker {
         name: &'static str,
         make_handler: impl FnOnce(&WorkerContext) -> H,
     ) -> anyhow::Result<Worker> {
+        Self::try_build(settings, role, name, |context| Ok(make_handler(context))).await
+    }
+
+    /// [`Worker::build`] with a handler whose making can fail (a client it needs, say).
+    pub async fn try_build<H: JobHandler>(
+        settings: WorkerSettings,
+        role: Role,
+        name: &'static str,
+        make_handler: impl FnOnce(&WorkerContext) -> anyhow::Result<H>,
+    ) -> anyhow::Result<Worker> {
         let service = &settings.service;
         let Foundation {
             pool,
@@ -81,7 +91,7 @@ impl Worker {
         };
         let handler = Arc::new(TransactionalHandler::new(
             pool.clone(),
-            make_handler(&context),
+            make_handler(&context)?,
         ));
         let metrics = ConsumerMetrics::register(&registry)?;
 

@@ -31,8 +31,8 @@ use concord_service::outbox::resolution_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
-pub use resolve::{resolve_documents, Tally};
-pub use tables::TableCache;
+pub use resolve::{resolve_documents, resolve_documents_with, Resolved, Tally};
+pub use tables::{TableCache, TableError};
 
 pub const NAME: &str = "resolution-worker";
 pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9102";
@@ -67,7 +67,13 @@ impl ResolutionJobHandler {
 struct RunFailure(String);
 
 /// The tables of one chunk, by the names the policy's rules use.
-struct ChunkTables(HashMap<String, Arc<LookupIndex>>);
+pub struct ChunkTables(HashMap<String, Arc<LookupIndex>>);
+
+impl ChunkTables {
+    pub fn new(tables: HashMap<String, Arc<LookupIndex>>) -> Self {
+        Self(tables)
+    }
+}
 
 impl concord_scoring::policy::LookupTables for ChunkTables {
     fn get(&self, name: &str) -> Option<&LookupIndex> {

@@ -8,9 +8,10 @@ use concord_models::resolution_results::{
 };
 use concord_scoring::lookup::LookupCandidate;
 use concord_scoring::policy::{
-    CompiledPolicy, EvalLimits, LookupTables, ResolutionStatus, ResolutionStep,
+    CompiledPolicy, Decided, EvalLimits, LookupTables, ResolutionStatus, ResolutionStep,
 };
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// What a chunk adds to the run's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +58,19 @@ pub fn resolve_documents(
     limits: &EvalLimits,
     documents: &[Document],
 ) -> Resolved {
+    resolve_documents_with(run_id, policy, tables, limits, documents, &HashMap::new())
+}
+
+/// [`resolve_documents`] with the LLM's decisions for fields that were waiting, by field key
+/// (the same for every document given).
+pub fn resolve_documents_with(
+    run_id: ResolutionRunId,
+    policy: &CompiledPolicy,
+    tables: &impl LookupTables,
+    limits: &EvalLimits,
+    documents: &[Document],
+    decided: &HashMap<String, Decided>,
+) -> Resolved {
     let fields = policy.fields().len();
     let mut results = Vec::with_capacity(documents.len() * fields);
     let mut tally = Tally::default();
@@ -65,7 +79,7 @@ pub fn resolve_documents(
         tally.documents += 1;
         let values = document.field_values.as_object().unwrap_or(&empty);
         for (position, field) in policy
-            .resolve(values, tables, limits)
+            .resolve_with(values, tables, limits, decided)
             .into_iter()
             .enumerate()
         {
@@ -96,6 +110,9 @@ pub fn resolve_documents(
                 status,
                 candidates: candidates_json(&field.candidates),
                 reason: field.reason,
+                model: None,
+                rationale: None,
+                ai_flag: None,
             });
         }
     }

@@ -284,6 +284,11 @@ impl LookupIndex {
         self.entries.is_empty()
     }
 
+    /// The entries, one per distinct code, in the order their codes were first given.
+    pub fn entries(&self) -> &[LookupEntry] {
+        &self.entries
+    }
+
     /// Runs the cascade on `raw` (see the module documentation).
     pub fn resolve(&self, raw: &str, params: LookupParams) -> LookupOutcome {
         let trimmed = raw.trim();

@@ -38,6 +38,12 @@ pub struct CountersView {
     pub fields_unresolved: i32,
     /// Values a `fallback: "llm"` lookup could not settle, handed to the ai-resolver.
     pub fields_waiting: i32,
+    /// The AI pass: distinct values shown to the model, answers used, values flagged (the
+    /// model's answer not used), model calls.
+    pub ai_items: i32,
+    pub ai_accepted: i32,
+    pub ai_flagged: i32,
+    pub ai_calls: i32,
 }
 
 impl From<ResolutionRun> for ResolutionRunView {
@@ -75,6 +81,10 @@ impl From<ResolutionRun> for ResolutionRunView {
                 fields_resolved: run.fields_resolved,
                 fields_unresolved: run.fields_unresolved,
                 fields_waiting: run.fields_waiting,
+                ai_items: run.ai_items,
+                ai_accepted: run.ai_accepted,
+                ai_flagged: run.ai_flagged,
+                ai_calls: run.ai_calls,
             },
             error: run.error,
             created_at: run.created_at,
@@ -148,6 +158,12 @@ pub struct ResolutionResultView {
     pub status: &'static str,
     pub candidates: Value,
     pub reason: Option<String>,
+    /// For a value the model decided (step `llm`): the model and its one-sentence rationale.
+    pub model: Option<String>,
+    pub rationale: Option<String>,
+    /// For a value that waited for the model and did not get a usable answer: why
+    /// (`timeout`, `budget_spent`, `not_offered`, `low_confidence`, ...).
+    pub ai_flag: Option<String>,
 }
 
 impl ResolutionResultView {
@@ -164,6 +180,9 @@ impl ResolutionResultView {
             status: row.status.as_str(),
             candidates: row.candidates.unwrap_or_else(|| json!([])),
             reason: row.reason,
+            model: row.model,
+            rationale: row.rationale,
+            ai_flag: row.ai_flag,
         }
     }
 }

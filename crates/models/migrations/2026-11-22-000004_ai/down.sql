@@ -1,0 +1,9 @@
+ALTER TABLE resolution_runs
+    DROP COLUMN ai_items,
+    DROP COLUMN ai_accepted,
+    DROP COLUMN ai_flagged,
+    DROP COLUMN ai_calls;
+ALTER TABLE resolution_results
+    DROP COLUMN model,
+    DROP COLUMN rationale,
+    DROP COLUMN ai_flag;
