@@ -2,7 +2,7 @@
 //! (budget of calls, answer cache).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use tracing::Instrument;
 
 use crate::metrics::LlmMetrics;
+use crate::prompt::{FormatStyle, Prompt};
 use crate::settings::ENV_API_KEY;
 use crate::{
     prompt, validate, ChoiceItem, FailureKind, ItemOutcome, LlmError, LlmSettings, SettingsError,
@@ -43,6 +44,10 @@ struct Inner {
     authorization: Option<HeaderValue>,
     permits: Semaphore,
     metrics: LlmMetrics,
+    /// Set once the server turned down `json_schema` response formats while naming
+    /// `json_object` (llama-cpp-python's server): from then on the schema goes in a
+    /// `json_object` response format.
+    json_object_format: AtomicBool,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -58,6 +63,8 @@ struct CallFailure {
     kind: FailureKind,
     /// The server's `Retry-After` on a 429.
     retry_after: Option<Duration>,
+    /// The server refused a `json_schema` response format and named `json_object` instead.
+    wants_json_object: bool,
 }
 
 impl From<FailureKind> for CallFailure {
@@ -65,6 +72,7 @@ impl From<FailureKind> for CallFailure {
         Self {
             kind,
             retry_after: None,
+            wants_json_object: false,
         }
     }
 }
@@ -109,6 +117,7 @@ impl LlmClient {
                 authorization,
                 permits: Semaphore::new(settings.concurrency),
                 metrics: LlmMetrics::register(registry)?,
+                json_object_format: AtomicBool::new(false),
                 settings,
             }),
         })
@@ -127,8 +136,16 @@ impl LlmClient {
         }
     }
 
+    fn format_style(&self) -> FormatStyle {
+        if self.inner.json_object_format.load(Ordering::Relaxed) {
+            FormatStyle::JsonObjectWithSchema
+        } else {
+            FormatStyle::JsonSchema
+        }
+    }
+
     /// One HTTP call, in its own `llm.call` span, holding one of the client's permits.
-    async fn call(&self, body: &[u8]) -> Result<Reply, CallFailure> {
+    async fn call(&self, prompt: &Prompt) -> Result<Reply, CallFailure> {
         let inner = &self.inner;
         let span = tracing::info_span!(
             "llm.call",
@@ -143,8 +160,16 @@ impl LlmClient {
             let Ok(_permit) = inner.permits.acquire().await else {
                 return Err(FailureKind::Transport.into());
             };
+            let style = self.format_style();
+            let body = match prompt.body(style) {
+                Ok(body) => body,
+                Err(error) => {
+                    tracing::warn!(%error, "could not serialize a prompt");
+                    return Err(FailureKind::Malformed.into());
+                }
+            };
             let started = Instant::now();
-            let result = self.send(body, &recorded).await;
+            let result = self.send(body, style, &recorded).await;
             inner
                 .metrics
                 .latency
@@ -161,14 +186,19 @@ impl LlmClient {
         .await
     }
 
-    async fn send(&self, body: &[u8], span: &tracing::Span) -> Result<Reply, CallFailure> {
+    async fn send(
+        &self,
+        body: Vec<u8>,
+        style: FormatStyle,
+        span: &tracing::Span,
+    ) -> Result<Reply, CallFailure> {
         let inner = &self.inner;
         let mut request = inner
             .http
             .post(&inner.url)
             .header(CONTENT_TYPE, "application/json")
             .timeout(inner.settings.timeout)
-            .body(body.to_vec());
+            .body(body);
         if let Some(authorization) = &inner.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
@@ -179,20 +209,34 @@ impl LlmClient {
             return Err(CallFailure {
                 kind: FailureKind::RateLimited,
                 retry_after: retry_after(response.headers().get(RETRY_AFTER)),
+                wants_json_object: false,
             });
         }
-        if status.is_server_error() {
-            return Err(FailureKind::ServerError.into());
-        }
         if !status.is_success() {
+            let kind = if status.is_server_error() {
+                FailureKind::ServerError
+            } else {
+                FailureKind::Rejected
+            };
             let text = response.text().await.unwrap_or_default();
-            tracing::warn!(
-                url = %inner.url,
-                %status,
-                body = %text.chars().take(300).collect::<String>(),
-                "the model server refused the request",
-            );
-            return Err(FailureKind::Rejected.into());
+            // llama-cpp-python answers a `json_schema` response format with a validation error
+            // (a 500) that names the types it takes: `'text' or 'json_object'`.
+            let wants_json_object = style == FormatStyle::JsonSchema
+                && text.contains("json_schema")
+                && text.contains("json_object");
+            if kind == FailureKind::Rejected || wants_json_object {
+                tracing::warn!(
+                    url = %inner.url,
+                    %status,
+                    body = %text.chars().take(300).collect::<String>(),
+                    "the model server refused the request",
+                );
+            }
+            return Err(CallFailure {
+                kind,
+                retry_after: None,
+                wants_json_object,
+            });
         }
         let bytes = response.bytes().await.map_err(|e| transport_failure(&e))?;
         let parsed: CreateChatCompletionResponse = match serde_json::from_slice(&bytes) {
@@ -366,7 +410,7 @@ impl Session {
         let result = cell
             .get_or_try_init(|| {
                 asked = true;
-                self.ask(items, &prompt.body)
+                self.ask(items, &prompt)
             })
             .await;
         match result {
@@ -381,7 +425,7 @@ impl Session {
     }
 
     /// Calls the model until it answers, the retries run out or the budget is spent.
-    async fn ask(&self, items: &[&ChoiceItem], body: &[u8]) -> Result<Answered, FailureKind> {
+    async fn ask(&self, items: &[&ChoiceItem], prompt: &Prompt) -> Result<Answered, FailureKind> {
         let settings = &self.client.inner.settings;
         let mut last_failure = None;
         let mut attempt = 0u32;
@@ -389,7 +433,7 @@ impl Session {
             if !self.reserve_call() {
                 return Err(last_failure.unwrap_or(FailureKind::BudgetSpent));
             }
-            let failure = match self.client.call(body).await {
+            let failure = match self.client.call(prompt).await {
                 Ok(reply) => {
                     return Ok(Arc::new(validate::outcomes(
                         items,
@@ -399,6 +443,23 @@ impl Session {
                 }
                 Err(failure) if failure.kind == FailureKind::Malformed => {
                     return Ok(Arc::new(vec![Err(FailureKind::Malformed); items.len()]))
+                }
+                Err(failure) if failure.wants_json_object => {
+                    // Not a retry: the same prompt, in the format this server reads.
+                    if !self
+                        .client
+                        .inner
+                        .json_object_format
+                        .swap(true, Ordering::Relaxed)
+                    {
+                        tracing::warn!(
+                            url = %self.client.inner.url,
+                            "the model server does not take `json_schema` response formats; \
+                             sending the schema in a `json_object` response format from now on",
+                        );
+                    }
+                    last_failure = Some(failure.kind);
+                    continue;
                 }
                 Err(failure) => failure,
             };

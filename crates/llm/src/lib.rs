@@ -17,6 +17,14 @@
 //! honoured. `response_format` is written by this crate so that the schema's properties keep
 //! their order (`item_id` before `choice`): `serde_json::Value` would sort them.
 //!
+//! The schema goes in OpenAI's `{"type":"json_schema","json_schema":{…,"strict":true}}` response
+//! format. A server that turns that down while naming `json_object` (llama-cpp-python's, the
+//! default local server, answers so with a 500) is asked again at once with the same schema in
+//! `{"type":"json_object","schema":…}`, which it turns into a grammar; the client remembers that
+//! for the rest of its life. The choice is `{"anyOf":[{"type":"string","enum":[ids]},{"type":"null"}]}`:
+//! every branch has a type (OpenAI's strict mode wants one), and llama.cpp's converters keep an
+//! enum under `anyOf` but drop it beside a list of types.
+//!
 //! TLS is rustls with the *ring* provider (already in the workspace's dependency tree, unlike
 //! aws-lc-rs); building a client installs ring as the process's default rustls provider when no
 //! provider has been installed yet.

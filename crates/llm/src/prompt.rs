@@ -79,7 +79,6 @@ pub(crate) fn system_prompt(kind: TaskKind) -> &'static str {
 /// OpenAI's structured outputs generate them in: the item id must come before the choice.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OrderedJson {
-    Null,
     Bool(bool),
     Number(f64),
     String(String),
@@ -90,7 +89,6 @@ pub(crate) enum OrderedJson {
 impl Serialize for OrderedJson {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::Null => serializer.serialize_unit(),
             Self::Bool(b) => serializer.serialize_bool(*b),
             Self::Number(n) => serializer.serialize_f64(*n),
             Self::String(s) => serializer.serialize_str(s),
@@ -135,8 +133,26 @@ pub(crate) fn answer_schema(items: &[&ChoiceItem]) -> OrderedJson {
             .iter()
             .flat_map(|i| i.candidates.iter().map(|c| c.id.as_str())),
     );
-    let mut choices: Vec<OrderedJson> = candidate_ids.into_iter().map(s).collect();
-    choices.push(OrderedJson::Null);
+    // The choice: one of the offered ids, or null. `anyOf` rather than `"type": ["string",
+    // "null"]` beside the enum: every branch has a type (OpenAI's strict mode requires it), and
+    // llama.cpp's converters turn a list of types into a plain union that would drop the enum.
+    let choice = if candidate_ids.is_empty() {
+        obj(vec![("type", s("null"))])
+    } else {
+        obj(vec![(
+            "anyOf",
+            OrderedJson::Array(vec![
+                obj(vec![
+                    ("type", s("string")),
+                    (
+                        "enum",
+                        OrderedJson::Array(candidate_ids.into_iter().map(s).collect()),
+                    ),
+                ]),
+                obj(vec![("type", s("null"))]),
+            ]),
+        )])
+    };
     let answer = obj(vec![
         ("type", s("object")),
         (
@@ -152,13 +168,7 @@ pub(crate) fn answer_schema(items: &[&ChoiceItem]) -> OrderedJson {
                         ),
                     ]),
                 ),
-                (
-                    "choice",
-                    obj(vec![
-                        ("type", OrderedJson::Array(vec![s("string"), s("null")])),
-                        ("enum", OrderedJson::Array(choices)),
-                    ]),
-                ),
+                ("choice", choice),
                 (
                     "confidence",
                     obj(vec![
@@ -214,12 +224,23 @@ pub(crate) fn user_message(items: &[&ChoiceItem]) -> String {
     serde_json::json!({ "items": items }).to_string()
 }
 
+/// How the answer schema is put in `response_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FormatStyle {
+    /// OpenAI's structured outputs, `{"type":"json_schema","json_schema":{"name","strict","schema"}}`,
+    /// which OpenAI, llama.cpp's `llama-server`, vLLM and Ollama read.
+    JsonSchema,
+    /// `{"type":"json_object","schema":…}`, what llama-cpp-python's server reads instead (it
+    /// rejects `json_schema`); it too turns the schema into a grammar.
+    JsonObjectWithSchema,
+}
+
 /// The `response_format` of the request, with the schema's keys in order (see [`OrderedJson`]).
 #[derive(Serialize)]
-struct ResponseFormatJsonSchema<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    json_schema: JsonSchemaSpec<'a>,
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireResponseFormat<'a> {
+    JsonSchema { json_schema: JsonSchemaSpec<'a> },
+    JsonObject { schema: &'a OrderedJson },
 }
 
 #[derive(Serialize)]
@@ -234,15 +255,37 @@ struct JsonSchemaSpec<'a> {
 struct RequestBody<'a> {
     #[serde(flatten)]
     request: &'a CreateChatCompletionRequest,
-    response_format: ResponseFormatJsonSchema<'a>,
+    response_format: WireResponseFormat<'a>,
 }
 
 /// One prompt, ready to send.
 pub(crate) struct Prompt {
-    /// The serialized request body.
-    pub body: Vec<u8>,
+    request: CreateChatCompletionRequest,
+    schema: OrderedJson,
     /// Hash of the messages and schema: identical prompts share an answer within a session.
     pub key: String,
+}
+
+impl Prompt {
+    /// The serialized request body.
+    pub fn body(&self, style: FormatStyle) -> Result<Vec<u8>, serde_json::Error> {
+        let response_format = match style {
+            FormatStyle::JsonSchema => WireResponseFormat::JsonSchema {
+                json_schema: JsonSchemaSpec {
+                    name: SCHEMA_NAME,
+                    strict: true,
+                    schema: &self.schema,
+                },
+            },
+            FormatStyle::JsonObjectWithSchema => WireResponseFormat::JsonObject {
+                schema: &self.schema,
+            },
+        };
+        serde_json::to_vec(&RequestBody {
+            request: &self.request,
+            response_format,
+        })
+    }
 }
 
 /// Completion tokens allowed per prompt: room for one short answer per item.
@@ -287,18 +330,11 @@ pub(crate) fn build(
         stream: Some(false),
         ..CreateChatCompletionRequest::default()
     };
-    let body = serde_json::to_vec(&RequestBody {
-        request: &request,
-        response_format: ResponseFormatJsonSchema {
-            kind: "json_schema",
-            json_schema: JsonSchemaSpec {
-                name: SCHEMA_NAME,
-                strict: true,
-                schema: &schema,
-            },
-        },
-    })?;
-    Ok(Prompt { body, key })
+    Ok(Prompt {
+        request,
+        schema,
+        key,
+    })
 }
 
 #[cfg(test)]
@@ -330,8 +366,8 @@ mod tests {
         let answer = &value["properties"]["answers"]["items"];
         assert_eq!(answer["properties"]["item_id"]["enum"], json!(["a", "b"]));
         assert_eq!(
-            answer["properties"]["choice"]["enum"],
-            json!(["GE", "US", "GB", null])
+            answer["properties"]["choice"],
+            json!({"anyOf": [{"type": "string", "enum": ["GE", "US", "GB"]}, {"type": "null"}]})
         );
         assert_eq!(answer["additionalProperties"], json!(false));
         // The written order: item id first, then the choice.
@@ -341,10 +377,21 @@ mod tests {
     }
 
     #[test]
+    fn without_candidates_only_null_can_be_chosen() {
+        let a = item("a", &[]);
+        let schema = serde_json::to_value(answer_schema(&[&a])).expect("schema");
+        assert_eq!(
+            schema["properties"]["answers"]["items"]["properties"]["choice"],
+            json!({"type": "null"})
+        );
+    }
+
+    #[test]
     fn request_carries_data_only_in_the_user_message() {
         let a = item("a", &["GE"]);
         let prompt = build("m", TaskKind::Resolution, &[&a]).expect("prompt");
-        let body: serde_json::Value = serde_json::from_slice(&prompt.body).expect("json");
+        let body = prompt.body(FormatStyle::JsonSchema).expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(body["model"], "m");
         assert_eq!(body["messages"][0]["role"], "system");
         assert_eq!(body["messages"][1]["role"], "user");
@@ -354,6 +401,17 @@ mod tests {
             serde_json::from_str(body["messages"][1]["content"].as_str().expect("text"))
                 .expect("user message is JSON");
         assert_eq!(user["items"][0]["data"]["value"], "Georgia\" \n}");
+
+        let body = prompt
+            .body(FormatStyle::JsonObjectWithSchema)
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["response_format"]["type"], "json_object");
+        assert_eq!(
+            body["response_format"]["schema"]["required"],
+            serde_json::json!(["answers"])
+        );
+        assert!(body["response_format"].get("json_schema").is_none());
     }
 
     #[test]

@@ -113,6 +113,18 @@ fn user_message(request: &Request) -> Value {
     serde_json::from_str(text).expect("user message is JSON")
 }
 
+/// What a choice schema allows, `{"anyOf":[{"type":"string","enum":[ids]},{"type":"null"}]}`, as
+/// the ids and null.
+fn offered(choice: &Value) -> Value {
+    let branches = choice["anyOf"].as_array().expect("anyOf");
+    assert_eq!(branches.len(), 2, "{choice}");
+    assert_eq!(branches[0]["type"], "string");
+    assert_eq!(branches[1], json!({"type": "null"}));
+    let mut ids = branches[0]["enum"].as_array().expect("enum").clone();
+    ids.push(Value::Null);
+    Value::Array(ids)
+}
+
 async fn mount(server: &MockServer, response: impl Respond + 'static) {
     Mock::given(method("POST"))
         .and(path(COMPLETIONS))
@@ -197,7 +209,7 @@ async fn a_good_answer_is_parsed_and_validated() {
     let answer = &format["json_schema"]["schema"]["properties"]["answers"]["items"];
     assert_eq!(answer["properties"]["item_id"]["enum"], json!(["i1", "i2"]));
     assert_eq!(
-        answer["properties"]["choice"]["enum"],
+        offered(&answer["properties"]["choice"]),
         json!(["GE", "US", null])
     );
 }
@@ -484,7 +496,7 @@ async fn an_injected_instruction_stays_data_and_cannot_pick_an_id() {
     // The schema offers only the candidates' ids.
     let answer = &request["response_format"]["json_schema"]["schema"]["properties"]["answers"]
         ["items"]["properties"];
-    assert_eq!(answer["choice"]["enum"], json!(["ref_1", "ref_2", null]));
+    assert_eq!(offered(&answer["choice"]), json!(["ref_1", "ref_2", null]));
     assert_eq!(answer["item_id"]["enum"], json!(["doc-1"]));
 }
 
@@ -654,4 +666,52 @@ async fn a_registry_takes_one_client() {
     let server = MockServer::start().await;
     LlmClient::new(settings(&server), &registry).expect("first");
     assert!(LlmClient::new(settings(&server), &registry).is_err());
+}
+
+/// llama-cpp-python's server rejects `json_schema` response formats (with a 500 naming the ones
+/// it takes) and reads the schema from a `json_object` one instead.
+#[tokio::test]
+async fn a_server_that_takes_only_json_object_gets_the_schema_there() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMPLETIONS))
+        .and(wiremock::matchers::body_string_contains(r#""type":"json_schema""#))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": {
+            "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
+            "type": "internal_server_error", "param": null, "code": null
+        }})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount(&server, FirstCandidate).await;
+    let (client, _registry) = client(settings(&server));
+
+    let first = client.session(TaskKind::Resolution);
+    let outcomes = first.choose(&[georgia()]).await;
+    assert_eq!(
+        outcomes[0].as_ref().expect("answered").chosen.as_deref(),
+        Some("GE")
+    );
+    assert_eq!(
+        first.calls_made(),
+        2,
+        "the refused call and the one in the other format"
+    );
+
+    // The client remembers: the next run's call goes in the format the server takes.
+    let second = client.session(TaskKind::Resolution);
+    let outcomes = second
+        .choose(&[item("i9", "Georgie", &[("GE", "Georgia")])])
+        .await;
+    assert!(outcomes[0].is_ok());
+    assert_eq!(second.calls_made(), 1);
+    let recorded = requests(&server).await;
+    assert_eq!(recorded.len(), 3);
+    let last = body(&recorded[2]);
+    assert_eq!(last["response_format"]["type"], "json_object");
+    let answer = &last["response_format"]["schema"]["properties"]["answers"]["items"];
+    assert_eq!(
+        offered(&answer["properties"]["choice"]),
+        json!(["GE", null])
+    );
 }
