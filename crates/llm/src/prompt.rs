@@ -81,6 +81,7 @@ pub(crate) fn system_prompt(kind: TaskKind) -> &'static str {
 pub(crate) enum OrderedJson {
     Bool(bool),
     Number(f64),
+    Integer(u64),
     String(String),
     Array(Vec<OrderedJson>),
     Object(Vec<(&'static str, OrderedJson)>),
@@ -91,6 +92,7 @@ impl Serialize for OrderedJson {
         match self {
             Self::Bool(b) => serializer.serialize_bool(*b),
             Self::Number(n) => serializer.serialize_f64(*n),
+            Self::Integer(n) => serializer.serialize_u64(*n),
             Self::String(s) => serializer.serialize_str(s),
             Self::Array(items) => {
                 let mut seq = serializer.serialize_seq(Some(items.len()))?;
@@ -197,7 +199,13 @@ pub(crate) fn answer_schema(items: &[&ChoiceItem]) -> OrderedJson {
             "properties",
             obj(vec![(
                 "answers",
-                obj(vec![("type", s("array")), ("items", answer)]),
+                obj(vec![
+                    ("type", s("array")),
+                    ("items", answer),
+                    // One answer per item: a constrained decoder can't stop at `[]`.
+                    ("minItems", OrderedJson::Integer(items.len() as u64)),
+                    ("maxItems", OrderedJson::Integer(items.len() as u64)),
+                ]),
             )]),
         ),
         ("required", OrderedJson::Array(vec![s("answers")])),

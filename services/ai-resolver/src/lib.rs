@@ -1,21 +1,57 @@
-//! The ai-resolver: consumes AI tasks and asks an OpenAI-compatible model to choose among the
-//! candidates the scoring core proposed.
+//! The ai-resolver: consumes AI tasks and asks an OpenAI-compatible model ([`concord_llm`]) to
+//! choose among the candidates the scoring core proposed, validates the answer, stores it, and
+//! completes the run.
 //!
-//! For now it checks that the task names an existing run of its organisation and records it as
-//! handled; the model calls arrive with the AI resolver.
+//! - Resolution runs ([`resolution`]): the values a `lookup` with `fallback: "llm"` left waiting.
+//!
+//! The model is bounded (timeouts, retries, a per-run budget of calls) and never a reason for a
+//! run to fail: an item it could not settle keeps its deterministic outcome and is flagged.
 
+mod resolution;
+
+use std::sync::Arc;
+
+use concord_llm::{LlmClient, LlmSettings};
 use concord_messages::{AiTask, AiTaskRunKind};
 use concord_models::ids::{MatchingRunId, OrganizationId, ResolutionRunId};
 use concord_models::matching_runs::MatchingRun;
 use concord_models::resolution_runs::ResolutionRun;
-use concord_service::{JobError, JobHandler};
+use concord_models::DbPool;
+use concord_resolution_worker::TableCache;
+use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
+
+pub use resolution::MIN_CONFIDENCE;
 
 pub const NAME: &str = "ai-resolver";
 pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9103";
 
-#[derive(Debug, Default)]
-pub struct AiTaskHandler;
+pub struct AiTaskHandler {
+    pool: DbPool,
+    llm: LlmClient,
+    tables: TableCache,
+    outbox_waker: Arc<tokio::sync::Notify>,
+}
+
+impl AiTaskHandler {
+    pub fn new(context: &WorkerContext, llm: LlmClient) -> Self {
+        Self {
+            pool: context.pool.clone(),
+            llm,
+            tables: TableCache::new(8),
+            outbox_waker: context.outbox_waker.clone(),
+        }
+    }
+
+    /// A handler with the model client of `settings`, its metrics in the worker's registry.
+    pub fn from_settings(
+        context: &WorkerContext,
+        settings: LlmSettings,
+    ) -> Result<Self, concord_llm::LlmError> {
+        let llm = LlmClient::new(settings, &context.registry)?;
+        Ok(Self::new(context, llm))
+    }
+}
 
 impl JobHandler for AiTaskHandler {
     type Job = AiTask;
@@ -41,7 +77,21 @@ impl JobHandler for AiTaskHandler {
                 task.run_kind, task.run_id
             )));
         }
-        tracing::info!(run_id = %task.run_id, run_kind = %task.run_kind, "AI task received");
-        Ok(())
+        match task.run_kind {
+            AiTaskRunKind::Resolution => {
+                resolution::ResolutionPass {
+                    pool: &self.pool,
+                    llm: &self.llm,
+                    tables: &self.tables,
+                    outbox_waker: &self.outbox_waker,
+                }
+                .run(ResolutionRunId::from(task.run_id))
+                .await
+            }
+            AiTaskRunKind::Matching => {
+                tracing::info!(run_id = %task.run_id, "AI task for a matching run received; smart matching is not built yet");
+                Ok(())
+            }
+        }
     }
 }

@@ -1,4 +1,6 @@
+use anyhow::Context;
 use concord_ai_resolver::{AiTaskHandler, DEFAULT_OPS_ADDR, NAME};
+use concord_llm::LlmSettings;
 use concord_queue::Role;
 use concord_service::{Worker, WorkerSettings};
 
@@ -6,7 +8,12 @@ use concord_service::{Worker, WorkerSettings};
 async fn main() -> anyhow::Result<()> {
     concord_telemetry::logging::init(NAME);
     let settings = WorkerSettings::from_env(DEFAULT_OPS_ADDR)?;
-    let worker = Worker::build(settings, Role::Ai, NAME, |_| AiTaskHandler).await?;
+    let llm = LlmSettings::from_env().context("reading the LLM settings")?;
+    tracing::info!(?llm, "model");
+    let worker = Worker::try_build(settings, Role::Ai, NAME, |context| {
+        AiTaskHandler::from_settings(context, llm).context("starting the model client")
+    })
+    .await?;
     concord_service::shutdown::cancel_on_signal(worker.shutdown_token());
     worker.run_until_stopped().await
 }

@@ -19,9 +19,17 @@ async fn tasks_are_checked_against_the_runs_organisation() {
     let topology = test_topology();
     concord_test_support::broker::declare(&topology).await;
     let mut dead_letters = Tap::bind(&topology.dead_letter_exchange(), "ai").await;
-    let worker = spawn_worker(&database, &topology, amqp_url(), Role::Ai, NAME, |_| {
-        AiTaskHandler
-    })
+    let worker = spawn_worker(
+        &database,
+        &topology,
+        amqp_url(),
+        Role::Ai,
+        NAME,
+        |context| {
+            AiTaskHandler::from_settings(context, concord_llm::LlmSettings::default())
+                .expect("a model client")
+        },
+    )
     .await;
     let _relay = start_relay(&worker.pool, &topology);
 
