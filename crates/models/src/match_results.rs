@@ -48,6 +48,14 @@ pub struct MatchResult {
     pub review_notes: Option<String>,
     pub reviewed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The AI pass: the model, its rationale and confidence, the row it chose (null: none),
+    /// and why its choice was not applied (`None` when it was, or when it was not asked).
+    pub ai_model: Option<String>,
+    pub ai_rationale: Option<String>,
+    pub ai_confidence: Option<f64>,
+    pub ai_suggested_row_id: Option<String>,
+    pub ai_flag: Option<String>,
+    pub ai_decided_at: Option<DateTime<Utc>>,
 }
 
 /// A result to insert ([`MatchResult::insert_all`]).
@@ -252,4 +260,91 @@ impl MatchResult {
         };
         Ok(updated.optional()?)
     }
+
+    /// The results an AI pass looks at: those given, or every result of the run that is in the
+    /// review band, ambiguous, or unmatched with candidates — never one a reviewer decided, nor
+    /// one the pass already decided.
+    pub async fn for_ai_pass(
+        conn: &mut AsyncPgConnection,
+        run_id: MatchingRunId,
+        ids: Option<&[MatchResultId]>,
+    ) -> Result<Vec<MatchResult>, StoreError> {
+        let mut query = match_results::table
+            .filter(match_results::run_id.eq(run_id))
+            .filter(match_results::status.ne_all([ReviewStatus::Approved, ReviewStatus::Rejected]))
+            .filter(match_results::resolved_by.ne(ResolvedBy::Reviewer))
+            .filter(match_results::ai_decided_at.is_null())
+            .order(match_results::document_position.asc())
+            .select(MatchResult::as_select())
+            .into_boxed();
+        match ids {
+            Some(ids) => query = query.filter(match_results::id.eq_any(ids.to_vec())),
+            None => {
+                query = query.filter(
+                    match_results::status
+                        .eq(ReviewStatus::NeedsReview)
+                        .or(match_results::ambiguous.eq(true))
+                        .or(match_results::matched_reference_row_id
+                            .is_null()
+                            .and(match_results::candidates.ne(serde_json::json!([])))),
+                )
+            }
+        }
+        Ok(query.load(conn).await?)
+    }
+
+    /// Stores what the model decided for a result (never one a reviewer decided). When `apply`
+    /// is set the chosen row becomes the match (`resolved_by: ai`), otherwise it stays a
+    /// suggestion with its flag.
+    pub async fn record_ai_decision(
+        conn: &mut AsyncPgConnection,
+        id: MatchResultId,
+        decision: &AiDecision,
+    ) -> Result<bool, StoreError> {
+        let target = match_results::table
+            .find(id)
+            .filter(match_results::status.ne_all([ReviewStatus::Approved, ReviewStatus::Rejected]))
+            .filter(match_results::resolved_by.ne(ResolvedBy::Reviewer));
+        let now = chrono::Utc::now();
+        let notes = (
+            match_results::ai_model.eq(decision.model.clone()),
+            match_results::ai_rationale.eq(decision.rationale.clone()),
+            match_results::ai_confidence.eq(decision.confidence),
+            match_results::ai_suggested_row_id.eq(decision.chosen.clone()),
+            match_results::ai_flag.eq(decision.flag.clone()),
+            match_results::ai_decided_at.eq(now),
+        );
+        let updated = if decision.apply {
+            diesel::update(target)
+                .set((
+                    notes,
+                    match_results::matched_reference_row_id.eq(decision.chosen.clone()),
+                    match_results::confidence.eq(decision.match_confidence),
+                    match_results::resolved_by.eq(ResolvedBy::Ai),
+                    match_results::ambiguous.eq(false),
+                    match_results::status.eq(ReviewStatus::Unreviewed),
+                ))
+                .execute(conn)
+                .await?
+        } else {
+            diesel::update(target).set(notes).execute(conn).await?
+        };
+        Ok(updated > 0)
+    }
+}
+
+/// What the AI pass decided for one result.
+#[derive(Debug, Clone, Default)]
+pub struct AiDecision {
+    pub model: Option<String>,
+    pub rationale: Option<String>,
+    pub confidence: Option<f64>,
+    /// The row the model chose; `None` for "none of them" (or no usable answer).
+    pub chosen: Option<String>,
+    /// Apply the choice as the match.
+    pub apply: bool,
+    /// The confidence the match gets when applied.
+    pub match_confidence: f64,
+    /// Why the choice was not applied.
+    pub flag: Option<String>,
 }

@@ -50,6 +50,12 @@ pub struct MatchingRun {
     pub chunks_total: i32,
     pub chunks_done: i32,
     pub confidence_sum: f64,
+    /// The AI pass: documents shown to the model, choices applied, documents flagged (the
+    /// model's choice not applied), model calls.
+    pub ai_items: i32,
+    pub ai_accepted: i32,
+    pub ai_flagged: i32,
+    pub ai_calls: i32,
 }
 
 #[derive(Debug, Insertable)]
@@ -330,6 +336,90 @@ impl MatchingRun {
         .set((
             matching_runs::status.eq(MatchingRunStatus::Failed),
             matching_runs::error.eq(error),
+            matching_runs::updated_at.eq(now),
+            matching_runs::completed_at.eq(now),
+        ))
+        .returning(MatchingRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+    }
+
+    /// Hands a running run to the AI pass (`ai_resolving`), or a completed one again (the
+    /// `/ai-resolve` of a finished run). `None` if it is in neither state.
+    pub async fn begin_ai_pass(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+    ) -> Result<Option<MatchingRun>, StoreError> {
+        Ok(diesel::update(
+            matching_runs::table.find(id).filter(
+                matching_runs::status
+                    .eq_any([MatchingRunStatus::Running, MatchingRunStatus::Completed]),
+            ),
+        )
+        .set((
+            matching_runs::status.eq(MatchingRunStatus::AiResolving),
+            matching_runs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(MatchingRun::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+    }
+
+    /// Adds what one batch of the AI pass did to the run's counters.
+    pub async fn record_ai_batch(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+        tally: crate::resolution_runs::AiTally,
+    ) -> Result<(), StoreError> {
+        diesel::update(matching_runs::table.find(id))
+            .set((
+                matching_runs::ai_items.eq(matching_runs::ai_items + tally.items),
+                matching_runs::ai_accepted.eq(matching_runs::ai_accepted + tally.accepted),
+                matching_runs::ai_flagged.eq(matching_runs::ai_flagged + tally.flagged),
+                matching_runs::ai_calls.eq(matching_runs::ai_calls + tally.calls),
+                matching_runs::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the AI pass: the run completed, its matched count and average confidence taken from
+    /// its results as they now are. `None` if it was not `ai_resolving`.
+    pub async fn complete_ai_pass(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+    ) -> Result<Option<MatchingRun>, StoreError> {
+        use crate::schema::match_results;
+        let matched: i64 = match_results::table
+            .filter(match_results::run_id.eq(id))
+            .filter(match_results::matched_reference_row_id.is_not_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let (count, sum): (i64, Option<f64>) = match_results::table
+            .filter(match_results::run_id.eq(id))
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::sum(match_results::confidence),
+            ))
+            .first(conn)
+            .await?;
+        let sum = sum.unwrap_or(0.0);
+        let average = (count > 0).then(|| sum / count as f64);
+        let now = chrono::Utc::now();
+        Ok(diesel::update(
+            matching_runs::table
+                .find(id)
+                .filter(matching_runs::status.eq(MatchingRunStatus::AiResolving)),
+        )
+        .set((
+            matching_runs::status.eq(MatchingRunStatus::Completed),
+            matching_runs::rows_matched.eq(i32::try_from(matched).unwrap_or(i32::MAX)),
+            matching_runs::confidence_sum.eq(sum),
+            matching_runs::avg_confidence.eq(average),
             matching_runs::updated_at.eq(now),
             matching_runs::completed_at.eq(now),
         ))

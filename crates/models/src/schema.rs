@@ -69,6 +69,10 @@ diesel::table! {
         chunks_total -> Int4,
         chunks_done -> Int4,
         confidence_sum -> Float8,
+        ai_items -> Int4,
+        ai_accepted -> Int4,
+        ai_flagged -> Int4,
+        ai_calls -> Int4,
     }
 }
 
@@ -137,6 +141,12 @@ diesel::table! {
         review_notes -> Nullable<Text>,
         reviewed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        ai_model -> Nullable<Text>,
+        ai_rationale -> Nullable<Text>,
+        ai_confidence -> Nullable<Float8>,
+        ai_suggested_row_id -> Nullable<Text>,
+        ai_flag -> Nullable<Text>,
+        ai_decided_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -1,0 +1,12 @@
+ALTER TABLE matching_runs
+    DROP COLUMN ai_items,
+    DROP COLUMN ai_accepted,
+    DROP COLUMN ai_flagged,
+    DROP COLUMN ai_calls;
+ALTER TABLE match_results
+    DROP COLUMN ai_model,
+    DROP COLUMN ai_rationale,
+    DROP COLUMN ai_confidence,
+    DROP COLUMN ai_suggested_row_id,
+    DROP COLUMN ai_flag,
+    DROP COLUMN ai_decided_at;
