@@ -272,6 +272,20 @@ impl ReferenceRow {
     /// [`ReferenceDataset::columns`] (padded with `None` should a row be shorter). Reads in pages
     /// of 10,000 rows by position. An empty result for a dataset id that
     /// [`ReferenceDataset::find_by_id`] does not know means the dataset was deleted.
+    /// The rows with these ids: `(row_id, cells)`, in no particular order.
+    pub async fn find_by_row_ids(
+        conn: &mut AsyncPgConnection,
+        dataset_id: ReferenceDatasetId,
+        row_ids: &[String],
+    ) -> Result<Vec<(String, Vec<Option<String>>)>, StoreError> {
+        Ok(reference_rows::table
+            .filter(reference_rows::dataset_id.eq(dataset_id))
+            .filter(reference_rows::row_id.eq_any(row_ids))
+            .select((reference_rows::row_id, reference_rows::cells))
+            .load(conn)
+            .await?)
+    }
+
     pub async fn load_all(
         conn: &mut AsyncPgConnection,
         dataset_id: ReferenceDatasetId,

@@ -3,10 +3,13 @@
 //! completes the run.
 //!
 //! - Resolution runs ([`resolution`]): the values a `lookup` with `fallback: "llm"` left waiting.
+//! - Matching runs ([`matching`]): the documents a smart run (or `/ai-resolve`) leaves in the
+//!   review band, ambiguous, or unmatched with candidates.
 //!
 //! The model is bounded (timeouts, retries, a per-run budget of calls) and never a reason for a
 //! run to fail: an item it could not settle keeps its deterministic outcome and is flagged.
 
+mod matching;
 mod resolution;
 
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use concord_resolution_worker::TableCache;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
+pub use matching::MIN_MATCH_CONFIDENCE;
 pub use resolution::MIN_CONFIDENCE;
 
 pub const NAME: &str = "ai-resolver";
@@ -89,8 +93,13 @@ impl JobHandler for AiTaskHandler {
                 .await
             }
             AiTaskRunKind::Matching => {
-                tracing::info!(run_id = %task.run_id, "AI task for a matching run received; smart matching is not built yet");
-                Ok(())
+                matching::MatchingPass {
+                    pool: &self.pool,
+                    llm: &self.llm,
+                    outbox_waker: &self.outbox_waker,
+                }
+                .run(MatchingRunId::from(task.run_id), &task.item_ids)
+                .await
             }
         }
     }
