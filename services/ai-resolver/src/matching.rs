@@ -38,7 +38,7 @@ use serde_json::{json, Map, Value};
 /// The least confidence both answers need for a choice to be applied.
 pub const MIN_MATCH_CONFIDENCE: f64 = 0.7;
 /// Results whose decisions are stored together.
-const RESULTS_PER_BATCH: usize = 50;
+const RESULTS_PER_BATCH: usize = 10;
 
 pub struct MatchingPass<'a> {
     pub pool: &'a DbPool,
