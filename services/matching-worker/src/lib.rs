@@ -5,19 +5,23 @@
 //! (`queued` → `running`), the chunk's documents are matched against the reference index, the
 //! results are written in bulk (keyed by run and document, so a redelivery changes nothing) and
 //! the chunk is counted into the run once; the chunk that completes the count completes the run
-//! and announces it. A cancelled or failed run is left alone. The reference index is built once
-//! per dataset and mapping per worker ([`IndexCache`]) and shared by every chunk and run.
+//! and announces it — or, for a smart run, hands it to the AI pass (`ai_resolving` and an AI
+//! task for the ai-resolver, which completes and announces it). A cancelled or failed run is left
+//! alone. The reference index is built once per dataset and mapping per worker ([`IndexCache`])
+//! and shared by every chunk and run.
 
 mod index_cache;
 mod scoring;
 
 use std::sync::Arc;
 
-use concord_messages::{EventType, MatchingJob};
+use concord_messages::{jobs, AiTask, AiTaskRunKind, EventType, MatchingJob};
 use concord_models::documents::Document;
 use concord_models::ids::MatchingRunId;
 use concord_models::match_results::MatchResult;
-use concord_models::matching_runs::{ChunkTally, ConfigSnapshot, MatchingRun, MatchingRunStatus};
+use concord_models::matching_runs::{
+    ChunkTally, ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus,
+};
 use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
@@ -175,7 +179,9 @@ impl MatchingJobHandler {
             "chunk matched"
         );
         if counted.chunks_done >= counted.chunks_total {
-            if let Some(completed) = MatchingRun::complete(conn, run_id).await? {
+            if counted.mode == MatchingMode::Smart {
+                self.hand_to_ai(conn, &counted).await?;
+            } else if let Some(completed) = MatchingRun::complete(conn, run_id).await? {
                 OutboxMessage::enqueue(
                     conn,
                     matching_run_event(EventType::MatchingRunCompleted, &completed),
@@ -186,6 +192,36 @@ impl MatchingJobHandler {
             }
         }
         Ok(Ok(()))
+    }
+}
+
+impl MatchingJobHandler {
+    /// The last chunk of a smart run: the run goes to the AI pass (`ai_resolving`) and the
+    /// ai-resolver gets its task in the same transaction; it completes the run and announces it.
+    /// Nothing happens if the run is no longer running (cancelled meanwhile, say).
+    async fn hand_to_ai(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &MatchingRun,
+    ) -> Result<(), JobError> {
+        let Some(handed) = MatchingRun::begin_ai_pass(conn, run.id).await? else {
+            tracing::info!(run_id = %run.id, "smart run no longer running; no AI pass");
+            return Ok(());
+        };
+        let task = AiTask {
+            run_id: handed.id.as_uuid(),
+            run_kind: AiTaskRunKind::Matching,
+            organization_id: handed.organization_id.as_uuid(),
+            item_ids: Vec::new(),
+        };
+        OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await?;
+        self.outbox_waker.notify_one();
+        tracing::info!(
+            run_id = %handed.id,
+            rows = handed.rows_processed,
+            "smart run scored; handed to the ai-resolver"
+        );
+        Ok(())
     }
 }
 

@@ -41,6 +41,15 @@ struct SeededRun {
 }
 
 async fn seed_run(pool: &DbPool, documents: i32, chunk_size: i32) -> SeededRun {
+    seed_run_in_mode(pool, documents, chunk_size, MatchingMode::Manual).await
+}
+
+async fn seed_run_in_mode(
+    pool: &DbPool,
+    documents: i32,
+    chunk_size: i32,
+    mode: MatchingMode,
+) -> SeededRun {
     let mut conn = connection(pool).await.expect("a connection");
     conn.transaction::<_, concord_models::StoreError, _>(async |conn| {
         let (organization_id, job_run_id) = seed_job_run(conn).await?;
@@ -131,7 +140,7 @@ async fn seed_run(pool: &DbPool, documents: i32, chunk_size: i32) -> SeededRun {
                 id: MatchingRunId::generate(),
                 organization_id,
                 job_run_id,
-                mode: MatchingMode::Manual,
+                mode,
                 status: MatchingRunStatus::Queued,
                 config_snapshot: serde_json::to_value(&snapshot).expect("json"),
                 rows_total: documents,
@@ -259,6 +268,74 @@ async fn a_chunk_delivered_again_is_counted_once() {
     )
     .await;
     assert_counted_once(&worker.pool, &seeded).await;
+}
+
+/// The last chunk of a smart run hands the run to the AI pass instead of completing it: the
+/// run is `ai_resolving` with the counters of a manual run, one AI task for the whole run is in
+/// the outbox, and nothing announces a completion yet (the ai-resolver does, at the end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_smart_runs_last_chunk_hands_the_run_to_the_ai_pass() {
+    let database = TestDatabase::create().await;
+    let topology = test_topology();
+    let worker = spawn_worker(
+        &database,
+        &topology,
+        amqp_url(),
+        Role::Matching,
+        NAME,
+        MatchingJobHandler::new,
+    )
+    .await;
+    let seeded = seed_run_in_mode(&worker.pool, 60, 20, MatchingMode::Smart).await;
+    for (i, job) in seeded.jobs.iter().enumerate() {
+        publish(&topology, &format!("chunk-{i}"), job).await;
+    }
+    // The last chunk again: counted once, handed over once.
+    publish(&topology, "chunk-2-again", &seeded.jobs[2]).await;
+    eventually(
+        Duration::from_secs(30),
+        "every delivery handled",
+        || async { (worker.acknowledged(Role::Matching).await >= 4.0).then_some(()) },
+    )
+    .await;
+
+    let handed = run(&worker.pool, seeded.run_id).await;
+    assert_eq!(handed.status, MatchingRunStatus::AiResolving);
+    assert_eq!(handed.mode, MatchingMode::Smart);
+    assert_eq!(handed.rows_processed, seeded.documents);
+    assert_eq!(handed.rows_matched, seeded.expected_matches);
+    assert_eq!(handed.chunks_done, handed.chunks_total);
+    assert_eq!(handed.completed_at, None);
+    assert_eq!(
+        count(&worker.pool, "SELECT count(*) AS n FROM match_results").await,
+        i64::from(seeded.documents)
+    );
+    let run_id = seeded.run_id.as_uuid();
+    let organization_id = handed.organization_id.as_uuid();
+    assert_eq!(
+        count(
+            &worker.pool,
+            &format!(
+                "SELECT count(*) AS n FROM outbox_messages WHERE exchange = 'jobs' \
+                 AND routing_key = 'ai' AND payload->>'run_id' = '{run_id}' \
+                 AND payload->>'run_kind' = 'matching' \
+                 AND payload->>'organization_id' = '{organization_id}' \
+                 AND coalesce(jsonb_array_length(payload->'item_ids'), 0) = 0"
+            )
+        )
+        .await,
+        1,
+        "one AI task for the whole run"
+    );
+    assert_eq!(
+        count(
+            &worker.pool,
+            "SELECT count(*) AS n FROM outbox_messages WHERE routing_key LIKE 'matching.run.%'"
+        )
+        .await,
+        0,
+        "the ai-resolver announces the completion, not the matching worker"
+    );
 }
 
 /// The real worker binary, killed with SIGKILL half-way through a run; a second worker finishes
