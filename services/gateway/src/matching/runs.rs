@@ -1,11 +1,13 @@
 //! Matching runs: started from a config over the documents of a completed job run, matched in
-//! chunks by the matching workers; progress, results, reviews, cancel and a CSV export.
+//! chunks by the matching workers; progress, results, reviews, cancel and a CSV export. A smart
+//! run goes on to the AI pass (`ai_resolving`) once scored, and `/ai-resolve` sends a completed
+//! run there again; the ai-resolver completes it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::{web, HttpResponse};
 use bytes::BytesMut;
-use concord_messages::{jobs, ChunkRange, EventType, MatchingJob};
+use concord_messages::{jobs, AiTask, AiTaskRunKind, ChunkRange, EventType, MatchingJob};
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
 use concord_models::job_runs::{JobRun, JobRunStatus};
@@ -31,10 +33,15 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/matching/configs/{id}/run", web::post().to(start_run))
+        .route(
+            "/matching/configs/{id}/smart-run",
+            web::post().to(start_smart_run),
+        )
         .route("/matching/runs", web::get().to(list_runs))
         .route("/matching/runs/{id}", web::get().to(get_run))
         .route("/matching/runs/{id}/progress", web::get().to(get_progress))
         .route("/matching/runs/{id}/cancel", web::post().to(cancel_run))
+        .route("/matching/runs/{id}/ai-resolve", web::post().to(ai_resolve))
         .route("/matching/runs/{id}/results", web::get().to(list_results))
         .route(
             "/matching/runs/{id}/results/export",
@@ -52,6 +59,12 @@ struct RunBody {
     job_id: uuid::Uuid,
     #[serde(default)]
     mode: Option<MatchingMode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmartRunBody {
+    job_id: uuid::Uuid,
 }
 
 /// Results shown inline with a completed run.
@@ -74,8 +87,14 @@ async fn find_run(
         .ok_or_else(|| ApiError::not_found("matching run", raw_id))
 }
 
-/// `POST /v1/matching/configs/{id}/run`: creates the run with a snapshot of its config and one
-/// job per chunk in the outbox, in one transaction, and answers at once with `queued`.
+fn config_id(raw: &str) -> Result<MatchingConfigId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("matching config", raw))
+}
+
+/// `POST /v1/matching/configs/{id}/run` `{job_id, mode?: manual | smart}`: creates the run with
+/// a snapshot of its config and one job per chunk in the outbox, in one transaction, and answers
+/// at once with `queued`.
 async fn start_run(
     path: web::Path<String>,
     body: web::Bytes,
@@ -83,18 +102,40 @@ async fn start_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let config_id: MatchingConfigId = path
-        .parse()
-        .map_err(|_| ApiError::not_found("matching config", path.as_str()))?;
+    let config_id = config_id(&path)?;
     let body: RunBody = parse_json(&body)?;
     let mode = body.mode.unwrap_or(MatchingMode::Manual);
-    if mode != MatchingMode::Manual {
-        return Err(ApiError::validation(
-            "mode",
-            "only `manual` runs are available; smart runs arrive with the AI resolver",
-        ));
-    }
-    let job_id = JobRunId::from(body.job_id);
+    create_run(&state, &auth, config_id, JobRunId::from(body.job_id), mode).await
+}
+
+/// `POST /v1/matching/configs/{id}/smart-run` `{job_id}`: a run in `smart` mode — once scored,
+/// the AI pass looks at the results in the review band before the run completes.
+async fn start_smart_run(
+    path: web::Path<String>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let config_id = config_id(&path)?;
+    let body: SmartRunBody = parse_json(&body)?;
+    create_run(
+        &state,
+        &auth,
+        config_id,
+        JobRunId::from(body.job_id),
+        MatchingMode::Smart,
+    )
+    .await
+}
+
+async fn create_run(
+    state: &AppState,
+    auth: &Authenticated,
+    config_id: MatchingConfigId,
+    job_id: JobRunId,
+    mode: MatchingMode,
+) -> Result<HttpResponse, ApiError> {
     let chunk_size = i32::try_from(state.limits.matching_chunk_size).unwrap_or(i32::MAX);
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
@@ -160,7 +201,8 @@ async fn start_run(
             )
             .await?;
             if chunks.is_empty() {
-                // Nothing to match: the run is complete as soon as it exists.
+                // Nothing to match (nor for the AI pass to look at): the run is complete as soon
+                // as it exists.
                 MatchingRun::start(conn, run_id).await?;
                 let run = MatchingRun::complete(conn, run_id)
                     .await?
@@ -295,7 +337,7 @@ async fn cancel_run(
                 CancelOutcome::AlreadyEnded(run) => Err(ApiError::Conflict {
                     code: "run_ended",
                     message: format!(
-                        "matching run `{}` has already ended ({}); only a queued or running run can be cancelled",
+                        "matching run `{}` has already ended ({}); only a queued, running or ai_resolving run can be cancelled",
                         run.id, run.status
                     ),
                 }),
@@ -305,6 +347,146 @@ async fn cancel_run(
         .await?;
     state.outbox_waker.notify_one();
     Ok(HttpResponse::Ok().json(MatchingRunView::new(run, None)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AiResolveBody {
+    /// The results to look at; the whole review band when absent.
+    #[serde(default)]
+    result_ids: Option<Vec<String>>,
+}
+
+/// Results one `/ai-resolve` may name.
+const MAX_AI_RESULT_IDS: usize = 10_000;
+
+/// `POST /v1/matching/runs/{id}/ai-resolve` `{result_ids?}`: sends a completed run (manual or
+/// smart) to the AI pass — `ai_resolving` and a task for the ai-resolver, in one transaction —
+/// over the given results, or over every result in the review band (ambiguous, or unmatched
+/// with candidates) that no reviewer decided. 202 with the run; the ai-resolver completes it.
+async fn ai_resolve(
+    path: web::Path<String>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let id = run_id(&path)?;
+    let body: AiResolveBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AiResolveBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    let result_ids = body.result_ids.map(parse_result_ids).transpose()?;
+    let organization_id = auth.organization_id;
+    let mut conn = connection(&state.pool).await?;
+    let run = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let run = MatchingRun::find(conn, organization_id, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("matching run", id.to_string()))?;
+            if run.status != MatchingRunStatus::Completed {
+                return Err(run_not_completed(&run));
+            }
+            if let Some(ids) = &result_ids {
+                check_results_of_run(conn, run.id, ids).await?;
+            }
+            let Some(handed) = MatchingRun::begin_ai_pass(conn, run.id).await? else {
+                // Sent to the AI pass by a concurrent request meanwhile.
+                let now = MatchingRun::find(conn, organization_id, id)
+                    .await?
+                    .unwrap_or(run);
+                return Err(run_not_completed(&now));
+            };
+            let task = AiTask {
+                run_id: handed.id.as_uuid(),
+                run_kind: AiTaskRunKind::Matching,
+                organization_id: organization_id.as_uuid(),
+                item_ids: result_ids.as_deref().map(distinct).unwrap_or_default(),
+            };
+            OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await?;
+            Ok(handed)
+        })
+        .await?;
+    state.outbox_waker.notify_one();
+    Ok(HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/matching/runs/{}", run.id),
+        ))
+        .json(MatchingRunView::new(run, None)))
+}
+
+fn run_not_completed(run: &MatchingRun) -> ApiError {
+    ApiError::Conflict {
+        code: "run_not_completed",
+        message: format!(
+            "matching run `{}` is {}; only a completed run can be sent to the AI pass",
+            run.id, run.status
+        ),
+    }
+}
+
+/// The given result ids, parsed, in the order given; 422 naming the first one that is not an id.
+fn parse_result_ids(raw: Vec<String>) -> Result<Vec<MatchResultId>, ApiError> {
+    if raw.is_empty() {
+        return Err(ApiError::validation(
+            "result_ids",
+            "name at least one result, or leave `result_ids` out for the whole review band",
+        ));
+    }
+    if raw.len() > MAX_AI_RESULT_IDS {
+        return Err(ApiError::validation(
+            "result_ids",
+            format!("at most {MAX_AI_RESULT_IDS} results at a time"),
+        ));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(index, value)| {
+            value.parse().map_err(|_| {
+                ApiError::validation(
+                    format!("result_ids[{index}]"),
+                    format!("`{value}` is not a result id"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The ids once each, in the order given.
+fn distinct(ids: &[MatchResultId]) -> Vec<String> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    ids.iter()
+        .filter(|id| seen.insert(**id))
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// 422 naming the first id (by its index in the request) that is not a result of the run.
+async fn check_results_of_run(
+    conn: &mut diesel_async::AsyncPgConnection,
+    run_id: MatchingRunId,
+    ids: &[MatchResultId],
+) -> Result<(), ApiError> {
+    use concord_models::schema::match_results;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let found: HashSet<MatchResultId> = match_results::table
+        .filter(match_results::run_id.eq(run_id))
+        .filter(match_results::id.eq_any(ids))
+        .select(match_results::id)
+        .load::<MatchResultId>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    match ids.iter().enumerate().find(|(_, id)| !found.contains(id)) {
+        None => Ok(()),
+        Some((index, id)) => Err(ApiError::validation(
+            format!("result_ids[{index}]"),
+            format!("`{id}` is not a result of this run"),
+        )),
+    }
 }
 
 fn parse_query<T: std::str::FromStr>(
@@ -474,7 +656,8 @@ fn candidate_ids(result: &MatchResult) -> impl Iterator<Item = &str> {
 /// Rows per database page while exporting.
 const EXPORT_PAGE: i64 = 2_000;
 
-/// `GET /v1/matching/runs/{id}/results/export`: every result as CSV, streamed page by page.
+/// `GET /v1/matching/runs/{id}/results/export`: every result as CSV, streamed page by page; the
+/// AI pass's suggested row and flag last (empty when it did not look at the result).
 async fn export_results(
     path: web::Path<String>,
     auth: Authenticated,
@@ -483,7 +666,7 @@ async fn export_results(
     auth.require(Scope::Read)?;
     let run = find_run(&state, &auth, &path).await?;
     let header = bytes::Bytes::from_static(
-        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,candidates,review_notes\r\n",
+        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,candidates,review_notes,ai_suggested_row_id,ai_flag\r\n",
     );
     let pool: DbPool = state.pool.clone();
     let run_id = run.id;
@@ -557,6 +740,8 @@ fn write_csv_row(out: &mut BytesMut, row: &MatchResult) {
             Some(row.resolved_by.as_str()),
             Some(candidates.as_str()),
             row.review_notes.as_deref(),
+            row.ai_suggested_row_id.as_deref(),
+            row.ai_flag.as_deref(),
         ]
         .into_iter(),
     );

@@ -36,6 +36,7 @@ impl From<MatchingConfig> for MatchingConfigView {
             links: json!({
                 "self": format!("/v1/matching/configs/{id}"),
                 "run": format!("/v1/matching/configs/{id}/run"),
+                "smart_run": format!("/v1/matching/configs/{id}/smart-run"),
                 "runs": format!("/v1/matching/runs?config_id={id}"),
                 "reference_data": format!("/v1/reference-data/{}", config.reference_data_id),
             }),
@@ -68,6 +69,8 @@ pub struct MatchingRunView {
     pub rows_processed: i32,
     pub rows_matched: i32,
     pub avg_confidence: Option<f64>,
+    /// The AI pass (smart runs, or `/ai-resolve` of a completed run).
+    pub ai: AiCountersView,
     pub error: Option<String>,
     pub config: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -80,13 +83,29 @@ pub struct MatchingRunView {
     pub links: serde_json::Value,
 }
 
+/// What the AI pass did so far: results shown to the model, its choices applied, results
+/// flagged (its choice not applied), model calls.
+#[derive(Debug, Serialize)]
+pub struct AiCountersView {
+    pub items: i32,
+    pub accepted: i32,
+    pub flagged: i32,
+    pub calls: i32,
+}
+
 impl MatchingRunView {
     pub fn new(run: MatchingRun, top_results: Option<Vec<MatchResultView>>) -> Self {
         let id = run.id.to_string();
+        // A smart run reaches the AI pass without having completed: its average so far.
+        let avg_confidence = run.avg_confidence.or_else(|| {
+            (run.status == MatchingRunStatus::AiResolving && run.rows_processed > 0)
+                .then(|| run.confidence_sum / f64::from(run.rows_processed))
+        });
         Self {
             links: json!({
                 "self": format!("/v1/matching/runs/{id}"),
                 "progress": format!("/v1/matching/runs/{id}/progress"),
+                "ai_resolve": format!("/v1/matching/runs/{id}/ai-resolve"),
                 "results": format!("/v1/matching/runs/{id}/results"),
                 "export": format!("/v1/matching/runs/{id}/results/export"),
                 "job": format!("/v1/jobs/{}", run.job_run_id),
@@ -100,7 +119,13 @@ impl MatchingRunView {
             rows_total: run.rows_total,
             rows_processed: run.rows_processed,
             rows_matched: run.rows_matched,
-            avg_confidence: run.avg_confidence,
+            avg_confidence,
+            ai: AiCountersView {
+                items: run.ai_items,
+                accepted: run.ai_accepted,
+                flagged: run.ai_flagged,
+                calls: run.ai_calls,
+            },
             error: run.error,
             config: run.config_snapshot,
             created_at: run.created_at,
@@ -190,6 +215,20 @@ pub struct MatchResultView {
     pub evidence: serde_json::Value,
     pub candidates: serde_json::Value,
     pub review: Option<ReviewView>,
+    /// What the AI pass decided, once it looked at the result (null otherwise).
+    pub ai: Option<AiDecisionView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AiDecisionView {
+    pub model: Option<String>,
+    pub rationale: Option<String>,
+    pub confidence: Option<f64>,
+    /// The row the model chose (null: none of the candidates).
+    pub suggested_reference_row_id: Option<String>,
+    /// Why the choice was not applied (null when it was: `resolved_by` is then `ai`).
+    pub flag: Option<String>,
+    pub decided_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize)]
@@ -215,6 +254,14 @@ impl From<MatchResult> for MatchResultView {
             review: result.reviewed_at.map(|reviewed_at| ReviewView {
                 notes: result.review_notes,
                 reviewed_at,
+            }),
+            ai: result.ai_decided_at.map(|decided_at| AiDecisionView {
+                model: result.ai_model,
+                rationale: result.ai_rationale,
+                confidence: result.ai_confidence,
+                suggested_reference_row_id: result.ai_suggested_row_id,
+                flag: result.ai_flag,
+                decided_at,
             }),
         }
     }

@@ -1,5 +1,7 @@
 //! Matching end to end through the REST API: configs validated against their dataset, runs
-//! matched by a real matching worker in chunks, results, reviews, cancel and the CSV export.
+//! matched by a real matching worker in chunks, results, reviews, cancel and the CSV export;
+//! smart runs and `/ai-resolve` handing runs to the AI pass (the ai-resolver itself is not
+//! running here: its part is played through the models where a test needs it).
 
 use std::time::Duration;
 
@@ -492,8 +494,11 @@ async fn reviews_overwrite_each_other_and_show_in_the_export() {
     let text = String::from_utf8(body.to_vec()).expect("utf-8");
     let mut lines = text.lines();
     let header = lines.next().expect("a header");
-    assert!(header
-        .starts_with("document_id,document_filename,matched_reference_row_id,confidence,status"));
+    assert_eq!(
+        header,
+        "document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,\
+         resolved_by,candidates,review_notes,ai_suggested_row_id,ai_flag"
+    );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 5);
     assert!(rows
@@ -620,4 +625,395 @@ async fn two_workers_share_one_run_and_count_every_document_once() {
     assert_eq!(handled, 5.0);
     assert!(first.acknowledged(Role::Matching).await >= 1.0);
     assert!(second.acknowledged(Role::Matching).await >= 1.0);
+}
+
+/// How many AI tasks for the run are in the outbox (published or not).
+async fn ai_tasks(app: &TestApp, run_id: &str) -> i64 {
+    app.count(&format!(
+        "outbox_messages WHERE exchange = 'jobs' AND routing_key = 'ai' \
+         AND payload->>'run_id' = '{run_id}' AND payload->>'run_kind' = 'matching'"
+    ))
+    .await
+}
+
+/// The `item_ids` of the run's one AI task (empty when the task is for the whole band).
+async fn ai_task_items(app: &TestApp, run_id: &str) -> Vec<String> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let mut conn = concord_models::database::connection(&app.pool)
+        .await
+        .expect("a connection");
+    let payload: Value = concord_models::schema::outbox_messages::table
+        .filter(concord_models::schema::outbox_messages::routing_key.eq("ai"))
+        .select(concord_models::schema::outbox_messages::payload)
+        .load::<Value>(&mut conn)
+        .await
+        .expect("a query")
+        .into_iter()
+        .find(|payload| payload["run_id"] == run_id)
+        .expect("the run's AI task");
+    payload["item_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|id| id.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_smart_run_is_scored_then_handed_to_the_ai_pass() {
+    let app = spawn_app_with(AppOptions {
+        matching_chunk_size: 2,
+        ..AppOptions::default()
+    })
+    .await;
+    let dataset = upload_reference_data(&app, &app.key).await;
+    let config = create_config(&app, &dataset).await;
+    let job = create_job(&app).await;
+    let _worker = matching_worker(&app).await;
+
+    let started = app
+        .post_json(
+            &format!("/v1/matching/configs/{config}/run"),
+            &app.key,
+            &json!({"job_id": job, "mode": "smart"}),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    assert_eq!(started.body["mode"], "smart");
+    assert_eq!(started.body["status"], "queued");
+    assert_eq!(
+        started.body["ai"],
+        json!({"items": 0, "accepted": 0, "flagged": 0, "calls": 0})
+    );
+    let run_id = started.body["id"].as_str().expect("a run id").to_owned();
+
+    // Scored like a manual run, then handed over instead of completed.
+    let run = wait_for_status(&app, &run_id, "ai_resolving").await;
+    assert_eq!(run["mode"], "smart");
+    assert_eq!(run["rows_processed"], 5);
+    assert_eq!(run["rows_matched"], 4, "{run}");
+    assert!(run["avg_confidence"].as_f64().is_some_and(|c| c > 0.5));
+    assert_eq!(run["completed_at"], Value::Null);
+    assert_eq!(run["ai"]["items"], 0);
+    let progress = app
+        .get(&format!("/v1/matching/runs/{run_id}/progress"), &app.key)
+        .await;
+    assert_eq!(progress.body["status"], "ai_resolving");
+    assert_eq!(progress.body["phase"], "ai_resolving");
+    assert_eq!(progress.body["chunks_done"], 3);
+    assert_eq!(ai_tasks(&app, &run_id).await, 1);
+    assert!(ai_task_items(&app, &run_id).await.is_empty());
+    assert_eq!(
+        app.count("outbox_messages WHERE routing_key = 'matching.run.completed'")
+            .await,
+        0,
+        "the ai-resolver announces the completion"
+    );
+    let results = all_results(&app, &run_id, "").await;
+    assert_eq!(results.len(), 5);
+    assert!(results.iter().all(|r| r["ai"].is_null()));
+
+    // Not completed: no second AI pass while this one is under way.
+    let again = app
+        .post_json(
+            &format!("/v1/matching/runs/{run_id}/ai-resolve"),
+            &app.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.error_code(), "run_not_completed");
+    assert_eq!(ai_tasks(&app, &run_id).await, 1);
+
+    // An `ai_resolving` run can be cancelled; its results stay.
+    let cancelled = app
+        .post_json(
+            &format!("/v1/matching/runs/{run_id}/cancel"),
+            &app.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    assert_eq!(all_results(&app, &run_id, "").await.len(), 5);
+    let after_cancel = app
+        .post_json(
+            &format!("/v1/matching/runs/{run_id}/ai-resolve"),
+            &app.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(after_cancel.status, 409);
+    assert!(after_cancel.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("cancelled")));
+
+    // `/smart-run` is the same with the mode implied.
+    let smart = app
+        .post_json(
+            &format!("/v1/matching/configs/{config}/smart-run"),
+            &app.key,
+            &json!({"job_id": job}),
+        )
+        .await;
+    assert_eq!(smart.status, 202, "{}", smart.body);
+    assert_eq!(smart.body["mode"], "smart");
+    let smart_id = smart.body["id"].as_str().expect("a run id").to_owned();
+    let run = wait_for_status(&app, &smart_id, "ai_resolving").await;
+    assert_eq!(run["rows_processed"], 5);
+    assert_eq!(run["rows_matched"], 4);
+    assert_eq!(ai_tasks(&app, &smart_id).await, 1);
+    let stored_mode = app
+        .count(&format!(
+            "matching_runs WHERE id = '{smart_id}' AND mode = 'smart'"
+        ))
+        .await;
+    assert_eq!(stored_mode, 1);
+
+    // The mode is not a field of `/smart-run`; an unknown mode is named.
+    let with_mode = app
+        .post_json(
+            &format!("/v1/matching/configs/{config}/smart-run"),
+            &app.key,
+            &json!({"job_id": job, "mode": "manual"}),
+        )
+        .await;
+    assert_eq!(with_mode.status, 422, "{}", with_mode.body);
+    let bad_mode = app
+        .post_json(
+            &format!("/v1/matching/configs/{config}/run"),
+            &app.key,
+            &json!({"job_id": job, "mode": "clever"}),
+        )
+        .await;
+    assert_eq!(bad_mode.status, 422, "{}", bad_mode.body);
+    assert_eq!(bad_mode.body["error"]["details"]["field"], "mode");
+    let foreign = app
+        .post_json(
+            &format!("/v1/matching/configs/{config}/smart-run"),
+            &app.other_key,
+            &json!({"job_id": job}),
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    let read_only = app
+        .post_json(
+            &format!("/v1/matching/configs/{config}/smart-run"),
+            &app.read_key,
+            &json!({"job_id": job}),
+        )
+        .await;
+    assert_eq!(read_only.status, 403);
+}
+
+#[actix_web::test]
+async fn ai_resolve_sends_a_completed_run_to_the_ai_pass() {
+    use concord_models::ids::{MatchResultId, MatchingRunId};
+    use concord_models::match_results::{AiDecision, MatchResult};
+    use concord_models::matching_runs::MatchingRun;
+
+    let app = spawn_app().await;
+    let mut events = Tap::bind(&app.topology.events_exchange(), "matching.run.#").await;
+    let dataset = upload_reference_data(&app, &app.key).await;
+    let config = create_config(&app, &dataset).await;
+    let job = create_job(&app).await;
+    // No worker yet: a queued run is not completed.
+    let run_id = start_run(&app, &config, &job).await;
+    let path = format!("/v1/matching/runs/{run_id}/ai-resolve");
+    let queued = app.post_json(&path, &app.key, &json!({})).await;
+    assert_eq!(queued.status, 409, "{}", queued.body);
+    assert_eq!(queued.error_code(), "run_not_completed");
+    assert!(queued.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("queued")));
+    assert_eq!(ai_tasks(&app, &run_id).await, 0);
+
+    let _worker = matching_worker(&app).await;
+    wait_for_status(&app, &run_id, "completed").await;
+    let completed = events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("an event");
+    assert_eq!(completed.routing_key, "matching.run.completed");
+    let results = all_results(&app, &run_id, "").await;
+    let id_of = |document: &str| {
+        by_document(&results, document)["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    };
+    let (d1, d4, d5) = (id_of("d1"), id_of("d4"), id_of("d5"));
+
+    // Ids that are not results of this run are named by their index; nothing changes.
+    let other_run = start_run(&app, &config, &job).await;
+    wait_for_status(&app, &other_run, "completed").await;
+    let foreign_result = all_results(&app, &other_run, "").await[0]["id"].clone();
+    for (ids, field) in [
+        (json!([d1, d4, d5, foreign_result]), "result_ids[3]"),
+        (
+            json!([d1, uuid::Uuid::now_v7().to_string()]),
+            "result_ids[1]",
+        ),
+        (json!(["not-an-id"]), "result_ids[0]"),
+        (json!([d1, 7]), "result_ids[1]"),
+        (json!([]), "result_ids"),
+    ] {
+        let reply = app
+            .post_json(&path, &app.key, &json!({"result_ids": ids}))
+            .await;
+        assert_eq!(reply.status, 422, "{ids}: {}", reply.body);
+        assert_eq!(
+            reply.body["error"]["details"]["field"], field,
+            "{}",
+            reply.body
+        );
+    }
+    let unknown_field = app
+        .post_json(&path, &app.key, &json!({"results": [d1]}))
+        .await;
+    assert_eq!(unknown_field.status, 422);
+    // Another organisation's run is not found; a read-only key can't send it.
+    let foreign = app
+        .post_json(&path, &app.other_key, &json!({"result_ids": [d4]}))
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.body);
+    let read_only = app
+        .post_json(&path, &app.read_key, &json!({"result_ids": [d4]}))
+        .await;
+    assert_eq!(read_only.status, 403);
+    let unknown_run = app
+        .post_json(
+            &format!("/v1/matching/runs/{}/ai-resolve", uuid::Uuid::now_v7()),
+            &app.key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(unknown_run.status, 404);
+    assert_eq!(ai_tasks(&app, &run_id).await, 0);
+    let run = app
+        .get(&format!("/v1/matching/runs/{run_id}"), &app.key)
+        .await;
+    assert_eq!(run.body["status"], "completed");
+
+    // The given results, once each, in one task with the run `ai_resolving`.
+    let sent = app
+        .post_json(&path, &app.key, &json!({"result_ids": [d4, d5, d4]}))
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    assert_eq!(sent.body["status"], "ai_resolving");
+    assert_eq!(sent.body["mode"], "manual");
+    assert_eq!(ai_tasks(&app, &run_id).await, 1);
+    assert_eq!(
+        ai_task_items(&app, &run_id).await,
+        vec![d4.clone(), d5.clone()]
+    );
+    let again = app.post_json(&path, &app.key, &json!({})).await;
+    assert_eq!(again.status, 409);
+    assert!(again.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("ai_resolving")));
+    assert_eq!(ai_tasks(&app, &run_id).await, 1);
+
+    // The ai-resolver's part: a choice applied to d4, a flagged one on d5, the pass completed.
+    {
+        let mut conn = concord_models::database::connection(&app.pool)
+            .await
+            .expect("a connection");
+        let applied = AiDecision {
+            model: Some("smollm2".to_owned()),
+            rationale: Some("same vendor and amount".to_owned()),
+            confidence: Some(0.9),
+            chosen: Some("R6".to_owned()),
+            apply: true,
+            match_confidence: 0.82,
+            flag: None,
+        };
+        let flagged = AiDecision {
+            chosen: Some("R1".to_owned()),
+            flag: Some("low_confidence".to_owned()),
+            confidence: Some(0.3),
+            apply: false,
+            ..applied.clone()
+        };
+        for (id, decision) in [(&d4, &applied), (&d5, &flagged)] {
+            let id: MatchResultId = id.parse().expect("an id");
+            assert!(MatchResult::record_ai_decision(&mut conn, id, decision)
+                .await
+                .expect("a decision"));
+        }
+        let run: MatchingRunId = run_id.parse().expect("an id");
+        MatchingRun::complete_ai_pass(&mut conn, run)
+            .await
+            .expect("an update")
+            .expect("the run was ai_resolving");
+    }
+    let run = app
+        .get(&format!("/v1/matching/runs/{run_id}"), &app.key)
+        .await;
+    assert_eq!(run.body["status"], "completed");
+    assert_eq!(run.body["rows_matched"], 5);
+    let d4_view = app
+        .get(
+            &format!("/v1/matching/runs/{run_id}/results?limit=1000"),
+            &app.key,
+        )
+        .await;
+    let d4_view = d4_view.body["data"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["document_id"] == "d4")
+        .expect("d4")
+        .clone();
+    assert_eq!(d4_view["resolved_by"], "ai");
+    assert_eq!(d4_view["matched_reference_row_id"], "R6");
+    assert_eq!(d4_view["ai"]["model"], "smollm2");
+    assert_eq!(d4_view["ai"]["rationale"], "same vendor and amount");
+    assert_eq!(d4_view["ai"]["confidence"], 0.9);
+    assert_eq!(d4_view["ai"]["suggested_reference_row_id"], "R6");
+    assert_eq!(d4_view["ai"]["flag"], Value::Null);
+    assert!(d4_view["ai"]["decided_at"].is_string());
+    let results = all_results(&app, &run_id, "").await;
+    let d5_view = by_document(&results, "d5");
+    assert_eq!(d5_view["resolved_by"], "rules");
+    assert_eq!(d5_view["matched_reference_row_id"], "R5");
+    assert_eq!(d5_view["ai"]["flag"], "low_confidence");
+    assert_eq!(d5_view["ai"]["suggested_reference_row_id"], "R1");
+    assert!(by_document(&results, "d1")["ai"].is_null());
+
+    // The export ends with the AI pass's suggestion and flag.
+    let mut response = app
+        .client
+        .get(app.url(&format!("/v1/matching/runs/{run_id}/results/export")))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("an answer");
+    let body = response.body().await.expect("a body");
+    let text = String::from_utf8(body.to_vec()).expect("utf-8");
+    assert!(text
+        .lines()
+        .next()
+        .is_some_and(|h| h.ends_with(",ai_suggested_row_id,ai_flag")));
+    let row_of = |document: &str| {
+        text.lines()
+            .find(|line| line.starts_with(&format!("{document},")))
+            .expect("a row")
+            .to_owned()
+    };
+    assert!(row_of("d4").ends_with(",R6,"), "{}", row_of("d4"));
+    assert!(
+        row_of("d5").ends_with(",R1,low_confidence"),
+        "{}",
+        row_of("d5")
+    );
+    assert!(row_of("d1").ends_with(",,"), "{}", row_of("d1"));
+
+    // A completed run can be sent again: the whole review band when no ids are given.
+    let whole_band = app
+        .send(app.client.post(app.url(&path)).bearer_auth(&app.key), None)
+        .await;
+    assert_eq!(whole_band.status, 202, "{}", whole_band.body);
+    assert_eq!(ai_tasks(&app, &run_id).await, 2);
 }
