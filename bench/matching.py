@@ -122,7 +122,36 @@ def peak_rss_mb(pid_file: str) -> float | None:
     return None
 
 
-def run_set(api: Api, name: str, spec: dict, data_dir: str, workdir: str, worker_pid_file: str) -> dict:
+def match_and_score(api: Api, name: str, start_path: str, job_id: str, truth_path: str, result: dict) -> dict:
+    """Starts a run, polls it to its end, exports and scores it; fills `result` and returns the run."""
+    t = time.perf_counter()
+    run = api.request("POST", start_path, {"job_id": job_id})
+    while True:
+        progress = api.request("GET", f"/v1/matching/runs/{run['id']}/progress")
+        if progress["phase"] in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.1)
+    result["run_s"] = time.perf_counter() - t
+    detail = api.request("GET", f"/v1/matching/runs/{run['id']}")
+    if progress["phase"] != "completed":
+        raise SystemExit(f"{name}: the run ended {progress['phase']}: {detail.get('error')}")
+    result["chunks"] = progress["chunks_total"]
+    t = time.perf_counter()
+    exported = api.request("GET", f"/v1/matching/runs/{run['id']}/results/export", raw=True)
+    result["export_s"] = time.perf_counter() - t
+    pred = pd.read_csv(io.BytesIO(exported), dtype=str, keep_default_na=False)
+    pred = pred.rename(columns={"matched_reference_row_id": "ref_id"})
+    pred["confidence"] = pred["confidence"].astype(float)
+    truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
+    scores = score_matching.score(truth, pred[["document_id", "ref_id", "confidence"]])
+    scores.pop("_merged", None)
+    result["scores"] = scores
+    result["_pred"] = pred
+    return detail
+
+
+def run_set(api: Api, name: str, spec: dict, data_dir: str, workdir: str, worker_pid_file: str,
+            smart: bool = False) -> dict:
     refs = plain_csv(os.path.join(data_dir, spec["refs"]), workdir)
     docs = plain_csv(os.path.join(data_dir, spec["docs"]), workdir)
     truth_path = os.path.join(data_dir, spec["truth"])
@@ -144,30 +173,18 @@ def run_set(api: Api, name: str, spec: dict, data_dir: str, workdir: str, worker
     config["reference_data_id"] = dataset["id"]
     config = api.request("POST", "/v1/matching/configs", config)
 
-    t = time.perf_counter()
-    run = api.request("POST", f"/v1/matching/configs/{config['id']}/run", {"job_id": job["id"]})
-    while True:
-        progress = api.request("GET", f"/v1/matching/runs/{run['id']}/progress")
-        if progress["phase"] in ("completed", "failed", "cancelled"):
-            break
-        time.sleep(0.1)
-    result["run_s"] = time.perf_counter() - t
-    if progress["phase"] != "completed":
-        detail = api.request("GET", f"/v1/matching/runs/{run['id']}")
-        raise SystemExit(f"{name}: the run ended {progress['phase']}: {detail.get('error')}")
-    result["chunks"] = progress["chunks_total"]
-
-    t = time.perf_counter()
-    exported = api.request("GET", f"/v1/matching/runs/{run['id']}/results/export", raw=True)
-    result["export_s"] = time.perf_counter() - t
-    pred = pd.read_csv(io.BytesIO(exported), dtype=str, keep_default_na=False)
-    pred = pred.rename(columns={"matched_reference_row_id": "ref_id"})
-    pred["confidence"] = pred["confidence"].astype(float)
+    run = match_and_score(api, name, f"/v1/matching/configs/{config['id']}/run", job["id"], truth_path, result)
+    pred = result.pop("_pred")
     truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
-    scores = score_matching.score(truth, pred[["document_id", "ref_id", "confidence"]])
-    scores.pop("_merged", None)
-    result["scores"] = scores
-
+    if smart:
+        # The same documents again as a smart run: the AI pass over the review band.
+        smart_result: dict = {}
+        smart_run = match_and_score(api, name, f"/v1/matching/configs/{config['id']}/smart-run", job["id"],
+                                    truth_path, smart_result)
+        smart_result.pop("_pred")
+        smart_result["ai"] = {k: smart_run.get(k) for k in ("ai_items", "ai_accepted", "ai_flagged", "ai_calls")} \
+            if "ai_items" in smart_run else smart_run.get("ai")
+        result["smart"] = smart_result
     # Candidate recall: the share of matchable documents whose true row is among the top
     # candidates the run kept (at most five per document).
     candidates = dict(zip(pred["document_id"], pred["candidates"]))
@@ -212,6 +229,8 @@ def main() -> None:
     ap.add_argument("--scale-docs", type=int, default=100_000)
     ap.add_argument("--scale-refs", type=int, default=None)
     ap.add_argument("--no-splink", action="store_true")
+    ap.add_argument("--smart", action="store_true",
+                    help="also run each set as a smart run (the AI pass, against the configured model)")
     ap.add_argument("--worker-pid-file", default=os.path.join(REPO, ".run", "matching-worker.pid"))
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "concord-bench"))
     ap.add_argument("--json", help="write every figure to this file")
@@ -238,7 +257,7 @@ def main() -> None:
         else:
             data_dir = os.path.join(BENCH, spec["data"])
         print(f"[bench] {name}: uploading, submitting, running", flush=True)
-        ours = run_set(api, name, spec, data_dir, args.workdir, args.worker_pid_file)
+        ours = run_set(api, name, spec, data_dir, args.workdir, args.worker_pid_file, smart=args.smart)
         splink = None
         if not args.no_splink:
             print(f"[bench] {name}: Splink on the same data", flush=True)
@@ -274,6 +293,11 @@ def main() -> None:
     for ours, _ in rows:
         print(f"  {ours['set']}: reference upload {ours['upload_refs_s']:.2f} s, document submission "
               f"{ours['submit_docs_s']:.2f} s, export {ours['export_s']:.2f} s, {ours['chunks']} chunks")
+    for ours, _ in rows:
+        if "smart" in ours:
+            sm = ours["smart"]
+            print(f"  {ours['set']} smart run: F1 {sm['scores']['f1']:.4f} (manual {ours['scores']['f1']:.4f}), "
+                  f"no-match {fmt(sm['scores']['no_match_accuracy'])}, run {sm['run_s']:.1f} s, AI {sm['ai']}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"concord": o, "splink": s} for o, s in rows], f, indent=2, default=str)

@@ -98,6 +98,11 @@ impl MatchingPass<'_> {
         let session = self.llm.session(TaskKind::Matching);
         for batch in results.chunks(RESULTS_PER_BATCH) {
             let mut conn = connection(self.pool).await?;
+            let still = MatchingRun::find_by_id(&mut conn, run_id).await?;
+            if still.is_none_or(|r| r.status != MatchingRunStatus::AiResolving) {
+                tracing::info!(%run_id, "run left ai_resolving (cancelled?); AI pass stopped");
+                return Ok(());
+            }
             let items = self
                 .items(&mut conn, &run, &snapshot, &mappings, &columns, batch)
                 .await?;
