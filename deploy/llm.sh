@@ -9,7 +9,7 @@
 #   CONCORD_LLM_VENV        venv location   (default $HOME/.cache/concord-llm/venv, outside the repo)
 #   CONCORD_LLM_MODEL_DIR   model directory (default $HOME/.cache/concord-llm)
 #   CONCORD_LLM_PORT        server port     (default 8081)
-#   CONCORD_LLM_CTX         context size    (default 2048)
+#   CONCORD_LLM_CTX         context size    (default 8192, what SmolLM2 was trained with)
 #   CONCORD_LLM_MODEL       optional model alias reported by /v1/models (any name is accepted in requests)
 #   CONCORD_RUN_DIR         pid/log dir     (default <repo>/.run)
 #   CONCORD_PYTHON          python used to create the venv (default python3)
@@ -21,7 +21,7 @@ MODEL_DIR="${CONCORD_LLM_MODEL_DIR:-$HOME/.cache/concord-llm}"
 MODEL_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_FILE="$MODEL_DIR/$MODEL_NAME"
 PORT="${CONCORD_LLM_PORT:-8081}"
-CTX="${CONCORD_LLM_CTX:-2048}"
+CTX="${CONCORD_LLM_CTX:-8192}"
 RUN_DIR="${CONCORD_RUN_DIR:-$REPO_DIR/.run}"
 PID_FILE="$RUN_DIR/llm.pid"
 LOG_FILE="$RUN_DIR/llm.log"
