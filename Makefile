@@ -37,7 +37,7 @@ down: ## Stop the services started by `make up`
 status: ## Show which services run and whether they are ready
 	@bash deploy/services.sh status
 
-demo: up ## The whole stack, a sample job submitted by REST and by the intake queue, shown back
+demo: up llm-up ## The whole stack and the local LLM: sample jobs submitted, matched (manual and smart), resolved, shown back
 	@bash deploy/demo.sh
 
 test: toolchain deps ## Every test, against the real PostgreSQL and RabbitMQ

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo (`make demo`, after `make up`): creates an API key, submits a sample job by REST and
-# another as an upstream system would (a message on the intake exchange), and shows both back.
+# The demo (`make demo`, after `make up` and `make llm-up`): creates an API key, submits a sample job
+# by REST and another as an upstream system would (a message on the intake exchange), matches it
+# against a ledger (manually, then as a smart run with the local LLM), resolves it with a data
+# policy (with an LLM fallback), and shows everything back.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,7 +17,7 @@ say "An API key for the organisation 'demo' (gateway keys create)"
 key="$("$bin_dir/gateway" keys create --org demo --scopes read,write --name "make demo" | tail -n 1)"
 echo "key: ${key:0:12}… (stored hashed)"
 
-say "POST /v1/jobs: three invoices with their raw extracted values"
+say "POST /v1/jobs: four invoices with their raw extracted values"
 created="$(curl -fsS -X POST "$gateway/v1/jobs" -H "Authorization: Bearer $key" \
   -H 'Content-Type: application/json' -H "Idempotency-Key: demo-$(date +%s)" \
   --data-binary @"$repo/deploy/demo/sample-job.json")"
@@ -72,19 +74,25 @@ config="$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["refere
 config_id="$(echo "$config" | show field id)"
 echo "  config $config_id: threshold $(echo "$config" | show field threshold), review band from $(echo "$config" | show field review_band.lower)"
 
+# Polls a matching run's progress until it ends (up to 5 minutes: a smart run waits for the model).
+wait_for_run() {
+  local phase progress
+  for _ in $(seq 1 1200); do
+    progress="$(curl -fsS "$gateway/v1/matching/runs/$1/progress" -H "Authorization: Bearer $key")"
+    phase="$(echo "$progress" | show field phase)"
+    [[ "$phase" == completed || "$phase" == failed || "$phase" == cancelled ]] && break
+    sleep 0.25
+  done
+  echo "  progress: $progress"
+  [[ "$phase" == completed ]] || { echo "the run ended $phase (see .run/$2.log)" >&2; exit 1; }
+}
+
 say "POST /v1/matching/configs/$config_id/run over the sample job: queued at once, matched by the matching worker"
 run="$(curl -fsS -X POST "$gateway/v1/matching/configs/$config_id/run" -H "Authorization: Bearer $key" \
   -H 'Content-Type: application/json' -d "{\"job_id\": \"$job_id\"}")"
 run_id="$(echo "$run" | show field id)"
 echo "  run $run_id: $(echo "$run" | show field status)"
-for _ in $(seq 1 100); do
-  progress="$(curl -fsS "$gateway/v1/matching/runs/$run_id/progress" -H "Authorization: Bearer $key")"
-  phase="$(echo "$progress" | show field phase)"
-  [[ "$phase" == completed || "$phase" == failed || "$phase" == cancelled ]] && break
-  sleep 0.1
-done
-echo "  progress: $progress"
-[[ "$phase" == completed ]] || { echo "the matching run ended $phase (see .run/matching-worker.log)" >&2; exit 1; }
+wait_for_run "$run_id" matching-worker
 
 say "GET /v1/matching/runs/$run_id/results: each document's match, its confidence and the evidence per field"
 curl -fsS "$gateway/v1/matching/runs/$run_id/results" -H "Authorization: Bearer $key" | show results
@@ -118,13 +126,13 @@ dialect_id="$(curl -fsS -X POST "$gateway/v1/dialects" -H "Authorization: Bearer
   --data-binary @"$repo/deploy/demo/dialect.json" | show field id)"
 echo "  dialect $dialect_id"
 
-say "POST /v1/resolutions over the sample job, then /execute: resolved by the resolution worker"
+say "POST /v1/resolutions over the sample job, then /execute: resolved by the resolution worker; values the rules can't settle (ship_to 'Korea', 'Congo') go to the local LLM"
 resolution="$(curl -fsS -X POST "$gateway/v1/resolutions" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
   -d "{\"source_run_id\": \"$job_id\", \"policy_id\": \"$policy_id\", \"dialect_id\": \"$dialect_id\"}")"
 resolution_id="$(echo "$resolution" | show field id)"
 echo "  resolution $resolution_id: $(echo "$resolution" | show field status)"
 curl -fsS -X POST "$gateway/v1/resolutions/$resolution_id/execute" -H "Authorization: Bearer $key" >/dev/null
-for _ in $(seq 1 100); do
+for _ in $(seq 1 1200); do
   resolution="$(curl -fsS "$gateway/v1/resolutions/$resolution_id" -H "Authorization: Bearer $key")"
   status="$(echo "$resolution" | show field status)"
   [[ "$status" == completed || "$status" == failed ]] && break
@@ -138,6 +146,14 @@ curl -fsS "$gateway/v1/resolutions/$resolution_id/results?limit=100" -H "Authori
 
 say "GET /v1/resolutions/$resolution_id/results/export: the same, in the German dialect"
 curl -fsS "$gateway/v1/resolutions/$resolution_id/results/export" -H "Authorization: Bearer $key"
+
+say "POST /v1/matching/configs/$config_id/smart-run: scored, then the review band goes to the local LLM"
+smart="$(curl -fsS -X POST "$gateway/v1/matching/configs/$config_id/smart-run" -H "Authorization: Bearer $key" \
+  -H 'Content-Type: application/json' -d "{\"job_id\": \"$job_id\"}")"
+smart_id="$(echo "$smart" | show field id)"
+wait_for_run "$smart_id" ai-resolver
+echo "  AI pass: $(curl -fsS "$gateway/v1/matching/runs/$smart_id" -H "Authorization: Bearer $key" | show field ai)"
+curl -fsS "$gateway/v1/matching/runs/$smart_id/results" -H "Authorization: Bearer $key" | show smart
 
 say "A bad request gets a clear error"
 curl -sS -X POST "$gateway/v1/jobs" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \

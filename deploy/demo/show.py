@@ -47,7 +47,22 @@ def resolution(page):
                 f"{step:<8} {r['confidence']:.2f}  {r['status']}")
         if r["candidates"] and r["resolution_step"] != "lookup" or (r["candidates"] and r["confidence"] < 0.99):
             line += "   candidates: " + ", ".join(f"{c['code']} {c['score']:.2f}" for c in r["candidates"][:3])
+        if r.get("model") or r.get("ai_flag"):
+            line += f"\n{'':<16}model {r.get('model')}: {r.get('rationale')!r}"
+            if r.get("ai_flag"):
+                line += f" (not used: {r['ai_flag']})"
         print(line)
+
+
+def smart(page):
+    for r in page["data"]:
+        ai = r.get("ai")
+        if not ai:
+            continue
+        match = r["matched_reference_row_id"] or "no match"
+        print(f"  {r['document_id']} -> {match} (resolved by {r['resolved_by']}); model {ai['model']} "
+              f"suggested {ai['suggested_reference_row_id']} at {ai['confidence']}: {ai['rationale']!r}"
+              + (f" — not applied: {ai['flag']}" if ai['flag'] else " — applied"))
 
 
 if __name__ == "__main__":
@@ -59,6 +74,8 @@ if __name__ == "__main__":
         results(body)
     elif what == "resolution":
         resolution(body)
+    elif what == "smart":
+        smart(body)
     elif what in ("table", "policy", "error"):
         globals()[what](body)
     elif what == "table-id":
