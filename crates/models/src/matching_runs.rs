@@ -88,6 +88,9 @@ pub struct ConfigSnapshot {
     pub ambiguity_margin: f64,
     /// Documents per chunk.
     pub chunk_size: i32,
+    /// How many of the best candidates each result keeps (default 5).
+    #[serde(default)]
+    pub candidates: Option<i32>,
 }
 
 /// What one chunk of a run counted.

@@ -126,6 +126,7 @@ async fn seed_with(pool: &DbPool, extra: usize) -> Seeded {
             review_floor: 0.6,
             ambiguity_margin: 0.02,
             chunk_size: 10,
+            candidates: None,
         };
         let run = MatchingRun::insert(
             conn,

@@ -234,6 +234,13 @@ fn compile_spec(snapshot: &ConfigSnapshot, columns: &[String]) -> Result<MatchSp
         Some(snapshot.review_floor),
         Some(snapshot.ambiguity_margin),
     )
+    .and_then(|settings| {
+        let k = snapshot
+            .candidates
+            .and_then(|k| usize::try_from(k).ok())
+            .unwrap_or(concord_scoring::matcher::TOP_CANDIDATES);
+        settings.with_candidates(k)
+    })
     .map_err(|error| format!("the config is invalid at {}: {}", error.path, error.message))?;
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     MatchSpec::compile(&mappings, settings, &columns)

@@ -133,6 +133,7 @@ async fn seed_run_in_mode(
             review_floor: 0.7,
             ambiguity_margin: 0.02,
             chunk_size,
+            candidates: None,
         };
         let run = MatchingRun::insert(
             conn,

@@ -94,6 +94,8 @@ pub const STOP_MIN_ROWS: usize = 64;
 pub const MAX_SCORED: usize = 10;
 /// How many scored candidates an outcome lists.
 pub const TOP_CANDIDATES: usize = 5;
+/// The most candidates an outcome may keep ([`MatchSettings::with_candidates`]).
+pub const MAX_CANDIDATES: usize = 20;
 
 /// No value (in `row_value`).
 const MISSING: u32 = u32::MAX;
@@ -137,7 +139,8 @@ pub struct MatchOutcome {
     pub confidence: f64,
     /// Whether another row's confidence is within the ambiguity margin of the best.
     pub ambiguous: bool,
-    /// The best candidates (at most [`TOP_CANDIDATES`]), by descending confidence, ties by row.
+    /// The best candidates (at most [`MatchSettings::candidates`], by default
+    /// [`TOP_CANDIDATES`]), by descending confidence, ties by row.
     pub candidates: Vec<ScoredCandidate>,
     /// Per field (aligned with [`MatchSpec::fields`]) for the best candidate; empty when there
     /// is no candidate.
@@ -634,7 +637,12 @@ impl ReferenceIndex {
             .map(|&r| (scratch.acc.get(r as usize).copied().unwrap_or(0.0), r))
             .collect();
         let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        let max_scored = MAX_SCORED;
+        // A wider candidate list (an AI pass's `k`) scores proportionally more proposed rows; a
+        // narrower one still ranks the default number, so that the decision (which needs the
+        // runner-up) is the same whatever `k` is.
+        let shown = spec.settings().candidates.max(1);
+        let keep = shown.max(TOP_CANDIDATES);
+        let max_scored = MAX_SCORED.max(2 * keep);
         if proposed.len() > max_scored {
             proposed.select_nth_unstable_by(max_scored - 1, order);
             proposed.truncate(max_scored);
@@ -644,7 +652,7 @@ impl ReferenceIndex {
         // Every proposed row is compared on its cheap fields first, which bounds its confidence
         // from above (a costly text comparison not made yet counts as 1.0); the rows are then
         // completed in order of that bound until no remaining row can enter the top
-        // [`TOP_CANDIDATES`]. The outcome is exactly that of completing every row.
+        // `keep`. The outcome is exactly that of completing every row.
         let mut partials = std::mem::take(&mut scratch.partials);
         partials.clear();
         for &(_, row) in &proposed {
@@ -655,8 +663,8 @@ impl ReferenceIndex {
         partials.sort_unstable_by(|a, b| b.upper.total_cmp(&a.upper).then(a.row.cmp(&b.row)));
         scratch.scored.clear();
         for partial in &partials {
-            if scratch.scored.len() >= TOP_CANDIDATES {
-                let kth = scratch.scored.get(TOP_CANDIDATES - 1).map_or(0.0, |s| s.1);
+            if scratch.scored.len() >= keep {
+                let kth = scratch.scored.get(keep - 1).map_or(0.0, |s| s.1);
                 if partial.upper < kth {
                     break;
                 }
@@ -667,7 +675,7 @@ impl ReferenceIndex {
                 .scored
                 .partition_point(|&(r, c)| c > confidence || (c == confidence && r < row));
             scratch.scored.insert(at, (row, confidence));
-            scratch.scored.truncate(TOP_CANDIDATES);
+            scratch.scored.truncate(keep);
         }
         scratch.partials = partials;
 
@@ -697,7 +705,7 @@ impl ReferenceIndex {
             candidates: scratch
                 .scored
                 .iter()
-                .take(TOP_CANDIDATES)
+                .take(shown)
                 .map(|&(row, confidence)| ScoredCandidate {
                     row: RowIdx(row),
                     confidence,

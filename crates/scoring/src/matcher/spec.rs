@@ -84,6 +84,9 @@ pub struct MatchSettings {
     pub review_floor: f64,
     /// Another row within this much of the best makes the result ambiguous. In `[0, 0.5]`.
     pub ambiguity_margin: f64,
+    /// How many of the best candidates an outcome keeps (what an AI pass is offered), in
+    /// `1..=`[`super::MAX_CANDIDATES`]; default [`super::TOP_CANDIDATES`].
+    pub candidates: usize,
 }
 
 impl Default for MatchSettings {
@@ -92,6 +95,7 @@ impl Default for MatchSettings {
             threshold: DEFAULT_THRESHOLD,
             review_floor: DEFAULT_THRESHOLD - DEFAULT_REVIEW_BAND,
             ambiguity_margin: DEFAULT_AMBIGUITY_MARGIN,
+            candidates: super::TOP_CANDIDATES,
         }
     }
 }
@@ -133,6 +137,21 @@ impl MatchSettings {
             threshold,
             review_floor,
             ambiguity_margin,
+            candidates: super::TOP_CANDIDATES,
+        })
+    }
+
+    /// These settings keeping the `k` best candidates (a recall-first list for an AI pass).
+    pub fn with_candidates(self, k: usize) -> Result<MatchSettings, SpecError> {
+        if !(1..=super::MAX_CANDIDATES).contains(&k) {
+            return Err(SpecError::new(
+                "candidates",
+                format!("must be an integer from 1 to {}", super::MAX_CANDIDATES),
+            ));
+        }
+        Ok(MatchSettings {
+            candidates: k,
+            ..self
         })
     }
 }

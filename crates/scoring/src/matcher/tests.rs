@@ -1224,3 +1224,42 @@ fn day_table_indexes_entries_by_day(
         .collect();
     assert_eq!(day_table(&entries), (base, starts.to_vec()));
 }
+
+#[rstest]
+#[case(0)]
+#[case(MAX_CANDIDATES + 1)]
+fn the_number_of_candidates_is_bounded(#[case] k: usize) {
+    let err = MatchSettings::default()
+        .with_candidates(k)
+        .expect_err("out of range");
+    assert_eq!(err.path, "candidates");
+}
+
+#[rstest]
+#[case(1)]
+#[case(TOP_CANDIDATES)]
+#[case(12)]
+fn an_outcome_keeps_as_many_candidates_as_asked_best_first(#[case] k: usize) {
+    let mappings = [mapping(
+        "v",
+        "v",
+        "numeric_range",
+        json!({"tolerance_pct": 50}),
+    )];
+    let settings = MatchSettings::default()
+        .with_candidates(k)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let spec = MatchSpec::compile(&mappings, settings, &["v"]).unwrap_or_else(|e| panic!("{e}"));
+    // Fifteen amounts around the document's: every one is a plausible candidate.
+    let amounts: Vec<String> = (0..15).map(|i| format!("{}.00", 100 + i)).collect();
+    let values: Vec<Vec<Option<&str>>> = amounts.iter().map(|a| vec![Some(a.as_str())]).collect();
+    let refs: Vec<&[Option<&str>]> = values.iter().map(Vec::as_slice).collect();
+    let index = ReferenceIndex::build(&spec, rows(&refs));
+    let out = index.match_document(&spec, &[Some("107.00")], &mut MatchScratch::default());
+    assert_eq!(out.candidates.len(), k);
+    assert_eq!(index.row_id(out.candidates[0].row), "R7");
+    assert!(out
+        .candidates
+        .windows(2)
+        .all(|w| w[0].confidence >= w[1].confidence));
+}

@@ -19,6 +19,7 @@ use concord_models::matching_runs::{
 use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
+use concord_scoring::matcher::{MatchSettings, TOP_CANDIDATES};
 use concord_service::outbox::matching_run_event;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -59,12 +60,18 @@ struct RunBody {
     job_id: uuid::Uuid,
     #[serde(default)]
     mode: Option<MatchingMode>,
+    /// How many of the best candidates each result keeps (what an AI pass is offered):
+    /// 1 to 20, default 5.
+    #[serde(default)]
+    candidates: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SmartRunBody {
     job_id: uuid::Uuid,
+    #[serde(default)]
+    candidates: Option<u32>,
 }
 
 /// Results shown inline with a completed run.
@@ -105,7 +112,16 @@ async fn start_run(
     let config_id = config_id(&path)?;
     let body: RunBody = parse_json(&body)?;
     let mode = body.mode.unwrap_or(MatchingMode::Manual);
-    create_run(&state, &auth, config_id, JobRunId::from(body.job_id), mode).await
+    let candidates = candidate_count(body.candidates)?;
+    create_run(
+        &state,
+        &auth,
+        config_id,
+        JobRunId::from(body.job_id),
+        mode,
+        candidates,
+    )
+    .await
 }
 
 /// `POST /v1/matching/configs/{id}/smart-run` `{job_id}`: a run in `smart` mode — once scored,
@@ -119,14 +135,25 @@ async fn start_smart_run(
     auth.require(Scope::Write)?;
     let config_id = config_id(&path)?;
     let body: SmartRunBody = parse_json(&body)?;
+    let candidates = candidate_count(body.candidates)?;
     create_run(
         &state,
         &auth,
         config_id,
         JobRunId::from(body.job_id),
         MatchingMode::Smart,
+        candidates,
     )
     .await
+}
+
+/// The `candidates` of a run body, checked by the scoring core (1 to 20; default 5).
+fn candidate_count(given: Option<u32>) -> Result<i32, ApiError> {
+    let k = given.map_or(TOP_CANDIDATES, |k| usize::try_from(k).unwrap_or(usize::MAX));
+    MatchSettings::default()
+        .with_candidates(k)
+        .map_err(|e| ApiError::validation(e.path, e.message))?;
+    Ok(i32::try_from(k).unwrap_or(i32::MAX))
 }
 
 async fn create_run(
@@ -135,6 +162,7 @@ async fn create_run(
     config_id: MatchingConfigId,
     job_id: JobRunId,
     mode: MatchingMode,
+    candidates: i32,
 ) -> Result<HttpResponse, ApiError> {
     let chunk_size = i32::try_from(state.limits.matching_chunk_size).unwrap_or(i32::MAX);
     let organization_id = auth.organization_id;
@@ -180,6 +208,7 @@ async fn create_run(
                 review_floor: config.review_floor,
                 ambiguity_margin: config.ambiguity_margin,
                 chunk_size,
+                candidates: Some(candidates),
             };
             let total = job.document_count;
             let chunks = chunk_ranges(total, chunk_size);

@@ -1017,3 +1017,58 @@ async fn ai_resolve_sends_a_completed_run_to_the_ai_pass() {
     assert_eq!(whole_band.status, 202, "{}", whole_band.body);
     assert_eq!(ai_tasks(&app, &run_id).await, 2);
 }
+
+#[actix_web::test]
+async fn a_run_keeps_as_many_candidates_as_asked() {
+    let app = spawn_app().await;
+    let dataset = upload_reference_data(&app, &app.key).await;
+    let config = create_config(&app, &dataset).await;
+    let job = create_job(&app).await;
+    for (body, field) in [
+        (json!({"job_id": job, "candidates": 0}), "candidates"),
+        (json!({"job_id": job, "candidates": 21}), "candidates"),
+    ] {
+        let refused = app
+            .post_json(
+                &format!("/v1/matching/configs/{config}/run"),
+                &app.key,
+                &body,
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert_eq!(refused.body["error"]["details"]["field"], field);
+    }
+    let _worker = matching_worker(&app).await;
+    let counts = |results: &[Value]| -> Vec<usize> {
+        results
+            .iter()
+            .map(|r| r["candidates"].as_array().map_or(0, Vec::len))
+            .collect()
+    };
+    let narrow = app
+        .post_json(
+            &format!("/v1/matching/configs/{config}/run"),
+            &app.key,
+            &json!({"job_id": job, "candidates": 1}),
+        )
+        .await;
+    assert_eq!(narrow.status, 202, "{}", narrow.body);
+    let narrow = narrow.body["id"].as_str().expect("a run id").to_owned();
+    wait_for_status(&app, &narrow, "completed").await;
+    let wide = start_run(&app, &config, &job).await;
+    wait_for_status(&app, &wide, "completed").await;
+    let narrow_results = all_results(&app, &narrow, "").await;
+    let wide_results = all_results(&app, &wide, "").await;
+    let narrow_counts = counts(&narrow_results);
+    let wide_counts = counts(&wide_results);
+    assert!(narrow_counts.iter().all(|&n| n <= 1), "{narrow_counts:?}");
+    assert!(wide_counts.iter().any(|&n| n > 1), "{wide_counts:?}");
+    // The best candidate, and so the decision, does not depend on how many are kept.
+    let best = |results: &[Value]| -> Vec<Value> {
+        results
+            .iter()
+            .map(|r| r["matched_reference_row_id"].clone())
+            .collect()
+    };
+    assert_eq!(best(&narrow_results), best(&wide_results));
+}
