@@ -94,6 +94,23 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// `?version=N` of a versioned resource (lookup tables, data policies, dialects): a positive
+/// integer, or absent.
+pub fn requested_version(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<Option<i32>, ApiError> {
+    match query.get("version") {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<i32>() {
+            Ok(version) if version >= 1 => Ok(Some(version)),
+            _ => Err(ApiError::validation(
+                "version",
+                format!("`version` must be a positive integer, got `{text}`"),
+            )),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{Authenticated, Scope};
 use crate::error::{ApiError, Problem};
-use crate::extract::parse_json;
+use crate::extract::{parse_json, requested_version};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -148,10 +148,7 @@ async fn get_dialect(
     let mut dialect = Dialect::find(&mut conn, auth.organization_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("dialect", id.to_string()))?;
-    if let Some(raw) = query.get("version") {
-        let version: i32 = raw.parse().map_err(|_| {
-            ApiError::validation("version", format!("`{raw}` is not a version number"))
-        })?;
+    if let Some(version) = requested_version(&query)? {
         let old = Dialect::find_version(&mut conn, id, version)
             .await?
             .ok_or_else(|| ApiError::not_found("dialect version", format!("{id} v{version}")))?;

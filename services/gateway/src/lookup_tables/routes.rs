@@ -14,7 +14,7 @@ use super::upload::{read_csv, read_json, read_multipart, Upload, MAX_DESCRIPTION
 use super::view::{table_path, EntryView, TableView};
 use crate::auth::{Authenticated, Scope};
 use crate::error::ApiError;
-use crate::extract::{content_type, media_type, read_limited};
+use crate::extract::{content_type, media_type, read_limited, requested_version};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -182,20 +182,6 @@ fn target(raw: &str) -> Result<Target, ApiError> {
     raw.parse()
         .map(Target::Table)
         .map_err(|_| ApiError::not_found(RESOURCE, raw))
-}
-
-/// `?version=N`: a positive integer, or absent.
-fn requested_version(query: &HashMap<String, String>) -> Result<Option<i32>, ApiError> {
-    match query.get("version") {
-        None => Ok(None),
-        Some(text) => match text.trim().parse::<i32>() {
-            Ok(version) if version >= 1 => Ok(Some(version)),
-            _ => Err(ApiError::validation(
-                "version",
-                format!("`version` must be a positive integer, got `{text}`"),
-            )),
-        },
-    }
 }
 
 fn version_not_found(raw_id: &str, version: i32) -> ApiError {

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{Authenticated, Scope};
 use crate::error::{ApiError, Problem};
-use crate::extract::parse_json;
+use crate::extract::{parse_json, requested_version};
 use crate::lookup_tables;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -282,10 +282,7 @@ async fn find_policy(
     let mut policy = DataPolicy::find(&mut conn, auth.organization_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("data policy", id.to_string()))?;
-    if let Some(raw) = query.get("version") {
-        let version: i32 = raw.parse().map_err(|_| {
-            ApiError::validation("version", format!("`{raw}` is not a version number"))
-        })?;
+    if let Some(version) = requested_version(query)? {
         let old = DataPolicy::find_version(&mut conn, id, version)
             .await?
             .ok_or_else(|| {

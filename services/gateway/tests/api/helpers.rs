@@ -186,6 +186,24 @@ impl TestApp {
             .await
     }
 
+    pub async fn post_csv(&self, path: &str, key: &str, csv: &[u8]) -> Reply {
+        self.send(
+            self.client.post(self.url(path)).bearer_auth(key),
+            Some(("text/csv", csv.to_vec())),
+        )
+        .await
+    }
+
+    /// Posts a [`multipart_body`] with the read-write key.
+    pub async fn post_multipart(&self, path: &str, body: Vec<u8>) -> Reply {
+        let content_type = format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}");
+        self.send(
+            self.client.post(self.url(path)).bearer_auth(&self.key),
+            Some((&content_type, body)),
+        )
+        .await
+    }
+
     pub async fn post_ndjson(&self, path: &str, key: &str, body: Vec<u8>) -> Reply {
         self.send(
             self.client.post(self.url(path)).bearer_auth(key),
@@ -220,6 +238,28 @@ impl TestApp {
             .expect("counting")
             .n
     }
+}
+
+pub const MULTIPART_BOUNDARY: &str = "concord-test-boundary";
+
+/// A `multipart/form-data` body of `(name, filename, content)` parts.
+pub fn multipart_body(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, content) in parts {
+        body.extend_from_slice(format!("--{MULTIPART_BOUNDARY}\r\n").as_bytes());
+        match filename {
+            Some(filename) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+    body
 }
 
 pub fn document(id: &str) -> Value {

@@ -4,48 +4,16 @@ use concord_models::organizations::Organization;
 use rstest::rstest;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Reply, TestApp};
+use crate::helpers::{multipart_body, spawn_app, Reply, TestApp, MULTIPART_BOUNDARY};
 
-const BOUNDARY: &str = "concord-lookup-boundary";
 const TABLES: &str = "/v1/lookup-tables";
 
 async fn post_csv(app: &TestApp, query: &str, key: &str, csv: &[u8]) -> Reply {
-    app.send(
-        app.client
-            .post(app.url(&format!("{TABLES}{query}")))
-            .bearer_auth(key),
-        Some(("text/csv", csv.to_vec())),
-    )
-    .await
-}
-
-/// A `multipart/form-data` body of `(name, filename, content)` parts.
-fn multipart_body(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, filename, content) in parts {
-        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
-        match filename {
-            Some(filename) => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes(),
-            ),
-            None => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-            ),
-        }
-        body.extend_from_slice(content);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
+    app.post_csv(&format!("{TABLES}{query}"), key, csv).await
 }
 
 async fn post_multipart(app: &TestApp, body: Vec<u8>) -> Reply {
-    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
-    app.send(
-        app.client.post(app.url(TABLES)).bearer_auth(&app.key),
-        Some((&content_type, body)),
-    )
-    .await
+    app.post_multipart(TABLES, body).await
 }
 
 fn id_of(reply: &Reply) -> String {
@@ -232,7 +200,7 @@ async fn a_multipart_upload_takes_its_fields_from_parts_or_the_query() {
                 .post(app.url(&format!("{TABLES}?name=currencies&extends=iso-4217")))
                 .bearer_auth(&app.key),
             Some((
-                &format!("multipart/form-data; boundary=\"{BOUNDARY}\""),
+                &format!("multipart/form-data; boundary=\"{MULTIPART_BOUNDARY}\""),
                 multipart_body(&[("file", Some("x.csv"), b"code,label\n")]),
             )),
         )
