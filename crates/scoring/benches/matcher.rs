@@ -114,7 +114,7 @@ fn spec() -> MatchSpec {
         target: source.to_owned(),
         strategy: strategy.to_owned(),
         params: params.as_object().cloned().unwrap_or_default(),
-        weight,
+        weight: Some(weight),
     };
     let mappings = [
         m("vendor", "fuzzy", serde_json::json!({"kind": "name"}), 2.0),

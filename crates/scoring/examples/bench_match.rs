@@ -21,8 +21,11 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use concord_scoring::index::RowIdx;
+use concord_scoring::matcher::assign::{one_to_one, DocumentCandidates, RankedRow};
+use concord_scoring::matcher::train::{sample_positions, DEFAULT_SAMPLE_DOCUMENTS};
 use concord_scoring::matcher::{
-    Decision, FieldMapping, MatchScratch, MatchSettings, MatchSpec, ReferenceIndex,
+    train, Assignment, Decision, FieldMapping, MatchScratch, MatchSettings, MatchSpec,
+    ReferenceIndex, ScoringMode, TrainingOptions, TrainingSet,
 };
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
@@ -42,6 +45,8 @@ struct Config {
     threshold: Option<f64>,
     review_band: Option<ReviewBand>,
     ambiguity_margin: Option<f64>,
+    scoring: Option<String>,
+    assignment: Option<String>,
 }
 
 struct Table {
@@ -133,6 +138,9 @@ struct Kept {
     true_scored: bool,
     evidence: Vec<Option<f64>>,
     top: Vec<(RowIdx, f64)>,
+    /// Per kept candidate, its rank value (match weight or confidence).
+    ranked: DocumentCandidates,
+    bits: Vec<Option<f64>>,
 }
 
 fn main() -> Res<()> {
@@ -145,13 +153,30 @@ fn main() -> Res<()> {
     let doc_id_col = docs.column(args.opt("doc-id-column").unwrap_or("document_id"))?;
     let threads: usize = args.opt("threads").unwrap_or("2").parse()?;
 
+    let scoring = match args.opt("scoring").or(config.scoring.as_deref()) {
+        Some(name) => {
+            ScoringMode::from_name(name).ok_or_else(|| format!("unknown scoring {name:?}"))?
+        }
+        None => ScoringMode::default(),
+    };
+    let assignment = match args.opt("assignment").or(config.assignment.as_deref()) {
+        Some(name) => {
+            Assignment::from_name(name).ok_or_else(|| format!("unknown assignment {name:?}"))?
+        }
+        None => Assignment::default(),
+    };
     let settings = MatchSettings::new(
-        config.threshold,
+        args.opt("threshold")
+            .map(str::parse)
+            .transpose()?
+            .or(config.threshold),
         config.review_band.as_ref().and_then(|b| b.lower),
         config.ambiguity_margin,
-    )?;
+    )?
+    .with_scoring(scoring)
+    .with_assignment(assignment);
     let columns: Vec<&str> = refs.header.iter().map(String::as_str).collect();
-    let spec = MatchSpec::compile(&config.field_mappings, settings, &columns)?;
+    let mut spec = MatchSpec::compile(&config.field_mappings, settings, &columns)?;
 
     let target_cols: Vec<usize> = spec
         .fields()
@@ -203,6 +228,68 @@ fn main() -> Res<()> {
         })
         .collect();
 
+    let doc_values = |d: &'_ Vec<String>| -> Vec<Option<String>> {
+        source_cols
+            .iter()
+            .map(|&c| d.get(c).filter(|v| !v.trim().is_empty()).cloned())
+            .collect()
+    };
+    let mut training = 0.0;
+    if scoring == ScoringMode::Probabilistic {
+        let t = Instant::now();
+        let sample_size: usize = args
+            .opt("sample")
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or(DEFAULT_SAMPLE_DOCUMENTS);
+        let mut set = TrainingSet::new(&spec);
+        let mut scratch = MatchScratch::default();
+        // `--oracle`: the truth labels every sampled document (a diagnostic of the model's form,
+        // never a way to choose its constants).
+        let oracle = args.flag("oracle");
+        for i in sample_positions(docs.rows.len(), sample_size) {
+            let owned = docs.rows.get(i).map(doc_values).unwrap_or_default();
+            let values: Vec<Option<&str>> = owned.iter().map(Option::as_deref).collect();
+            index.training_pairs(&spec, &values, &mut scratch, &mut set);
+            if oracle {
+                if let Some(Some(t)) = doc_truth.get(i) {
+                    let comparison = index.compare_pair(&spec, &values, *t, &mut scratch);
+                    set.push_pair(*t, &comparison, Some(true));
+                }
+            }
+        }
+        let options = TrainingOptions::default();
+        let model = train(&spec, &set, &options);
+        training = t.elapsed().as_secs_f64();
+        if args.flag("model") {
+            println!("{}", serde_json::to_string_pretty(&model)?);
+        } else {
+            let r = &model.training;
+            println!(
+                "model             {} docs, {} pairs, {} iterations, change {:.2e}, converged {}, λ {:.4}, docs with match {:.3}",
+                r.documents, r.pairs, r.iterations, r.last_change, r.converged, model.lambda, r.documents_with_match
+            );
+            for f in &model.fields {
+                let levels: Vec<String> = f
+                    .levels
+                    .iter()
+                    .map(|l| {
+                        let tf = l
+                            .term_frequency
+                            .as_ref()
+                            .map_or(String::new(), |t| format!(" ū {:.1}", t.mean_frequency));
+                        format!(
+                            "{} {:+.1}/{:+.1} (m {:.3} u {:.4} uc {:.3}{tf})",
+                            l.name, l.weight, l.candidate_weight, l.m, l.u, l.u_candidates
+                        )
+                    })
+                    .collect();
+                println!("  {:<16} {}", f.source, levels.join(", "));
+            }
+        }
+        spec = spec.with_model(model)?;
+    }
+
     let t1 = Instant::now();
     let chunk = docs.rows.len().div_ceil(threads.max(1)).max(1);
     let kept: Vec<Kept> = std::thread::scope(|scope| {
@@ -235,6 +322,19 @@ fn main() -> Res<()> {
                                     scratch.scored_rows().binary_search(&t).is_ok()
                                 }),
                                 evidence: out.evidence.iter().map(|e| e.score).collect(),
+                                bits: out.evidence.iter().map(|e| e.bits).collect(),
+                                ranked: DocumentCandidates {
+                                    rows: out
+                                        .candidates
+                                        .iter()
+                                        .map(|c| RankedRow {
+                                            row: c.row.0,
+                                            value: c.match_weight.unwrap_or(c.confidence),
+                                            candidate_weight: c.candidate_weight.unwrap_or(0.0),
+                                        })
+                                        .collect(),
+                                    considered: out.candidates_considered,
+                                },
                                 top: out
                                     .candidates
                                     .iter()
@@ -251,6 +351,23 @@ fn main() -> Res<()> {
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     });
+    let mut kept = kept;
+    if assignment == Assignment::OneToOne {
+        let documents: Vec<DocumentCandidates> = kept.iter().map(|k| k.ranked.clone()).collect();
+        let assigned = one_to_one(
+            &documents,
+            &settings,
+            spec.model().lambda,
+            &spec.model().calibration,
+        );
+        for (k, a) in kept.iter_mut().zip(assigned) {
+            k.decision = Some(a.decision);
+            k.best = a.candidates.first().map(|c| c.row);
+            k.confidence = a.confidence;
+            k.second = a.candidates.get(1).map_or(0.0, |c| c.confidence);
+            k.top = a.candidates.iter().map(|c| (c.row, c.confidence)).collect();
+        }
+    }
     let matching = t1.elapsed().as_secs_f64();
 
     let n_docs = docs.rows.len();
@@ -308,8 +425,9 @@ fn main() -> Res<()> {
     println!("config            {}", config.name);
     println!("docs x refs       {n_docs} x {n_refs} ({matchable} matchable, {no_match} no-match)");
     println!("index build       {build:.3} s");
+    println!("training          {training:.3} s");
     println!("match             {matching:.3} s ({threads} threads)");
-    println!("total             {:.3} s", build + matching);
+    println!("total             {:.3} s", build + training + matching);
     println!(
         "docs/s            {:.0}",
         n_docs as f64 / matching.max(1e-9)
@@ -334,7 +452,14 @@ fn main() -> Res<()> {
         let margin = settings.ambiguity_margin;
         println!("threshold sweep (margin {margin}): t  P  R  F1  no-match");
         for step in 0..=20 {
-            let t = 0.5 + 0.025 * f64::from(step);
+            let t = if scoring == ScoringMode::Probabilistic {
+                [
+                    0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98, 0.99,
+                    0.995, 0.999, 0.9995, 0.9999, 0.99999, 0.999999, 0.9999999,
+                ][step as usize]
+            } else {
+                0.5 + 0.025 * f64::from(step)
+            };
             let (p, r, f1, nm, _, _) = score(&|k: &Kept| {
                 (k.confidence >= t && k.second < k.confidence - margin)
                     .then_some(k.best)
@@ -371,7 +496,12 @@ fn main() -> Res<()> {
             let ev: Vec<String> = k
                 .evidence
                 .iter()
-                .map(|e| e.map_or("-".to_owned(), |s| format!("{s:.2}")))
+                .zip(&k.bits)
+                .map(|(e, b)| match (e, b) {
+                    (Some(s), Some(b)) => format!("{s:.2}:{b:+.1}"),
+                    (Some(s), None) => format!("{s:.2}"),
+                    _ => "-".to_owned(),
+                })
                 .collect();
             println!(
                 "{} {:?} conf {:.3} second {:.3} {:?} scored_true {} ev {:?}",

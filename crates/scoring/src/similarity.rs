@@ -793,6 +793,20 @@ fn legal_form_family(form: &str) -> &str {
     }
 }
 
+/// Whether two identifiers' normalised keys have the same length and differ only where both
+/// hold a digit (`INV-100234` ↔ `INV-100235`, `4512` ↔ `4521`): how the neighbouring numbers of
+/// a sequence differ, and a misread digit. False for equal keys and for missing ones.
+pub fn identifier_digits_replaced(a: &IdentifierKeys, b: &IdentifierKeys) -> bool {
+    let (ka, kb) = (truncate(&a.normalized), truncate(&b.normalized));
+    if ka.is_ascii() && kb.is_ascii() {
+        only_digit_substitutions(ka.as_bytes(), kb.as_bytes())
+    } else {
+        let ka: Vec<char> = ka.chars().collect();
+        let kb: Vec<char> = kb.chars().collect();
+        only_digit_substitutions(&ka, &kb)
+    }
+}
+
 /// Whether two keys of the same length differ, and only at positions holding a digit on both
 /// sides.
 fn only_digit_substitutions<T: Copy + Eq + Into<char>>(a: &[T], b: &[T]) -> bool {

@@ -239,7 +239,10 @@ fn compile_spec(snapshot: &ConfigSnapshot, columns: &[String]) -> Result<MatchSp
             .candidates
             .and_then(|k| usize::try_from(k).ok())
             .unwrap_or(concord_scoring::matcher::TOP_CANDIDATES);
-        settings.with_candidates(k)
+        // Probabilistic scoring arrives with the trained model; runs score as before until then.
+        settings
+            .with_scoring(concord_scoring::matcher::ScoringMode::Weighted)
+            .with_candidates(k)
     })
     .map_err(|error| format!("the config is invalid at {}: {}", error.path, error.message))?;
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();

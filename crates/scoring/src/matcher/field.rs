@@ -197,6 +197,17 @@ impl Prepared {
     }
 }
 
+/// Whether a document value and a reference value are identifiers whose numbers differ only by
+/// replaced digits ([`crate::similarity::identifier_digits_replaced`]).
+pub(crate) fn digits_replaced(doc: &Prepared, reference: &Prepared) -> bool {
+    match (doc, reference) {
+        (Prepared::Ident(a), Prepared::Ident(b)) => {
+            crate::similarity::identifier_digits_replaced(a, b)
+        }
+        _ => false,
+    }
+}
+
 /// The similarity of a document value and a reference value of one field, in `[0, 1]`, before
 /// the field's `min_score`. Values prepared for different strategies score 0.
 pub(crate) fn similarity(strategy: &Strategy, doc: &Prepared, reference: &Prepared) -> f64 {

@@ -40,7 +40,11 @@
 //! * **Review** when the best reaches `review_floor` (or is ambiguous above the threshold);
 //! * **Unmatched** otherwise (the confidence of the best is still reported).
 
+pub mod assign;
+pub mod levels;
+pub mod model;
 pub mod spec;
+pub mod train;
 
 mod field;
 mod hash;
@@ -48,14 +52,19 @@ mod hash;
 mod tests;
 
 use crate::clamp_score;
-use crate::index::{RangeIndex, RowIdx, TextIndex, TextIndexConfig, TextKind, TextScratch};
+use crate::index::{
+    date_key, RangeIndex, RowIdx, TextIndex, TextIndexConfig, TextKind, TextScratch,
+};
 
 use field::{prepare, Prepared};
 use hash::FxHashMap;
+pub use levels::{ComparisonLevels, LevelSpec};
+pub use model::{confidences, Calibration, MatchModel};
 pub use spec::{
-    ExactNormalize, FieldMapping, FieldRule, FuzzyKind, MatchSettings, MatchSpec, SpecError,
-    Strategy,
+    Assignment, ExactNormalize, FieldMapping, FieldRule, FuzzyKind, MatchSettings, MatchSpec,
+    ScoringMode, SpecError, Strategy,
 };
+pub use train::{train, TrainingOptions, TrainingSet};
 
 /// A key or value held by more rows than this proposes only this many of them (per reading of
 /// the document's ordering value), the ones nearest to the document on the ordering field.
@@ -97,6 +106,17 @@ pub const TOP_CANDIDATES: usize = 5;
 /// The most candidates an outcome may keep ([`MatchSettings::with_candidates`]).
 pub const MAX_CANDIDATES: usize = 20;
 
+/// How many random reference rows each training document is also compared with (for u).
+pub const RANDOM_PAIRS_PER_DOCUMENT: usize = 20;
+
+/// One step of the splitmix64 generator: a well-mixed 64-bit value of `state`.
+fn splitmix64(state: u64) -> u64 {
+    let mut z = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// No value (in `row_value`).
 const MISSING: u32 = u32::MAX;
 
@@ -118,14 +138,27 @@ pub struct ScoredCandidate {
     pub row: RowIdx,
     /// Its confidence, in `[0, 1]`.
     pub confidence: f64,
+    /// Probabilistic scoring: its match weight `W` in bits (see [`model`]); `None` under
+    /// weighted scoring.
+    pub match_weight: Option<f64>,
+    /// Probabilistic scoring: its candidate weight `C` in bits (see [`model`]).
+    pub candidate_weight: Option<f64>,
 }
 
 /// The score of one field for the best candidate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FieldEvidence {
     /// The field's score in `[0, 1]`; `None` when the value is missing on either side (the
-    /// field was left out and the other weights renormalised).
+    /// field was left out: it weighs nothing).
     pub score: Option<f64>,
+    /// The comparison level the score falls into (an index into the field's levels); `None`
+    /// when missing.
+    pub level: Option<usize>,
+    /// Probabilistic scoring: what the field adds to the match weight, in bits (term
+    /// frequencies included); `None` when missing or under weighted scoring.
+    pub bits: Option<f64>,
+    /// Probabilistic scoring: what the field adds to the candidate weight, in bits.
+    pub candidate_bits: Option<f64>,
 }
 
 /// What the matcher says about one document.
@@ -145,6 +178,8 @@ pub struct MatchOutcome {
     /// Per field (aligned with [`MatchSpec::fields`]) for the best candidate; empty when there
     /// is no candidate.
     pub evidence: Vec<FieldEvidence>,
+    /// Probabilistic scoring: the best candidate's match weight in bits.
+    pub match_weight: Option<f64>,
     /// How many rows were scored for this document.
     pub candidates_considered: usize,
 }
@@ -158,19 +193,35 @@ impl MatchOutcome {
             ambiguous: false,
             candidates: Vec::new(),
             evidence: Vec::new(),
+            match_weight: None,
             candidates_considered: 0,
         }
     }
 }
 
 /// A row's cheap fields: the weighted sum and total weight of the fields other than the fuzzy
-/// text ones, and an upper bound of its confidence.
+/// text ones (probabilistic: their bits, and `total` unused), and an upper bound of its rank
+/// value (the confidence, or the match weight).
 #[derive(Debug, Clone, Copy)]
 struct Partial {
     upper: f64,
     row: u32,
     sum: f64,
     total: f64,
+    /// Probabilistic: the cheap fields' candidate bits.
+    exist: f64,
+}
+
+/// What one field adds to a row.
+#[derive(Debug, Clone, Copy)]
+struct Contribution {
+    /// Weighted: weight × score; probabilistic: the match-weight bits.
+    add: f64,
+    /// Weighted: the weight; probabilistic: 0.
+    weight: f64,
+    /// Probabilistic: the candidate-weight bits.
+    exist: f64,
+    level: usize,
 }
 
 /// Reusable per-thread buffers for [`ReferenceIndex::match_document`]. One per thread; it adapts
@@ -187,7 +238,8 @@ pub struct MatchScratch {
     /// (NaN: not computed yet), reset between documents through `cache_touched`.
     cache: Vec<Vec<f32>>,
     cache_touched: Vec<Vec<u32>>,
-    scored: Vec<(u32, f64)>,
+    /// The best rows so far: `(row, rank value, candidate weight)`.
+    scored: Vec<(u32, f64, f64)>,
     scored_rows: Vec<RowIdx>,
     /// The index the memos are for, and per field the memo and the current document's slot.
     memo_owner: u64,
@@ -350,6 +402,12 @@ struct Column {
     values: Vec<Prepared>,
     /// Distinct raw values, as given.
     raws: Vec<Box<str>>,
+    /// Per distinct value, log2 of how many rows hold it (identifiers: share its digits), for
+    /// term frequencies.
+    log2_freq: Vec<f32>,
+    /// `fuzzy` `identifier`: per distinct value, log2 of how many distinct numbers lie within
+    /// one edit of it (itself included); empty otherwise.
+    log2_near: Vec<f32>,
     source: Source,
 }
 
@@ -528,11 +586,15 @@ impl ReferenceIndex {
         let columns: Vec<Column> =
             run_parallel(tasks, threads, |(strategy, row_value, values, raws)| {
                 let source = build_source(&strategy, &row_value, &values, ordering_keys);
+                let log2_freq = value_frequencies(&row_value, &values);
+                let log2_near = neighbourhood_frequencies(&source, &values);
                 Column {
                     strategy,
                     row_value,
                     values,
                     raws,
+                    log2_freq,
+                    log2_near,
                     source,
                 }
             });
@@ -593,7 +655,104 @@ impl ReferenceIndex {
         if spec.index_key_ref() != self.index_key || self.ids.is_empty() {
             return MatchOutcome::unmatched();
         }
+        let doc = self.prepare_document(doc_values, scratch);
         let weights = spec.scaled_weights();
+        self.propose(&doc, weights, scratch);
+        let shown = spec.settings().candidates.max(1);
+        let keep = shown.max(TOP_CANDIDATES);
+        let proposed = self.best_proposed(keep, scratch);
+
+        // Every proposed row is compared on its cheap fields first, which bounds its rank value
+        // (confidence, or match weight) from above (a costly text comparison not made yet counts
+        // at its best); the rows are then completed in order of that bound until no remaining
+        // row can enter the top `keep`. The outcome is exactly that of completing every row.
+        let mut partials = std::mem::take(&mut scratch.partials);
+        partials.clear();
+        for &row in &proposed {
+            let partial = self.cheap_part(spec, &doc, row, scratch);
+            partials.push(partial);
+            scratch.scored_rows.push(RowIdx(row));
+        }
+        partials.sort_unstable_by(|a, b| b.upper.total_cmp(&a.upper).then(a.row.cmp(&b.row)));
+        scratch.scored.clear();
+        for partial in &partials {
+            if scratch.scored.len() >= keep {
+                let kth = scratch.scored.get(keep - 1).map_or(0.0, |s| s.1);
+                if partial.upper < kth {
+                    break;
+                }
+            }
+            let (value, exist) = self.complete(spec, partial, &doc, scratch, None);
+            let row = partial.row;
+            let at = scratch
+                .scored
+                .partition_point(|&(r, c, _)| c > value || (c == value && r < row));
+            scratch.scored.insert(at, (row, value, exist));
+            scratch.scored.truncate(keep);
+        }
+        scratch.partials = partials;
+
+        let Some(&(best_row, _, _)) = scratch.scored.first() else {
+            return MatchOutcome::unmatched();
+        };
+        let settings = spec.settings();
+        // Each kept candidate's confidence (and weights).
+        let ranked: Vec<ScoredCandidate> = match settings.scoring {
+            ScoringMode::Weighted => scratch
+                .scored
+                .iter()
+                .map(|&(row, confidence, _)| ScoredCandidate {
+                    row: RowIdx(row),
+                    confidence,
+                    match_weight: None,
+                    candidate_weight: None,
+                })
+                .collect(),
+            ScoringMode::Probabilistic => {
+                let weights: Vec<(f64, f64)> =
+                    scratch.scored.iter().map(|&(_, w, c)| (w, c)).collect();
+                let p = spec.weights().confidences(&weights, proposed.len());
+                scratch
+                    .scored
+                    .iter()
+                    .zip(p)
+                    .map(|(&(row, w, c), confidence)| ScoredCandidate {
+                        row: RowIdx(row),
+                        confidence,
+                        match_weight: Some(w),
+                        candidate_weight: Some(c),
+                    })
+                    .collect()
+            }
+        };
+        let (decision, ambiguous) = decide(&ranked, &settings);
+        let best = ranked.first().copied().unwrap_or(ScoredCandidate {
+            row: RowIdx(best_row),
+            confidence: 0.0,
+            match_weight: None,
+            candidate_weight: None,
+        });
+        let mut evidence = Vec::with_capacity(self.columns.len());
+        let best_part = self.cheap_part(spec, &doc, best_row, scratch);
+        self.complete(spec, &best_part, &doc, scratch, Some(&mut evidence));
+        MatchOutcome {
+            decision,
+            matched: (decision == Decision::Matched).then_some(best.row),
+            confidence: best.confidence,
+            ambiguous,
+            candidates: ranked.into_iter().take(shown).collect(),
+            evidence,
+            match_weight: best.match_weight,
+            candidates_considered: scratch.scored_rows.len(),
+        }
+    }
+
+    /// Prepares a document's values for the index's fields and resets the scratch for it.
+    fn prepare_document(
+        &self,
+        doc_values: &[Option<&str>],
+        scratch: &mut MatchScratch,
+    ) -> Vec<Option<Prepared>> {
         let doc: Vec<Option<Prepared>> = self
             .columns
             .iter()
@@ -627,112 +786,209 @@ impl ReferenceIndex {
             };
             scratch.memo_slots.push(slot);
         }
+        doc
+    }
 
-        self.propose(&doc, weights, scratch);
-
-        // The best rows by summed evidence.
+    /// The proposed rows worth scoring in full, ascending: the best by summed evidence. A wider
+    /// candidate list (an AI pass's `k`) scores proportionally more proposed rows; a narrower one
+    /// still ranks the default number, so that the decision (which needs the runner-up) is the
+    /// same whatever `k` is.
+    fn best_proposed(&self, keep: usize, scratch: &MatchScratch) -> Vec<u32> {
         let mut proposed: Vec<(f32, u32)> = scratch
             .touched
             .iter()
             .map(|&r| (scratch.acc.get(r as usize).copied().unwrap_or(0.0), r))
             .collect();
         let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        // A wider candidate list (an AI pass's `k`) scores proportionally more proposed rows; a
-        // narrower one still ranks the default number, so that the decision (which needs the
-        // runner-up) is the same whatever `k` is.
-        let shown = spec.settings().candidates.max(1);
-        let keep = shown.max(TOP_CANDIDATES);
         let max_scored = MAX_SCORED.max(2 * keep);
         if proposed.len() > max_scored {
             proposed.select_nth_unstable_by(max_scored - 1, order);
             proposed.truncate(max_scored);
         }
-        proposed.sort_unstable_by_key(|&(_, r)| r);
+        let mut rows: Vec<u32> = proposed.into_iter().map(|(_, r)| r).collect();
+        rows.sort_unstable();
+        rows
+    }
 
-        // Every proposed row is compared on its cheap fields first, which bounds its confidence
-        // from above (a costly text comparison not made yet counts as 1.0); the rows are then
-        // completed in order of that bound until no remaining row can enter the top
-        // `keep`. The outcome is exactly that of completing every row.
-        let mut partials = std::mem::take(&mut scratch.partials);
-        partials.clear();
-        for &(_, row) in &proposed {
-            let partial = self.cheap_part(&doc, weights, row, scratch);
-            partials.push(partial);
-            scratch.scored_rows.push(RowIdx(row));
+    /// The comparison of a document with the rows the index proposes for it (at most as many
+    /// as [`Self::match_document`] scores), every field compared: what a model is trained on.
+    /// Appends one pair per row to `set`, as one document. Rows are compared in ascending
+    /// order; nothing is appended when the spec's index key is not the index's.
+    pub fn training_pairs(
+        &self,
+        spec: &MatchSpec,
+        doc_values: &[Option<&str>],
+        scratch: &mut MatchScratch,
+        set: &mut TrainingSet,
+    ) {
+        scratch.scored_rows.clear();
+        if spec.index_key_ref() != self.index_key || self.ids.is_empty() {
+            return;
         }
-        partials.sort_unstable_by(|a, b| b.upper.total_cmp(&a.upper).then(a.row.cmp(&b.row)));
-        scratch.scored.clear();
-        for partial in &partials {
-            if scratch.scored.len() >= keep {
-                let kth = scratch.scored.get(keep - 1).map_or(0.0, |s| s.1);
-                if partial.upper < kth {
-                    break;
+        let doc = self.prepare_document(doc_values, scratch);
+        self.propose(&doc, spec.scaled_weights(), scratch);
+        let keep = spec.settings().candidates.max(1).max(TOP_CANDIDATES);
+        let rows = self.best_proposed(keep, scratch);
+        set.begin_document();
+        for row in rows {
+            let comparison = self.compare_prepared(spec, &doc, row, scratch);
+            set.push_pair(RowIdx(row), &comparison, None);
+        }
+        // Random rows, for u: a deterministic sequence per document of the set.
+        set.set_reference_rows(self.ids.len());
+        let n = self.ids.len() as u64;
+        let mut state = (set.documents() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66;
+        for _ in 0..RANDOM_PAIRS_PER_DOCUMENT {
+            state = splitmix64(state);
+            let row = u32::try_from(state % n.max(1)).unwrap_or(0);
+            let comparison = self.compare_prepared(spec, &doc, row, scratch);
+            set.push_random_pair(&comparison);
+        }
+    }
+
+    /// Every field of one document compared with one row: per field its level and the log2
+    /// frequency of the row's value (`None` when missing on either side). For labelled pairs
+    /// (a reviewer's decision on a row the index may no longer propose). Empty when the spec's
+    /// index key is not the index's or the row does not exist.
+    pub fn compare_pair(
+        &self,
+        spec: &MatchSpec,
+        doc_values: &[Option<&str>],
+        row: RowIdx,
+        scratch: &mut MatchScratch,
+    ) -> Vec<Option<(usize, f32)>> {
+        if spec.index_key_ref() != self.index_key || row.0 as usize >= self.ids.len() {
+            return Vec::new();
+        }
+        let doc = self.prepare_document(doc_values, scratch);
+        self.compare_prepared(spec, &doc, row.0, scratch)
+    }
+
+    fn compare_prepared(
+        &self,
+        spec: &MatchSpec,
+        doc: &[Option<Prepared>],
+        row: u32,
+        scratch: &mut MatchScratch,
+    ) -> Vec<Option<(usize, f32)>> {
+        let rules = spec.fields();
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(f, column)| {
+                let score =
+                    self.field_score(f, column, doc.get(f).and_then(Option::as_ref), row, scratch)?;
+                let rule = rules.get(f)?;
+                let level = self.level(
+                    rule,
+                    column,
+                    doc.get(f).and_then(Option::as_ref),
+                    row,
+                    score,
+                );
+                Some((level, self.frequency(rule, column, row, level)))
+            })
+            .collect()
+    }
+
+    /// log2 of the frequency that adjusts `level` of `row`'s value (see
+    /// [`FieldRule::frequency_kind`]); 0 when the level has none.
+    fn frequency(&self, rule: &FieldRule, column: &Column, row: u32, level: usize) -> f32 {
+        let table = match rule.frequency_kind(level) {
+            Some(model::FrequencyKind::Value) => &column.log2_freq,
+            Some(model::FrequencyKind::Neighbourhood) => &column.log2_near,
+            None => return 0.0,
+        };
+        column
+            .row_value
+            .get(row as usize)
+            .and_then(|&v| table.get(v as usize))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The comparison level of a document value and `row`'s value at `score`.
+    fn level(
+        &self,
+        rule: &FieldRule,
+        column: &Column,
+        doc: Option<&Prepared>,
+        row: u32,
+        score: f64,
+    ) -> usize {
+        let digits_replaced = rule.levels.conditional()
+            && score < 1.0
+            && match (doc, column.row_value.get(row as usize)) {
+                (Some(d), Some(&v)) => column
+                    .values
+                    .get(v as usize)
+                    .is_some_and(|r| field::digits_replaced(d, r)),
+                _ => false,
+            };
+        rule.levels.level_of(score, digits_replaced)
+    }
+
+    /// What field `f` adds to a row at `score`: under weighted scoring the weighted score and
+    /// the weight; under probabilistic scoring its match-weight and candidate-weight bits.
+    fn contribution(
+        &self,
+        spec: &MatchSpec,
+        f: usize,
+        column: &Column,
+        doc: Option<&Prepared>,
+        row: u32,
+        score: f64,
+    ) -> Contribution {
+        let Some(rule) = spec.fields().get(f) else {
+            return Contribution {
+                add: 0.0,
+                weight: 0.0,
+                exist: 0.0,
+                level: 0,
+            };
+        };
+        let level = self.level(rule, column, doc, row, score);
+        match spec.settings().scoring {
+            ScoringMode::Weighted => {
+                let w = spec.scaled_weights().get(f).copied().unwrap_or(0.0);
+                Contribution {
+                    add: w * score,
+                    weight: w,
+                    exist: 0.0,
+                    level,
                 }
             }
-            let confidence = self.complete(partial, &doc, weights, scratch, None);
-            let row = partial.row;
-            let at = scratch
-                .scored
-                .partition_point(|&(r, c)| c > confidence || (c == confidence && r < row));
-            scratch.scored.insert(at, (row, confidence));
-            scratch.scored.truncate(keep);
-        }
-        scratch.partials = partials;
-
-        let Some(&(best_row, best)) = scratch.scored.first() else {
-            return MatchOutcome::unmatched();
-        };
-        let settings = spec.settings();
-        let ambiguous = scratch
-            .scored
-            .get(1)
-            .is_some_and(|&(_, second)| second >= best - settings.ambiguity_margin);
-        let decision = if best >= settings.threshold && !ambiguous {
-            Decision::Matched
-        } else if best >= settings.review_floor {
-            Decision::Review
-        } else {
-            Decision::Unmatched
-        };
-        let mut evidence = Vec::with_capacity(self.columns.len());
-        let best_part = self.cheap_part(&doc, weights, best_row, scratch);
-        self.complete(&best_part, &doc, weights, scratch, Some(&mut evidence));
-        MatchOutcome {
-            decision,
-            matched: (decision == Decision::Matched).then_some(RowIdx(best_row)),
-            confidence: best,
-            ambiguous,
-            candidates: scratch
-                .scored
-                .iter()
-                .take(shown)
-                .map(|&(row, confidence)| ScoredCandidate {
-                    row: RowIdx(row),
-                    confidence,
-                })
-                .collect(),
-            evidence,
-            candidates_considered: scratch.scored_rows.len(),
+            ScoringMode::Probabilistic => {
+                let log2_freq = f64::from(self.frequency(rule, column, row, level));
+                let (rank, exist) = spec.weights().field_bits(f, level, log2_freq);
+                Contribution {
+                    add: rank,
+                    weight: 0.0,
+                    exist,
+                    level,
+                }
+            }
         }
     }
 
     /// The cheap fields of `row` (all but the fuzzy text fields, whose similarities are costly):
-    /// their weighted sum, and an upper bound of the confidence with the text fields not yet
-    /// compared counting as 1.0.
+    /// their sum, and an upper bound of the rank value with the text fields not yet compared
+    /// counting at their best (weighted: 1.0; probabilistic: their best level's bits).
     fn cheap_part(
         &self,
+        spec: &MatchSpec,
         doc: &[Option<Prepared>],
-        weights: &[f64],
         row: u32,
         scratch: &mut MatchScratch,
     ) -> Partial {
-        let (mut sum, mut total) = (0.0, 0.0);
+        let probabilistic = spec.settings().scoring == ScoringMode::Probabilistic;
+        let weights = spec.scaled_weights();
+        let (mut sum, mut total, mut exist) = (0.0, 0.0, 0.0);
         let (mut known, mut pending, mut text_total) = (0.0, 0.0, 0.0);
         for (f, column) in self.columns.iter().enumerate() {
             let Some(d) = doc.get(f).and_then(Option::as_ref) else {
                 continue;
             };
-            let w = weights.get(f).copied().unwrap_or(0.0);
             if matches!(column.source, Source::Text { .. }) {
                 let Some(v) = column.row_value.get(row as usize).copied() else {
                     continue;
@@ -740,70 +996,94 @@ impl ReferenceIndex {
                 if column.values.get(v as usize).is_none() {
                     continue;
                 }
-                text_total += w;
                 match scratch.cache.get(f).and_then(|c| c.get(v as usize)) {
-                    Some(c) if !c.is_nan() => known += w * f64::from(*c),
-                    _ => pending += w,
+                    Some(c) if !c.is_nan() => {
+                        let c = self.contribution(spec, f, column, Some(d), row, f64::from(*c));
+                        known += c.add;
+                        text_total += c.weight;
+                    }
+                    _ => {
+                        if probabilistic {
+                            pending += spec.weights().max_bits.get(f).copied().unwrap_or(0.0);
+                        } else {
+                            let w = weights.get(f).copied().unwrap_or(0.0);
+                            pending += w;
+                            text_total += w;
+                        }
+                    }
                 }
                 continue;
             }
             if let Some(score) = self.field_score(f, column, Some(d), row, scratch) {
-                sum += w * score;
-                total += w;
+                let c = self.contribution(spec, f, column, Some(d), row, score);
+                sum += c.add;
+                total += c.weight;
+                exist += c.exist;
             }
         }
-        let all = total + text_total;
-        let upper = if all > 0.0 {
+        let upper = if probabilistic {
             // A little slack for rounding keeps it a bound.
-            clamp_score((sum + known + pending) / all + 1e-9)
+            sum + known + pending + 1e-9
         } else {
-            0.0
+            let all = total + text_total;
+            if all > 0.0 {
+                clamp_score((sum + known + pending) / all + 1e-9)
+            } else {
+                0.0
+            }
         };
         Partial {
             upper,
             row,
             sum,
             total,
+            exist,
         }
     }
 
-    /// The confidence of a row from its cheap part: the text fields added in field order, then
-    /// the weighted mean (0 when no field is present on both sides). With `evidence`, also each
-    /// field's score in field order.
+    /// The rank value of a row from its cheap part, the text fields added in field order:
+    /// weighted, the weighted mean (0 when no field is present on both sides); probabilistic,
+    /// the match weight `W` — and the candidate weight `C` (0 under weighted scoring). With
+    /// `evidence`, also each field's score, level and bits in field order.
     fn complete(
         &self,
+        spec: &MatchSpec,
         part: &Partial,
         doc: &[Option<Prepared>],
-        weights: &[f64],
         scratch: &mut MatchScratch,
         mut evidence: Option<&mut Vec<FieldEvidence>>,
-    ) -> f64 {
-        let (mut sum, mut total) = (part.sum, part.total);
+    ) -> (f64, f64) {
+        let probabilistic = spec.settings().scoring == ScoringMode::Probabilistic;
+        let (mut sum, mut total, mut exist) = (part.sum, part.total, part.exist);
         for (f, column) in self.columns.iter().enumerate() {
             let is_text = matches!(column.source, Source::Text { .. });
             if !is_text && evidence.is_none() {
                 continue;
             }
-            let score = self.field_score(
-                f,
-                column,
-                doc.get(f).and_then(Option::as_ref),
-                part.row,
-                scratch,
-            );
+            let value = doc.get(f).and_then(Option::as_ref);
+            let score = self.field_score(f, column, value, part.row, scratch);
+            let contribution =
+                score.map(|score| self.contribution(spec, f, column, value, part.row, score));
             if let Some(evidence) = evidence.as_deref_mut() {
-                evidence.push(FieldEvidence { score });
+                evidence.push(FieldEvidence {
+                    score,
+                    level: contribution.map(|c| c.level),
+                    bits: contribution.filter(|_| probabilistic).map(|c| c.add),
+                    candidate_bits: contribution.filter(|_| probabilistic).map(|c| c.exist),
+                });
             }
-            if let (true, Some(score)) = (is_text, score) {
-                let w = weights.get(f).copied().unwrap_or(0.0);
-                sum += w * score;
-                total += w;
+            if let (true, Some(c)) = (is_text, contribution) {
+                sum += c.add;
+                total += c.weight;
+                exist += c.exist;
             }
         }
-        if total > 0.0 {
-            clamp_score(sum / total)
+        if probabilistic {
+            (sum, exist)
+        } else if total > 0.0 {
+            (clamp_score(sum / total), 0.0)
         } else {
-            0.0
+            (0.0, 0.0)
         }
     }
 
@@ -1171,6 +1451,103 @@ impl ReferenceIndex {
         scratch.proposals = proposals;
         true
     }
+}
+
+/// The decision on a document from its ranked candidates (best first): ambiguous when the
+/// runner-up's confidence is within the margin of the best's; Matched at or above the threshold
+/// when not ambiguous; Review at or above the review floor (or ambiguous above the threshold);
+/// Unmatched otherwise.
+pub fn decide(ranked: &[ScoredCandidate], settings: &MatchSettings) -> (Decision, bool) {
+    let Some(best) = ranked.first() else {
+        return (Decision::Unmatched, false);
+    };
+    let ambiguous = ranked
+        .get(1)
+        .is_some_and(|second| second.confidence >= best.confidence - settings.ambiguity_margin);
+    let decision = if best.confidence >= settings.threshold && !ambiguous {
+        Decision::Matched
+    } else if best.confidence >= settings.review_floor {
+        Decision::Review
+    } else {
+        Decision::Unmatched
+    };
+    (decision, ambiguous)
+}
+
+/// Per distinct value of a column, log2 of the number of rows holding it — by its comparison
+/// key: identifiers by their digits (a number shared across vendors' sequences is weaker
+/// evidence), names by the name without its legal form, dates by day, amounts by value.
+fn value_frequencies(row_value: &[u32], values: &[Prepared]) -> Vec<f32> {
+    let key_of = |p: &Prepared| -> String {
+        match p {
+            Prepared::Key(k) | Prepared::Text(k) => k.to_string(),
+            Prepared::Currency { hint, folded } => match hint {
+                Some(crate::parse::CurrencyHint::Code(code)) => code.to_string(),
+                _ => folded.to_string(),
+            },
+            Prepared::Name(n) => n.name.clone(),
+            Prepared::Ident(k) => {
+                if k.digits.is_empty() {
+                    k.normalized.clone()
+                } else {
+                    k.digits.clone()
+                }
+            }
+            Prepared::Date(r) => date_key(r.preferred).to_string(),
+            Prepared::Amount(a) => format!("{:?}", a.normalized),
+        }
+    };
+    let keys: Vec<String> = values.iter().map(key_of).collect();
+    let mut per_value = vec![0u32; values.len()];
+    for &v in row_value {
+        if let Some(c) = per_value.get_mut(v as usize) {
+            *c = c.saturating_add(1);
+        }
+    }
+    let mut per_key: FxHashMap<&str, u32> = FxHashMap::default();
+    for (key, &count) in keys.iter().zip(&per_value) {
+        let entry = per_key.entry(key.as_str()).or_insert(0);
+        *entry = entry.saturating_add(count);
+    }
+    keys.iter()
+        .map(|key| {
+            let n = per_key.get(key.as_str()).copied().unwrap_or(1).max(1);
+            (n as f32).log2()
+        })
+        .collect()
+}
+
+/// `fuzzy` `identifier` columns: per distinct value, log2 of how many distinct normalised numbers
+/// lie within one edit of it, itself included (numbers shorter than [`NEAR_MIN_CHARS`] or
+/// longer than [`NEAR_MAX_CHARS`] count only themselves). Empty for other columns.
+fn neighbourhood_frequencies(source: &Source, values: &[Prepared]) -> Vec<f32> {
+    let Source::Keys { keys, near, .. } = source else {
+        return Vec::new();
+    };
+    if near.is_empty() {
+        return Vec::new();
+    }
+    let mut ids: Vec<u32> = Vec::new();
+    values
+        .iter()
+        .map(|p| {
+            let Prepared::Ident(k) = p else {
+                return 0.0;
+            };
+            if !keys.contains_key(k.normalized.as_str()) {
+                return 0.0;
+            }
+            ids.clear();
+            for_each_near_hash(&k.normalized, |h| {
+                let start = near.partition_point(|e| e.0 < h);
+                let end = near.partition_point(|e| e.0 <= h);
+                ids.extend(near.get(start..end).unwrap_or_default().iter().map(|e| e.1));
+            });
+            ids.sort_unstable();
+            ids.dedup();
+            (ids.len().max(1) as f32).log2()
+        })
+        .collect()
 }
 
 /// The widest span of reference dates, in days, that gets a day table (see

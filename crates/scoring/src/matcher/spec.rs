@@ -6,8 +6,12 @@
 //! API can hand it back to the user unchanged.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
+
+use super::levels::ComparisonLevels;
+use super::model::{FrequencyKind, MatchModel, ModelWeights};
 
 use crate::parse::DateOrder;
 use crate::similarity::Tolerance;
@@ -25,10 +29,6 @@ pub const DEFAULT_AMBIGUITY_MARGIN: f64 = 0.02;
 /// The widest ambiguity margin.
 pub const MAX_AMBIGUITY_MARGIN: f64 = 0.5;
 
-fn default_weight() -> f64 {
-    1.0
-}
-
 /// One field mapping of a matching configuration, as sent on the wire.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,9 +42,11 @@ pub struct FieldMapping {
     /// The strategy's parameters (see [`Strategy`]).
     #[serde(default)]
     pub params: Map<String, Value>,
-    /// The field's weight in the confidence (finite, > 0; default 1).
-    #[serde(default = "default_weight")]
-    pub weight: f64,
+    /// The field's weight (finite, > 0; default 1): in the confidence of the `weighted` mode;
+    /// under `probabilistic` scoring only in ranking which proposed rows are compared in full
+    /// (what a field is worth there is learned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
 }
 
 /// A validation failure: where it is (a JSON path such as `field_mappings[2].params.days`) and
@@ -58,7 +60,7 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         SpecError {
             path: path.into(),
             message: message.into(),
@@ -87,6 +89,71 @@ pub struct MatchSettings {
     /// How many of the best candidates an outcome keeps (what an AI pass is offered), in
     /// `1..=`[`super::MAX_CANDIDATES`]; default [`super::TOP_CANDIDATES`].
     pub candidates: usize,
+    /// How a candidate's confidence is computed.
+    pub scoring: ScoringMode,
+    /// Whether a reference row may be the match of several documents.
+    pub assignment: Assignment,
+}
+
+/// How a candidate's confidence is computed (`"scoring"` of a config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ScoringMode {
+    /// Fellegi–Sunter: the fields' learned weights add up into a posterior probability
+    /// ([`super::model`]). The default for new configs.
+    #[default]
+    Probabilistic,
+    /// The weighted mean of the field scores (configs made before the probabilistic model, and
+    /// a baseline).
+    Weighted,
+}
+
+impl ScoringMode {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoringMode::Probabilistic => "probabilistic",
+            ScoringMode::Weighted => "weighted",
+        }
+    }
+
+    /// The mode of a wire name.
+    pub fn from_name(name: &str) -> Option<ScoringMode> {
+        match name {
+            "probabilistic" => Some(ScoringMode::Probabilistic),
+            "weighted" => Some(ScoringMode::Weighted),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a reference row may be matched more than once (`"assignment"` of a config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Assignment {
+    /// Each document takes its best candidate, whatever the others took.
+    #[default]
+    Independent,
+    /// Each reference row is the match of at most one document across the whole run
+    /// (payments): see [`super::assign`].
+    OneToOne,
+}
+
+impl Assignment {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Assignment::Independent => "independent",
+            Assignment::OneToOne => "one_to_one",
+        }
+    }
+
+    /// The assignment of a wire name.
+    pub fn from_name(name: &str) -> Option<Assignment> {
+        match name {
+            "independent" => Some(Assignment::Independent),
+            "one_to_one" => Some(Assignment::OneToOne),
+            _ => None,
+        }
+    }
 }
 
 impl Default for MatchSettings {
@@ -96,6 +163,8 @@ impl Default for MatchSettings {
             review_floor: DEFAULT_THRESHOLD - DEFAULT_REVIEW_BAND,
             ambiguity_margin: DEFAULT_AMBIGUITY_MARGIN,
             candidates: super::TOP_CANDIDATES,
+            scoring: ScoringMode::default(),
+            assignment: Assignment::default(),
         }
     }
 }
@@ -138,7 +207,19 @@ impl MatchSettings {
             review_floor,
             ambiguity_margin,
             candidates: super::TOP_CANDIDATES,
+            scoring: ScoringMode::default(),
+            assignment: Assignment::default(),
         })
+    }
+
+    /// These settings with another scoring mode.
+    pub fn with_scoring(self, scoring: ScoringMode) -> MatchSettings {
+        MatchSettings { scoring, ..self }
+    }
+
+    /// These settings with another assignment.
+    pub fn with_assignment(self, assignment: Assignment) -> MatchSettings {
+        MatchSettings { assignment, ..self }
     }
 
     /// These settings keeping the `k` best candidates (a recall-first list for an AI pass).
@@ -315,8 +396,32 @@ pub struct FieldRule {
     pub target: String,
     /// The parsed strategy.
     pub strategy: Strategy,
-    /// The weight as configured (finite, > 0).
+    /// The weight as configured (finite, > 0; 1 when not given).
     pub weight: f64,
+    /// The comparison levels (defaults of the strategy, or `params.levels`).
+    pub levels: ComparisonLevels,
+}
+
+impl FieldRule {
+    /// Which frequency of the reference value adjusts the weight of `level` (see
+    /// [`super::model`]): the first level when it is exact agreement, by how many rows hold the
+    /// value; the other levels of a `fuzzy` `identifier` field but the last, by how many numbers
+    /// lie within one edit; none otherwise.
+    pub fn frequency_kind(&self, level: usize) -> Option<FrequencyKind> {
+        let levels = self.levels.levels();
+        let last = levels.len().checked_sub(1)?;
+        if level == 0 && levels.first().is_some_and(|l| l.min_score >= 1.0) {
+            return Some(FrequencyKind::Value);
+        }
+        let identifier = matches!(
+            self.strategy,
+            Strategy::Fuzzy {
+                kind: FuzzyKind::Identifier,
+                ..
+            }
+        );
+        (identifier && level < last).then_some(FrequencyKind::Neighbourhood)
+    }
 }
 
 /// A validated, compiled matching configuration.
@@ -327,6 +432,9 @@ pub struct MatchSpec {
     scaled_weights: Vec<f64>,
     settings: MatchSettings,
     index_key: String,
+    model_key: String,
+    /// The probabilistic model (trained, or [`MatchModel::untrained`]) and its compiled weights.
+    model: Arc<(MatchModel, ModelWeights)>,
 }
 
 impl MatchSpec {
@@ -368,12 +476,49 @@ impl MatchSpec {
             })
             .collect();
         let index_key = index_key_of(&fields);
+        let model_key = model_key_of(&index_key, &fields);
+        let model = MatchModel::untrained_for(&model_key, &fields);
+        let weights = ModelWeights::new(&model);
         Ok(MatchSpec {
             fields,
             scaled_weights,
             settings,
             index_key,
+            model_key,
+            model: Arc::new((model, weights)),
         })
+    }
+
+    /// The same spec scoring with `model` (probabilistic mode). The model must have been made
+    /// for this spec ([`MatchModel::fits`]); otherwise the error names `model`.
+    pub fn with_model(&self, model: MatchModel) -> Result<MatchSpec, SpecError> {
+        if !model.fits(self) {
+            return Err(SpecError::new(
+                "model",
+                "the model was trained for other field mappings or levels; train it again",
+            ));
+        }
+        let weights = ModelWeights::new(&model);
+        Ok(MatchSpec {
+            model: Arc::new((model, weights)),
+            ..self.clone()
+        })
+    }
+
+    /// The probabilistic model the spec scores with ([`MatchModel::untrained`] until one is
+    /// given with [`Self::with_model`]).
+    pub fn model(&self) -> &MatchModel {
+        &self.model.0
+    }
+
+    pub(crate) fn weights(&self) -> &ModelWeights {
+        &self.model.1
+    }
+
+    /// A canonical string of what a [`MatchModel`] depends on: the index key, the sources and
+    /// every field's levels (with fixed m and u).
+    pub fn model_key(&self) -> String {
+        self.model_key.clone()
     }
 
     /// The validated field rules, in mapping order.
@@ -409,6 +554,19 @@ impl MatchSpec {
     pub(crate) fn scaled_weights(&self) -> &[f64] {
         &self.scaled_weights
     }
+}
+
+fn model_key_of(index_key: &str, fields: &[FieldRule]) -> String {
+    let mut key = format!("concord-model-v1|{index_key}");
+    for field in fields {
+        key.push('|');
+        key.push_str(
+            &serde_json::to_string(&field.source).unwrap_or_else(|_| field.source.clone()),
+        );
+        key.push(':');
+        key.push_str(&field.levels.canonical());
+    }
+    key
 }
 
 fn index_key_of(fields: &[FieldRule]) -> String {
@@ -459,17 +617,23 @@ fn compile_one(i: usize, m: &FieldMapping, columns: &[&str]) -> Result<FieldRule
             ))
         }
     };
-    if !(m.weight.is_finite() && m.weight > 0.0) {
+    let weight = m.weight.unwrap_or(1.0);
+    if !(weight.is_finite() && weight > 0.0) {
         return Err(SpecError::new(
             at("weight"),
             "must be a finite number greater than 0",
         ));
     }
+    let levels = match m.params.get("levels") {
+        Some(value) => ComparisonLevels::parse(i, value, &strategy)?,
+        None => ComparisonLevels::default_for(&strategy),
+    };
     Ok(FieldRule {
         source: m.source.clone(),
         target: m.target.clone(),
         strategy,
-        weight: m.weight,
+        weight,
+        levels,
     })
 }
 
@@ -547,7 +711,7 @@ impl<'a> Params<'a> {
 }
 
 fn exact_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecError> {
-    let p = Params::new(i, map, "exact", &["normalize"])?;
+    let p = Params::new(i, map, "exact", &["normalize", "levels"])?;
     let normalize = match p.choice("normalize", &["text", "identifier", "currency", "none"])? {
         Some("identifier") => ExactNormalize::Identifier,
         Some("currency") => ExactNormalize::Currency,
@@ -558,7 +722,7 @@ fn exact_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecErro
 }
 
 fn fuzzy_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecError> {
-    let p = Params::new(i, map, "fuzzy", &["kind", "min_score"])?;
+    let p = Params::new(i, map, "fuzzy", &["kind", "min_score", "levels"])?;
     let kind = match p.choice("kind", &["text", "name", "identifier", "short_text"])? {
         Some("name") => FuzzyKind::Name,
         Some("identifier") => FuzzyKind::Identifier,
@@ -574,7 +738,7 @@ fn date_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecError
         i,
         map,
         "date_range",
-        &["days", "max_days", "min_days", "order"],
+        &["days", "levels", "max_days", "min_days", "order"],
     )?;
     let days = match p.get("days") {
         None => 0,
@@ -679,7 +843,12 @@ fn whole_days(value: &Value) -> Option<u32> {
 }
 
 fn numeric_params(i: usize, map: &Map<String, Value>) -> Result<Strategy, SpecError> {
-    let p = Params::new(i, map, "numeric_range", &["tolerance_abs", "tolerance_pct"])?;
+    let p = Params::new(
+        i,
+        map,
+        "numeric_range",
+        &["levels", "tolerance_abs", "tolerance_pct"],
+    )?;
     let pct = p.number(
         "tolerance_pct",
         0.0,

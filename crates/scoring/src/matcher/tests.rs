@@ -14,18 +14,32 @@ fn mapping(source: &str, target: &str, strategy: &str, params: serde_json::Value
         target: target.to_owned(),
         strategy: strategy.to_owned(),
         params: params.as_object().cloned().unwrap_or_default(),
-        weight: 1.0,
+        weight: None,
     }
 }
 
 fn weighted(mut m: FieldMapping, weight: f64) -> FieldMapping {
-    m.weight = weight;
+    m.weight = Some(weight);
     m
+}
+
+/// The default settings under weighted scoring (what most tests here check).
+fn weighted_default() -> MatchSettings {
+    MatchSettings::default().with_scoring(ScoringMode::Weighted)
+}
+
+/// [`MatchSettings::new`] under weighted scoring.
+fn weighted_new(
+    threshold: Option<f64>,
+    floor: Option<f64>,
+    margin: Option<f64>,
+) -> Result<MatchSettings, SpecError> {
+    MatchSettings::new(threshold, floor, margin).map(|s| s.with_scoring(ScoringMode::Weighted))
 }
 
 fn spec_of(mappings: &[FieldMapping]) -> MatchSpec {
     let columns: Vec<&str> = mappings.iter().map(|m| m.target.as_str()).collect();
-    MatchSpec::compile(mappings, MatchSettings::default(), &columns)
+    MatchSpec::compile(mappings, weighted_default(), &columns)
         .unwrap_or_else(|e| panic!("spec: {e}"))
 }
 
@@ -67,7 +81,7 @@ fn approx(a: f64, b: f64) -> bool {
 const COLUMNS: &[&str] = &["vendor", "number", "date", "amount", "currency"];
 
 fn compile_err(mappings: &[FieldMapping]) -> SpecError {
-    match MatchSpec::compile(mappings, MatchSettings::default(), COLUMNS) {
+    match MatchSpec::compile(mappings, weighted_default(), COLUMNS) {
         Ok(_) => panic!("expected an error"),
         Err(e) => e,
     }
@@ -164,7 +178,7 @@ fn mapping_count_is_bounded(#[case] n: usize) {
     let err = compile_err(&mappings);
     assert_eq!(err.path, "field_mappings");
     if n > 32 {
-        assert!(MatchSpec::compile(&mappings[..32], MatchSettings::default(), COLUMNS).is_ok());
+        assert!(MatchSpec::compile(&mappings[..32], weighted_default(), COLUMNS).is_ok());
     }
 }
 
@@ -222,7 +236,7 @@ fn wire_form_defaults_and_rejects_unknown_fields() {
         "source": "a", "target": "b", "strategy": "exact"
     }))
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(m.weight, 1.0);
+    assert_eq!(m.weight, None);
     assert!(m.params.is_empty());
     let unknown = serde_json::from_value::<FieldMapping>(json!({
         "source": "a", "target": "b", "strategy": "exact", "weigth": 2
@@ -259,7 +273,7 @@ fn compiled_strategies_carry_their_params() {
             ),
             mapping("e", "currency", "exact", json!({})),
         ],
-        MatchSettings::default(),
+        weighted_default(),
         COLUMNS,
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -301,26 +315,26 @@ fn index_key_ignores_weights_sources_and_settings_but_not_params() {
             .unwrap_or_else(|e| panic!("{e}"))
             .index_key()
     };
-    let k0 = key(&base, MatchSettings::default());
+    let k0 = key(&base, weighted_default());
     let mut reweighted = base.clone();
-    reweighted[0].weight = 3.0;
+    reweighted[0].weight = Some(3.0);
     reweighted[1].source = "invoice_date".into();
-    let strict = MatchSettings::new(Some(0.99), None, Some(0.0)).unwrap_or_else(|e| panic!("{e}"));
+    let strict = weighted_new(Some(0.99), None, Some(0.0)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(k0, key(&reweighted, strict));
     let mut wider = base.clone();
     wider[1].params = json!({"days": 6}).as_object().cloned().unwrap_or_default();
-    assert_ne!(k0, key(&wider, MatchSettings::default()));
+    assert_ne!(k0, key(&wider, weighted_default()));
     let mut retargeted = base.clone();
     retargeted[1].target = "vendor".into();
     retargeted[1].strategy = "exact".into();
     retargeted[1].params.clear();
-    assert_ne!(k0, key(&retargeted, MatchSettings::default()));
+    assert_ne!(k0, key(&retargeted, weighted_default()));
     // Defaults written out or not give the same key.
     let explicit = [
         mapping("v", "vendor", "fuzzy", json!({"kind": "name"})),
         mapping("d", "date", "date_range", json!({"days": 5, "order": null})),
     ];
-    assert!(MatchSpec::compile(&explicit, MatchSettings::default(), COLUMNS).is_err());
+    assert!(MatchSpec::compile(&explicit, weighted_default(), COLUMNS).is_err());
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -554,7 +568,7 @@ fn ledger() -> Vec<(String, Vec<Option<String>>)> {
 
 #[test]
 fn a_clean_copy_matches_with_full_confidence() {
-    let spec = invoice_spec(MatchSettings::default());
+    let spec = invoice_spec(weighted_default());
     let index = ReferenceIndex::build(&spec, ledger());
     assert_eq!(index.len(), 4);
     assert!(!index.is_empty());
@@ -586,7 +600,7 @@ fn a_clean_copy_matches_with_full_confidence() {
 
 #[test]
 fn missing_fields_are_left_out_and_weights_renormalised() {
-    let spec = invoice_spec(MatchSettings::default());
+    let spec = invoice_spec(weighted_default());
     let index = ReferenceIndex::build(&spec, ledger());
     // Only the number and the amount on the document: the mean of those two.
     let doc = [None, Some("INV-000123"), None, Some("1240.00"), Some("")];
@@ -618,7 +632,7 @@ fn missing_fields_are_left_out_and_weights_renormalised() {
 
 #[test]
 fn nothing_on_the_document_is_unmatched_without_candidates() {
-    let spec = invoice_spec(MatchSettings::default());
+    let spec = invoice_spec(weighted_default());
     let index = ReferenceIndex::build(&spec, ledger());
     for doc in [
         &[][..],
@@ -667,7 +681,7 @@ fn ambiguity_margin_decides(
     #[case] ambiguous: bool,
 ) {
     let settings =
-        MatchSettings::new(Some(threshold), None, Some(margin)).unwrap_or_else(|e| panic!("{e}"));
+        weighted_new(Some(threshold), None, Some(margin)).unwrap_or_else(|e| panic!("{e}"));
     let mappings = [
         mapping("n", "n", "exact", json!({"normalize": "identifier"})),
         mapping("v", "v", "fuzzy", json!({"kind": "name"})),
@@ -700,8 +714,8 @@ fn ambiguity_margin_decides(
 #[case::review_at_floor(0.9, 2.0 / 3.0, Decision::Review)]
 #[case::unmatched(0.9, 0.7, Decision::Unmatched)]
 fn decision_bands(#[case] threshold: f64, #[case] floor: f64, #[case] decision: Decision) {
-    let settings = MatchSettings::new(Some(threshold), Some(floor), Some(0.0))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let settings =
+        weighted_new(Some(threshold), Some(floor), Some(0.0)).unwrap_or_else(|e| panic!("{e}"));
     let mappings = [
         mapping("a", "a", "exact", json!({})),
         mapping("b", "b", "exact", json!({})),
@@ -723,7 +737,7 @@ fn decision_bands(#[case] threshold: f64, #[case] floor: f64, #[case] decision: 
 
 #[test]
 fn a_spec_with_another_index_key_is_refused() {
-    let spec = invoice_spec(MatchSettings::default());
+    let spec = invoice_spec(weighted_default());
     let index = ReferenceIndex::build(&spec, ledger());
     let other = spec_of(&[mapping("vendor", "vendor", "exact", json!({}))]);
     let out = index.match_document(
@@ -748,7 +762,7 @@ fn a_spec_with_another_index_key_is_refused() {
         };
         mappings.push(mapping(&f.source, &f.target, f.strategy.name(), params));
     }
-    let strict = MatchSettings::new(Some(0.99), None, None).unwrap_or_else(|e| panic!("{e}"));
+    let strict = weighted_new(Some(0.99), None, None).unwrap_or_else(|e| panic!("{e}"));
     let same = MatchSpec::compile(&mappings, strict, COLUMNS).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(same.index_key(), spec.index_key());
     let doc = [Some("Apex Logistics"), Some("INV-000123"), None, None, None];
@@ -852,8 +866,7 @@ fn all_strategies_spec() -> MatchSpec {
         mapping("l", "l", "numeric_range", json!({})),
     ];
     let columns = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
-    MatchSpec::compile(&mappings, MatchSettings::default(), &columns)
-        .unwrap_or_else(|e| panic!("{e}"))
+    MatchSpec::compile(&mappings, weighted_default(), &columns).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn check_outcome(out: &MatchOutcome, index: &ReferenceIndex, fields: usize) {
@@ -957,7 +970,7 @@ fn synthetic(rng: &mut XorShift, n: usize) -> (Rows, Vec<Vec<Option<String>>>) {
 fn outcomes_are_deterministic_whatever_the_scratch_has_seen() {
     let mut rng = XorShift(99);
     let (refs, docs) = synthetic(&mut rng, 300);
-    let spec = invoice_spec(MatchSettings::default());
+    let spec = invoice_spec(weighted_default());
     let index = ReferenceIndex::build(&spec, refs.clone());
     let again = ReferenceIndex::build(&spec, refs);
     let mut warm = MatchScratch::default();
@@ -979,9 +992,8 @@ fn outcomes_are_deterministic_whatever_the_scratch_has_seen() {
 fn clean_synthetic_copies_are_matched() {
     let mut rng = XorShift(7);
     let (refs, docs) = synthetic(&mut rng, 400);
-    let spec = invoice_spec(
-        MatchSettings::new(Some(0.8), None, Some(0.0)).unwrap_or_else(|e| panic!("{e}")),
-    );
+    let spec =
+        invoice_spec(weighted_new(Some(0.8), None, Some(0.0)).unwrap_or_else(|e| panic!("{e}")));
     let index = ReferenceIndex::build(&spec, refs);
     let mut scratch = MatchScratch::default();
     let mut right = 0;
@@ -1007,7 +1019,7 @@ fn clean_synthetic_copies_are_matched() {
 fn pruned_scoring_is_exact() {
     let mut rng = XorShift(2024);
     let (refs, docs) = synthetic(&mut rng, 250);
-    let spec = invoice_spec(MatchSettings::default());
+    let spec = invoice_spec(weighted_default());
     let index = ReferenceIndex::build(&spec, refs.clone());
     let weights: Vec<f64> = spec.fields().iter().map(|f| f.weight).collect();
     let naive = |doc: &[Option<&str>], row: usize| -> f64 {
@@ -1069,7 +1081,7 @@ fn pruned_scoring_is_exact() {
 fn parallel_build_gives_the_same_index() {
     let mut rng = XorShift(5);
     let (refs, docs) = synthetic(&mut rng, 300);
-    let spec = invoice_spec(MatchSettings::default());
+    let spec = invoice_spec(weighted_default());
     let one = ReferenceIndex::build(&spec, refs.clone());
     let three = ReferenceIndex::build_parallel(&spec, refs, 3);
     let mut scratch = MatchScratch::default();
@@ -1229,7 +1241,7 @@ fn day_table_indexes_entries_by_day(
 #[case(0)]
 #[case(MAX_CANDIDATES + 1)]
 fn the_number_of_candidates_is_bounded(#[case] k: usize) {
-    let err = MatchSettings::default()
+    let err = weighted_default()
         .with_candidates(k)
         .expect_err("out of range");
     assert_eq!(err.path, "candidates");
@@ -1246,7 +1258,7 @@ fn an_outcome_keeps_as_many_candidates_as_asked_best_first(#[case] k: usize) {
         "numeric_range",
         json!({"tolerance_pct": 50}),
     )];
-    let settings = MatchSettings::default()
+    let settings = weighted_default()
         .with_candidates(k)
         .unwrap_or_else(|e| panic!("{e}"));
     let spec = MatchSpec::compile(&mappings, settings, &["v"]).unwrap_or_else(|e| panic!("{e}"));

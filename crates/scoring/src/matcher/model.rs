@@ -1,0 +1,495 @@
+//! The probabilistic (Fellegi–Sunter) decision model: what each comparison level of each field
+//! is worth, and how the worth of a pair's fields turns into a confidence.
+//!
+//! # Specification
+//!
+//! For field `f` and level `l` (see [`super::levels`]), `m = P(l | match)`, and two kinds of
+//! non-match:
+//!
+//! * `u = P(l | random non-match)`: a document against a random reference row — the classic
+//!   Fellegi–Sunter u. A field's **weight** at level `l` is `log2(m / u)` bits, and a pair's
+//!   **match weight** `W = Σ_f weight_f`. It ranks a document's candidates, and is what the
+//!   evidence shows per field.
+//! * `u_candidates = P(l | a candidate that is not the match)`: among the rows the index
+//!   proposes for a document, which already share something with it (the vendor, a date, an
+//!   amount). The **candidate weight** `log2(m / u_candidates)`, summed into `C`, answers a
+//!   different question: is the match among these rows at all, or are they all just the
+//!   neighbours the index finds for any document? Against random rows, a sibling invoice of
+//!   the same vendor, date and purchase order looks like a match; against the candidates it
+//!   does not.
+//!
+//! A value missing on either side weighs 0 in both.
+//!
+//! **Term frequencies.** Some levels' weights depend on the reference value `v` of the pair:
+//! `u · freq(v) / ū` replaces `u` (likewise `u_candidates` with its own `ū`), where `ū` is the
+//! mean `freq` over the level's non-matches — so the level's average worth is unchanged, but a
+//! frequent value is worth less and a rare one more. Which levels and which frequency
+//! ([`super::FieldRule::frequency_kind`]):
+//!
+//! * the first level, when it is exact agreement (`min_score` 1): `freq(v)` is how many
+//!   reference rows hold `v` (identifiers: share its digits) — agreeing on a vendor with 500
+//!   ledger rows is worth less than on one with 2;
+//! * the other levels of a `fuzzy` `identifier` field but the last: `freq(v)` is how many
+//!   distinct reference numbers lie within one edit of `v` — being one digit off a number of a
+//!   dense sequence (`INV-001383` / `INV-001384`) is what a neighbouring invoice looks like, and
+//!   is worth less than being one character off a number with no neighbours.
+//!
+//! The adjusted u stays in `[`[`PROB_FLOOR`]`, 1]`.
+//!
+//! **Confidence.** λ is the probability that a document's match is among the `n` rows the index
+//! proposes for it (the rows compared in full), each of them a priori equally likely. A
+//! document has at most one match, so:
+//!
+//! ```text
+//! P(none)        = (1 − λ) / ((1 − λ) + (λ / n) Σ_k 2^{C_k})
+//! P(j | some)    = 2^{W_j} / Σ_k 2^{W_k}
+//! confidence_j   = (1 − P(none)) · P(j | some)
+//! ```
+//!
+//! (`k` over the document's ranked candidates): the probability that `j`, and not another
+//! candidate nor none, is the document's match. Two rows that both fit perfectly share the
+//! probability (each at most ½), which is what an ambiguous document is. When reviewers' labels
+//! calibrated the model, `logit p` becomes `slope · logit p + intercept` (see [`Calibration`]).
+//!
+//! Every weight is clamped to `±`[`MAX_FIELD_BITS`] and every probability to
+//! `[`[`PROB_FLOOR`]`, 1 − `[`PROB_FLOOR`]`]`: no input makes a weight infinite or NaN.
+
+use serde::{Deserialize, Serialize};
+
+use super::levels::LevelCondition;
+use super::spec::{FieldRule, MatchSpec};
+
+/// The smallest probability a model holds (and `1 −` it the largest).
+pub const PROB_FLOOR: f64 = 1e-6;
+/// A field contributes at most this many bits either way.
+pub const MAX_FIELD_BITS: f64 = 24.0;
+
+/// A trained (or default) model for one [`MatchSpec`]: per field and level m, u, u among
+/// candidates and the weights; the prior λ; the calibration; how it was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchModel {
+    /// [`MatchSpec::model_key`] of the spec it is for: another spec's model does not apply.
+    pub model_key: String,
+    /// One per field mapping, in mapping order.
+    pub fields: Vec<FieldModel>,
+    /// λ: the probability that a document's match is among its candidates (the prior).
+    pub lambda: f64,
+    /// From reviewers' labels; the identity when there were too few.
+    pub calibration: Calibration,
+    /// How the model was estimated.
+    pub training: TrainingReport,
+}
+
+/// m, u and weights per level of one field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldModel {
+    /// The document field.
+    pub source: String,
+    /// The reference column.
+    pub target: String,
+    /// Best first, as the field's comparison levels.
+    pub levels: Vec<LevelModel>,
+}
+
+/// One level's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelModel {
+    /// The level's name.
+    pub name: String,
+    /// Its `min_score`.
+    pub min_score: f64,
+    /// Its condition, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<LevelCondition>,
+    /// P(level | match).
+    pub m: f64,
+    /// P(level | random non-match).
+    pub u: f64,
+    /// P(level | a candidate that is not the match).
+    pub u_candidates: f64,
+    /// `log2(m / u)`, clamped to ±[`MAX_FIELD_BITS`]: the match weight of the level.
+    pub weight: f64,
+    /// `log2(m / u_candidates)`, likewise clamped.
+    pub candidate_weight: f64,
+    /// Whether m was fixed by the config rather than trained.
+    pub m_fixed: bool,
+    /// Whether u was fixed by the config rather than trained (then `u_candidates` = `u`).
+    pub u_fixed: bool,
+    /// The expected number of training candidate pairs at this level that are matches / not.
+    pub matches: f64,
+    /// See `matches`.
+    pub non_matches: f64,
+    /// How many random pairs fell into this level.
+    pub random_pairs: usize,
+    /// The term-frequency adjustment of this level, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_frequency: Option<TermFrequency>,
+}
+
+/// Which frequency of a pair's reference value adjusts a level (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrequencyKind {
+    /// How many reference rows hold the value.
+    Value,
+    /// How many distinct reference numbers lie within one edit of it.
+    Neighbourhood,
+}
+
+/// The term-frequency adjustment of a level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermFrequency {
+    /// What is counted.
+    pub kind: FrequencyKind,
+    /// ū: the mean count over the level's random pairs.
+    pub mean_frequency: f64,
+    /// ū among the level's candidate non-matches.
+    pub mean_frequency_candidates: f64,
+}
+
+/// A monotone recalibration of the posterior's log-odds, fitted on reviewers' labels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Multiplies the log-odds (> 0).
+    pub slope: f64,
+    /// Added to the log-odds (natural log units).
+    pub intercept: f64,
+    /// How many labelled results it was fitted on (0: the identity).
+    pub labels: usize,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration {
+            slope: 1.0,
+            intercept: 0.0,
+            labels: 0,
+        }
+    }
+}
+
+impl Calibration {
+    /// The calibrated probability.
+    pub fn apply(&self, p: f64) -> f64 {
+        if self.labels == 0 || (self.slope == 1.0 && self.intercept == 0.0) {
+            return clamp_probability(p);
+        }
+        let p = clamp_probability(p);
+        let logit = (p / (1.0 - p)).ln();
+        let z = self.slope * logit + self.intercept;
+        if !z.is_finite() {
+            return clamp_probability(if z > 0.0 { 1.0 } else { 0.0 });
+        }
+        clamp_probability(1.0 / (1.0 + (-z).exp()))
+    }
+}
+
+/// How a model was estimated: sample sizes and the convergence of expectation maximisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingReport {
+    /// `em` (unsupervised, possibly with labels), or `default` (not trained: built-in priors).
+    pub method: String,
+    /// Documents in the training sample.
+    pub documents: usize,
+    /// Candidate pairs compared.
+    pub pairs: usize,
+    /// Random pairs compared (for u).
+    pub random_pairs: usize,
+    /// Labelled pairs used: approved (matches) and rejected (non-matches).
+    pub labelled_matches: usize,
+    /// See `labelled_matches`.
+    pub labelled_non_matches: usize,
+    /// EM iterations run.
+    pub iterations: usize,
+    /// The iteration cap.
+    pub max_iterations: usize,
+    /// The largest change of any m or u at the last iteration.
+    pub last_change: f64,
+    /// The change below which EM stops.
+    pub tolerance: f64,
+    /// Whether the change fell below the tolerance before the cap.
+    pub converged: bool,
+    /// The expected share of sampled documents that have their match among their candidates.
+    pub documents_with_match: f64,
+}
+
+/// Clamps a probability into `[PROB_FLOOR, 1 − PROB_FLOOR]` (NaN to the floor).
+pub fn clamp_probability(p: f64) -> f64 {
+    if p.is_nan() {
+        PROB_FLOOR
+    } else {
+        p.clamp(PROB_FLOOR, 1.0 - PROB_FLOOR)
+    }
+}
+
+/// `log2(m / u)` of two probabilities, clamped to ±[`MAX_FIELD_BITS`].
+pub fn level_weight(m: f64, u: f64) -> f64 {
+    let w = (clamp_probability(m) / clamp_probability(u)).log2();
+    if w.is_nan() {
+        0.0
+    } else {
+        w.clamp(-MAX_FIELD_BITS, MAX_FIELD_BITS)
+    }
+}
+
+impl MatchModel {
+    /// The model a probabilistic spec uses before it is trained: per field, m falls by a factor
+    /// 4 per level from the best and u rises by the same (the best level of a 5-level field is
+    /// worth +8 bits, the worst −8), no term frequencies, λ ½. Honest about being
+    /// untrained: `training.method` is `default` and `converged` false.
+    pub fn untrained(spec: &MatchSpec) -> MatchModel {
+        Self::untrained_for(&spec.model_key(), spec.fields())
+    }
+
+    pub(crate) fn untrained_for(model_key: &str, rules: &[FieldRule]) -> MatchModel {
+        let fields = rules
+            .iter()
+            .map(|rule| {
+                let n = rule.levels.len();
+                let raw_m: Vec<f64> = (0..n).map(|l| 0.25f64.powi(l as i32)).collect();
+                let raw_u: Vec<f64> = (0..n).map(|l| 0.25f64.powi((n - 1 - l) as i32)).collect();
+                let (sm, su) = (raw_m.iter().sum::<f64>(), raw_u.iter().sum::<f64>());
+                let levels = rule
+                    .levels
+                    .levels()
+                    .iter()
+                    .enumerate()
+                    .map(|(l, spec)| {
+                        let m = spec.m.unwrap_or(raw_m[l] / sm);
+                        let u = spec.u.unwrap_or(raw_u[l] / su);
+                        LevelModel {
+                            name: spec.name.clone(),
+                            min_score: spec.min_score,
+                            when: spec.when,
+                            m,
+                            u,
+                            u_candidates: u,
+                            weight: level_weight(m, u),
+                            candidate_weight: level_weight(m, u),
+                            m_fixed: spec.m.is_some(),
+                            u_fixed: spec.u.is_some(),
+                            matches: 0.0,
+                            non_matches: 0.0,
+                            random_pairs: 0,
+                            term_frequency: None,
+                        }
+                    })
+                    .collect();
+                FieldModel {
+                    source: rule.source.clone(),
+                    target: rule.target.clone(),
+                    levels,
+                }
+            })
+            .collect();
+        MatchModel {
+            model_key: model_key.to_owned(),
+            fields,
+            lambda: 0.5,
+            calibration: Calibration::default(),
+            training: TrainingReport {
+                method: "default".to_owned(),
+                documents: 0,
+                pairs: 0,
+                random_pairs: 0,
+                labelled_matches: 0,
+                labelled_non_matches: 0,
+                iterations: 0,
+                max_iterations: 0,
+                last_change: 0.0,
+                tolerance: 0.0,
+                converged: false,
+                documents_with_match: 0.0,
+            },
+        }
+    }
+
+    /// Whether this model was made for `spec` (same fields, strategies, parameters and levels).
+    pub fn fits(&self, spec: &MatchSpec) -> bool {
+        self.model_key == spec.model_key()
+            && self.fields.len() == spec.fields().len()
+            && self
+                .fields
+                .iter()
+                .zip(spec.fields())
+                .all(|(f, r)| f.levels.len() == r.levels.len())
+    }
+}
+
+/// A model compiled for scoring: per field and level the two weights in bits, their
+/// term-frequency terms, and the largest match weight each field can add (for pruning).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ModelWeights {
+    /// Per field and level: `log2(m / u)`, and its term-frequency terms.
+    pub rank: Vec<Vec<LevelBits>>,
+    /// Per field and level: `log2(m / u_candidates)`, and its term-frequency terms.
+    pub exist: Vec<Vec<LevelBits>>,
+    /// Per field: the most match weight it can add (its best level, term frequencies included).
+    pub max_bits: Vec<f64>,
+    /// λ.
+    pub lambda: f64,
+    pub calibration: Calibration,
+}
+
+/// A level's weight, and its term-frequency terms when it has them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LevelBits {
+    pub bits: f64,
+    pub tf: Option<TfTerms>,
+}
+
+impl LevelBits {
+    fn new(m: f64, u: f64, mean_frequency: Option<f64>) -> LevelBits {
+        LevelBits {
+            bits: level_weight(m, u),
+            tf: mean_frequency
+                .filter(|mean| mean.is_finite() && *mean >= 1.0)
+                .map(|mean| TfTerms {
+                    log2_mean: mean.log2(),
+                    log2_u: clamp_probability(u).log2(),
+                    log2_m: clamp_probability(m).log2(),
+                }),
+        }
+    }
+
+    /// The weight for a reference value of frequency `2^log2_freq`.
+    pub fn at(&self, log2_freq: f64) -> f64 {
+        self.tf.map_or(self.bits, |tf| tf.weight(log2_freq))
+    }
+}
+
+/// The term-frequency terms of a level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TfTerms {
+    pub log2_mean: f64,
+    pub log2_u: f64,
+    pub log2_m: f64,
+}
+
+impl TfTerms {
+    /// The weight of a value of frequency `2^log2_freq`: `log2 m − log2 u'` with
+    /// `u' = u · freq / ū` kept in `[PROB_FLOOR, 1]`.
+    pub fn weight(&self, log2_freq: f64) -> f64 {
+        let log2_u = (self.log2_u + log2_freq - self.log2_mean).clamp(PROB_FLOOR.log2(), 0.0);
+        let w = self.log2_m - log2_u;
+        if w.is_nan() {
+            0.0
+        } else {
+            w.clamp(-MAX_FIELD_BITS, MAX_FIELD_BITS)
+        }
+    }
+}
+
+impl ModelWeights {
+    pub fn new(model: &MatchModel) -> ModelWeights {
+        let compile = |candidates: bool| -> Vec<Vec<LevelBits>> {
+            model
+                .fields
+                .iter()
+                .map(|f| {
+                    f.levels
+                        .iter()
+                        .map(|l| {
+                            let tf = l.term_frequency.as_ref();
+                            if candidates {
+                                LevelBits::new(
+                                    l.m,
+                                    l.u_candidates,
+                                    tf.map(|t| t.mean_frequency_candidates),
+                                )
+                            } else {
+                                LevelBits::new(l.m, l.u, tf.map(|t| t.mean_frequency))
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let rank = compile(false);
+        let exist = compile(true);
+        let max_bits = rank
+            .iter()
+            .map(|levels| {
+                levels
+                    .iter()
+                    // The rarest value (a count of one) gives the largest adjusted weight.
+                    .map(|l| l.tf.map_or(l.bits, |t| l.bits.max(t.weight(0.0))))
+                    .fold(0.0f64, f64::max)
+            })
+            .collect();
+        ModelWeights {
+            rank,
+            exist,
+            max_bits,
+            lambda: clamp_probability(model.lambda),
+            calibration: model.calibration,
+        }
+    }
+
+    /// The match weight and candidate weight of field `f` at `level`, for a reference value of
+    /// frequency `2^log2_freq`.
+    pub fn field_bits(&self, f: usize, level: usize, log2_freq: f64) -> (f64, f64) {
+        let get = |table: &Vec<Vec<LevelBits>>| {
+            table
+                .get(f)
+                .and_then(|levels| levels.get(level))
+                .map_or(0.0, |l| l.at(log2_freq))
+        };
+        (get(&self.rank), get(&self.exist))
+    }
+
+    /// The confidences of a document's ranked candidates, in the same order, from their match
+    /// weights `W` and candidate weights `C`, `n` the rows compared in full (see the module
+    /// docs).
+    pub fn confidences(&self, weights: &[(f64, f64)], n: usize) -> Vec<f64> {
+        confidences(weights, n, self.lambda, &self.calibration)
+    }
+}
+
+/// The confidences of a document's candidates from their `(W, C)` (see the module docs), in the
+/// same order. Total: NaN weights count as no evidence at all (`−∞`).
+pub fn confidences(
+    weights: &[(f64, f64)],
+    n: usize,
+    lambda: f64,
+    calibration: &Calibration,
+) -> Vec<f64> {
+    let clean = |w: f64| if w.is_nan() { f64::NEG_INFINITY } else { w };
+    let lambda = clamp_probability(lambda);
+    // P(some) = λ/n Σ 2^C / ((1 − λ) + λ/n Σ 2^C), with the largest exponent factored out.
+    let log2_prior = lambda.log2() - (n.max(1) as f64).log2();
+    let top_c = weights
+        .iter()
+        .map(|&(_, c)| clean(c) + log2_prior)
+        .fold((1.0 - lambda).log2(), f64::max);
+    let some: f64 = weights
+        .iter()
+        .map(|&(_, c)| (clean(c) + log2_prior - top_c).exp2())
+        .sum();
+    let none = ((1.0 - lambda).log2() - top_c).exp2();
+    let p_some = if some + none > 0.0 {
+        some / (some + none)
+    } else {
+        0.0
+    };
+    let top_w = weights
+        .iter()
+        .map(|&(w, _)| clean(w))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = weights
+        .iter()
+        .map(|&(w, _)| (clean(w) - top_w).exp2())
+        .sum();
+    weights
+        .iter()
+        .map(|&(w, _)| {
+            let share = if total > 0.0 && top_w.is_finite() {
+                (clean(w) - top_w).exp2() / total
+            } else {
+                1.0 / weights.len().max(1) as f64
+            };
+            let p = p_some * share;
+            calibration.apply(if p.is_finite() { p } else { 0.0 })
+        })
+        .collect()
+}

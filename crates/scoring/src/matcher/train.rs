@@ -1,0 +1,800 @@
+//! Training a [`MatchModel`]: m, u among candidates and the prior λ by expectation
+//! maximisation (EM) over the candidate pairs of a sample of documents, u from random pairs, and
+//! reviewers' labels where there are any.
+//!
+//! # Specification
+//!
+//! The input is a [`TrainingSet`]: for each sampled document, the pairs it forms with the rows
+//! the index proposes for it (what the matcher would score), each pair with every field's
+//! comparison level and the frequency of the row's value; for documents a reviewer decided, the
+//! labelled pair; and pairs of the sampled documents with random reference rows
+//! ([`RANDOM_PAIRS_PER_DOCUMENT`] each).
+//!
+//! **u** is counted on the random pairs: the share of them at each level (smoothed, see below),
+//! and its term-frequency mean ū likewise.
+//!
+//! **m, u among candidates and λ** come from EM under the model of [`super::model`]: a document
+//! has at most one match among its candidate pairs, each a priori equally likely (prior λ that
+//! there is one), and a pair's fields are independent given match or non-match. EM alternates:
+//!
+//! * **E-step.** For each document, each pair's responsibility `w_j` is its posterior of being
+//!   the match, `(λ/n) 2^{C_j} / ((1 − λ) + (λ/n) Σ_k 2^{C_k})` with `C` the candidate weight
+//!   under the current parameters (term frequencies included). A pair a reviewer approved has
+//!   `w = 1` and the document's other pairs `w = 0`; a rejected pair has `w = 0`.
+//! * **M-step.** Per field and level, `m = (Σ w [level] + α/L) / (Σ w + α)` and
+//!   `u_candidates = (Σ (1−w) [level] + α/L) / (Σ (1−w) + α)` over the pairs where the field is
+//!   present (`α = `[`SMOOTHING`], `L` levels: no level is ever impossible). Levels whose m or u
+//!   the config fixed keep it; the free ones share what is left. λ is the expected share of
+//!   unlabelled documents whose match is among their candidates, `(Σ_d Σ_j w_dj + 1) / (D + 2)`
+//!   (Laplace: never quite 0 or 1). ū among candidates is the `(1−w)`-weighted mean frequency.
+//!
+//! EM runs from two starts — the untrained model ([`MatchModel::untrained`]), and
+//! responsibilities that put each document's match on its best-agreeing pair — each until no m
+//! or u moves by more than the tolerance or the iteration cap; the fit with the higher
+//! likelihood is kept, and the report says how it ended ([`super::model::TrainingReport`]: a
+//! model that hit the cap reports `converged: false` and the last change).
+//!
+//! The sample is the caller's to bound ([`sample_positions`] picks evenly spread documents):
+//! the cost is linear in the pairs of the sample, never in the run.
+
+use super::model::{
+    clamp_probability, level_weight, FrequencyKind, MatchModel, ModelWeights, TermFrequency,
+    TrainingReport,
+};
+use super::spec::MatchSpec;
+use crate::index::RowIdx;
+
+/// The Dirichlet pseudo-count spread over a field's levels in every M-step.
+pub const SMOOTHING: f64 = 1.0;
+/// Default iteration cap.
+pub const DEFAULT_MAX_ITERATIONS: usize = 200;
+/// Default tolerance on the largest change of an m or u.
+pub const DEFAULT_TOLERANCE: f64 = 1e-5;
+/// How many documents a training sample holds by default.
+pub const DEFAULT_SAMPLE_DOCUMENTS: usize = 5_000;
+
+/// No level: the field is missing on either side.
+const MISSING: u8 = u8::MAX;
+
+/// How EM runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingOptions {
+    /// Stop after this many iterations (reported as not converged).
+    pub max_iterations: usize,
+    /// Stop when no m or u changes by more than this.
+    pub tolerance: f64,
+}
+
+impl Default for TrainingOptions {
+    fn default() -> Self {
+        TrainingOptions {
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+            tolerance: DEFAULT_TOLERANCE,
+        }
+    }
+}
+
+/// The candidate pairs of a sample of documents, each with its fields' levels, grouped by
+/// document.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingSet {
+    fields: usize,
+    /// Per field, the number of levels.
+    level_counts: Vec<usize>,
+    /// `pairs × fields` levels ([`MISSING`] when missing).
+    levels: Vec<u8>,
+    /// `pairs × fields` log2 frequencies of the row's value.
+    log2_freq: Vec<f32>,
+    /// Per pair, a reviewer's label.
+    labels: Vec<Option<bool>>,
+    rows: Vec<RowIdx>,
+    /// Per document, its first pair.
+    doc_starts: Vec<usize>,
+    /// `random pairs × fields` levels and log2 frequencies of pairs of sampled documents with
+    /// random reference rows.
+    random_levels: Vec<u8>,
+    random_log2_freq: Vec<f32>,
+    /// How many reference rows the pairs were drawn from.
+    reference_rows: usize,
+}
+
+impl TrainingSet {
+    /// An empty set for `spec`'s fields.
+    pub fn new(spec: &MatchSpec) -> TrainingSet {
+        let level_counts: Vec<usize> = spec.fields().iter().map(|f| f.levels.len()).collect();
+        TrainingSet {
+            fields: level_counts.len(),
+            level_counts,
+            ..TrainingSet::default()
+        }
+    }
+
+    /// Starts a new document: the pairs pushed next are its candidates.
+    pub fn begin_document(&mut self) {
+        self.doc_starts.push(self.labels.len());
+    }
+
+    /// Adds a pair to the current document (starting one if there is none): per field its
+    /// level and the log2 frequency of the row's value, `None` when missing (extra entries are
+    /// ignored, missing ones count as missing). If the document already holds this row, only
+    /// its label is set.
+    pub fn push_pair(
+        &mut self,
+        row: RowIdx,
+        comparison: &[Option<(usize, f32)>],
+        label: Option<bool>,
+    ) {
+        if self.doc_starts.is_empty() {
+            self.begin_document();
+        }
+        let start = self.doc_starts.last().copied().unwrap_or(0);
+        if let Some(at) = self
+            .rows
+            .get(start..)
+            .and_then(|rows| rows.iter().position(|&r| r == row))
+        {
+            if label.is_some() {
+                if let Some(l) = self.labels.get_mut(start + at) {
+                    *l = label;
+                }
+            }
+            return;
+        }
+        for f in 0..self.fields {
+            let (level, freq) = match comparison.get(f).copied().flatten() {
+                Some((level, freq)) if level < self.level_counts.get(f).copied().unwrap_or(0) => (
+                    u8::try_from(level).unwrap_or(MISSING),
+                    if freq.is_finite() { freq.max(0.0) } else { 0.0 },
+                ),
+                _ => (MISSING, 0.0),
+            };
+            self.levels.push(level);
+            self.log2_freq.push(freq);
+        }
+        self.labels.push(label);
+        self.rows.push(row);
+    }
+
+    /// Adds a pair of a document with a random reference row (for u), out of any document.
+    pub fn push_random_pair(&mut self, comparison: &[Option<(usize, f32)>]) {
+        for f in 0..self.fields {
+            let (level, freq) = match comparison.get(f).copied().flatten() {
+                Some((level, freq)) if level < self.level_counts.get(f).copied().unwrap_or(0) => (
+                    u8::try_from(level).unwrap_or(MISSING),
+                    if freq.is_finite() { freq.max(0.0) } else { 0.0 },
+                ),
+                _ => (MISSING, 0.0),
+            };
+            self.random_levels.push(level);
+            self.random_log2_freq.push(freq);
+        }
+    }
+
+    /// Records how many reference rows the pairs come from.
+    pub fn set_reference_rows(&mut self, n: usize) {
+        self.reference_rows = n;
+    }
+
+    /// Random pairs in the set.
+    pub fn random_pairs(&self) -> usize {
+        self.random_levels.len() / self.fields.max(1)
+    }
+
+    /// Documents in the set (those with no pair included).
+    pub fn documents(&self) -> usize {
+        self.doc_starts.len()
+    }
+
+    /// Candidate pairs in the set.
+    pub fn pairs(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The pairs of document `d`, as a range of pair indexes.
+    fn document(&self, d: usize) -> std::ops::Range<usize> {
+        let start = self.doc_starts.get(d).copied().unwrap_or(0);
+        let end = self
+            .doc_starts
+            .get(d + 1)
+            .copied()
+            .unwrap_or(self.labels.len());
+        start..end.max(start)
+    }
+
+    fn level(&self, pair: usize, f: usize) -> u8 {
+        self.levels
+            .get(pair * self.fields + f)
+            .copied()
+            .unwrap_or(MISSING)
+    }
+
+    fn freq(&self, pair: usize, f: usize) -> f64 {
+        f64::from(
+            self.log2_freq
+                .get(pair * self.fields + f)
+                .copied()
+                .unwrap_or(0.0),
+        )
+    }
+}
+
+/// `n` evenly spread positions of `0..total` (all of them when `total <= n`), ascending: a
+/// deterministic training sample that sees every part of a batch.
+pub fn sample_positions(total: usize, n: usize) -> Vec<usize> {
+    if total <= n {
+        return (0..total).collect();
+    }
+    if n == 0 {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|i| ((i as u128 * total as u128) / n as u128) as usize)
+        .collect()
+}
+
+/// The parameters EM moves.
+#[derive(Debug, Clone)]
+struct Params {
+    m: Vec<Vec<f64>>,
+    u: Vec<Vec<f64>>,
+    lambda: f64,
+    /// Per field and level, ū (when term-frequency adjusted).
+    tf_mean: Vec<Vec<Option<f64>>>,
+}
+
+/// What stays the same across EM's iterations and starts.
+struct Problem<'a> {
+    set: &'a TrainingSet,
+    template: &'a MatchModel,
+    /// Per field and level, its term-frequency adjustment.
+    tf_levels: Vec<Vec<Option<FrequencyKind>>>,
+    fixed_m: Vec<Vec<Option<f64>>>,
+    fixed_u: Vec<Vec<Option<f64>>>,
+    options: TrainingOptions,
+}
+
+/// Where one EM start ended.
+struct Fit {
+    params: Params,
+    iterations: usize,
+    last_change: f64,
+    converged: bool,
+    log_likelihood: f64,
+}
+
+/// Trains a model for `spec` on `set` (see the module docs). EM runs from two starts — the
+/// untrained model's parameters, and the responsibilities that put each document's match on
+/// its best-agreeing pair — and keeps the one whose fit has the higher likelihood. Total: an
+/// empty set gives the untrained model, reported as not converged with zero iterations.
+pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> MatchModel {
+    let mut model = MatchModel::untrained(spec);
+    let labelled_matches = set.labels.iter().filter(|l| **l == Some(true)).count();
+    let labelled_non_matches = set.labels.iter().filter(|l| **l == Some(false)).count();
+    let tolerance = if options.tolerance.is_finite() && options.tolerance > 0.0 {
+        options.tolerance
+    } else {
+        DEFAULT_TOLERANCE
+    };
+    let mut report = TrainingReport {
+        method: "em".to_owned(),
+        documents: set.documents(),
+        pairs: set.pairs(),
+        random_pairs: set.random_pairs(),
+        labelled_matches,
+        labelled_non_matches,
+        iterations: 0,
+        max_iterations: options.max_iterations,
+        last_change: 0.0,
+        tolerance,
+        converged: false,
+        documents_with_match: 0.0,
+    };
+    if set.pairs() == 0 || set.fields != spec.fields().len() {
+        report.method = "default".to_owned();
+        model.training = report;
+        return model;
+    }
+    let tf_levels: Vec<Vec<Option<FrequencyKind>>> = spec
+        .fields()
+        .iter()
+        .map(|f| (0..f.levels.len()).map(|l| f.frequency_kind(l)).collect())
+        .collect();
+    let fixed_u: Vec<Vec<Option<f64>>> = spec
+        .fields()
+        .iter()
+        .map(|f| f.levels.levels().iter().map(|l| l.u).collect())
+        .collect();
+    let template = model.clone();
+    let problem = Problem {
+        set,
+        template: &template,
+        tf_levels,
+        fixed_m: spec
+            .fields()
+            .iter()
+            .map(|f| f.levels.levels().iter().map(|l| l.m).collect())
+            .collect(),
+        fixed_u,
+        options: TrainingOptions {
+            tolerance,
+            ..*options
+        },
+    };
+    let untrained = Params {
+        m: model
+            .fields
+            .iter()
+            .map(|f| f.levels.iter().map(|l| l.m).collect())
+            .collect(),
+        u: model
+            .fields
+            .iter()
+            .map(|f| f.levels.iter().map(|l| l.u_candidates).collect())
+            .collect(),
+        lambda: 0.5,
+        tf_mean: set.level_counts.iter().map(|&n| vec![None; n]).collect(),
+    };
+    let mut w = vec![0.0f64; set.pairs()];
+    best_agreement_responsibilities(set, &mut w);
+    let agreement = problem.maximise(&w);
+    let fits = [problem.run(untrained), problem.run(agreement)];
+    let best = fits.into_iter().reduce(|a, b| {
+        if b.log_likelihood > a.log_likelihood {
+            b
+        } else {
+            a
+        }
+    });
+    let Some(fit) = best else {
+        model.training = report;
+        return model;
+    };
+    report.iterations = fit.iterations;
+    report.last_change = fit.last_change;
+    report.converged = fit.converged;
+    let params = fit.params;
+    // The final responsibilities, for the expected counts and the share of documents with a
+    // match.
+    let weights = compile(&params, problem.template, &problem.tf_levels);
+    let e = expectation(set, &weights, &params.u, &mut w);
+    report.documents_with_match = if e.w_sums.is_empty() {
+        0.0
+    } else {
+        e.w_sums.iter().sum::<f64>() / e.w_sums.len() as f64
+    };
+    let (matches, non_matches, _) = expected_counts(set, &w, &problem.tf_levels);
+    let random = random_pair_u(set, &problem.tf_levels, &problem.fixed_u);
+    for (f, field) in model.fields.iter_mut().enumerate() {
+        for (l, level) in field.levels.iter_mut().enumerate() {
+            level.m = params.m[f][l];
+            level.u_candidates = params.u[f][l];
+            level.u = random.as_ref().map_or(level.u_candidates, |r| r.u[f][l]);
+            level.weight = level_weight(level.m, level.u);
+            level.candidate_weight = level_weight(level.m, level.u_candidates);
+            level.matches = matches[f][l];
+            level.non_matches = non_matches[f][l];
+            level.random_pairs = random.as_ref().map_or(0, |r| r.counts[f][l]);
+            level.term_frequency = problem
+                .tf_levels
+                .get(f)
+                .and_then(|k| k.get(l).copied().flatten())
+                .and_then(|kind| {
+                    let candidates = (*params.tf_mean.get(f)?.get(l)?)?;
+                    let random_mean = match &random {
+                        Some(r) => (*r.tf_mean.get(f)?.get(l)?).unwrap_or(candidates),
+                        None => candidates,
+                    };
+                    Some(TermFrequency {
+                        kind,
+                        mean_frequency: random_mean,
+                        mean_frequency_candidates: candidates,
+                    })
+                });
+        }
+    }
+    model.lambda = params.lambda;
+    model.training = report;
+    model.training.random_pairs = set.random_pairs();
+    model
+}
+
+/// u counted on the random pairs.
+struct RandomU {
+    u: Vec<Vec<f64>>,
+    counts: Vec<Vec<usize>>,
+    tf_mean: Vec<Vec<Option<f64>>>,
+}
+
+/// u and ū counted on the random pairs (smoothed; fixed u kept); `None` when there are none.
+fn random_pair_u(
+    set: &TrainingSet,
+    tf_levels: &[Vec<Option<FrequencyKind>>],
+    fixed_u: &[Vec<Option<f64>>],
+) -> Option<RandomU> {
+    if set.random_pairs() == 0 {
+        return None;
+    }
+    let mut counts: Vec<Vec<usize>> = set.level_counts.iter().map(|&n| vec![0; n]).collect();
+    let mut tf_sums: Vec<Vec<(f64, f64)>> = set
+        .level_counts
+        .iter()
+        .map(|&n| vec![(0.0, 0.0); n])
+        .collect();
+    for pair in 0..set.random_pairs() {
+        for f in 0..set.fields {
+            let at = pair * set.fields + f;
+            let level = set.random_levels.get(at).copied().unwrap_or(MISSING);
+            if level == MISSING {
+                continue;
+            }
+            let l = usize::from(level);
+            if let Some(c) = counts.get_mut(f).and_then(|c| c.get_mut(l)) {
+                *c += 1;
+            }
+            let adjusted = tf_levels
+                .get(f)
+                .and_then(|k| k.get(l))
+                .is_some_and(Option::is_some);
+            if adjusted {
+                if let Some(t) = tf_sums.get_mut(f).and_then(|t| t.get_mut(l)) {
+                    t.0 += f64::from(set.random_log2_freq.get(at).copied().unwrap_or(0.0)).exp2();
+                    t.1 += 1.0;
+                }
+            }
+        }
+    }
+    let u = counts
+        .iter()
+        .zip(fixed_u)
+        .map(|(c, fixed)| {
+            let c: Vec<f64> = c.iter().map(|&n| n as f64).collect();
+            estimate(&c, fixed)
+        })
+        .collect();
+    let tf_mean = tf_sums
+        .iter()
+        .map(|sums| {
+            sums.iter()
+                .map(|&(sum, n)| (n > 0.0).then(|| (sum / n).max(1.0)))
+                .collect()
+        })
+        .collect();
+    Some(RandomU { u, counts, tf_mean })
+}
+
+impl Problem<'_> {
+    /// EM from `params` until it converges or hits the cap.
+    fn run(&self, mut params: Params) -> Fit {
+        let mut w = vec![0.0f64; self.set.pairs()];
+        let mut fit_iterations = 0;
+        let mut last_change = 0.0;
+        let mut converged = false;
+        while fit_iterations < self.options.max_iterations {
+            fit_iterations += 1;
+            let weights = compile(&params, self.template, &self.tf_levels);
+            let e = expectation(self.set, &weights, &params.u, &mut w);
+            let next = self.maximise_with(&w, &e);
+            let change = max_change(&params.m, &next.m).max(max_change(&params.u, &next.u));
+            params = next;
+            last_change = change;
+            if change < self.options.tolerance {
+                converged = true;
+                break;
+            }
+        }
+        let weights = compile(&params, self.template, &self.tf_levels);
+        let e = expectation(self.set, &weights, &params.u, &mut w);
+        Fit {
+            params,
+            iterations: fit_iterations,
+            last_change,
+            converged,
+            log_likelihood: e.log_likelihood,
+        }
+    }
+
+    /// The M-step from responsibilities alone (the first step of a start).
+    fn maximise(&self, w: &[f64]) -> Params {
+        let mut w_sums = Vec::new();
+        for d in 0..self.set.documents() {
+            let range = self.set.document(d);
+            let labels = self.set.labels.get(range.clone()).unwrap_or_default();
+            if labels.iter().any(Option::is_some) {
+                continue;
+            }
+            w_sums.push(w.get(range).map_or(0.0, |w| w.iter().sum()));
+        }
+        let e = Expectation {
+            w_sums,
+            log_likelihood: 0.0,
+        };
+        self.maximise_with(w, &e)
+    }
+
+    /// The M-step: m, u, ū and λ from the responsibilities.
+    fn maximise_with(&self, w: &[f64], e: &Expectation) -> Params {
+        let (counts_m, counts_u, tf_sums) = expected_counts(self.set, w, &self.tf_levels);
+        Params {
+            m: counts_m
+                .iter()
+                .zip(&self.fixed_m)
+                .map(|(c, fixed)| estimate(c, fixed))
+                .collect(),
+            u: counts_u
+                .iter()
+                .zip(&self.fixed_u)
+                .map(|(c, fixed)| estimate(c, fixed))
+                .collect(),
+            lambda: (e.w_sums.iter().sum::<f64>() + 1.0) / (e.w_sums.len() as f64 + 2.0),
+            tf_mean: tf_sums
+                .iter()
+                .zip(&self.tf_levels)
+                .map(|(sums, kinds)| {
+                    sums.iter()
+                        .zip(kinds)
+                        .map(|(&(sum, n), kind)| {
+                            (kind.is_some() && n > 1e-9).then(|| (sum / n).max(1.0))
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Per field and level, the expected number of matches and non-matches (`Σ w`, `Σ 1 − w`),
+/// and the `(1 − w)`-weighted sum of the reference values' frequencies and its weight (for the
+/// term-frequency adjusted levels).
+#[allow(clippy::type_complexity)]
+fn expected_counts(
+    set: &TrainingSet,
+    w: &[f64],
+    tf_levels: &[Vec<Option<FrequencyKind>>],
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<(f64, f64)>>) {
+    let mut matches: Vec<Vec<f64>> = set.level_counts.iter().map(|&n| vec![0.0; n]).collect();
+    let mut non_matches = matches.clone();
+    let mut tf_sums: Vec<Vec<(f64, f64)>> = set
+        .level_counts
+        .iter()
+        .map(|&n| vec![(0.0, 0.0); n])
+        .collect();
+    for (pair, &wp) in w.iter().enumerate() {
+        for f in 0..set.fields {
+            let level = set.level(pair, f);
+            if level == MISSING {
+                continue;
+            }
+            let l = usize::from(level);
+            if let Some(c) = matches.get_mut(f).and_then(|c| c.get_mut(l)) {
+                *c += wp;
+            }
+            if let Some(c) = non_matches.get_mut(f).and_then(|c| c.get_mut(l)) {
+                *c += 1.0 - wp;
+            }
+            let adjusted = tf_levels
+                .get(f)
+                .and_then(|kinds| kinds.get(l))
+                .is_some_and(Option::is_some);
+            if adjusted {
+                if let Some(t) = tf_sums.get_mut(f).and_then(|t| t.get_mut(l)) {
+                    t.0 += (1.0 - wp) * set.freq(pair, f).exp2();
+                    t.1 += 1.0 - wp;
+                }
+            }
+        }
+    }
+    (matches, non_matches, tf_sums)
+}
+
+/// Responsibilities that make each document's best-agreeing pair its likely match: the pair
+/// whose levels are best on average (each field's level scaled to `[0, 1]`, missing ½) gets ¾,
+/// the others share nothing; labelled documents follow their labels.
+fn best_agreement_responsibilities(set: &TrainingSet, w: &mut [f64]) {
+    for d in 0..set.documents() {
+        let range = set.document(d);
+        let labels = set.labels.get(range.clone()).unwrap_or_default();
+        let approved = labels.iter().position(|l| *l == Some(true));
+        let mut best: Option<(f64, usize)> = None;
+        for (k, pair) in range.clone().enumerate() {
+            if labels.get(k).copied().flatten() == Some(false) {
+                continue;
+            }
+            let mut agreement = 0.0;
+            for f in 0..set.fields {
+                let n = set.level_counts.get(f).copied().unwrap_or(1);
+                let level = set.level(pair, f);
+                agreement += if level == MISSING || n < 2 {
+                    0.5
+                } else {
+                    1.0 - f64::from(level) / (n - 1) as f64
+                };
+            }
+            if best.is_none_or(|(b, _)| agreement > b) {
+                best = Some((agreement, k));
+            }
+        }
+        let chosen = approved.or(best.map(|(_, k)| k));
+        for (k, pair) in range.enumerate() {
+            if let Some(slot) = w.get_mut(pair) {
+                *slot = match (approved, chosen) {
+                    (Some(a), _) => f64::from(u8::from(k == a)),
+                    (None, Some(c)) if c == k => 0.75,
+                    _ => 0.0,
+                };
+            }
+        }
+    }
+}
+
+/// The term-frequency adjustment among candidates of field `f`'s level `l` during EM, if it has
+/// one and a mean.
+fn term_frequency(
+    tf_levels: &[Vec<Option<FrequencyKind>>],
+    tf_mean: &[Vec<Option<f64>>],
+    f: usize,
+    l: usize,
+) -> Option<TermFrequency> {
+    let kind = (*tf_levels.get(f)?.get(l)?)?;
+    let mean = (*tf_mean.get(f)?.get(l)?)?;
+    Some(TermFrequency {
+        kind,
+        mean_frequency: mean,
+        mean_frequency_candidates: mean,
+    })
+}
+
+/// The scoring weights of the current parameters (EM uses the candidate weights).
+fn compile(
+    params: &Params,
+    template: &MatchModel,
+    tf_levels: &[Vec<Option<FrequencyKind>>],
+) -> ModelWeights {
+    let mut model = template.clone();
+    for (f, field) in model.fields.iter_mut().enumerate() {
+        for (l, level) in field.levels.iter_mut().enumerate() {
+            level.m = params.m[f][l];
+            level.u = params.u[f][l];
+            level.u_candidates = params.u[f][l];
+            level.term_frequency = term_frequency(tf_levels, &params.tf_mean, f, l);
+        }
+    }
+    model.lambda = params.lambda;
+    ModelWeights::new(&model)
+}
+
+/// What an E-step found.
+struct Expectation {
+    /// Per unlabelled document, `Σ_j w_j`.
+    w_sums: Vec<f64>,
+    /// The log-likelihood of the unlabelled documents' comparisons, in bits.
+    log_likelihood: f64,
+}
+
+/// The E-step: fills `w` with each pair's responsibility.
+fn expectation(
+    set: &TrainingSet,
+    weights: &ModelWeights,
+    u: &[Vec<f64>],
+    w: &mut [f64],
+) -> Expectation {
+    let mut w_sums = Vec::with_capacity(set.documents());
+    let mut log_likelihood = 0.0;
+    let mut bits: Vec<f64> = Vec::new();
+    for d in 0..set.documents() {
+        let range = set.document(d);
+        bits.clear();
+        for pair in range.clone() {
+            let mut b = 0.0;
+            for f in 0..set.fields {
+                let level = set.level(pair, f);
+                if level != MISSING {
+                    b += weights
+                        .field_bits(f, usize::from(level), set.freq(pair, f))
+                        .1;
+                }
+            }
+            bits.push(b);
+        }
+        let labels = set.labels.get(range.clone()).unwrap_or_default();
+        let approved = labels.iter().position(|l| *l == Some(true));
+        let labelled = labels.iter().any(Option::is_some);
+        if let Some(a) = approved {
+            for (k, pair) in range.enumerate() {
+                if let Some(slot) = w.get_mut(pair) {
+                    *slot = if k == a { 1.0 } else { 0.0 };
+                }
+            }
+            continue;
+        }
+        // Posteriors over the pairs not rejected, shifted by the largest exponent.
+        let free = |k: usize| labels.get(k).copied().flatten().is_none();
+        let n = (0..bits.len()).filter(|&k| free(k)).count();
+        let lambda = weights.lambda;
+        let prior = lambda.log2() - (n.max(1) as f64).log2() - (1.0 - lambda).log2();
+        let top = bits
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| free(k))
+            .map(|(_, &b)| b + prior)
+            .fold(0.0f64, f64::max);
+        let mut denominator = (-top).exp2();
+        for (k, &b) in bits.iter().enumerate() {
+            if free(k) {
+                denominator += (b + prior - top).exp2();
+            }
+        }
+        let mut sum = 0.0;
+        for (k, pair) in range.enumerate() {
+            let value = match bits.get(k) {
+                Some(&b) if free(k) => {
+                    let p = (b + prior - top).exp2() / denominator;
+                    if p.is_finite() {
+                        p
+                    } else {
+                        0.0
+                    }
+                }
+                _ => 0.0,
+            };
+            if let Some(slot) = w.get_mut(pair) {
+                *slot = value;
+            }
+            sum += value;
+        }
+        if !labelled {
+            w_sums.push(sum);
+            // P(comparisons) = Π u · (1 − λ) (1 + Σ_j 2^{prior + bits_j}).
+            let mut ll = top + denominator.log2() + (1.0 - lambda).log2();
+            for pair in set.document(d) {
+                for (f, u_f) in u.iter().enumerate() {
+                    let level = set.level(pair, f);
+                    if level != MISSING {
+                        ll += u_f
+                            .get(usize::from(level))
+                            .map_or(0.0, |&p| clamp_probability(p).log2());
+                    }
+                }
+            }
+            if ll.is_finite() {
+                log_likelihood += ll;
+            }
+        }
+    }
+    Expectation {
+        w_sums,
+        log_likelihood,
+    }
+}
+
+/// m or u of one field from its expected counts, smoothed; fixed levels keep their value and
+/// the free ones share the rest.
+fn estimate(counts: &[f64], fixed: &[Option<f64>]) -> Vec<f64> {
+    let n = counts.len().max(1) as f64;
+    let total: f64 = counts
+        .iter()
+        .zip(fixed)
+        .filter(|(_, f)| f.is_none())
+        .map(|(c, _)| c.max(0.0))
+        .sum();
+    let free_levels = fixed.iter().filter(|f| f.is_none()).count().max(1) as f64;
+    let fixed_mass: f64 = fixed.iter().flatten().sum();
+    let room = (1.0 - fixed_mass).max(0.0);
+    counts
+        .iter()
+        .zip(fixed)
+        .map(|(&c, f)| match f {
+            Some(p) => *p,
+            None => {
+                let share = (c.max(0.0) + SMOOTHING / n) / (total + SMOOTHING * free_levels / n);
+                clamp_probability(room * share)
+            }
+        })
+        .collect()
+}
+
+fn max_change(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f64::max)
+}
