@@ -51,4 +51,20 @@ impl Document {
             .load(conn)
             .await?)
     }
+
+    /// The job run's documents at the given positions, in position order (positions that hold
+    /// no document are skipped).
+    pub async fn at_positions(
+        conn: &mut AsyncPgConnection,
+        job_run_id: JobRunId,
+        positions: &[i32],
+    ) -> Result<Vec<Document>, StoreError> {
+        Ok(documents::table
+            .filter(documents::job_run_id.eq(job_run_id))
+            .filter(documents::position.eq_any(positions))
+            .order(documents::position.asc())
+            .select(Document::as_select())
+            .load(conn)
+            .await?)
+    }
 }

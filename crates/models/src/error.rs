@@ -9,6 +9,8 @@ pub enum StoreError {
     Pool(String),
     #[error("running the database migrations failed: {0}")]
     Migration(String),
+    #[error("a count does not fit its column: {0}")]
+    Overflow(#[from] std::num::TryFromIntError),
 }
 
 impl StoreError {
@@ -18,7 +20,7 @@ impl StoreError {
         use diesel::result::{DatabaseErrorKind, Error as D};
         match self {
             StoreError::Pool(_) => true,
-            StoreError::Migration(_) => false,
+            StoreError::Migration(_) | StoreError::Overflow(_) => false,
             StoreError::Query(D::DatabaseError(
                 DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection,
                 _,

@@ -75,6 +75,10 @@ typed_id!(
 );
 typed_id!(MatchingConfigId);
 typed_id!(MatchResultId);
+typed_id!(
+    /// The trained model of one version of a matching config.
+    MatchingModelId
+);
 typed_id!(ResolutionRunId);
 typed_id!(LookupTableId);
 typed_id!(DataPolicyId);

@@ -13,9 +13,11 @@ pub mod error;
 pub mod idempotency_keys;
 pub mod ids;
 pub mod job_runs;
+pub mod json;
 pub mod lookup_tables;
 pub mod match_results;
 pub mod matching_configs;
+pub mod matching_models;
 pub mod matching_runs;
 pub mod organizations;
 pub mod outbox;
@@ -28,3 +30,4 @@ mod text_enum;
 
 pub use database::{migrate, DbConnection, DbPool};
 pub use error::StoreError;
+pub use json::Json;

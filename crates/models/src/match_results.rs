@@ -56,6 +56,76 @@ pub struct MatchResult {
     pub ai_suggested_row_id: Option<String>,
     pub ai_flag: Option<String>,
     pub ai_decided_at: Option<DateTime<Utc>>,
+    /// The best candidate's match weight in bits (probabilistic runs).
+    pub match_weight: Option<f64>,
+    /// How many reference rows were compared in full for the document.
+    pub candidates_considered: i32,
+}
+
+/// One field's evidence for the best candidate, as stored in a result's `evidence`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FieldEvidence {
+    pub source: String,
+    pub target: String,
+    pub strategy: String,
+    /// The graded score in `[0, 1]`; null when the value is missing on either side.
+    pub score: Option<f64>,
+    /// The comparison level the score fell into; null when missing.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// What the field adds to the match weight, in bits (probabilistic runs).
+    #[serde(default)]
+    pub match_weight: Option<f64>,
+    pub document_value: Option<String>,
+    pub reference_value: Option<String>,
+}
+
+/// One of a result's top candidates, as stored in its `candidates`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MatchCandidate {
+    pub reference_row_id: String,
+    pub confidence: f64,
+    /// Its match weight in bits (probabilistic runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_weight: Option<f64>,
+    /// Its candidate weight in bits (probabilistic runs; what the one-to-one assignment needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_weight: Option<f64>,
+}
+
+/// What the one-to-one assignment needs of a result.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = match_results, check_for_backend(diesel::pg::Pg))]
+pub struct AssignmentInput {
+    pub id: MatchResultId,
+    pub document_position: i32,
+    pub matched_reference_row_id: Option<String>,
+    pub candidates: crate::Json<Vec<MatchCandidate>>,
+    pub candidates_considered: i32,
+}
+
+/// A result changed by the one-to-one assignment.
+#[derive(Debug, Clone)]
+pub struct AssignmentUpdate {
+    pub id: MatchResultId,
+    pub matched_reference_row_id: Option<String>,
+    pub confidence: f64,
+    pub status: ReviewStatus,
+    pub ambiguous: bool,
+    pub match_weight: Option<f64>,
+    pub candidates: Vec<MatchCandidate>,
+    /// The evidence for the new best candidate, when it changed.
+    pub evidence: Option<Vec<FieldEvidence>>,
+}
+
+/// A reviewer's decision on a result of one of a config's runs, as a training label.
+#[derive(Debug, Clone, Queryable)]
+pub struct ReviewLabel {
+    pub job_run_id: crate::ids::JobRunId,
+    pub document_position: i32,
+    pub status: ReviewStatus,
+    pub matched_reference_row_id: Option<String>,
+    pub candidates: crate::Json<Vec<MatchCandidate>>,
 }
 
 /// A result to insert ([`MatchResult::insert_all`]).
@@ -73,6 +143,8 @@ pub struct NewMatchResult {
     pub resolved_by: ResolvedBy,
     pub evidence: serde_json::Value,
     pub candidates: serde_json::Value,
+    pub match_weight: Option<f64>,
+    pub candidates_considered: i32,
 }
 
 /// Which results to list.
@@ -109,14 +181,15 @@ impl MatchResult {
         use diesel::sql_types::{Array, Bool, Float8, Int4, Nullable, Text, Uuid};
         const INSERT: &str = "INSERT INTO match_results (id, run_id, document_position, \
              document_id, document_filename, matched_reference_row_id, confidence, status, \
-             ambiguous, resolved_by, evidence, candidates) \
+             ambiguous, resolved_by, evidence, candidates, match_weight, candidates_considered) \
              SELECT t.id, t.run_id, t.position, t.document_id, t.filename, t.matched, \
                     t.confidence, t.status, t.ambiguous, t.resolved_by, t.evidence::jsonb, \
-                    t.candidates::jsonb \
+                    t.candidates::jsonb, t.match_weight, t.considered \
              FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::text[], \
-                         $7::float8[], $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[]) \
+                         $7::float8[], $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], \
+                         $13::float8[], $14::int4[]) \
                   AS t(id, run_id, position, document_id, filename, matched, confidence, status, \
-                       ambiguous, resolved_by, evidence, candidates) \
+                       ambiguous, resolved_by, evidence, candidates, match_weight, considered) \
              ON CONFLICT (run_id, document_position) DO NOTHING";
         let mut inserted = 0;
         for chunk in results.chunks(ROWS_PER_INSERT) {
@@ -135,6 +208,8 @@ impl MatchResult {
             let resolved_by: Vec<&str> = chunk.iter().map(|r| r.resolved_by.as_str()).collect();
             let evidence: Vec<String> = chunk.iter().map(|r| r.evidence.to_string()).collect();
             let candidates: Vec<String> = chunk.iter().map(|r| r.candidates.to_string()).collect();
+            let match_weights: Vec<Option<f64>> = chunk.iter().map(|r| r.match_weight).collect();
+            let considered: Vec<i32> = chunk.iter().map(|r| r.candidates_considered).collect();
             inserted += diesel::sql_query(INSERT)
                 .bind::<Array<Uuid>, _>(&ids)
                 .bind::<Array<Uuid>, _>(&run_ids)
@@ -148,6 +223,8 @@ impl MatchResult {
                 .bind::<Array<Text>, _>(&resolved_by)
                 .bind::<Array<Text>, _>(&evidence)
                 .bind::<Array<Text>, _>(&candidates)
+                .bind::<Array<Nullable<Float8>>, _>(&match_weights)
+                .bind::<Array<Int4>, _>(&considered)
                 .execute(conn)
                 .await?;
         }
@@ -259,6 +336,98 @@ impl MatchResult {
             }
         };
         Ok(updated.optional()?)
+    }
+
+    /// Every result of a run with its candidates, for the one-to-one assignment.
+    pub async fn for_assignment(
+        conn: &mut AsyncPgConnection,
+        run_id: MatchingRunId,
+    ) -> Result<Vec<AssignmentInput>, StoreError> {
+        Ok(match_results::table
+            .filter(match_results::run_id.eq(run_id))
+            .order(match_results::document_position.asc())
+            .select(AssignmentInput::as_select())
+            .load(conn)
+            .await?)
+    }
+
+    /// Writes what the one-to-one assignment changed, in bulk.
+    pub async fn apply_assignment(
+        conn: &mut AsyncPgConnection,
+        updates: &[AssignmentUpdate],
+    ) -> Result<(), StoreError> {
+        use diesel::sql_types::{Array, Bool, Float8, Nullable, Text, Uuid};
+        const UPDATE: &str = "UPDATE match_results AS r SET \
+             matched_reference_row_id = t.matched, confidence = t.confidence, status = t.status, \
+             ambiguous = t.ambiguous, match_weight = t.match_weight, \
+             candidates = t.candidates::jsonb, evidence = COALESCE(t.evidence::jsonb, r.evidence) \
+             FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::text[], $5::bool[], \
+                         $6::float8[], $7::text[], $8::text[]) \
+                  AS t(id, matched, confidence, status, ambiguous, match_weight, candidates, evidence) \
+             WHERE r.id = t.id";
+        for chunk in updates.chunks(ROWS_PER_INSERT) {
+            let ids: Vec<uuid::Uuid> = chunk.iter().map(|u| u.id.as_uuid()).collect();
+            let matched: Vec<Option<&str>> = chunk
+                .iter()
+                .map(|u| u.matched_reference_row_id.as_deref())
+                .collect();
+            let confidences: Vec<f64> = chunk.iter().map(|u| u.confidence).collect();
+            let statuses: Vec<&str> = chunk.iter().map(|u| u.status.as_str()).collect();
+            let ambiguous: Vec<bool> = chunk.iter().map(|u| u.ambiguous).collect();
+            let weights: Vec<Option<f64>> = chunk.iter().map(|u| u.match_weight).collect();
+            let mut candidates = Vec::with_capacity(chunk.len());
+            let mut evidence = Vec::with_capacity(chunk.len());
+            for u in chunk {
+                candidates.push(
+                    serde_json::to_string(&u.candidates)
+                        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+                );
+                evidence.push(
+                    u.evidence
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()
+                        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+                );
+            }
+            diesel::sql_query(UPDATE)
+                .bind::<Array<Uuid>, _>(&ids)
+                .bind::<Array<Nullable<Text>>, _>(&matched)
+                .bind::<Array<Float8>, _>(&confidences)
+                .bind::<Array<Text>, _>(&statuses)
+                .bind::<Array<Bool>, _>(&ambiguous)
+                .bind::<Array<Nullable<Float8>>, _>(&weights)
+                .bind::<Array<Text>, _>(&candidates)
+                .bind::<Array<Nullable<Text>>, _>(&evidence)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Reviewers' decisions on the results of a config's runs (any version), newest first: the
+    /// labels a model learns from.
+    pub async fn review_labels(
+        conn: &mut AsyncPgConnection,
+        config_id: crate::ids::MatchingConfigId,
+        limit: i64,
+    ) -> Result<Vec<ReviewLabel>, StoreError> {
+        use crate::schema::matching_runs;
+        Ok(match_results::table
+            .inner_join(matching_runs::table)
+            .filter(matching_runs::config_id.eq(config_id))
+            .filter(match_results::status.eq_any([ReviewStatus::Approved, ReviewStatus::Rejected]))
+            .order(match_results::reviewed_at.desc())
+            .limit(limit)
+            .select((
+                matching_runs::job_run_id,
+                match_results::document_position,
+                match_results::status,
+                match_results::matched_reference_row_id,
+                match_results::candidates,
+            ))
+            .load::<ReviewLabel>(conn)
+            .await?)
     }
 
     /// The results an AI pass looks at: those given, or every result of the run that is in the

@@ -4,11 +4,48 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::ids::{MatchingConfigId, OrganizationId, ReferenceDatasetId};
 use crate::schema::matching_configs;
+use crate::text_enum::text_enum;
 use crate::StoreError;
+
+text_enum! {
+    /// How a config's candidates get their confidence: the learned Fellegi–Sunter model, or the
+    /// weighted mean of field scores (configs made before the model, and a baseline).
+    pub enum Scoring {
+        Probabilistic => "probabilistic",
+        Weighted => "weighted",
+    }
+}
+
+text_enum! {
+    /// Whether a reference row may be the match of several documents of a run.
+    pub enum Assignment {
+        Independent => "independent",
+        OneToOne => "one_to_one",
+    }
+}
+
+impl From<Scoring> for concord_scoring::matcher::ScoringMode {
+    fn from(scoring: Scoring) -> Self {
+        match scoring {
+            Scoring::Probabilistic => concord_scoring::matcher::ScoringMode::Probabilistic,
+            Scoring::Weighted => concord_scoring::matcher::ScoringMode::Weighted,
+        }
+    }
+}
+
+impl From<Assignment> for concord_scoring::matcher::Assignment {
+    fn from(assignment: Assignment) -> Self {
+        match assignment {
+            Assignment::Independent => concord_scoring::matcher::Assignment::Independent,
+            Assignment::OneToOne => concord_scoring::matcher::Assignment::OneToOne,
+        }
+    }
+}
 
 /// How the documents of a job run map onto a reference dataset: field mappings (`{source, target,
 /// strategy, params, weight}`, kept as the user sent them), the threshold, the floor of the
-/// review band and the ambiguity margin. The dataset is fixed once the config exists.
+/// review band, the ambiguity margin, the scoring and the assignment. The dataset is fixed once
+/// the config exists.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = matching_configs, check_for_backend(diesel::pg::Pg))]
 pub struct MatchingConfig {
@@ -23,6 +60,8 @@ pub struct MatchingConfig {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub scoring: Scoring,
+    pub assignment: Assignment,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -36,6 +75,8 @@ pub struct NewMatchingConfig {
     pub threshold: f64,
     pub review_floor: f64,
     pub ambiguity_margin: f64,
+    pub scoring: Scoring,
+    pub assignment: Assignment,
 }
 
 /// A full replacement of what may change (`PUT`): everything but the dataset.
@@ -47,6 +88,8 @@ pub struct MatchingConfigUpdate {
     pub threshold: f64,
     pub review_floor: f64,
     pub ambiguity_margin: f64,
+    pub scoring: Scoring,
+    pub assignment: Assignment,
 }
 
 impl MatchingConfig {

@@ -2,7 +2,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use concord_scoring::matcher::MatchModel;
+
 use crate::ids::{JobRunId, MatchingConfigId, MatchingRunId, OrganizationId, ReferenceDatasetId};
+use crate::json::Json;
+use crate::matching_configs::{Assignment, Scoring};
 use crate::schema::{matching_run_chunks, matching_runs};
 use crate::text_enum::text_enum;
 use crate::StoreError;
@@ -56,6 +60,8 @@ pub struct MatchingRun {
     pub ai_accepted: i32,
     pub ai_flagged: i32,
     pub ai_calls: i32,
+    /// The probabilistic model the run scores with (set before its first chunk).
+    pub model: Option<Json<MatchModel>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -71,6 +77,7 @@ pub struct NewMatchingRun {
     pub config_id: Option<MatchingConfigId>,
     pub reference_data_id: Option<ReferenceDatasetId>,
     pub chunks_total: i32,
+    pub model: Option<Json<MatchModel>>,
 }
 
 /// What a run keeps of its config when it is created, so that editing or deleting the config
@@ -91,6 +98,20 @@ pub struct ConfigSnapshot {
     /// How many of the best candidates each result keeps (default 5).
     #[serde(default)]
     pub candidates: Option<i32>,
+    /// How candidates get their confidence (snapshots from before the probabilistic model are
+    /// weighted).
+    #[serde(default = "weighted")]
+    pub scoring: Scoring,
+    #[serde(default = "independent")]
+    pub assignment: Assignment,
+}
+
+fn weighted() -> Scoring {
+    Scoring::Weighted
+}
+
+fn independent() -> Assignment {
+    Assignment::Independent
 }
 
 /// What one chunk of a run counted.
@@ -290,6 +311,51 @@ impl MatchingRun {
                 .get_result(conn)
                 .await?,
         ))
+    }
+
+    /// Sets the model a run scores with (before its chunks are planned).
+    pub async fn set_model(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+        model: &MatchModel,
+    ) -> Result<(), StoreError> {
+        diesel::update(matching_runs::table.find(id))
+            .set((
+                matching_runs::model.eq(Some(Json(model.clone()))),
+                matching_runs::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts the run's matched results and confidences again from its results as they now are
+    /// (after a step that changed them, such as the one-to-one assignment).
+    pub async fn recount(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+    ) -> Result<MatchingRun, StoreError> {
+        use crate::schema::match_results;
+        let matched: i64 = match_results::table
+            .filter(match_results::run_id.eq(id))
+            .filter(match_results::matched_reference_row_id.is_not_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let sum: Option<f64> = match_results::table
+            .filter(match_results::run_id.eq(id))
+            .select(diesel::dsl::sum(match_results::confidence))
+            .first(conn)
+            .await?;
+        Ok(diesel::update(matching_runs::table.find(id))
+            .set((
+                matching_runs::rows_matched.eq(i32::try_from(matched)?),
+                matching_runs::confidence_sum.eq(sum.unwrap_or(0.0)),
+                matching_runs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(MatchingRun::as_returning())
+            .get_result(conn)
+            .await?)
     }
 
     /// Ends a running run as completed, with its average confidence. `None` if it was not

@@ -73,6 +73,7 @@ diesel::table! {
         ai_accepted -> Int4,
         ai_flagged -> Int4,
         ai_calls -> Int4,
+        model -> Nullable<Jsonb>,
     }
 }
 
@@ -110,6 +111,23 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        scoring -> Text,
+        assignment -> Text,
+    }
+}
+
+diesel::table! {
+    matching_models (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        config_id -> Uuid,
+        config_version -> Int4,
+        status -> Text,
+        job_run_id -> Uuid,
+        model -> Nullable<Jsonb>,
+        error -> Nullable<Text>,
+        requested_at -> Timestamptz,
+        trained_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -147,6 +165,8 @@ diesel::table! {
         ai_suggested_row_id -> Nullable<Text>,
         ai_flag -> Nullable<Text>,
         ai_decided_at -> Nullable<Timestamptz>,
+        match_weight -> Nullable<Float8>,
+        candidates_considered -> Int4,
     }
 }
 
@@ -334,6 +354,7 @@ diesel::joinable!(matching_runs -> job_runs (job_run_id));
 diesel::joinable!(reference_rows -> reference_datasets (dataset_id));
 diesel::joinable!(match_results -> matching_runs (run_id));
 diesel::joinable!(matching_run_chunks -> matching_runs (run_id));
+diesel::joinable!(matching_models -> matching_configs (config_id));
 diesel::joinable!(lookup_table_versions -> lookup_tables (table_id));
 diesel::joinable!(data_policy_versions -> data_policies (policy_id));
 diesel::joinable!(dialect_versions -> dialects (dialect_id));
@@ -349,6 +370,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reference_datasets,
     reference_rows,
     matching_configs,
+    matching_models,
     matching_run_chunks,
     match_results,
     resolution_runs,

@@ -147,6 +147,7 @@ pub async fn seed_matching_run(
             config_id: None,
             reference_data_id: None,
             chunks_total: 0,
+            model: None,
         },
     )
     .await

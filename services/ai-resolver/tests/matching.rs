@@ -12,6 +12,7 @@ use concord_models::database::connection;
 use concord_models::documents::Document;
 use concord_models::ids::{MatchResultId, MatchingConfigId, MatchingRunId, ReferenceDatasetId};
 use concord_models::match_results::{MatchResult, NewMatchResult, ResolvedBy, ReviewStatus};
+use concord_models::matching_configs::{Assignment, Scoring};
 use concord_models::matching_runs::{
     ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun,
 };
@@ -127,6 +128,8 @@ async fn seed_with(pool: &DbPool, extra: usize) -> Seeded {
             ambiguity_margin: 0.02,
             chunk_size: 10,
             candidates: None,
+            scoring: Scoring::Weighted,
+            assignment: Assignment::Independent,
         };
         let run = MatchingRun::insert(
             conn,
@@ -141,6 +144,7 @@ async fn seed_with(pool: &DbPool, extra: usize) -> Seeded {
                 config_id: None,
                 reference_data_id: Some(dataset_id),
                 chunks_total: 1,
+                model: None,
             },
         )
         .await?;
@@ -163,6 +167,8 @@ async fn seed_with(pool: &DbPool, extra: usize) -> Seeded {
             resolved_by,
             evidence: json!([]),
             candidates,
+            match_weight: None,
+            candidates_considered: 0,
         };
         let mut results = vec![
             result(0, Some("R1"), 0.90, ReviewStatus::NeedsReview, true, ResolvedBy::Rules,

@@ -21,6 +21,9 @@ pub enum ApiError {
     NotFound { resource: &'static str, id: String },
     #[error("no route for {method} {path}")]
     NoRoute { method: String, path: String },
+    /// A resource that exists only after something else happened (a model before training).
+    #[error("{message}")]
+    NotYet { code: &'static str, message: String },
     #[error("{message}")]
     MalformedJson {
         message: String,
@@ -98,11 +101,17 @@ impl ApiError {
         ApiError::Internal(Box::new(error))
     }
 
+    /// An internal error described in words (a stored value that does not read back, say).
+    pub fn internal_message(message: String) -> Self {
+        ApiError::Internal(message.into())
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => "not_found",
+            ApiError::NotYet { code, .. } => code,
             ApiError::MalformedJson { .. } => "malformed_json",
             ApiError::Validation { .. } | ApiError::ValidationList(_) => "validation_failed",
             ApiError::Conflict { code, .. } => code,
@@ -162,7 +171,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. } | ApiError::NoRoute { .. } | ApiError::NotYet { .. } => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MalformedJson { .. } | ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation { .. } | ApiError::ValidationList(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -1,31 +1,41 @@
-//! The matching worker: consumes matching jobs — chunks of matching runs — and runs the scoring
-//! core over them.
+//! The matching worker: consumes matching jobs — the training of a config's model and the chunks
+//! of matching runs — and runs the scoring core over them.
 //!
-//! A chunk is handled in the transaction that records its message: the run is taken up
-//! (`queued` → `running`), the chunk's documents are matched against the reference index, the
-//! results are written in bulk (keyed by run and document, so a redelivery changes nothing) and
-//! the chunk is counted into the run once; the chunk that completes the count completes the run
-//! and announces it — or, for a smart run, hands it to the AI pass (`ai_resolving` and an AI
-//! task for the ai-resolver, which completes and announces it). A cancelled or failed run is left
-//! alone. The reference index is built once per dataset and mapping per worker ([`IndexCache`])
-//! and shared by every chunk and run.
+//! A job is handled in the transaction that records its message:
+//!
+//! * **Training** (`model_id`): the model of a config version learns from a sample of a job
+//!   run's documents and from reviewers' labels ([`training`]), and is stored; for a config's
+//!   first run (`run_id` too) the run gets the model and its chunks are planned.
+//! * **A chunk** (`run_id` and `chunk`): the run is taken up (`queued` → `running`), the chunk's
+//!   documents are matched against the reference index, the results are written in bulk (keyed
+//!   by run and document, so a redelivery changes nothing) and the chunk is counted into the run
+//!   once. The chunk that completes the count finishes the run: for a one-to-one config it first
+//!   assigns rows across the whole run ([`assignment`]); then it completes the run and announces
+//!   it — or, for a smart run, hands it to the AI pass (`ai_resolving` and an AI task for the
+//!   ai-resolver, which completes and announces it). A cancelled or failed run is left alone.
+//!
+//! The reference index is built once per dataset and mapping per worker ([`IndexCache`]) and
+//! shared by every chunk, run and training.
 
+mod assignment;
 mod index_cache;
 mod scoring;
+mod training;
 
 use std::sync::Arc;
 
 use concord_messages::{jobs, AiTask, AiTaskRunKind, EventType, MatchingJob};
 use concord_models::documents::Document;
-use concord_models::ids::MatchingRunId;
+use concord_models::ids::{MatchingModelId, MatchingRunId, OrganizationId};
 use concord_models::match_results::MatchResult;
+use concord_models::matching_configs::Scoring;
 use concord_models::matching_runs::{
     ChunkTally, ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus,
 };
 use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
-use concord_scoring::matcher::{FieldMapping, MatchSettings, MatchSpec};
+use concord_scoring::matcher::{FieldMapping, MatchSettings, MatchSpec, ReferenceIndex};
 use concord_service::outbox::matching_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
@@ -51,56 +61,137 @@ impl MatchingJobHandler {
     }
 }
 
-/// Why a run cannot go on: it fails with this as its readable `error`.
-struct RunFailure(String);
+/// Why a run (or a training) cannot go on: it fails with this as its readable `error`.
+pub(crate) struct RunFailure(pub(crate) String);
+
+/// What a run's snapshot compiles to against its dataset as it is now.
+pub(crate) struct Prepared {
+    pub(crate) spec: Arc<MatchSpec>,
+    pub(crate) index: Arc<ReferenceIndex>,
+}
 
 impl JobHandler for MatchingJobHandler {
     type Job = MatchingJob;
     const CONSUMER: &'static str = NAME;
 
     async fn apply(&self, conn: &mut AsyncPgConnection, job: &MatchingJob) -> Result<(), JobError> {
-        let run_id = MatchingRunId::from(job.run_id);
-        let run = MatchingRun::find_by_id(conn, run_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("matching run {run_id} does not exist")))?;
-        if run.organization_id.as_uuid() != job.organization_id {
-            return Err(JobError::Permanent(format!(
-                "matching run {run_id} does not belong to organization {}",
-                job.organization_id
-            )));
+        let organization_id = OrganizationId::from(job.organization_id);
+        let run_id = job.run_id.map(MatchingRunId::from);
+        if let Some(model_id) = job.model_id {
+            return self
+                .train(
+                    conn,
+                    organization_id,
+                    MatchingModelId::from(model_id),
+                    run_id,
+                )
+                .await;
         }
-        if run.status.has_ended() {
-            tracing::info!(%run_id, status = %run.status, "run has ended; chunk skipped");
+        let Some(run_id) = run_id else {
+            return Err(JobError::Permanent(
+                "the matching job names neither a run nor a model".to_owned(),
+            ));
+        };
+        let Some(run) = self.take_up(conn, organization_id, run_id).await? else {
             return Ok(());
-        }
-        let run = if run.status == MatchingRunStatus::Queued {
-            MatchingRun::start(conn, run_id).await?.unwrap_or(run)
-        } else {
-            run
         };
         let Some(chunk) = &job.chunk else {
             tracing::info!(%run_id, "run taken up (no chunk in the message)");
             return Ok(());
         };
         match self.match_chunk(conn, &run, chunk).await? {
-            Ok(()) => {}
-            Err(RunFailure(reason)) => {
-                tracing::warn!(%run_id, %reason, "matching run failed");
-                if let Some(failed) = MatchingRun::fail(conn, run_id, &reason).await? {
-                    OutboxMessage::enqueue(
-                        conn,
-                        matching_run_event(EventType::MatchingRunFailed, &failed),
-                    )
-                    .await?;
-                    self.outbox_waker.notify_one();
-                }
-            }
+            Ok(()) => Ok(()),
+            Err(failure) => self.fail_run(conn, run_id, failure).await,
         }
-        Ok(())
     }
 }
 
 impl MatchingJobHandler {
+    /// The run, taken up (`queued` → `running`); `None` when it has ended (a cancelled run's
+    /// chunks are skipped).
+    pub(crate) async fn take_up(
+        &self,
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        run_id: MatchingRunId,
+    ) -> Result<Option<MatchingRun>, JobError> {
+        let run = MatchingRun::find_by_id(conn, run_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("matching run {run_id} does not exist")))?;
+        if run.organization_id != organization_id {
+            return Err(JobError::Permanent(format!(
+                "matching run {run_id} does not belong to organization {organization_id}"
+            )));
+        }
+        if run.status.has_ended() {
+            tracing::info!(%run_id, status = %run.status, "run has ended; job skipped");
+            return Ok(None);
+        }
+        if run.status == MatchingRunStatus::Queued {
+            return Ok(Some(MatchingRun::start(conn, run_id).await?.unwrap_or(run)));
+        }
+        Ok(Some(run))
+    }
+
+    /// Fails a run with a readable reason and announces it.
+    pub(crate) async fn fail_run(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run_id: MatchingRunId,
+        RunFailure(reason): RunFailure,
+    ) -> Result<(), JobError> {
+        tracing::warn!(%run_id, %reason, "matching run failed");
+        if let Some(failed) = MatchingRun::fail(conn, run_id, &reason).await? {
+            OutboxMessage::enqueue(
+                conn,
+                matching_run_event(EventType::MatchingRunFailed, &failed),
+            )
+            .await?;
+            self.outbox_waker.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The spec of a snapshot (with `model` for probabilistic scoring) and the index of its
+    /// dataset.
+    pub(crate) async fn prepare(
+        &self,
+        conn: &mut AsyncPgConnection,
+        snapshot: &ConfigSnapshot,
+        model: Option<&concord_scoring::matcher::MatchModel>,
+    ) -> Result<Result<Prepared, RunFailure>, JobError> {
+        let Some(dataset) = ReferenceDataset::find_by_id(conn, snapshot.reference_data_id).await?
+        else {
+            return Ok(Err(RunFailure(format!(
+                "the reference dataset {} of config `{}` was deleted",
+                snapshot.reference_data_id, snapshot.name
+            ))));
+        };
+        let columns: Vec<String> = dataset.columns().into_iter().map(|c| c.name).collect();
+        let spec = match compile_spec(snapshot, &columns) {
+            Ok(spec) => spec,
+            Err(reason) => return Ok(Err(RunFailure(reason))),
+        };
+        let spec = match (snapshot.scoring, model) {
+            (Scoring::Weighted, _) | (Scoring::Probabilistic, None) => spec,
+            (Scoring::Probabilistic, Some(model)) => match spec.with_model(model.clone()) {
+                Ok(spec) => spec,
+                Err(error) => {
+                    return Ok(Err(RunFailure(format!(
+                        "the run's model does not fit its config: {}",
+                        error.message
+                    ))))
+                }
+            },
+        };
+        let spec = Arc::new(spec);
+        let index = self
+            .indexes
+            .get_or_build(&self.pool, &dataset, &columns, &spec)
+            .await?;
+        Ok(Ok(Prepared { spec, index }))
+    }
+
     async fn match_chunk(
         &self,
         conn: &mut AsyncPgConnection,
@@ -115,26 +206,20 @@ impl MatchingJobHandler {
                 ))))
             }
         };
-        let Some(dataset) = ReferenceDataset::find_by_id(conn, snapshot.reference_data_id).await?
-        else {
-            return Ok(Err(RunFailure(format!(
-                "the reference dataset {} of config `{}` was deleted",
-                snapshot.reference_data_id, snapshot.name
-            ))));
+        let model = run.model.as_ref().map(|m| &m.0);
+        if snapshot.scoring == Scoring::Probabilistic && model.is_none() {
+            return Ok(Err(RunFailure(
+                "the run scores probabilistically but has no trained model".to_owned(),
+            )));
+        }
+        let Prepared { spec, index } = match self.prepare(conn, &snapshot, model).await? {
+            Ok(prepared) => prepared,
+            Err(failure) => return Ok(Err(failure)),
         };
-        let columns: Vec<String> = dataset.columns().into_iter().map(|c| c.name).collect();
-        let spec = match compile_spec(&snapshot, &columns) {
-            Ok(spec) => Arc::new(spec),
-            Err(reason) => return Ok(Err(RunFailure(reason))),
-        };
-        let index = self
-            .indexes
-            .get_or_build(&self.pool, &dataset, &columns, &spec)
-            .await?;
 
-        let start = i32::try_from(chunk.start).unwrap_or(i32::MAX);
-        let end = i32::try_from(chunk.end).unwrap_or(i32::MAX);
-        let chunk_index = i32::try_from(chunk.index).unwrap_or(i32::MAX);
+        let start = i32::try_from(chunk.start).map_err(permanent)?;
+        let end = i32::try_from(chunk.end).map_err(permanent)?;
+        let chunk_index = i32::try_from(chunk.index).map_err(permanent)?;
         let started = std::time::Instant::now();
         let documents = Document::list(
             conn,
@@ -146,12 +231,13 @@ impl MatchingJobHandler {
         let loaded = started.elapsed();
         let run_id = run.id;
         let scored = {
-            let spec = spec.clone();
+            let (spec, index) = (spec.clone(), index.clone());
             tokio::task::spawn_blocking(move || {
                 scoring::score_documents(run_id, &spec, &index, documents)
             })
             .await
             .map_err(|error| JobError::Permanent(format!("scoring the chunk panicked: {error}")))?
+            .map_err(|error| JobError::Permanent(format!("writing the chunk's results: {error}")))?
         };
         let matched_at = started.elapsed();
         MatchResult::insert_all(conn, &scored.results).await?;
@@ -179,23 +265,38 @@ impl MatchingJobHandler {
             "chunk matched"
         );
         if counted.chunks_done >= counted.chunks_total {
-            if counted.mode == MatchingMode::Smart {
-                self.hand_to_ai(conn, &counted).await?;
-            } else if let Some(completed) = MatchingRun::complete(conn, run_id).await? {
-                OutboxMessage::enqueue(
-                    conn,
-                    matching_run_event(EventType::MatchingRunCompleted, &completed),
-                )
-                .await?;
-                self.outbox_waker.notify_one();
-                tracing::info!(%run_id, rows = completed.rows_processed, "matching run completed");
-            }
+            let counted =
+                if spec.settings().assignment == concord_scoring::matcher::Assignment::OneToOne {
+                    assignment::assign_run(conn, &counted, &spec, &index).await?
+                } else {
+                    counted
+                };
+            self.finish(conn, &counted).await?;
         }
         Ok(Ok(()))
     }
-}
 
-impl MatchingJobHandler {
+    /// The last chunk is in: a smart run goes to the AI pass, any other completes.
+    async fn finish(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &MatchingRun,
+    ) -> Result<(), JobError> {
+        if run.mode == MatchingMode::Smart {
+            return self.hand_to_ai(conn, run).await;
+        }
+        if let Some(completed) = MatchingRun::complete(conn, run.id).await? {
+            OutboxMessage::enqueue(
+                conn,
+                matching_run_event(EventType::MatchingRunCompleted, &completed),
+            )
+            .await?;
+            self.outbox_waker.notify_one();
+            tracing::info!(run_id = %run.id, rows = completed.rows_processed, "matching run completed");
+        }
+        Ok(())
+    }
+
     /// The last chunk of a smart run: the run goes to the AI pass (`ai_resolving`) and the
     /// ai-resolver gets its task in the same transaction; it completes the run and announces it.
     /// Nothing happens if the run is no longer running (cancelled meanwhile, say).
@@ -225,24 +326,32 @@ impl MatchingJobHandler {
     }
 }
 
+fn permanent(error: impl std::fmt::Display) -> JobError {
+    JobError::Permanent(format!("the job is malformed: {error}"))
+}
+
 /// The scoring core's spec of a run's snapshot, against the dataset's columns as they are.
-fn compile_spec(snapshot: &ConfigSnapshot, columns: &[String]) -> Result<MatchSpec, String> {
+pub(crate) fn compile_spec(
+    snapshot: &ConfigSnapshot,
+    columns: &[String],
+) -> Result<MatchSpec, String> {
     let mappings: Vec<FieldMapping> = serde_json::from_value(snapshot.field_mappings.clone())
         .map_err(|error| format!("the config's field mappings are unreadable: {error}"))?;
+    let candidates = match snapshot.candidates {
+        Some(k) => usize::try_from(k)
+            .map_err(|_| format!("the run's candidate count {k} is not a count"))?,
+        None => concord_scoring::matcher::TOP_CANDIDATES,
+    };
     let settings = MatchSettings::new(
         Some(snapshot.threshold),
         Some(snapshot.review_floor),
         Some(snapshot.ambiguity_margin),
     )
     .and_then(|settings| {
-        let k = snapshot
-            .candidates
-            .and_then(|k| usize::try_from(k).ok())
-            .unwrap_or(concord_scoring::matcher::TOP_CANDIDATES);
-        // Probabilistic scoring arrives with the trained model; runs score as before until then.
         settings
-            .with_scoring(concord_scoring::matcher::ScoringMode::Weighted)
-            .with_candidates(k)
+            .with_scoring(snapshot.scoring.into())
+            .with_assignment(snapshot.assignment.into())
+            .with_candidates(candidates)
     })
     .map_err(|error| format!("the config is invalid at {}: {}", error.path, error.message))?;
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();

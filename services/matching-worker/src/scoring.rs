@@ -3,9 +3,13 @@
 
 use concord_models::documents::Document;
 use concord_models::ids::{MatchResultId, MatchingRunId};
-use concord_models::match_results::{NewMatchResult, ResolvedBy, ReviewStatus};
-use concord_scoring::matcher::{Decision, MatchScratch, MatchSpec, ReferenceIndex};
-use serde_json::json;
+use concord_models::match_results::{
+    FieldEvidence, MatchCandidate, NewMatchResult, ResolvedBy, ReviewStatus,
+};
+use concord_scoring::index::RowIdx;
+use concord_scoring::matcher::{
+    Decision, MatchScratch, MatchSpec, ReferenceIndex, ScoredCandidate,
+};
 
 pub struct ScoredChunk {
     pub results: Vec<NewMatchResult>,
@@ -21,7 +25,7 @@ pub struct Tally {
 
 /// A document's raw value of a field: strings as they are; numbers and booleans in their JSON
 /// form; empty strings and nulls as missing.
-fn field_value<'a>(
+pub(crate) fn field_value<'a>(
     values: &'a serde_json::Value,
     field: &str,
 ) -> Option<std::borrow::Cow<'a, str>> {
@@ -35,49 +39,78 @@ fn field_value<'a>(
     }
 }
 
+/// A document's values aligned with the spec's fields (by source).
+pub(crate) fn document_values<'a>(
+    spec: &MatchSpec,
+    document: &'a Document,
+) -> Vec<Option<std::borrow::Cow<'a, str>>> {
+    spec.fields()
+        .iter()
+        .map(|field| field_value(&document.field_values, &field.source))
+        .collect()
+}
+
+/// The stored evidence of a document against `row` from the core's per-field evidence.
+pub(crate) fn field_evidence(
+    spec: &MatchSpec,
+    index: &ReferenceIndex,
+    values: &[Option<&str>],
+    row: RowIdx,
+    evidence: &[concord_scoring::matcher::FieldEvidence],
+) -> Vec<FieldEvidence> {
+    spec.fields()
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let e = evidence.get(i);
+            FieldEvidence {
+                source: field.source.clone(),
+                target: field.target.clone(),
+                strategy: field.strategy.name().to_owned(),
+                score: e.and_then(|e| e.score),
+                level: e
+                    .and_then(|e| e.level)
+                    .and_then(|l| field.levels.levels().get(l))
+                    .map(|l| l.name.clone()),
+                match_weight: e.and_then(|e| e.bits),
+                document_value: values.get(i).copied().flatten().map(str::to_owned),
+                reference_value: index.reference_value(row, i).map(str::to_owned),
+            }
+        })
+        .collect()
+}
+
+/// The stored form of a scored candidate.
+pub(crate) fn candidate(index: &ReferenceIndex, c: &ScoredCandidate) -> MatchCandidate {
+    MatchCandidate {
+        reference_row_id: index.row_id(c.row).to_owned(),
+        confidence: c.confidence,
+        match_weight: c.match_weight,
+        candidate_weight: c.candidate_weight,
+    }
+}
+
 pub fn score_documents(
     run_id: MatchingRunId,
     spec: &MatchSpec,
     index: &ReferenceIndex,
     documents: Vec<Document>,
-) -> ScoredChunk {
+) -> Result<ScoredChunk, serde_json::Error> {
     let mut scratch = MatchScratch::default();
     let mut tally = Tally::default();
     let mut results = Vec::with_capacity(documents.len());
-    let fields = spec.fields();
     for document in documents {
-        let owned: Vec<Option<std::borrow::Cow<'_, str>>> = fields
-            .iter()
-            .map(|field| field_value(&document.field_values, &field.source))
-            .collect();
+        let owned = document_values(spec, &document);
         let values: Vec<Option<&str>> = owned.iter().map(|v| v.as_deref()).collect();
         let outcome = index.match_document(spec, &values, &mut scratch);
-        let evidence: Vec<serde_json::Value> = match outcome.candidates.first() {
-            Some(best) => fields
-                .iter()
-                .enumerate()
-                .map(|(i, field)| {
-                    json!({
-                        "source": field.source,
-                        "target": field.target,
-                        "strategy": field.strategy.name(),
-                        "score": outcome.evidence.get(i).and_then(|e| e.score),
-                        "document_value": values[i],
-                        "reference_value": index.reference_value(best.row, i),
-                    })
-                })
-                .collect(),
+        let evidence = match outcome.candidates.first() {
+            Some(best) => field_evidence(spec, index, &values, best.row, &outcome.evidence),
             None => Vec::new(),
         };
-        let candidates: Vec<serde_json::Value> = outcome
+        let candidates: Vec<MatchCandidate> = outcome
             .candidates
             .iter()
-            .map(|candidate| {
-                json!({
-                    "reference_row_id": index.row_id(candidate.row),
-                    "confidence": candidate.confidence,
-                })
-            })
+            .map(|c| candidate(index, c))
             .collect();
         let matched = outcome.matched.map(|row| index.row_id(row).to_owned());
         tally.processed += 1;
@@ -93,15 +126,22 @@ pub fn score_documents(
             document_filename: document.filename,
             matched_reference_row_id: matched,
             confidence: outcome.confidence,
-            status: match outcome.decision {
-                Decision::Review => ReviewStatus::NeedsReview,
-                Decision::Matched | Decision::Unmatched => ReviewStatus::Unreviewed,
-            },
+            status: review_status(outcome.decision),
             ambiguous: outcome.ambiguous,
             resolved_by: ResolvedBy::Rules,
-            evidence: serde_json::Value::Array(evidence),
-            candidates: serde_json::Value::Array(candidates),
+            evidence: serde_json::to_value(&evidence)?,
+            candidates: serde_json::to_value(&candidates)?,
+            match_weight: outcome.match_weight,
+            candidates_considered: i32::try_from(outcome.candidates_considered).unwrap_or(i32::MAX),
         });
     }
-    ScoredChunk { results, tally }
+    Ok(ScoredChunk { results, tally })
+}
+
+/// The review status a decision starts with: review-band results need a reviewer.
+pub(crate) fn review_status(decision: Decision) -> ReviewStatus {
+    match decision {
+        Decision::Review => ReviewStatus::NeedsReview,
+        Decision::Matched | Decision::Unmatched => ReviewStatus::Unreviewed,
+    }
 }

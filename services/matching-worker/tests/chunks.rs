@@ -10,6 +10,7 @@ use concord_messages::{ChunkRange, MatchingJob};
 use concord_models::database::connection;
 use concord_models::documents::Document;
 use concord_models::ids::{MatchingConfigId, MatchingRunId, ReferenceDatasetId};
+use concord_models::matching_configs::{Assignment, Scoring};
 use concord_models::matching_runs::{
     ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun,
 };
@@ -134,6 +135,8 @@ async fn seed_run_in_mode(
             ambiguity_margin: 0.02,
             chunk_size,
             candidates: None,
+            scoring: Scoring::Weighted,
+            assignment: Assignment::Independent,
         };
         let run = MatchingRun::insert(
             conn,
@@ -148,6 +151,7 @@ async fn seed_run_in_mode(
                 config_id: None,
                 reference_data_id: Some(dataset_id),
                 chunks_total: chunks.len() as i32,
+                model: None,
             },
         )
         .await?;
@@ -155,7 +159,8 @@ async fn seed_run_in_mode(
             .iter()
             .enumerate()
             .map(|(index, (start, end))| MatchingJob {
-                run_id: run.id.as_uuid(),
+                run_id: Some(run.id.as_uuid()),
+                model_id: None,
                 organization_id: organization_id.as_uuid(),
                 chunk: Some(ChunkRange {
                     index: index as u64,

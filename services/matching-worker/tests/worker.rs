@@ -23,7 +23,8 @@ async fn queue_matching_run(pool: &DbPool) -> MatchingRunId {
     conn.transaction::<_, concord_models::StoreError, _>(async |conn| {
         let run = seed_matching_run(conn, MatchingMode::Manual, MatchingRunStatus::Queued).await?;
         let message = MatchingJob {
-            run_id: run.id.as_uuid(),
+            run_id: Some(run.id.as_uuid()),
+            model_id: None,
             organization_id: run.organization_id.as_uuid(),
             chunk: None,
         };

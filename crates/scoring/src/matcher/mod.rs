@@ -846,6 +846,44 @@ impl ReferenceIndex {
         }
     }
 
+    /// The evidence of one document against one given row (a row other than the best, such as
+    /// the one a one-to-one assignment gave the document): per field its score, level and bits,
+    /// as [`MatchOutcome::evidence`] gives them for the best. Empty when the spec's index key is
+    /// not the index's or the row does not exist.
+    pub fn evidence_for(
+        &self,
+        spec: &MatchSpec,
+        doc_values: &[Option<&str>],
+        row: RowIdx,
+        scratch: &mut MatchScratch,
+    ) -> Vec<FieldEvidence> {
+        if spec.index_key_ref() != self.index_key || row.0 as usize >= self.ids.len() {
+            return Vec::new();
+        }
+        let doc = self.prepare_document(doc_values, scratch);
+        let part = self.cheap_part(spec, &doc, row.0, scratch);
+        let mut evidence = Vec::with_capacity(self.columns.len());
+        self.complete(spec, &part, &doc, scratch, Some(&mut evidence));
+        evidence
+    }
+
+    /// The rows holding the given ids, aligned with `ids` (`None` for an id the index does not
+    /// hold). One pass over the rows.
+    pub fn find_rows(&self, ids: &[&str]) -> Vec<Option<RowIdx>> {
+        let mut wanted: FxHashMap<&str, Option<RowIdx>> =
+            ids.iter().map(|&id| (id, None)).collect();
+        for (i, id) in self.ids.iter().enumerate() {
+            if let Some(slot) = wanted.get_mut(&**id) {
+                if slot.is_none() {
+                    *slot = u32::try_from(i).ok().map(RowIdx);
+                }
+            }
+        }
+        ids.iter()
+            .map(|id| wanted.get(id).copied().flatten())
+            .collect()
+    }
+
     /// Every field of one document compared with one row: per field its level and the log2
     /// frequency of the row's value (`None` when missing on either side). For labelled pairs
     /// (a reviewer's decision on a row the index may no longer propose). Empty when the spec's

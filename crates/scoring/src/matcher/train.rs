@@ -10,8 +10,9 @@
 //! labelled pair; and pairs of the sampled documents with random reference rows
 //! ([`RANDOM_PAIRS_PER_DOCUMENT`] each).
 //!
-//! **u** is counted on the random pairs: the share of them at each level (smoothed, see below),
-//! and its term-frequency mean ū likewise.
+//! **u** is counted on the random pairs: the share of them at each level (mixed with the uniform
+//! distribution by the field's δ, as below, with `Σ w` and the random pairs), and its
+//! term-frequency mean ū likewise.
 //!
 //! **m, u among candidates and λ** come from EM under the model of [`super::model`]: a document
 //! has at most one match among its candidate pairs, each a priori equally likely (prior λ that
@@ -21,10 +22,12 @@
 //!   the match, `(λ/n) 2^{C_j} / ((1 − λ) + (λ/n) Σ_k 2^{C_k})` with `C` the candidate weight
 //!   under the current parameters (term frequencies included). A pair a reviewer approved has
 //!   `w = 1` and the document's other pairs `w = 0`; a rejected pair has `w = 0`.
-//! * **M-step.** Per field and level, `m = (Σ w [level] + α/L) / (Σ w + α)` and
-//!   `u_candidates = (Σ (1−w) [level] + α/L) / (Σ (1−w) + α)` over the pairs where the field is
-//!   present (`α = `[`SMOOTHING`], `L` levels: no level is ever impossible). Levels whose m or u
-//!   the config fixed keep it; the free ones share what is left. λ is the expected share of
+//! * **M-step.** Per field and level, m and u_candidates are the shares of `Σ w [level]` and
+//!   `Σ (1−w) [level]` over the pairs where the field is present, each mixed with the uniform
+//!   distribution over the field's `L` levels by the same `δ = 1 / (2 + min(Σ w, Σ (1−w)))`:
+//!   `p = (1 − δ) · share + δ / L`. No level is ever impossible, and a level never seen in either
+//!   class weighs nothing (m = u), however unequal the classes' sizes. Levels whose m or u the
+//!   config fixed keep it; the free ones share what is left. λ is the expected share of
 //!   unlabelled documents whose match is among their candidates, `(Σ_d Σ_j w_dj + 1) / (D + 2)`
 //!   (Laplace: never quite 0 or 1). ū among candidates is the `(1−w)`-weighted mean frequency.
 //!
@@ -44,8 +47,21 @@ use super::model::{
 use super::spec::MatchSpec;
 use crate::index::RowIdx;
 
-/// The Dirichlet pseudo-count spread over a field's levels in every M-step.
-pub const SMOOTHING: f64 = 1.0;
+/// The share of a field's distribution given to the uniform one is `1 / (SMOOTHING + n)`, `n`
+/// the smaller of the two classes' counts (see the module docs).
+pub const SMOOTHING: f64 = 2.0;
+
+/// The mixing weight δ of a field from the two classes' counts.
+fn mixing(counts_a: &[f64], counts_b: &[f64]) -> f64 {
+    let a: f64 = counts_a.iter().map(|c| c.max(0.0)).sum();
+    let b: f64 = counts_b.iter().map(|c| c.max(0.0)).sum();
+    let n = a.min(b);
+    if n.is_finite() {
+        1.0 / (SMOOTHING + n)
+    } else {
+        0.0
+    }
+}
 /// Default iteration cap.
 pub const DEFAULT_MAX_ITERATIONS: usize = 200;
 /// Default tolerance on the largest change of an m or u.
@@ -363,7 +379,7 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
         e.w_sums.iter().sum::<f64>() / e.w_sums.len() as f64
     };
     let (matches, non_matches, _) = expected_counts(set, &w, &problem.tf_levels);
-    let random = random_pair_u(set, &problem.tf_levels, &problem.fixed_u);
+    let random = random_pair_u(set, &problem.tf_levels, &problem.fixed_u, &matches);
     for (f, field) in model.fields.iter_mut().enumerate() {
         for (l, level) in field.levels.iter_mut().enumerate() {
             level.m = params.m[f][l];
@@ -410,6 +426,7 @@ fn random_pair_u(
     set: &TrainingSet,
     tf_levels: &[Vec<Option<FrequencyKind>>],
     fixed_u: &[Vec<Option<f64>>],
+    matches: &[Vec<f64>],
 ) -> Option<RandomU> {
     if set.random_pairs() == 0 {
         return None;
@@ -446,9 +463,10 @@ fn random_pair_u(
     let u = counts
         .iter()
         .zip(fixed_u)
-        .map(|(c, fixed)| {
+        .zip(matches)
+        .map(|((c, fixed), m)| {
             let c: Vec<f64> = c.iter().map(|&n| n as f64).collect();
-            estimate(&c, fixed)
+            estimate(&c, fixed, mixing(m, &c))
         })
         .collect();
     let tf_mean = tf_sums
@@ -514,16 +532,23 @@ impl Problem<'_> {
     /// The M-step: m, u, ū and λ from the responsibilities.
     fn maximise_with(&self, w: &[f64], e: &Expectation) -> Params {
         let (counts_m, counts_u, tf_sums) = expected_counts(self.set, w, &self.tf_levels);
+        let deltas: Vec<f64> = counts_m
+            .iter()
+            .zip(&counts_u)
+            .map(|(m, u)| mixing(m, u))
+            .collect();
         Params {
             m: counts_m
                 .iter()
                 .zip(&self.fixed_m)
-                .map(|(c, fixed)| estimate(c, fixed))
+                .zip(&deltas)
+                .map(|((c, fixed), &delta)| estimate(c, fixed, delta))
                 .collect(),
             u: counts_u
                 .iter()
                 .zip(&self.fixed_u)
-                .map(|(c, fixed)| estimate(c, fixed))
+                .zip(&deltas)
+                .map(|((c, fixed), &delta)| estimate(c, fixed, delta))
                 .collect(),
             lambda: (e.w_sums.iter().sum::<f64>() + 1.0) / (e.w_sums.len() as f64 + 2.0),
             tf_mean: tf_sums
@@ -766,10 +791,9 @@ fn expectation(
     }
 }
 
-/// m or u of one field from its expected counts, smoothed; fixed levels keep their value and
-/// the free ones share the rest.
-fn estimate(counts: &[f64], fixed: &[Option<f64>]) -> Vec<f64> {
-    let n = counts.len().max(1) as f64;
+/// m or u of one field from its expected counts, mixed with the uniform distribution by
+/// `delta`; fixed levels keep their value and the free ones share the rest.
+fn estimate(counts: &[f64], fixed: &[Option<f64>], delta: f64) -> Vec<f64> {
     let total: f64 = counts
         .iter()
         .zip(fixed)
@@ -779,13 +803,19 @@ fn estimate(counts: &[f64], fixed: &[Option<f64>]) -> Vec<f64> {
     let free_levels = fixed.iter().filter(|f| f.is_none()).count().max(1) as f64;
     let fixed_mass: f64 = fixed.iter().flatten().sum();
     let room = (1.0 - fixed_mass).max(0.0);
+    let delta = if total > 0.0 {
+        delta.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
     counts
         .iter()
         .zip(fixed)
         .map(|(&c, f)| match f {
             Some(p) => *p,
             None => {
-                let share = (c.max(0.0) + SMOOTHING / n) / (total + SMOOTHING * free_levels / n);
+                let empirical = if total > 0.0 { c.max(0.0) / total } else { 0.0 };
+                let share = (1.0 - delta) * empirical + delta / free_levels;
                 clamp_probability(room * share)
             }
         })

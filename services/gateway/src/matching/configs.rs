@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use actix_web::{web, HttpResponse};
 use concord_models::database::connection;
 use concord_models::ids::{MatchingConfigId, ReferenceDatasetId};
-use concord_models::matching_configs::{MatchingConfig, MatchingConfigUpdate, NewMatchingConfig};
+use concord_models::matching_configs::{
+    Assignment, MatchingConfig, MatchingConfigUpdate, NewMatchingConfig, Scoring,
+};
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_scoring::matcher::{FieldMapping, MatchSettings, MatchSpec};
 use diesel_async::AsyncPgConnection;
@@ -49,6 +51,13 @@ pub struct ConfigBody {
     pub review_band: Option<ReviewBandBody>,
     #[serde(default)]
     pub ambiguity_margin: Option<f64>,
+    /// `probabilistic` (the default for a new config) or `weighted`; a `PUT` without it keeps the
+    /// config's.
+    #[serde(default)]
+    pub scoring: Option<String>,
+    /// `independent` (the default) or `one_to_one`; a `PUT` without it keeps the config's.
+    #[serde(default)]
+    pub assignment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,15 +72,24 @@ struct ValidConfig {
     name: String,
     field_mappings: serde_json::Value,
     settings: MatchSettings,
+    scoring: Scoring,
+    assignment: Assignment,
 }
 
 const MAX_NAME_CHARS: usize = 200;
+
+/// What a body leaves out: a new config's defaults, or what an existing config has.
+struct Defaults {
+    scoring: Scoring,
+    assignment: Assignment,
+}
 
 async fn validate(
     conn: &mut AsyncPgConnection,
     auth: &Authenticated,
     dataset_id: ReferenceDatasetId,
     body: ConfigBody,
+    defaults: Defaults,
 ) -> Result<ValidConfig, ApiError> {
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
@@ -90,12 +108,26 @@ async fn validate(
         })?;
     let columns = dataset.columns();
     let column_names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let scoring = match &body.scoring {
+        Some(raw) => raw
+            .parse::<Scoring>()
+            .map_err(|message| ApiError::validation("scoring", message))?,
+        None => defaults.scoring,
+    };
+    let assignment = match &body.assignment {
+        Some(raw) => raw
+            .parse::<Assignment>()
+            .map_err(|message| ApiError::validation("assignment", message))?,
+        None => defaults.assignment,
+    };
     let settings = MatchSettings::new(
         body.threshold,
         body.review_band.map(|band| band.lower),
         body.ambiguity_margin,
     )
-    .map_err(|e| ApiError::validation(e.path, e.message))?;
+    .map_err(|e| ApiError::validation(e.path, e.message))?
+    .with_scoring(scoring.into())
+    .with_assignment(assignment.into());
     MatchSpec::compile(&body.field_mappings, settings, &column_names)
         .map_err(|e| ApiError::validation(e.path, e.message))?;
     let field_mappings = serde_json::to_value(&body.field_mappings).map_err(ApiError::internal)?;
@@ -103,6 +135,8 @@ async fn validate(
         name,
         field_mappings,
         settings,
+        scoring,
+        assignment,
     })
 }
 
@@ -123,7 +157,11 @@ async fn create_config(
         .map(ReferenceDatasetId::from)
         .ok_or_else(|| ApiError::validation("reference_data_id", "is required"))?;
     let mut conn = connection(&state.pool).await?;
-    let valid = validate(&mut conn, &auth, dataset_id, body).await?;
+    let defaults = Defaults {
+        scoring: Scoring::Probabilistic,
+        assignment: Assignment::Independent,
+    };
+    let valid = validate(&mut conn, &auth, dataset_id, body, defaults).await?;
     let config = MatchingConfig::insert(
         &mut conn,
         NewMatchingConfig {
@@ -135,6 +173,8 @@ async fn create_config(
             threshold: valid.settings.threshold,
             review_floor: valid.settings.review_floor,
             ambiguity_margin: valid.settings.ambiguity_margin,
+            scoring: valid.scoring,
+            assignment: valid.assignment,
         },
     )
     .await?;
@@ -204,7 +244,11 @@ async fn replace_config(
             ));
         }
     }
-    let valid = validate(&mut conn, &auth, existing.reference_data_id, body).await?;
+    let defaults = Defaults {
+        scoring: existing.scoring,
+        assignment: existing.assignment,
+    };
+    let valid = validate(&mut conn, &auth, existing.reference_data_id, body, defaults).await?;
     let config = MatchingConfig::update(
         &mut conn,
         auth.organization_id,
@@ -215,6 +259,8 @@ async fn replace_config(
             threshold: valid.settings.threshold,
             review_floor: valid.settings.review_floor,
             ambiguity_margin: valid.settings.ambiguity_margin,
+            scoring: valid.scoring,
+            assignment: valid.assignment,
         },
     )
     .await?

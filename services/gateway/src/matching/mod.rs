@@ -2,6 +2,7 @@
 //! (queued here, matched in chunks by the matching workers), their results and reviews.
 
 pub mod configs;
+pub mod models;
 pub mod runs;
 pub mod view;
 
@@ -9,5 +10,6 @@ use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     configs::configure(cfg);
+    models::configure(cfg);
     runs::configure(cfg);
 }

@@ -7,12 +7,15 @@ use std::collections::{HashMap, HashSet};
 
 use actix_web::{web, HttpResponse};
 use bytes::BytesMut;
-use concord_messages::{jobs, AiTask, AiTaskRunKind, ChunkRange, EventType, MatchingJob};
+use concord_messages::{jobs, AiTask, AiTaskRunKind, EventType, MatchingJob};
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
 use concord_models::job_runs::{JobRun, JobRunStatus};
-use concord_models::match_results::{MatchResult, ResultFilter, Review, ReviewStatus};
-use concord_models::matching_configs::MatchingConfig;
+use concord_models::match_results::{
+    FieldEvidence, MatchCandidate, MatchResult, ResultFilter, Review, ReviewStatus,
+};
+use concord_models::matching_configs::{MatchingConfig, Scoring};
+use concord_models::matching_models::{MatchingModel, MatchingModelStatus, TrainingRequest};
 use concord_models::matching_runs::{
     CancelOutcome, ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun,
 };
@@ -209,9 +212,26 @@ async fn create_run(
                 ambiguity_margin: config.ambiguity_margin,
                 chunk_size,
                 candidates: Some(candidates),
+                scoring: config.scoring,
+                assignment: config.assignment,
             };
             let total = job.document_count;
-            let chunks = chunk_ranges(total, chunk_size);
+            let chunks = concord_service::matching::chunk_ranges(total, chunk_size);
+            // A probabilistic run scores with its config version's trained model; when there is
+            // none yet, the run trains it first (on its own documents).
+            let (model, training) = match config.scoring {
+                Scoring::Weighted => (None, false),
+                Scoring::Probabilistic => {
+                    match MatchingModel::find_for(conn, config.id, config.version).await? {
+                        Some(MatchingModel {
+                            status: MatchingModelStatus::Ready,
+                            model: Some(model),
+                            ..
+                        }) => (Some(model), false),
+                        _ => (None, !chunks.is_empty()),
+                    }
+                }
+            };
             let run_id = MatchingRunId::generate();
             let run = MatchingRun::insert(
                 conn,
@@ -225,7 +245,8 @@ async fn create_run(
                     rows_total: total,
                     config_id: Some(config.id),
                     reference_data_id: Some(config.reference_data_id),
-                    chunks_total: i32::try_from(chunks.len()).unwrap_or(i32::MAX),
+                    chunks_total: i32::try_from(chunks.len()).map_err(ApiError::internal)?,
+                    model,
                 },
             )
             .await?;
@@ -240,18 +261,34 @@ async fn create_run(
                     .await?;
                 return Ok(run);
             }
-            for (index, (start, end)) in chunks.into_iter().enumerate() {
+            if training {
+                let model = MatchingModel::request_training(
+                    conn,
+                    TrainingRequest {
+                        organization_id,
+                        config_id: config.id,
+                        config_version: config.version,
+                        job_run_id: job_id,
+                    },
+                )
+                .await?;
                 let job = MatchingJob {
-                    run_id: run_id.as_uuid(),
+                    run_id: Some(run_id.as_uuid()),
                     organization_id: organization_id.as_uuid(),
-                    chunk: Some(ChunkRange {
-                        index: index as u64,
-                        start: u64::try_from(start).unwrap_or(0),
-                        end: u64::try_from(end).unwrap_or(0),
-                    }),
+                    chunk: None,
+                    model_id: Some(model.id.as_uuid()),
                 };
                 OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job))
                     .await?;
+            } else {
+                concord_service::matching::enqueue_chunks(
+                    conn,
+                    organization_id,
+                    run_id,
+                    total,
+                    chunk_size,
+                )
+                .await?;
             }
             Ok(run)
         })
@@ -263,19 +300,6 @@ async fn create_run(
             format!("/v1/matching/runs/{}", run.id),
         ))
         .json(MatchingRunView::new(run, None)))
-}
-
-/// Splits positions `0..total` into `[start, end)` ranges of at most `size`.
-pub(crate) fn chunk_ranges(total: i32, size: i32) -> Vec<(i32, i32)> {
-    let size = size.max(1);
-    let mut ranges = Vec::new();
-    let mut start = 0;
-    while start < total {
-        let end = start.saturating_add(size).min(total);
-        ranges.push((start, end));
-        start = end;
-    }
-    ranges
 }
 
 async fn get_run(
@@ -695,7 +719,7 @@ async fn export_results(
     auth.require(Scope::Read)?;
     let run = find_run(&state, &auth, &path).await?;
     let header = bytes::Bytes::from_static(
-        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,candidates,review_notes,ai_suggested_row_id,ai_flag\r\n",
+        b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,candidates,match_weight,evidence,review_notes,ai_suggested_row_id,ai_flag\r\n",
     );
     let pool: DbPool = state.pool.clone();
     let run_id = run.id;
@@ -724,7 +748,7 @@ async fn export_results(
             };
             let mut out = BytesMut::with_capacity(rows.len() * 96);
             for row in &rows {
-                write_csv_row(&mut out, row);
+                write_csv_row(&mut out, row)?;
             }
             Ok(Some((out.freeze(), next)))
         }
@@ -742,20 +766,29 @@ async fn export_results(
         .streaming(body))
 }
 
-fn write_csv_row(out: &mut BytesMut, row: &MatchResult) {
+fn write_csv_row(out: &mut BytesMut, row: &MatchResult) -> Result<(), ApiError> {
     // The top candidates as `row_id:confidence`, best first, separated by `|`.
-    let candidates = row
-        .candidates
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|candidate| {
-            let id = candidate.get("reference_row_id")?.as_str()?;
-            let confidence = candidate.get("confidence")?.as_f64()?;
-            Some(format!("{id}:{confidence:.4}"))
+    let candidates: Vec<MatchCandidate> = serde_json::from_value(row.candidates.clone())
+        .map_err(|e| ApiError::internal_message(format!("result {}: candidates: {e}", row.id)))?;
+    let candidates = candidates
+        .iter()
+        .map(|c| format!("{}:{:.4}", c.reference_row_id, c.confidence))
+        .collect::<Vec<_>>()
+        .join("|");
+    // Per field `source=level:bits` (or `source=score` without a model), `|`-separated: the
+    // waterfall of the match weight.
+    let evidence: Vec<FieldEvidence> = serde_json::from_value(row.evidence.clone())
+        .map_err(|e| ApiError::internal_message(format!("result {}: evidence: {e}", row.id)))?;
+    let evidence = evidence
+        .iter()
+        .map(|e| match (&e.level, e.match_weight, e.score) {
+            (Some(level), Some(bits), _) => format!("{}={level}:{bits:+.2}", e.source),
+            (_, _, Some(score)) => format!("{}={score:.3}", e.source),
+            _ => format!("{}=missing", e.source),
         })
         .collect::<Vec<_>>()
         .join("|");
+    let match_weight = row.match_weight.map(|w| format!("{w:.3}"));
     let confidence = format!("{:.6}", row.confidence);
     write_record(
         out,
@@ -768,30 +801,13 @@ fn write_csv_row(out: &mut BytesMut, row: &MatchResult) {
             Some(if row.ambiguous { "true" } else { "false" }),
             Some(row.resolved_by.as_str()),
             Some(candidates.as_str()),
+            match_weight.as_deref(),
+            Some(evidence.as_str()),
             row.review_notes.as_deref(),
             row.ai_suggested_row_id.as_deref(),
             row.ai_flag.as_deref(),
         ]
         .into_iter(),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rstest::rstest;
-
-    #[rstest]
-    #[case(0, 5, vec![])]
-    #[case(3, 5, vec![(0, 3)])]
-    #[case(10, 5, vec![(0, 5), (5, 10)])]
-    #[case(11, 5, vec![(0, 5), (5, 10), (10, 11)])]
-    #[case(2, 0, vec![(0, 1), (1, 2)])]
-    fn chunks_cover_every_position_once(
-        #[case] total: i32,
-        #[case] size: i32,
-        #[case] expected: Vec<(i32, i32)>,
-    ) {
-        assert_eq!(chunk_ranges(total, size), expected);
-    }
+    Ok(())
 }

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use concord_models::match_results::{MatchResult, ResolvedBy, ReviewStatus};
-use concord_models::matching_configs::MatchingConfig;
-use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus};
+use concord_models::matching_configs::{Assignment, MatchingConfig, Scoring};
+use concord_models::matching_runs::{ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus};
 use serde::Serialize;
 use serde_json::json;
 
@@ -16,6 +16,8 @@ pub struct MatchingConfigView {
     pub threshold: f64,
     pub review_band: ReviewBandView,
     pub ambiguity_margin: f64,
+    pub scoring: Scoring,
+    pub assignment: Assignment,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -38,6 +40,8 @@ impl From<MatchingConfig> for MatchingConfigView {
                 "run": format!("/v1/matching/configs/{id}/run"),
                 "smart_run": format!("/v1/matching/configs/{id}/smart-run"),
                 "runs": format!("/v1/matching/runs?config_id={id}"),
+                "model": format!("/v1/matching/configs/{id}/model"),
+                "train": format!("/v1/matching/configs/{id}/train"),
                 "reference_data": format!("/v1/reference-data/{}", config.reference_data_id),
             }),
             id,
@@ -50,6 +54,8 @@ impl From<MatchingConfig> for MatchingConfigView {
                 upper: config.threshold,
             },
             ambiguity_margin: config.ambiguity_margin,
+            scoring: config.scoring,
+            assignment: config.assignment,
             version: config.version,
             created_at: config.created_at,
             updated_at: config.updated_at,
@@ -137,12 +143,19 @@ impl MatchingRunView {
     }
 }
 
+/// Whether the run scores with a trained model.
+fn probabilistic(run: &MatchingRun) -> bool {
+    serde_json::from_value::<ConfigSnapshot>(run.config_snapshot.clone())
+        .is_ok_and(|snapshot| snapshot.scoring == Scoring::Probabilistic)
+}
+
 /// A light view for polling.
 #[derive(Debug, Serialize)]
 pub struct RunProgressView {
     pub run_id: String,
     pub status: MatchingRunStatus,
-    /// `queued`, `matching`, `ai_resolving`, or the status once the run has ended.
+    /// `queued`, `training` (a probabilistic run's config has no model yet: the run trains it
+    /// first), `matching`, `ai_resolving`, or the status once the run has ended.
     pub phase: &'static str,
     pub processed: i32,
     pub total: i32,
@@ -159,6 +172,7 @@ impl RunProgressView {
     pub fn new(run: &MatchingRun, now: DateTime<Utc>) -> Self {
         let phase = match run.status {
             MatchingRunStatus::Queued => "queued",
+            MatchingRunStatus::Running if run.model.is_none() && probabilistic(run) => "training",
             MatchingRunStatus::Running => "matching",
             MatchingRunStatus::AiResolving => "ai_resolving",
             MatchingRunStatus::Completed => "completed",
@@ -212,6 +226,8 @@ pub struct MatchResultView {
     pub status: ReviewStatus,
     pub ambiguous: bool,
     pub resolved_by: ResolvedBy,
+    /// The best candidate's match weight in bits (probabilistic runs).
+    pub match_weight: Option<f64>,
     pub evidence: serde_json::Value,
     pub candidates: serde_json::Value,
     pub review: Option<ReviewView>,
@@ -249,6 +265,7 @@ impl From<MatchResult> for MatchResultView {
             status: result.status,
             ambiguous: result.ambiguous,
             resolved_by: result.resolved_by,
+            match_weight: result.match_weight,
             evidence: result.evidence,
             candidates: result.candidates,
             review: result.reviewed_at.map(|reviewed_at| ReviewView {

@@ -26,10 +26,10 @@ use crate::auth::{Authenticated, Scope};
 use crate::error::ApiError;
 use crate::extract::parse_json;
 use crate::lookup_tables;
-use crate::matching::runs::chunk_ranges;
 use crate::pagination::{Page, PageRequest};
 use crate::policies;
 use crate::state::AppState;
+use concord_service::matching::chunk_ranges;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

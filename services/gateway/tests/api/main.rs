@@ -8,6 +8,7 @@ mod intake;
 mod jobs;
 mod lookup_tables;
 mod matching;
+mod matching_models;
 mod ops;
 mod outbox;
 mod rate_limit;

@@ -1,0 +1,9 @@
+ALTER TABLE match_results
+    DROP COLUMN match_weight,
+    DROP COLUMN candidates_considered;
+ALTER TABLE matching_runs
+    DROP COLUMN model;
+DROP TABLE matching_models;
+ALTER TABLE matching_configs
+    DROP COLUMN scoring,
+    DROP COLUMN assignment;

@@ -1,0 +1,233 @@
+//! The trained model of a matching config: `GET /v1/matching/configs/{id}/model` shows it (m, u
+//! and weight per field and level, λ, sample sizes, convergence, labels used), `POST
+//! /v1/matching/configs/{id}/train` trains it again — on a job run's documents and on every
+//! reviewer's decision on the config's results — in the matching workers. A config's first
+//! probabilistic run trains it by itself.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use concord_messages::{jobs, MatchingJob};
+use concord_models::database::connection;
+use concord_models::ids::{JobRunId, MatchingConfigId};
+use concord_models::job_runs::{JobRun, JobRunStatus};
+use concord_models::matching_configs::{MatchingConfig, Scoring};
+use concord_models::matching_models::{MatchingModel, MatchingModelStatus, TrainingRequest};
+use concord_models::matching_runs::{MatchingRun, MatchingRunStatus};
+use concord_models::outbox::OutboxMessage;
+use concord_scoring::matcher::MatchModel;
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Authenticated, Scope};
+use crate::error::ApiError;
+use crate::extract::{parse_json, requested_version};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/matching/configs/{id}/model", web::get().to(get_model))
+        .route("/matching/configs/{id}/train", web::post().to(train));
+}
+
+/// What `/model` answers.
+#[derive(Debug, Serialize)]
+pub struct MatchingModelView {
+    pub id: String,
+    pub config_id: String,
+    pub config_version: i32,
+    /// `training`, `ready` or `failed`.
+    pub status: MatchingModelStatus,
+    /// The job run whose documents it learns (or learnt) from.
+    pub job_id: String,
+    pub requested_at: DateTime<Utc>,
+    pub trained_at: Option<DateTime<Utc>>,
+    /// Why the last training failed.
+    pub error: Option<String>,
+    /// How many reviewers' decisions it learnt from.
+    pub labels_used: Option<usize>,
+    /// The model: per field and level m, u, u among candidates and the weights in bits; λ;
+    /// the training report (sample sizes, iterations, last change, converged). Null until the
+    /// first training ends.
+    pub model: Option<MatchModel>,
+    pub links: serde_json::Value,
+}
+
+impl From<MatchingModel> for MatchingModelView {
+    fn from(row: MatchingModel) -> Self {
+        let model = row.model.map(|m| m.0);
+        let config_id = row.config_id.to_string();
+        Self {
+            links: serde_json::json!({
+                "self": format!("/v1/matching/configs/{config_id}/model"),
+                "train": format!("/v1/matching/configs/{config_id}/train"),
+                "config": format!("/v1/matching/configs/{config_id}"),
+                "job": format!("/v1/jobs/{}", row.job_run_id),
+            }),
+            id: row.id.to_string(),
+            config_id,
+            config_version: row.config_version,
+            status: row.status,
+            job_id: row.job_run_id.to_string(),
+            requested_at: row.requested_at,
+            trained_at: row.trained_at,
+            error: row.error,
+            labels_used: model
+                .as_ref()
+                .map(|m| m.training.labelled_matches + m.training.labelled_non_matches),
+            model,
+        }
+    }
+}
+
+fn config_id(raw: &str) -> Result<MatchingConfigId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("matching config", raw))
+}
+
+async fn find_config(
+    conn: &mut diesel_async::AsyncPgConnection,
+    auth: &Authenticated,
+    raw: &str,
+) -> Result<MatchingConfig, ApiError> {
+    MatchingConfig::find(conn, auth.organization_id, config_id(raw)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("matching config", raw))
+}
+
+/// `GET /v1/matching/configs/{id}/model?version=N`: the model of the config's current version
+/// (or of version N). 404 `model_not_trained` while there is none.
+async fn get_model(
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Read)?;
+    let mut conn = connection(&state.pool).await?;
+    let config = find_config(&mut conn, &auth, &path).await?;
+    let version = requested_version(&query)?.unwrap_or(config.version);
+    let model = MatchingModel::find_for(&mut conn, config.id, version)
+        .await?
+        .ok_or_else(|| ApiError::NotYet {
+            code: "model_not_trained",
+            message: format!(
+                "version {version} of matching config `{}` has no model yet: its first run trains one, or POST /v1/matching/configs/{}/train",
+                config.id, config.id
+            ),
+        })?;
+    Ok(HttpResponse::Ok().json(MatchingModelView::from(model)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainBody {
+    /// The job run whose documents to learn from; by default that of the config's latest
+    /// completed run.
+    #[serde(default)]
+    job_id: Option<uuid::Uuid>,
+}
+
+/// `POST /v1/matching/configs/{id}/train` `{job_id?}`: trains the model of the config's current
+/// version again, in the matching workers: 202 with the model (`training`; its last model stays
+/// readable until the new one is stored). 409 `weighted_scoring` for a weighted config; 422 when
+/// there is no job run to learn from.
+async fn train(
+    path: web::Path<String>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Write)?;
+    let body: TrainBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TrainBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    let organization_id = auth.organization_id;
+    let mut conn = connection(&state.pool).await?;
+    let config = find_config(&mut conn, &auth, &path).await?;
+    if config.scoring != Scoring::Probabilistic {
+        return Err(ApiError::Conflict {
+            code: "weighted_scoring",
+            message: format!(
+                "matching config `{}` scores with the weighted mean, which learns nothing; PUT it with \"scoring\": \"probabilistic\" first",
+                config.id
+            ),
+        });
+    }
+    let job_id = match body.job_id {
+        Some(id) => JobRunId::from(id),
+        None => latest_completed_job(&mut conn, &auth, config.id).await?,
+    };
+    let job = JobRun::find(&mut conn, organization_id, job_id)
+        .await?
+        .ok_or_else(|| ApiError::validation("job_id", format!("no job run `{job_id}`")))?;
+    if job.status != JobRunStatus::Completed {
+        return Err(ApiError::Conflict {
+            code: "job_not_completed",
+            message: format!(
+                "job run `{job_id}` is {}; a model learns from a completed job run",
+                job.status
+            ),
+        });
+    }
+    let model = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let model = MatchingModel::request_training(
+                conn,
+                TrainingRequest {
+                    organization_id,
+                    config_id: config.id,
+                    config_version: config.version,
+                    job_run_id: job_id,
+                },
+            )
+            .await?;
+            let job = MatchingJob {
+                run_id: None,
+                organization_id: organization_id.as_uuid(),
+                chunk: None,
+                model_id: Some(model.id.as_uuid()),
+            };
+            OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job))
+                .await?;
+            Ok(model)
+        })
+        .await?;
+    state.outbox_waker.notify_one();
+    Ok(HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/matching/configs/{}/model", model.config_id),
+        ))
+        .json(MatchingModelView::from(model)))
+}
+
+/// The job run of the config's most recent completed run.
+async fn latest_completed_job(
+    conn: &mut diesel_async::AsyncPgConnection,
+    auth: &Authenticated,
+    config_id: MatchingConfigId,
+) -> Result<JobRunId, ApiError> {
+    let mut before = None;
+    loop {
+        let runs =
+            MatchingRun::list(conn, auth.organization_id, Some(config_id), before, 100).await?;
+        if let Some(run) = runs
+            .iter()
+            .find(|run| run.status == MatchingRunStatus::Completed)
+        {
+            return Ok(run.job_run_id);
+        }
+        match runs.last() {
+            Some(last) if runs.len() == 100 => before = Some(last.id),
+            _ => {
+                return Err(ApiError::validation(
+                    "job_id",
+                    "the config has no completed run whose documents it could learn from; name a job run",
+                ))
+            }
+        }
+    }
+}
