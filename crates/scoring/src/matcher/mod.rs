@@ -50,6 +50,8 @@ mod field;
 mod hash;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_model;
 
 use crate::clamp_score;
 use crate::index::{
