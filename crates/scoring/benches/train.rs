@@ -3,7 +3,7 @@
 //!
 //! * `train()` (EM) on 100,000 candidate pairs — 10,000 documents × 10 pairs, 6 fields, levels
 //!   drawn from a known model — and 200,000 random pairs;
-//! * `one_to_one()` (the auction) on 45,000 documents × 5 candidates, probabilistic and weighted;
+//! * `one_to_one()` (shortest augmenting paths) on 45,000 documents × 5 candidates, probabilistic and weighted;
 //!   and on small clusters of documents that want the same rows more than there are rows.
 //!
 //! `cargo bench -p concord-scoring --bench train` (about a minute).

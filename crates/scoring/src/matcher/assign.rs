@@ -11,9 +11,10 @@
 //! 1. **The most probable assignment.** Each document either takes one of its candidate rows
 //!    or none; the assignment maximises `Σ ln p` over the documents, where `p` is the taken
 //!    row's confidence as the matcher gave it, or, for none, `1 − Σ` of the document's
-//!    confidences (weighted scoring: `1 −` the best confidence). It is found by the auction
-//!    algorithm (Bertsekas: documents bid for rows, raising their prices by at least
-//!    [`EPSILON`]), so the total is within `n · ε` of the optimum.
+//!    confidences (weighted scoring: `1 −` the best confidence). It is found exactly (up to
+//!    rounding) by shortest augmenting paths with potentials — the Hungarian method on the
+//!    sparse graph of candidates, each search a Dijkstra over the rows — so near-identical
+//!    documents competing for fewer rows settle in a few steps, not a price war.
 //! 2. **Decisions again.** Each document is decided anew over its *available* candidates: those
 //!    whose row no other document claimed. Probabilistic: the confidences are recomputed over
 //!    the available rows ([`super::model::confidences`]), so a rival that took its row no
@@ -25,10 +26,7 @@
 
 use std::collections::HashMap;
 
-/// The auction's ε (in natural-log units of probability): the assignment's total is within
-/// `n · ε` of the optimum.
-pub const EPSILON: f64 = 1e-4;
-/// The smallest probability the auction's benefits take (`ln` of it bounds them below).
+/// The smallest probability the assignment's benefits take (`ln` of it bounds them below).
 const FLOOR: f64 = 1e-12;
 
 use super::model::{confidences, Calibration};
@@ -111,61 +109,206 @@ fn benefits(
     (rows, none.max(FLOOR).ln())
 }
 
-/// The auction: which document takes which row (rows no document takes are absent).
-fn auction(
+/// Where a shortest augmenting path ends: a free row, or a document giving its row up for none.
+#[derive(Debug, Clone, Copy)]
+enum Sink {
+    Row(usize),
+    None(usize),
+}
+
+/// A heap entry of Dijkstra's search: a row at a reduced distance (the smallest pops first).
+#[derive(Debug, Clone, Copy)]
+struct Reached(f64, usize);
+
+impl PartialEq for Reached {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Reached {}
+impl PartialOrd for Reached {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Reached {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.total_cmp(&self.0).then(other.1.cmp(&self.1))
+    }
+}
+
+/// The most probable assignment: which document takes which row (rows no document takes are
+/// absent). Shortest augmenting paths with potentials (the Hungarian method on the sparse
+/// graph of candidates): documents are added one at a time, each by the cheapest chain of
+/// moves that frees it a row or lets a document fall back to none; the potentials keep every
+/// reduced cost non-negative, so each search is Dijkstra's. Exact up to rounding.
+fn optimal_claims(
     documents: &[DocumentCandidates],
     settings: &MatchSettings,
     lambda: f64,
     calibration: &Calibration,
 ) -> HashMap<u32, usize> {
-    let docs: Vec<(Vec<(u32, f64)>, f64)> = documents
-        .iter()
-        .map(|d| benefits(d, settings, lambda, calibration))
-        .collect();
-    let mut price: HashMap<u32, f64> = HashMap::new();
-    let mut owner: HashMap<u32, usize> = HashMap::new();
-    let spread = docs
-        .iter()
-        .flat_map(|(rows, none)| rows.iter().map(move |&(_, b)| (b - none).abs()))
-        .fold(0.0f64, f64::max)
-        .min(-FLOOR.ln());
-    let mut queue: std::collections::VecDeque<usize> = (0..docs.len()).collect();
-    // Each bid raises a price by at least ε and no document bids on a row priced above its
-    // spread, so a correct run ends long before this bound; it keeps the loop total.
-    let mut budget = docs
-        .len()
-        .saturating_mul(64)
-        .saturating_add((docs.len() as f64 * (spread / EPSILON + 1.0)).min(1e9) as usize);
-    while let Some(d) = queue.pop_front() {
-        if budget == 0 {
-            break;
-        }
-        budget -= 1;
-        let Some((rows, none)) = docs.get(d) else {
+    // Costs are −ln p: each document's edges to its rows and to its private none.
+    let mut index: HashMap<u32, usize> = HashMap::new();
+    let mut row_ids: Vec<u32> = Vec::new();
+    let mut edges: Vec<Vec<(usize, f64)>> = Vec::with_capacity(documents.len());
+    let mut none_cost: Vec<f64> = Vec::with_capacity(documents.len());
+    for doc in documents {
+        let (rows, none) = benefits(doc, settings, lambda, calibration);
+        edges.push(
+            rows.into_iter()
+                .map(|(row, b)| {
+                    let j = *index.entry(row).or_insert_with(|| {
+                        row_ids.push(row);
+                        row_ids.len() - 1
+                    });
+                    (j, -b)
+                })
+                .collect(),
+        );
+        none_cost.push(-none);
+    }
+    let rows = row_ids.len();
+    // Dual potentials: rows' only fall (a free row's stays 0), documents' only rise.
+    let mut v = vec![0.0f64; rows];
+    let mut u = vec![0.0f64; documents.len()];
+    let mut owner: Vec<Option<usize>> = vec![None; rows];
+    let mut holds: Vec<Option<usize>> = vec![None; documents.len()];
+    let mut dist = vec![f64::INFINITY; rows];
+    let mut via = vec![0usize; rows];
+    let mut settled = vec![false; rows];
+    let mut touched: Vec<usize> = Vec::new();
+    let mut heap: std::collections::BinaryHeap<Reached> = std::collections::BinaryHeap::new();
+    let mut reached: Vec<(usize, f64)> = Vec::new();
+    for d0 in 0..documents.len() {
+        let (Some(d0_edges), Some(&d0_none)) = (edges.get(d0), none_cost.get(d0)) else {
             continue;
         };
-        // The best and second-best net values; none is a private object at price 0.
-        let mut best: (f64, Option<u32>) = (*none, None);
-        let mut second = f64::NEG_INFINITY;
-        for &(row, b) in rows {
-            let net = b - price.get(&row).copied().unwrap_or(0.0);
-            if net > best.0 {
-                second = best.0;
-                best = (net, Some(row));
-            } else {
-                second = second.max(net);
+        let start = d0_edges
+            .iter()
+            .map(|&(j, c)| c - v.get(j).copied().unwrap_or(0.0))
+            .fold(d0_none, f64::min);
+        if let Some(x) = u.get_mut(d0) {
+            *x = start;
+        }
+        for &j in &touched {
+            if let (Some(dj), Some(sj)) = (dist.get_mut(j), settled.get_mut(j)) {
+                *dj = f64::INFINITY;
+                *sj = false;
             }
         }
-        let (value, Some(row)) = best else {
-            continue;
+        touched.clear();
+        heap.clear();
+        reached.clear();
+        reached.push((d0, 0.0));
+        let mut best = (d0_none - start, Sink::None(d0));
+        let relax = |d: usize,
+                     at: f64,
+                     u: &[f64],
+                     v: &[f64],
+                     holds: &[Option<usize>],
+                     dist: &mut [f64],
+                     via: &mut [usize],
+                     settled: &[bool],
+                     touched: &mut Vec<usize>,
+                     heap: &mut std::collections::BinaryHeap<Reached>| {
+            let held = holds.get(d).copied().flatten();
+            let ud = u.get(d).copied().unwrap_or(0.0);
+            for &(j, c) in edges.get(d).map_or(&[][..], Vec::as_slice) {
+                if held == Some(j) || settled.get(j).copied().unwrap_or(true) {
+                    continue;
+                }
+                let reduced = (c - ud - v.get(j).copied().unwrap_or(0.0)).max(0.0);
+                let next = at + reduced;
+                if let (Some(dj), Some(vj)) = (dist.get_mut(j), via.get_mut(j)) {
+                    if next < *dj {
+                        *dj = next;
+                        *vj = d;
+                        touched.push(j);
+                        heap.push(Reached(next, j));
+                    }
+                }
+            }
         };
-        let bid = value - second.max(value - spread) + EPSILON;
-        *price.entry(row).or_insert(0.0) += bid;
-        if let Some(previous) = owner.insert(row, d) {
-            queue.push_back(previous);
+        relax(
+            d0, 0.0, &u, &v, &holds, &mut dist, &mut via, &settled, &mut touched, &mut heap,
+        );
+        while let Some(Reached(at, j)) = heap.pop() {
+            if at >= best.0 {
+                break;
+            }
+            if at > dist.get(j).copied().unwrap_or(f64::INFINITY) {
+                continue;
+            }
+            if let Some(s) = settled.get_mut(j) {
+                if *s {
+                    continue;
+                }
+                *s = true;
+            }
+            match owner.get(j).copied().flatten() {
+                None => {
+                    best = (at, Sink::Row(j));
+                    break;
+                }
+                Some(d) => {
+                    reached.push((d, at));
+                    let give_up = at
+                        + (none_cost.get(d).copied().unwrap_or(0.0)
+                            - u.get(d).copied().unwrap_or(0.0))
+                        .max(0.0);
+                    if give_up < best.0 {
+                        best = (give_up, Sink::None(d));
+                    }
+                    relax(
+                        d, at, &u, &v, &holds, &mut dist, &mut via, &settled, &mut touched,
+                        &mut heap,
+                    );
+                }
+            }
+        }
+        let (length, sink) = best;
+        // Potentials: what the search settled moves by its distance short of the path's.
+        for &(d, at) in &reached {
+            if let Some(x) = u.get_mut(d) {
+                *x += (length - at).max(0.0);
+            }
+        }
+        for &j in &touched {
+            if settled.get(j).copied().unwrap_or(false) {
+                if let (Some(x), Some(&at)) = (v.get_mut(j), dist.get(j)) {
+                    *x -= (length - at).max(0.0);
+                }
+            }
+        }
+        // Augment: walk the path back from its sink to d0, each document taking the next row.
+        let (mut d, mut next) = match sink {
+            Sink::Row(j) => (via.get(j).copied().unwrap_or(d0), Some(j)),
+            Sink::None(d) => (d, None),
+        };
+        for _ in 0..=documents.len() {
+            let previous = holds.get(d).copied().flatten();
+            if let Some(h) = holds.get_mut(d) {
+                *h = next;
+            }
+            if let Some(j) = next {
+                if let Some(o) = owner.get_mut(j) {
+                    *o = Some(d);
+                }
+            }
+            if d == d0 {
+                break;
+            }
+            let Some(j) = previous else { break };
+            next = Some(j);
+            d = via.get(j).copied().unwrap_or(d0);
         }
     }
     owner
+        .iter()
+        .enumerate()
+        .filter_map(|(j, o)| Some((*row_ids.get(j)?, (*o)?)))
+        .collect()
 }
 
 /// Assigns rows one-to-one (see the module docs); the result is aligned with `documents`.
@@ -176,7 +319,7 @@ pub fn one_to_one(
     calibration: &Calibration,
 ) -> Vec<Assigned> {
     let clean = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v };
-    let claimed = auction(documents, settings, lambda, calibration);
+    let claimed = optimal_claims(documents, settings, lambda, calibration);
     documents
         .iter()
         .enumerate()

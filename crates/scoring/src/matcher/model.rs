@@ -446,15 +446,26 @@ impl ModelWeights {
     }
 }
 
+/// The most evidence a weight can carry, in bits: larger (and `+∞`) weights count as this, so
+/// that weights compare and subtract as finite numbers.
+pub const MAX_EVIDENCE_BITS: f64 = 1e6;
+
 /// The confidences of a document's candidates from their `(W, C)` (see the module docs), in the
-/// same order. Total: NaN weights count as no evidence at all (`−∞`).
+/// same order. Total: NaN weights count as no evidence at all (`−∞`), and `+∞` as
+/// [`MAX_EVIDENCE_BITS`].
 pub fn confidences(
     weights: &[(f64, f64)],
     n: usize,
     lambda: f64,
     calibration: &Calibration,
 ) -> Vec<f64> {
-    let clean = |w: f64| if w.is_nan() { f64::NEG_INFINITY } else { w };
+    let clean = |w: f64| {
+        if w.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            w.min(MAX_EVIDENCE_BITS)
+        }
+    };
     let lambda = clamp_probability(lambda);
     // P(some) = λ/n Σ 2^C / ((1 − λ) + λ/n Σ 2^C), with the largest exponent factored out.
     let log2_prior = lambda.log2() - (n.max(1) as f64).log2();

@@ -918,7 +918,7 @@ fn one_to_one_finds_the_most_probable_assignment() {
             })
             .sum();
         let optimum = best_total(&benefits, &documents, &mut Vec::new());
-        let slack = documents.len() as f64 * assign::EPSILON + 1e-9;
+        let slack = 1e-9 * documents.len().max(1) as f64;
         assert!(
             total >= optimum - slack,
             "{what}: total {total} below the optimum {optimum}"
@@ -1310,7 +1310,6 @@ fn confidences_are_total() {
 
 /// More match weight never lowers a candidate's confidence, even infinitely more.
 #[test]
-#[ignore = "bug: confidences() gives a candidate with W = C = +inf the floor 1e-6 (inf - inf is NaN), below a finite one"]
 fn infinite_evidence_is_not_less_than_finite_evidence() {
     let calibration = Calibration::default();
     let finite = confidences(&[(40.0, 40.0)], 1, 0.5, &calibration);
@@ -1637,7 +1636,6 @@ fn digits_replaced_through_the_index() {
 /// Documents that want the same rows more than there are rows (three copies of a document, two
 /// copies of its row) are settled in a few bids, not a price war of ε steps.
 #[test]
-#[ignore = "bug: the auction has no ε-scaling: 3 identical documents over 2 identical rows take ~270,000 bids of ε = 1e-4 (4-16 ms in release per cluster, 10 over 9 rows ~450 ms)"]
 fn over_demanded_rows_are_settled_quickly() {
     let cluster = |first_row: u32| -> Vec<DocumentCandidates> {
         (0..3)
