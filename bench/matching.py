@@ -175,10 +175,18 @@ def match_and_score(api: Api, name: str, start_path: str, job_id: str, truth_pat
     return detail
 
 
+def baseline_config(spec: dict) -> str | None:
+    """The weighted-mean config beside a set's config (`invoices-weighted.json`), if there is one:
+    the matcher as it was before the probabilistic model, run on the same documents by --baseline."""
+    name = spec["config"].removesuffix(".json") + "-weighted.json"
+    return name if os.path.exists(os.path.join(REPO, "bench", "configs", name)) else None
+
+
 def run_set(api: Api, name: str, spec: dict, data_dir: str, workdir: str, worker_pid_file: str,
-            smart: bool = False, uploaded: dict | None = None) -> dict:
+            smart: bool = False, uploaded: dict | None = None, baseline: bool = False) -> dict:
     """Uploads, submits, runs and scores one set. `uploaded` (a dict kept by the caller) lets sets
-    with byte-identical reference CSVs share one uploaded reference data set and config."""
+    with byte-identical reference CSVs share one uploaded reference data set and config. With
+    `baseline`, the same documents are matched again with the set's weighted baseline config."""
     refs = plain_csv(os.path.join(data_dir, spec["refs"]), workdir)
     docs = plain_csv(os.path.join(data_dir, spec["docs"]), workdir)
     truth_path = os.path.join(data_dir, spec["truth"])
@@ -213,6 +221,23 @@ def run_set(api: Api, name: str, spec: dict, data_dir: str, workdir: str, worker
 
     run = match_and_score(api, name, f"/v1/matching/configs/{config['id']}/run", job["id"], truth_path, result)
     pred = result.pop("_pred")
+    model = api.request("GET", f"/v1/matching/configs/{config['id']}/model") \
+        if config.get("scoring") == "probabilistic" else None
+    if model is not None:
+        t = model["model"]["training"]
+        result["model"] = dict(lambda_=model["model"]["lambda"], documents=t["documents"], pairs=t["pairs"],
+                               iterations=t["iterations"], converged=t["converged"], last_change=t["last_change"])
+    base_name = baseline_config(spec) if baseline else None
+    if base_name is not None:
+        base_body = json.load(open(os.path.join(REPO, "bench", "configs", base_name)))
+        base_body["reference_data_id"] = dataset["id"]
+        base_cfg = api.request("POST", "/v1/matching/configs", base_body)
+        base_result: dict = {}
+        match_and_score(api, name, f"/v1/matching/configs/{base_cfg['id']}/run", job["id"], truth_path,
+                        base_result)
+        base_result.pop("_pred")
+        result["baseline"] = dict(config=base_name, scores=base_result["scores"], run_s=base_result["run_s"],
+                                  _merged=base_result["_merged"])
     truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
     if smart:
         # The same documents again as a smart run: the AI pass over the review band.
@@ -240,6 +265,8 @@ def run_set(api: Api, name: str, spec: dict, data_dir: str, workdir: str, worker
     noise = noise_log(data_dir)
     if noise is not None:
         result["per_noise"] = per_noise(result["_merged"], noise)
+        if "baseline" in result:
+            result["baseline"]["per_noise"] = per_noise(result["baseline"]["_merged"], noise)
     return result
 
 
@@ -324,20 +351,26 @@ def run_hard_kinds(api: Api, args, bench_copy: str) -> dict:
     spec = SETS["hard"]
     uploaded: dict = {}
     print("[bench] hard-kinds: (none)", flush=True)
-    base = run_set(api, "hard-kinds-none", spec, base_dir, args.workdir, args.worker_pid_file, uploaded=uploaded)
+    base = run_set(api, "hard-kinds-none", spec, base_dir, args.workdir, args.worker_pid_file, uploaded=uploaded,
+                   baseline=args.baseline)
     base_merged = base.pop("_merged")
     rows = []
     for k, d in zip(kinds, dirs):
         print(f"[bench] hard-kinds: {k}", flush=True)
         ours = run_set(api, f"hard-kinds-{k.removeprefix('hard.')}", spec, d, args.workdir, args.worker_pid_file,
-                       uploaded=uploaded)
+                       uploaded=uploaded, baseline=args.baseline)
         merged = ours.pop("_merged")
         ids = carrying(noise_log(d), k)
         n, rec = recall_of(merged, ids)
         _, rec_base = recall_of(base_merged, ids)
-        rows.append(dict(kind=k, docs_with_kind=n, f1=ours["scores"]["f1"], recall=ours["scores"]["recall"],
-                         no_match_accuracy=ours["scores"]["no_match_accuracy"], recall_kind_docs=rec,
-                         recall_same_docs_without=rec_base, run_s=ours["run_s"], data=d))
+        row = dict(kind=k, docs_with_kind=n, f1=ours["scores"]["f1"], recall=ours["scores"]["recall"],
+                   no_match_accuracy=ours["scores"]["no_match_accuracy"], recall_kind_docs=rec,
+                   recall_same_docs_without=rec_base, run_s=ours["run_s"], data=d)
+        if "baseline" in ours:
+            b = ours["baseline"]
+            row["baseline_f1"] = b["scores"]["f1"]
+            row["baseline_recall_kind_docs"] = recall_of(b.pop("_merged"), ids)[1]
+        rows.append(row)
     out = dict(size=size, base=dict(f1=base["scores"]["f1"], recall=base["scores"]["recall"],
                                     no_match_accuracy=base["scores"]["no_match_accuracy"], data=base_dir),
                kinds=rows)
@@ -373,6 +406,7 @@ def print_hard_kinds(hk: dict):
           f"{fmt(b['no_match_accuracy'])}; Splink F1 {fmt(b.get('splink_f1'))} (w >= {fmt(hk.get('splink_threshold'))},"
           f" the public set's threshold).")
     header = ("kind", "docs with K", "F1", "recall", "recall K-docs", "same docs without K", "Δ recall",
+              "weighted F1 (before)", "weighted recall K-docs",
               "Splink F1", "Splink recall K-docs", "Splink same docs without K")
     lines = [header]
     for r in hk["kinds"]:
@@ -380,6 +414,7 @@ def print_hard_kinds(hk: dict):
                  if r["recall_kind_docs"] is not None and r["recall_same_docs_without"] is not None else None)
         lines.append((r["kind"], str(r["docs_with_kind"]), fmt(r["f1"]), fmt(r["recall"]), fmt(r["recall_kind_docs"]),
                       fmt(r["recall_same_docs_without"]), (f"{delta:+.4f}" if delta is not None else "n/a"),
+                      fmt(r.get("baseline_f1")), fmt(r.get("baseline_recall_kind_docs")),
                       fmt(r.get("splink_f1")) + ("*" if r.get("splink_em_pass_skipped") else ""),
                       fmt(r.get("splink_recall_kind_docs")), fmt(r.get("splink_recall_same_docs_without"))))
     print_table(lines)
@@ -397,10 +432,12 @@ def print_per_noise(name: str, ours: dict, splink: dict | None):
     print(f"\n{name}: per noise mode -- share of the matchable documents carrying the mode that were matched "
           f"to their row (kind=...: share of documents of that kind decided right)")
     groups = sorted(pn, key=lambda g: (not g.startswith("kind="), g.startswith("hard."), pn[g][1], g))
-    lines = [("mode", "docs", "recall", "Splink")]
+    base = (ours.get("baseline") or {}).get("per_noise") or {}
+    lines = [("mode", "docs", "recall", "weighted (before)", "Splink")]
     for g in groups:
         n, c = pn[g]
-        lines.append((g, str(n), fmt(c), fmt(sp[g][1]) if g in sp else "n/a"))
+        lines.append((g, str(n), fmt(c), fmt(base[g][1]) if g in base else "n/a",
+                      fmt(sp[g][1]) if g in sp else "n/a"))
     print_table(lines)
 
 
@@ -446,6 +483,9 @@ def main() -> None:
     ap.add_argument("--no-splink", action="store_true")
     ap.add_argument("--per-noise", action="store_true",
                     help="print the recall per noise mode of the sets that have a noise_log.csv")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also match each set with its weighted baseline config (bench/configs/*-weighted.json): "
+                         "the matcher before the probabilistic model, on the same documents")
     ap.add_argument("--smart", action="store_true",
                     help="also run each set as a smart run (the AI pass, against the configured model)")
     ap.add_argument("--worker-pid-file", default=os.path.join(REPO, ".run", "matching-worker.pid"))
@@ -486,8 +526,11 @@ def main() -> None:
         else:
             data_dir = os.path.join(BENCH, spec["data"])
         print(f"[bench] {name}: uploading, submitting, running", flush=True)
-        ours = run_set(api, name, spec, data_dir, args.workdir, args.worker_pid_file, smart=args.smart)
+        ours = run_set(api, name, spec, data_dir, args.workdir, args.worker_pid_file, smart=args.smart,
+                       baseline=args.baseline)
         ours.pop("_merged", None)
+        if "baseline" in ours:
+            ours["baseline"].pop("_merged", None)
         splink = None
         if not args.no_splink:
             print(f"[bench] {name}: Splink on the same data", flush=True)
@@ -501,7 +544,8 @@ def main() -> None:
         print(f"[bench] {name}: F1 {s['f1']:.4f}, run {ours['run_s']:.2f} s", flush=True)
 
     header = ("set", "docs×refs", "precision", "recall", "F1", "no-match acc", "cand. recall@5",
-              "review", "run s", "Splink F1", "Splink no-match", "Splink s", "Splink s / run s", "worker peak RSS MB")
+              "review", "run s", "weighted F1 / no-match (before)", "Splink F1", "Splink no-match", "Splink s",
+              "Splink s / run s", "worker peak RSS MB")
     lines = [header]
     for ours, splink in rows:
         s = ours["scores"]
@@ -511,7 +555,10 @@ def main() -> None:
         lines.append((
             ours["set"], f"{ours['docs']:,}×{ours['refs']:,}", fmt(s["precision"]), fmt(s["recall"]), fmt(s["f1"]),
             fmt(s["no_match_accuracy"]), fmt(ours["candidate_recall_top5"]), str(ours["needs_review"]),
-            fmt(ours["run_s"], 2), fmt(sp.get("f1")), fmt(sp.get("no_match_accuracy")), fmt(splink_s, 2),
+            fmt(ours["run_s"], 2),
+            (f"{fmt(ours['baseline']['scores']['f1'])} / {fmt(ours['baseline']['scores']['no_match_accuracy'])}"
+             if "baseline" in ours else "n/a"),
+            fmt(sp.get("f1")), fmt(sp.get("no_match_accuracy")), fmt(splink_s, 2),
             (f"{splink_s / ours['run_s']:.2f}" if splink_s else "n/a"),
             fmt(ours["worker_peak_rss_mb"], 0)))
     print()
@@ -523,6 +570,12 @@ def main() -> None:
     for ours, _ in rows:
         print(f"  {ours['set']}: reference upload {ours['upload_refs_s']:.2f} s, document submission "
               f"{ours['submit_docs_s']:.2f} s, export {ours['export_s']:.2f} s, {ours['chunks']} chunks")
+    for ours, _ in rows:
+        if "model" in ours:
+            m = ours["model"]
+            print(f"  {ours['set']} model: trained on {m['documents']:,} documents, {m['pairs']:,} candidate pairs, "
+                  f"{m['iterations']} EM iterations (converged {m['converged']}, last change {m['last_change']:.1e}), "
+                  f"λ {m['lambda_']:.4f}")
     for ours, _ in rows:
         if "smart" in ours:
             sm = ours["smart"]

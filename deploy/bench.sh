@@ -27,6 +27,7 @@ run() {
   setup
   log "building the release binaries"
   cargo build --release --bins
+  bash "$repo/deploy/db.sh"
   "$bin_dir/gateway" migrate
   # The stack on release binaries (a debug stack from `make up` is replaced).
   bash "$repo/deploy/services.sh" down >/dev/null
