@@ -14,7 +14,7 @@
 //!
 //! A level may carry a condition (`"when"`) on *how* the values differ, which a score alone does
 //! not tell: `digits_replaced` (identifiers only) holds when the two numbers have the same
-//! length and differ only by digits replaced — how the next invoice of a sequence differs
+//! length and differ only by one or two digits replaced — how the next invoice of a sequence differs
 //! (`INV-001383` / `INV-001384`), whereas an extraction error more often drops, adds or swaps a
 //! character. The two can score alike; as separate levels, each is worth what the data says.
 //!
