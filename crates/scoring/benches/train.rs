@@ -14,8 +14,7 @@ use std::time::Duration;
 use concord_scoring::index::RowIdx;
 use concord_scoring::matcher::assign::{one_to_one, DocumentCandidates, RankedRow};
 use concord_scoring::matcher::{
-    train, Calibration, FieldMapping, MatchSettings, MatchSpec, ScoringMode, TrainingOptions,
-    TrainingSet,
+    train, FieldMapping, MatchSettings, MatchSpec, ScoringMode, TrainingOptions, TrainingSet,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
@@ -237,8 +236,7 @@ fn bench_one_to_one(c: &mut Criterion) {
     for scoring in [ScoringMode::Probabilistic, ScoringMode::Weighted] {
         let documents = assignment_input(scoring);
         let settings = MatchSettings::default().with_scoring(scoring);
-        let calibration = Calibration::default();
-        let assigned = one_to_one(&documents, &settings, 0.9, &calibration);
+        let assigned = one_to_one(&documents, &settings, 0.9);
         let matched = assigned.iter().filter(|a| a.matched.is_some()).count();
         eprintln!(
             "one_to_one {}: {} documents, {matched} matched",
@@ -246,21 +244,14 @@ fn bench_one_to_one(c: &mut Criterion) {
             documents.len()
         );
         g.bench_function(format!("45k_docs_x_5_{}", scoring.name()), |b| {
-            b.iter(|| black_box(one_to_one(&documents, &settings, 0.9, &calibration)))
+            b.iter(|| black_box(one_to_one(&documents, &settings, 0.9)))
         });
     }
     // 150 documents: 50 clusters of 3 identical documents over 2 identical rows.
     let documents = over_demanded(50);
     let settings = MatchSettings::default();
     g.bench_function("150_docs_in_50_over_demanded_clusters", |b| {
-        b.iter(|| {
-            black_box(one_to_one(
-                &documents,
-                &settings,
-                0.9,
-                &Calibration::default(),
-            ))
-        })
+        b.iter(|| black_box(one_to_one(&documents, &settings, 0.9)))
     });
     g.finish();
 }

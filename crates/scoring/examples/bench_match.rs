@@ -354,12 +354,7 @@ fn main() -> Res<()> {
     let mut kept = kept;
     if assignment == Assignment::OneToOne {
         let documents: Vec<DocumentCandidates> = kept.iter().map(|k| k.ranked.clone()).collect();
-        let assigned = one_to_one(
-            &documents,
-            &settings,
-            spec.model().lambda,
-            &spec.model().calibration,
-        );
+        let assigned = one_to_one(&documents, &settings, spec.model().lambda);
         for (k, a) in kept.iter_mut().zip(assigned) {
             k.decision = Some(a.decision);
             k.best = a.candidates.first().map(|c| c.row);
@@ -369,6 +364,86 @@ fn main() -> Res<()> {
         }
     }
     let matching = t1.elapsed().as_secs_f64();
+
+    // `--review N`: a reviewer (played by the truth) decides the N results a reviewer would look
+    // at first — the review band, then the least confident matches — the model is trained again
+    // with those labels, and every document is matched again: mistakes before and after.
+    if let (Some(n), ScoringMode::Probabilistic) = (args.opt("review"), scoring) {
+        let n: usize = n.parse()?;
+        let mistakes = |kept: &[Kept]| {
+            kept.iter()
+                .zip(&doc_truth)
+                .filter(|(k, t)| {
+                    let predicted = (k.decision == Some(Decision::Matched))
+                        .then_some(k.best)
+                        .flatten();
+                    predicted != **t
+                })
+                .count()
+        };
+        let mut order: Vec<usize> = (0..kept.len()).collect();
+        order.sort_by(|&a, &b| {
+            let key = |k: &Kept| (k.decision != Some(Decision::Review), k.confidence);
+            let (ka, kb) = (key(&kept[a]), key(&kept[b]));
+            ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+        });
+        let mut set = TrainingSet::new(&spec);
+        let mut scratch = MatchScratch::default();
+        let sample_size: usize = args
+            .opt("sample")
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or(DEFAULT_SAMPLE_DOCUMENTS);
+        for i in sample_positions(docs.rows.len(), sample_size) {
+            let owned = docs.rows.get(i).map(doc_values).unwrap_or_default();
+            let values: Vec<Option<&str>> = owned.iter().map(Option::as_deref).collect();
+            index.training_pairs(&spec, &values, &mut scratch, &mut set);
+        }
+        let (mut approved, mut rejected) = (0, 0);
+        for &i in order.iter().take(n) {
+            let k = &kept[i];
+            let owned = docs.rows.get(i).map(doc_values).unwrap_or_default();
+            let values: Vec<Option<&str>> = owned.iter().map(Option::as_deref).collect();
+            let truth = doc_truth[i];
+            let label = match truth {
+                Some(t) if k.top.iter().any(|(r, _)| *r == t) => Some((t, true)),
+                _ => k.best.map(|b| (b, false)),
+            };
+            if let Some((row, matched)) = label {
+                index.training_pairs(&spec, &values, &mut scratch, &mut set);
+                let comparison = index.compare_pair(&spec, &values, row, &mut scratch);
+                set.push_pair(row, &comparison, Some(matched));
+                if matched {
+                    approved += 1
+                } else {
+                    rejected += 1
+                }
+            }
+        }
+        let relearnt = train(&spec, &set, &TrainingOptions::default());
+        let spec2 = spec.with_model(relearnt)?;
+        let mut scratch = MatchScratch::default();
+        let again: Vec<Kept> = docs
+            .rows
+            .iter()
+            .map(|d| {
+                let owned = doc_values(d);
+                let values: Vec<Option<&str>> = owned.iter().map(Option::as_deref).collect();
+                let out = index.match_document(&spec2, &values, &mut scratch);
+                Kept {
+                    decision: Some(out.decision),
+                    best: out.candidates.first().map(|c| c.row),
+                    confidence: out.confidence,
+                    ..Kept::default()
+                }
+            })
+            .collect();
+        println!(
+            "review            {n} reviewed ({approved} approved, {rejected} rejected): mistakes {} before, {} after",
+            mistakes(&kept),
+            mistakes(&again)
+        );
+    }
 
     let n_docs = docs.rows.len();
     let matchable = doc_truth.iter().filter(|t| t.is_some()).count();

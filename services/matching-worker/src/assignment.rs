@@ -66,12 +66,10 @@ pub(crate) async fn assign_run(
     }
     let settings = spec.settings();
     let model = spec.model();
-    let (lambda, calibration) = (model.lambda, model.calibration);
-    let assigned = tokio::task::spawn_blocking(move || {
-        one_to_one(&documents, &settings, lambda, &calibration)
-    })
-    .await
-    .map_err(|error| JobError::Permanent(format!("the assignment panicked: {error}")))?;
+    let lambda = model.lambda;
+    let assigned = tokio::task::spawn_blocking(move || one_to_one(&documents, &settings, lambda))
+        .await
+        .map_err(|error| JobError::Permanent(format!("the assignment panicked: {error}")))?;
 
     let name = |row: u32| row_ids.get(row as usize).cloned().unwrap_or_default();
     let mut updates = Vec::new();

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 /// The smallest probability the assignment's benefits take (`ln` of it bounds them below).
 const FLOOR: f64 = 1e-12;
 
-use super::model::{confidences, Calibration};
+use super::model::confidences;
 use super::spec::{MatchSettings, ScoringMode};
 use super::{decide, Decision, ScoredCandidate};
 use crate::index::RowIdx;
@@ -74,7 +74,6 @@ fn benefits(
     doc: &DocumentCandidates,
     settings: &MatchSettings,
     lambda: f64,
-    calibration: &Calibration,
 ) -> (Vec<(u32, f64)>, f64) {
     let ps: Vec<f64> = match settings.scoring {
         ScoringMode::Weighted => doc
@@ -88,12 +87,7 @@ fn benefits(
                 .iter()
                 .map(|r| (r.value, r.candidate_weight))
                 .collect();
-            confidences(
-                &weights,
-                doc.considered.max(doc.rows.len()),
-                lambda,
-                calibration,
-            )
+            confidences(&weights, doc.considered.max(doc.rows.len()), lambda)
         }
     };
     let none = match settings.scoring {
@@ -146,7 +140,6 @@ fn optimal_claims(
     documents: &[DocumentCandidates],
     settings: &MatchSettings,
     lambda: f64,
-    calibration: &Calibration,
 ) -> HashMap<u32, usize> {
     // Costs are −ln p: each document's edges to its rows and to its private none.
     let mut index: HashMap<u32, usize> = HashMap::new();
@@ -154,7 +147,7 @@ fn optimal_claims(
     let mut edges: Vec<Vec<(usize, f64)>> = Vec::with_capacity(documents.len());
     let mut none_cost: Vec<f64> = Vec::with_capacity(documents.len());
     for doc in documents {
-        let (rows, none) = benefits(doc, settings, lambda, calibration);
+        let (rows, none) = benefits(doc, settings, lambda);
         edges.push(
             rows.into_iter()
                 .map(|(row, b)| {
@@ -231,7 +224,16 @@ fn optimal_claims(
             }
         };
         relax(
-            d0, 0.0, &u, &v, &holds, &mut dist, &mut via, &settled, &mut touched, &mut heap,
+            d0,
+            0.0,
+            &u,
+            &v,
+            &holds,
+            &mut dist,
+            &mut via,
+            &settled,
+            &mut touched,
+            &mut heap,
         );
         while let Some(Reached(at, j)) = heap.pop() {
             if at >= best.0 {
@@ -261,7 +263,15 @@ fn optimal_claims(
                         best = (give_up, Sink::None(d));
                     }
                     relax(
-                        d, at, &u, &v, &holds, &mut dist, &mut via, &settled, &mut touched,
+                        d,
+                        at,
+                        &u,
+                        &v,
+                        &holds,
+                        &mut dist,
+                        &mut via,
+                        &settled,
+                        &mut touched,
                         &mut heap,
                     );
                 }
@@ -316,10 +326,9 @@ pub fn one_to_one(
     documents: &[DocumentCandidates],
     settings: &MatchSettings,
     lambda: f64,
-    calibration: &Calibration,
 ) -> Vec<Assigned> {
     let clean = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v };
-    let claimed = optimal_claims(documents, settings, lambda, calibration);
+    let claimed = optimal_claims(documents, settings, lambda);
     documents
         .iter()
         .enumerate()
@@ -354,7 +363,7 @@ pub fn one_to_one(
                     let n = doc.considered.max(available.len());
                     available
                         .iter()
-                        .zip(confidences(&weights, n, lambda, calibration))
+                        .zip(confidences(&weights, n, lambda))
                         .map(|(r, p)| ScoredCandidate {
                             row: RowIdx(r.row),
                             confidence: p,

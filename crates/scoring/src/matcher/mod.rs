@@ -61,7 +61,7 @@ use crate::index::{
 use field::{prepare, Prepared};
 use hash::FxHashMap;
 pub use levels::{ComparisonLevels, LevelSpec};
-pub use model::{confidences, Calibration, MatchModel};
+pub use model::{confidences, MatchModel};
 pub use spec::{
     Assignment, ExactNormalize, FieldMapping, FieldRule, FuzzyKind, MatchSettings, MatchSpec,
     ScoringMode, SpecError, Strategy,

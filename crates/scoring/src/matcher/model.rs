@@ -48,8 +48,7 @@
 //!
 //! (`k` over the document's ranked candidates): the probability that `j`, and not another
 //! candidate nor none, is the document's match. Two rows that both fit perfectly share the
-//! probability (each at most ½), which is what an ambiguous document is. When reviewers' labels
-//! calibrated the model, `logit p` becomes `slope · logit p + intercept` (see [`Calibration`]).
+//! probability (each at most ½), which is what an ambiguous document is.
 //!
 //! Every weight is clamped to `±`[`MAX_FIELD_BITS`] and every probability to
 //! `[`[`PROB_FLOOR`]`, 1 − `[`PROB_FLOOR`]`]`: no input makes a weight infinite or NaN.
@@ -65,7 +64,7 @@ pub const PROB_FLOOR: f64 = 1e-6;
 pub const MAX_FIELD_BITS: f64 = 24.0;
 
 /// A trained (or default) model for one [`MatchSpec`]: per field and level m, u, u among
-/// candidates and the weights; the prior λ; the calibration; how it was trained.
+/// candidates and the weights; the prior λ; how it was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchModel {
     /// [`MatchSpec::model_key`] of the spec it is for: another spec's model does not apply.
@@ -74,8 +73,6 @@ pub struct MatchModel {
     pub fields: Vec<FieldModel>,
     /// λ: the probability that a document's match is among its candidates (the prior).
     pub lambda: f64,
-    /// From reviewers' labels; the identity when there were too few.
-    pub calibration: Calibration,
     /// How the model was estimated.
     pub training: TrainingReport,
 }
@@ -145,43 +142,6 @@ pub struct TermFrequency {
     pub mean_frequency: f64,
     /// ū among the level's candidate non-matches.
     pub mean_frequency_candidates: f64,
-}
-
-/// A monotone recalibration of the posterior's log-odds, fitted on reviewers' labels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    /// Multiplies the log-odds (> 0).
-    pub slope: f64,
-    /// Added to the log-odds (natural log units).
-    pub intercept: f64,
-    /// How many labelled results it was fitted on (0: the identity).
-    pub labels: usize,
-}
-
-impl Default for Calibration {
-    fn default() -> Self {
-        Calibration {
-            slope: 1.0,
-            intercept: 0.0,
-            labels: 0,
-        }
-    }
-}
-
-impl Calibration {
-    /// The calibrated probability.
-    pub fn apply(&self, p: f64) -> f64 {
-        if self.labels == 0 || (self.slope == 1.0 && self.intercept == 0.0) {
-            return clamp_probability(p);
-        }
-        let p = clamp_probability(p);
-        let logit = (p / (1.0 - p)).ln();
-        let z = self.slope * logit + self.intercept;
-        if !z.is_finite() {
-            return clamp_probability(if z > 0.0 { 1.0 } else { 0.0 });
-        }
-        clamp_probability(1.0 / (1.0 + (-z).exp()))
-    }
 }
 
 /// How a model was estimated: sample sizes and the convergence of expectation maximisation.
@@ -286,7 +246,6 @@ impl MatchModel {
             model_key: model_key.to_owned(),
             fields,
             lambda: 0.5,
-            calibration: Calibration::default(),
             training: TrainingReport {
                 method: "default".to_owned(),
                 documents: 0,
@@ -328,7 +287,6 @@ pub(crate) struct ModelWeights {
     pub max_bits: Vec<f64>,
     /// λ.
     pub lambda: f64,
-    pub calibration: Calibration,
 }
 
 /// A level's weight, and its term-frequency terms when it has them.
@@ -422,7 +380,6 @@ impl ModelWeights {
             exist,
             max_bits,
             lambda: clamp_probability(model.lambda),
-            calibration: model.calibration,
         }
     }
 
@@ -442,7 +399,7 @@ impl ModelWeights {
     /// weights `W` and candidate weights `C`, `n` the rows compared in full (see the module
     /// docs).
     pub fn confidences(&self, weights: &[(f64, f64)], n: usize) -> Vec<f64> {
-        confidences(weights, n, self.lambda, &self.calibration)
+        confidences(weights, n, self.lambda)
     }
 }
 
@@ -453,12 +410,7 @@ pub const MAX_EVIDENCE_BITS: f64 = 1e6;
 /// The confidences of a document's candidates from their `(W, C)` (see the module docs), in the
 /// same order. Total: NaN weights count as no evidence at all (`−∞`), and `+∞` as
 /// [`MAX_EVIDENCE_BITS`].
-pub fn confidences(
-    weights: &[(f64, f64)],
-    n: usize,
-    lambda: f64,
-    calibration: &Calibration,
-) -> Vec<f64> {
+pub fn confidences(weights: &[(f64, f64)], n: usize, lambda: f64) -> Vec<f64> {
     let clean = |w: f64| {
         if w.is_nan() {
             f64::NEG_INFINITY
@@ -500,7 +452,7 @@ pub fn confidences(
                 1.0 / weights.len().max(1) as f64
             };
             let p = p_some * share;
-            calibration.apply(if p.is_finite() { p } else { 0.0 })
+            clamp_probability(if p.is_finite() { p } else { 0.0 })
         })
         .collect()
 }

@@ -22,6 +22,12 @@
 //!   the match, `(λ/n) 2^{C_j} / ((1 − λ) + (λ/n) Σ_k 2^{C_k})` with `C` the candidate weight
 //!   under the current parameters (term frequencies included). A pair a reviewer approved has
 //!   `w = 1` and the document's other pairs `w = 0`; a rejected pair has `w = 0`.
+//!   Labels are facts where the rest are guesses, and reviewers label the documents the model
+//!   was least sure of: a kind of match the model undervalues but reviewers keep approving moves
+//!   m until it is a match. The confidences are not recalibrated on the labels: they come from
+//!   the review queue, not from a random sample, and a Platt fit on them pulled confident
+//!   matches under the threshold (tried: 300 reviews of a 950-document run, 78 mistakes became
+//!   129; on another set, 98 became 305).
 //! * **M-step.** Per field and level, m and u_candidates are the shares of `Σ w [level]` and
 //!   `Σ (1−w) [level]` over the pairs where the field is present, each mixed with the uniform
 //!   distribution over the field's `L` levels by the same `δ = 1 / (2 + min(Σ w, Σ (1−w)))`:
