@@ -793,14 +793,9 @@ fn legal_form_family(form: &str) -> &str {
     }
 }
 
-/// The most positions at which two identifiers may differ and still count as digits replaced.
-pub const MAX_REPLACED_DIGITS: usize = 2;
-
 /// Whether two identifiers' normalised keys have the same length and differ only where both
-/// hold a digit, at one or two ([`MAX_REPLACED_DIGITS`]) positions (`INV-100234` ↔
-/// `INV-100235`, `4512` ↔ `4521`): how the neighbouring numbers of a sequence differ, and a
-/// misread digit — not two unrelated numbers of the same format (`INV-003316` ↔ `INV-007101`).
-/// False for equal keys and for missing ones.
+/// hold a digit (`INV-100234` ↔ `INV-100235`, `4512` ↔ `4521`): how the neighbouring numbers of
+/// a sequence differ, and a misread digit. False for equal keys and for missing ones.
 pub fn identifier_digits_replaced(a: &IdentifierKeys, b: &IdentifierKeys) -> bool {
     let (ka, kb) = (truncate(&a.normalized), truncate(&b.normalized));
     if ka.is_ascii() && kb.is_ascii() {
@@ -812,26 +807,15 @@ pub fn identifier_digits_replaced(a: &IdentifierKeys, b: &IdentifierKeys) -> boo
     }
 }
 
-/// Whether two keys of the same length differ at 1 to [`MAX_REPLACED_DIGITS`] positions, each
-/// holding a digit on both sides.
+/// Whether two keys of the same length differ, and only at positions holding a digit on both
+/// sides.
 fn only_digit_substitutions<T: Copy + Eq + Into<char>>(a: &[T], b: &[T]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut differing = 0;
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y): (char, char) = (x.into(), y.into());
-        if x != y {
-            if !(x.is_ascii_digit() && y.is_ascii_digit()) {
-                return false;
-            }
-            differing += 1;
-            if differing > MAX_REPLACED_DIGITS {
-                return false;
-            }
-        }
-    }
-    differing > 0
+    a.len() == b.len()
+        && a != b
+        && a.iter().zip(b).all(|(&x, &y)| {
+            let (x, y): (char, char) = (x.into(), y.into());
+            x == y || (x.is_ascii_digit() && y.is_ascii_digit())
+        })
 }
 
 #[cfg(test)]
