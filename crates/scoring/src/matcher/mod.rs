@@ -410,7 +410,59 @@ struct Column {
     /// `fuzzy` `identifier`: per distinct value, log2 of how many distinct numbers lie within
     /// one edit of it (itself included); empty otherwise.
     log2_near: Vec<f32>,
+    /// `fuzzy` `short_text`: per row, its text's [`TextHead`] (the joint scan's prefix evidence
+    /// reads it without touching the text); empty otherwise.
+    heads: Vec<TextHead>,
     source: Source,
+}
+
+/// The first four bytes of a text (big-endian, zero-padded) and its length in bytes; `head` is
+/// [`TextHead::SLOW`] when the text is missing or its first four bytes are not all ASCII.
+#[derive(Debug, Clone, Copy)]
+struct TextHead {
+    head: u32,
+    len: u32,
+}
+
+impl TextHead {
+    const SLOW: u32 = u32::MAX;
+
+    fn of(text: Option<&str>) -> TextHead {
+        let Some(text) = text else {
+            return TextHead {
+                head: Self::SLOW,
+                len: 0,
+            };
+        };
+        let bytes = text.as_bytes();
+        let first = bytes.get(..4).unwrap_or(bytes);
+        let head = if first.is_ascii() {
+            let mut b = [0u8; 4];
+            b[..first.len()].copy_from_slice(first);
+            u32::from_be_bytes(b)
+        } else {
+            Self::SLOW
+        };
+        TextHead {
+            head,
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The characters `a` and `b` share at the start, when their heads tell it alone (the
+    /// heads differ within the shorter text's length, or the shorter ends within them).
+    fn shared(a: TextHead, b: TextHead) -> Option<usize> {
+        if a.head == Self::SLOW || b.head == Self::SLOW {
+            return None;
+        }
+        let shorter = a.len.min(b.len) as usize;
+        let equal_bytes = ((a.head ^ b.head).leading_zeros() / 8) as usize;
+        if equal_bytes < 4 || shorter <= 4 {
+            Some(equal_bytes.min(shorter))
+        } else {
+            None
+        }
+    }
 }
 
 /// The reference side of a matching run, prepared for one [`MatchSpec::index_key`]: built once
@@ -590,6 +642,21 @@ impl ReferenceIndex {
                 let source = build_source(&strategy, &row_value, &values, ordering_keys);
                 let log2_freq = value_frequencies(&row_value, &values);
                 let log2_near = neighbourhood_frequencies(&source, &values);
+                let heads = match strategy {
+                    Strategy::Fuzzy {
+                        kind: FuzzyKind::ShortText,
+                        ..
+                    } => row_value
+                        .iter()
+                        .map(|&v| {
+                            TextHead::of(match values.get(v as usize) {
+                                Some(Prepared::Text(t)) => Some(t),
+                                _ => None,
+                            })
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 Column {
                     strategy,
                     row_value,
@@ -597,6 +664,7 @@ impl ReferenceIndex {
                     raws,
                     log2_freq,
                     log2_near,
+                    heads,
                     source,
                 }
             });
@@ -1416,7 +1484,7 @@ impl ReferenceIndex {
             (1.0 - center.abs_diff(key) as f64 / scale).max(0.0) as f32
         };
         // The short texts of the document that rank the rows by shared prefix.
-        let texts: Vec<(&Column, &str, f32)> = self
+        let texts: Vec<(&Column, &str, TextHead, f32)> = self
             .columns
             .iter()
             .zip(doc)
@@ -1428,7 +1496,7 @@ impl ReferenceIndex {
                         ..
                     },
                     Some(Prepared::Text(t)),
-                ) => Some((column, &**t, w as f32)),
+                ) => Some((column, &**t, TextHead::of(Some(t)), w as f32)),
                 _ => None,
             })
             .collect();
@@ -1439,17 +1507,29 @@ impl ReferenceIndex {
         };
         let prefix_evidence = |row: u32| -> f32 {
             let mut e = 0.0f32;
-            for &(column, text, w) in &texts {
-                let v = column
-                    .row_value
-                    .get(row as usize)
-                    .copied()
-                    .unwrap_or(MISSING);
-                if let Some(Prepared::Text(r)) = column.values.get(v as usize) {
-                    let shared = crate::similarity::common_prefix_chars(text, r);
-                    let shorter = text.len().min(r.len()).max(1);
-                    e += w * (shared as f32 / shorter as f32).min(1.0);
+            for &(column, text, text_head, w) in &texts {
+                let Some(&head) = column.heads.get(row as usize) else {
+                    continue;
+                };
+                if head.len == 0 && head.head == TextHead::SLOW {
+                    continue;
                 }
+                let shared = match TextHead::shared(text_head, head) {
+                    Some(shared) => shared,
+                    None => {
+                        let v = column
+                            .row_value
+                            .get(row as usize)
+                            .copied()
+                            .unwrap_or(MISSING);
+                        let Some(Prepared::Text(r)) = column.values.get(v as usize) else {
+                            continue;
+                        };
+                        crate::similarity::common_prefix_chars(text, r)
+                    }
+                };
+                let shorter = (text_head.len.min(head.len)).max(1);
+                e += w * (shared as f32 / shorter as f32).min(1.0);
             }
             e
         };
@@ -1477,11 +1557,19 @@ impl ReferenceIndex {
                 }
             }
         }
+        // A row is proposed at most four times (two date keys, two readings of the document's
+        // date): the best `limit` distinct rows are among the best `4 · limit` proposals, so
+        // only those are sorted and deduplicated.
+        let best_first = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let keep = limit.saturating_mul(4);
+        if proposals.len() > keep {
+            proposals.select_nth_unstable_by(keep - 1, best_first);
+            proposals.truncate(keep);
+        }
         proposals.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
         proposals.dedup_by_key(|p| p.0);
         if proposals.len() > limit {
-            proposals
-                .select_nth_unstable_by(limit - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            proposals.select_nth_unstable_by(limit - 1, best_first);
             proposals.truncate(limit);
         }
         for &(r, e) in &proposals {
