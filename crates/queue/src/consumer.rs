@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
@@ -224,9 +224,42 @@ async fn handle_delivery<H: MessageHandler>(
     }
 
     let original = message.clone();
-    let outcome = handler.handle(message).instrument(span.clone()).await;
-    let _entered = span.enter();
-    let label = match &outcome {
+    // A handler that panics has not finished its message: it is delivered again, never left
+    // unacknowledged (which would hold it until the connection closes).
+    let outcome = std::panic::AssertUnwindSafe(handler.handle(message))
+        .catch_unwind()
+        .instrument(span.clone())
+        .await
+        .unwrap_or_else(|_| HandleOutcome::Retry("the handler panicked".to_owned()));
+    // Settled inside the span as an instrumented future: a span *entered* across the awaits
+    // below would be exited on whichever thread resumes the task, and a span created meanwhile
+    // on this one could take the closed span as its parent (a panic in tracing's registry).
+    let label = settle(
+        &delivery,
+        outcome,
+        original,
+        dead_letters,
+        topology,
+        role,
+        queue,
+    )
+    .instrument(span)
+    .await;
+    metrics.handled.with_label_values(&[queue, label]).inc();
+}
+
+/// Acks, requeues or dead-letters a delivery after its handler's outcome; the outcome's label.
+async fn settle(
+    delivery: &Delivery,
+    outcome: HandleOutcome,
+    original: IncomingMessage,
+    dead_letters: &Publisher,
+    topology: &Topology,
+    role: Role,
+    queue: &str,
+) -> &'static str {
+    let delivery_count = original.delivery_count;
+    match &outcome {
         HandleOutcome::Ack => {
             if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
                 tracing::warn!(%error, "ack failed; the message will be redelivered");
@@ -281,6 +314,5 @@ async fn handle_delivery<H: MessageHandler>(
             }
             "dead_letter"
         }
-    };
-    metrics.handled.with_label_values(&[queue, label]).inc();
+    }
 }
