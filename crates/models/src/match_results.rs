@@ -100,6 +100,8 @@ pub struct AssignmentInput {
     pub id: MatchResultId,
     pub document_position: i32,
     pub matched_reference_row_id: Option<String>,
+    pub status: ReviewStatus,
+    pub ambiguous: bool,
     pub candidates: crate::Json<Vec<MatchCandidate>>,
     pub candidates_considered: i32,
 }
