@@ -2,6 +2,9 @@
 //! together, and only then is the message acknowledged. A redelivered message changes nothing.
 
 use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use concord_models::database::connection;
 use concord_models::processed_messages::ProcessedMessage;
@@ -44,15 +47,22 @@ pub trait JobHandler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
-/// Runs a [`JobHandler`] as a [`MessageHandler`].
+/// Runs a [`JobHandler`] as a [`MessageHandler`]. After a transaction commits, the outbox relay
+/// is woken: what the job enqueued is published at once, not at the relay's next poll (a wake
+/// from inside the transaction could reach the relay before the commit, and find nothing).
 pub struct TransactionalHandler<H> {
     pool: DbPool,
     inner: H,
+    outbox_waker: Arc<Notify>,
 }
 
 impl<H: JobHandler> TransactionalHandler<H> {
-    pub fn new(pool: DbPool, inner: H) -> Self {
-        Self { pool, inner }
+    pub fn new(pool: DbPool, inner: H, outbox_waker: Arc<Notify>) -> Self {
+        Self {
+            pool,
+            inner,
+            outbox_waker,
+        }
     }
 }
 
@@ -90,7 +100,10 @@ impl<H: JobHandler> MessageHandler for TransactionalHandler<H> {
             })
             .await;
         match result {
-            Ok(()) => HandleOutcome::Ack,
+            Ok(()) => {
+                self.outbox_waker.notify_one();
+                HandleOutcome::Ack
+            }
             Err(JobError::Permanent(reason)) => HandleOutcome::DeadLetter(reason),
             // A failure that is not a lost connection and keeps recurring is given up on, with its
             // reason; anything else is retried until the queue's delivery limit.

@@ -92,6 +92,7 @@ impl Worker {
         let handler = Arc::new(TransactionalHandler::new(
             pool.clone(),
             make_handler(&context)?,
+            relay.waker(),
         ));
         let metrics = ConsumerMetrics::register(&registry)?;
 

@@ -48,7 +48,6 @@ pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9101";
 pub struct MatchingJobHandler {
     pool: DbPool,
     indexes: IndexCache,
-    outbox_waker: Arc<tokio::sync::Notify>,
 }
 
 impl MatchingJobHandler {
@@ -56,7 +55,6 @@ impl MatchingJobHandler {
         Self {
             pool: context.pool.clone(),
             indexes: IndexCache::new(index_cache::DEFAULT_CAPACITY),
-            outbox_waker: context.outbox_waker.clone(),
         }
     }
 }
@@ -147,7 +145,6 @@ impl MatchingJobHandler {
                 matching_run_event(EventType::MatchingRunFailed, &failed),
             )
             .await?;
-            self.outbox_waker.notify_one();
         }
         Ok(())
     }
@@ -291,7 +288,6 @@ impl MatchingJobHandler {
                 matching_run_event(EventType::MatchingRunCompleted, &completed),
             )
             .await?;
-            self.outbox_waker.notify_one();
             tracing::info!(run_id = %run.id, rows = completed.rows_processed, "matching run completed");
         }
         Ok(())
@@ -316,7 +312,6 @@ impl MatchingJobHandler {
             item_ids: Vec::new(),
         };
         OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await?;
-        self.outbox_waker.notify_one();
         tracing::info!(
             run_id = %handed.id,
             rows = handed.rows_processed,

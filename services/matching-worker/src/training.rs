@@ -116,7 +116,6 @@ impl MatchingJobHandler {
                 snapshot.chunk_size,
             )
             .await?;
-            self.outbox_waker.notify_one();
             tracing::info!(run_id = %run.id, chunks, "run trained its model; chunks planned");
         }
         Ok(())

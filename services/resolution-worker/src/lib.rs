@@ -48,7 +48,6 @@ pub struct ResolutionJobHandler {
     tables: TableCache,
     policies: PolicyCache,
     limits: EvalLimits,
-    outbox_waker: Arc<tokio::sync::Notify>,
 }
 
 impl ResolutionJobHandler {
@@ -58,7 +57,6 @@ impl ResolutionJobHandler {
             tables: TableCache::new(tables::DEFAULT_CAPACITY),
             policies: Mutex::new(VecDeque::new()),
             limits: EvalLimits::default(),
-            outbox_waker: context.outbox_waker.clone(),
         }
     }
 }
@@ -118,7 +116,6 @@ impl JobHandler for ResolutionJobHandler {
                     resolution_run_event(EventType::ResolutionFailed, &failed),
                 )
                 .await?;
-                self.outbox_waker.notify_one();
             }
         }
         Ok(())
@@ -259,7 +256,6 @@ impl ResolutionJobHandler {
                 .await?;
                 tracing::info!(%run_id, documents = completed.documents_processed, "resolution run completed");
             }
-            self.outbox_waker.notify_one();
         }
         Ok(Ok(()))
     }
