@@ -89,16 +89,15 @@ pub(crate) async fn assign_run(
         // A document whose decision the assignment left as it was keeps its result as the chunk
         // stored it (the same match, best row, status and ambiguity; its candidates still show
         // the rows other documents took): only the documents it changed are written again.
-        let best = |ids: &[MatchCandidate]| ids.first().map(|c| c.reference_row_id.clone());
-        let decided_alike = matched == input.matched_reference_row_id
-            && best(&candidates) == best(&input.candidates.0)
+        let best_moved = candidates.first().map(|c| &c.reference_row_id)
+            != input.candidates.0.first().map(|c| &c.reference_row_id);
+        let decided_alike = !best_moved
+            && matched == input.matched_reference_row_id
             && review_status(outcome.decision) == input.status
             && outcome.ambiguous == input.ambiguous;
         if decided_alike {
             continue;
         }
-        let best_moved = candidates.first().map(|c| &c.reference_row_id)
-            != input.candidates.0.first().map(|c| &c.reference_row_id);
         if best_moved {
             moved_positions.push(input.document_position);
         }

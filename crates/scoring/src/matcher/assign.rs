@@ -131,6 +131,67 @@ impl Ord for Reached {
     }
 }
 
+/// The rows' side of one Dijkstra search: tentative distances, the document each row was
+/// reached from, which rows are settled, which were touched (to reset them), and the heap.
+struct RowSearch {
+    dist: Vec<f64>,
+    via: Vec<usize>,
+    settled: Vec<bool>,
+    touched: Vec<usize>,
+    heap: std::collections::BinaryHeap<Reached>,
+}
+
+impl RowSearch {
+    fn new(rows: usize) -> Self {
+        RowSearch {
+            dist: vec![f64::INFINITY; rows],
+            via: vec![0; rows],
+            settled: vec![false; rows],
+            touched: Vec::new(),
+            heap: std::collections::BinaryHeap::new(),
+        }
+    }
+
+    /// Forgets the last search (only the rows it touched).
+    fn reset(&mut self) {
+        for &j in &self.touched {
+            if let (Some(dj), Some(sj)) = (self.dist.get_mut(j), self.settled.get_mut(j)) {
+                *dj = f64::INFINITY;
+                *sj = false;
+            }
+        }
+        self.touched.clear();
+        self.heap.clear();
+    }
+
+    /// Relaxes the edges of document `d` (potential `ud`, holding `held`), reached at `at`:
+    /// each unsettled row other than its own gets `at` plus the edge's reduced cost, if lower.
+    fn relax(
+        &mut self,
+        d: usize,
+        at: f64,
+        edges: &[(usize, f64)],
+        held: Option<usize>,
+        ud: f64,
+        v: &[f64],
+    ) {
+        for &(j, c) in edges {
+            if held == Some(j) || self.settled.get(j).copied().unwrap_or(true) {
+                continue;
+            }
+            let next = at + (c - ud - v.get(j).copied().unwrap_or(0.0)).max(0.0);
+            if let (Some(dj), Some(vj)) = (self.dist.get_mut(j), self.via.get_mut(j)) {
+                if next < *dj {
+                    *dj = next;
+                    *vj = d;
+                    self.touched.push(j);
+                    self.heap.push(Reached(next, j));
+                }
+            }
+        }
+    }
+}
+
 /// The most probable assignment: which document takes which row (rows no document takes are
 /// absent). Shortest augmenting paths with potentials (the Hungarian method on the sparse
 /// graph of candidates): documents are added one at a time, each by the cheapest chain of
@@ -167,11 +228,7 @@ fn optimal_claims(
     let mut u = vec![0.0f64; documents.len()];
     let mut owner: Vec<Option<usize>> = vec![None; rows];
     let mut holds: Vec<Option<usize>> = vec![None; documents.len()];
-    let mut dist = vec![f64::INFINITY; rows];
-    let mut via = vec![0usize; rows];
-    let mut settled = vec![false; rows];
-    let mut touched: Vec<usize> = Vec::new();
-    let mut heap: std::collections::BinaryHeap<Reached> = std::collections::BinaryHeap::new();
+    let mut search = RowSearch::new(rows);
     let mut reached: Vec<(usize, f64)> = Vec::new();
     for d0 in 0..documents.len() {
         let (Some(d0_edges), Some(&d0_none)) = (edges.get(d0), none_cost.get(d0)) else {
@@ -184,65 +241,21 @@ fn optimal_claims(
         if let Some(x) = u.get_mut(d0) {
             *x = start;
         }
-        for &j in &touched {
-            if let (Some(dj), Some(sj)) = (dist.get_mut(j), settled.get_mut(j)) {
-                *dj = f64::INFINITY;
-                *sj = false;
-            }
-        }
-        touched.clear();
-        heap.clear();
+        search.reset();
         reached.clear();
         reached.push((d0, 0.0));
         let mut best = (d0_none - start, Sink::None(d0));
-        let relax = |d: usize,
-                     at: f64,
-                     u: &[f64],
-                     v: &[f64],
-                     holds: &[Option<usize>],
-                     dist: &mut [f64],
-                     via: &mut [usize],
-                     settled: &[bool],
-                     touched: &mut Vec<usize>,
-                     heap: &mut std::collections::BinaryHeap<Reached>| {
-            let held = holds.get(d).copied().flatten();
-            let ud = u.get(d).copied().unwrap_or(0.0);
-            for &(j, c) in edges.get(d).map_or(&[][..], Vec::as_slice) {
-                if held == Some(j) || settled.get(j).copied().unwrap_or(true) {
-                    continue;
-                }
-                let reduced = (c - ud - v.get(j).copied().unwrap_or(0.0)).max(0.0);
-                let next = at + reduced;
-                if let (Some(dj), Some(vj)) = (dist.get_mut(j), via.get_mut(j)) {
-                    if next < *dj {
-                        *dj = next;
-                        *vj = d;
-                        touched.push(j);
-                        heap.push(Reached(next, j));
-                    }
-                }
-            }
-        };
-        relax(
-            d0,
-            0.0,
-            &u,
-            &v,
-            &holds,
-            &mut dist,
-            &mut via,
-            &settled,
-            &mut touched,
-            &mut heap,
-        );
-        while let Some(Reached(at, j)) = heap.pop() {
+        let edges_of = |d: usize| edges.get(d).map_or(&[][..], Vec::as_slice);
+        let held_by = |d: usize| holds.get(d).copied().flatten();
+        search.relax(d0, 0.0, edges_of(d0), held_by(d0), start, &v);
+        while let Some(Reached(at, j)) = search.heap.pop() {
             if at >= best.0 {
                 break;
             }
-            if at > dist.get(j).copied().unwrap_or(f64::INFINITY) {
+            if at > search.dist.get(j).copied().unwrap_or(f64::INFINITY) {
                 continue;
             }
-            if let Some(s) = settled.get_mut(j) {
+            if let Some(s) = search.settled.get_mut(j) {
                 if *s {
                     continue;
                 }
@@ -262,18 +275,8 @@ fn optimal_claims(
                     if give_up < best.0 {
                         best = (give_up, Sink::None(d));
                     }
-                    relax(
-                        d,
-                        at,
-                        &u,
-                        &v,
-                        &holds,
-                        &mut dist,
-                        &mut via,
-                        &settled,
-                        &mut touched,
-                        &mut heap,
-                    );
+                    let ud = u.get(d).copied().unwrap_or(0.0);
+                    search.relax(d, at, edges_of(d), held_by(d), ud, &v);
                 }
             }
         }
@@ -284,16 +287,16 @@ fn optimal_claims(
                 *x += (length - at).max(0.0);
             }
         }
-        for &j in &touched {
-            if settled.get(j).copied().unwrap_or(false) {
-                if let (Some(x), Some(&at)) = (v.get_mut(j), dist.get(j)) {
+        for &j in &search.touched {
+            if search.settled.get(j).copied().unwrap_or(false) {
+                if let (Some(x), Some(&at)) = (v.get_mut(j), search.dist.get(j)) {
                     *x -= (length - at).max(0.0);
                 }
             }
         }
         // Augment: walk the path back from its sink to d0, each document taking the next row.
         let (mut d, mut next) = match sink {
-            Sink::Row(j) => (via.get(j).copied().unwrap_or(d0), Some(j)),
+            Sink::Row(j) => (search.via.get(j).copied().unwrap_or(d0), Some(j)),
             Sink::None(d) => (d, None),
         };
         for _ in 0..=documents.len() {
@@ -311,7 +314,7 @@ fn optimal_claims(
             }
             let Some(j) = previous else { break };
             next = Some(j);
-            d = via.get(j).copied().unwrap_or(d0);
+            d = search.via.get(j).copied().unwrap_or(d0);
         }
     }
     owner

@@ -410,14 +410,14 @@ struct Column {
     /// `fuzzy` `identifier`: per distinct value, log2 of how many distinct numbers lie within
     /// one edit of it (itself included); empty otherwise.
     log2_near: Vec<f32>,
-    /// `fuzzy` `short_text`: per row, its text's [`TextHead`] (the joint scan's prefix evidence
-    /// reads it without touching the text); empty otherwise.
-    heads: Vec<TextHead>,
+    /// `fuzzy` `short_text`: per row, its text's [`TextHead`] (`None`: missing), which the joint
+    /// scan's prefix evidence reads without touching the text; empty otherwise.
+    heads: Vec<Option<TextHead>>,
     source: Source,
 }
 
 /// The first four bytes of a text (big-endian, zero-padded) and its length in bytes; `head` is
-/// [`TextHead::SLOW`] when the text is missing or its first four bytes are not all ASCII.
+/// [`TextHead::SLOW`] when its first four bytes are not all ASCII.
 #[derive(Debug, Clone, Copy)]
 struct TextHead {
     head: u32,
@@ -427,13 +427,7 @@ struct TextHead {
 impl TextHead {
     const SLOW: u32 = u32::MAX;
 
-    fn of(text: Option<&str>) -> TextHead {
-        let Some(text) = text else {
-            return TextHead {
-                head: Self::SLOW,
-                len: 0,
-            };
-        };
+    fn of(text: &str) -> TextHead {
         let bytes = text.as_bytes();
         let first = bytes.get(..4).unwrap_or(bytes);
         let head = if first.is_ascii() {
@@ -648,11 +642,9 @@ impl ReferenceIndex {
                         ..
                     } => row_value
                         .iter()
-                        .map(|&v| {
-                            TextHead::of(match values.get(v as usize) {
-                                Some(Prepared::Text(t)) => Some(t),
-                                _ => None,
-                            })
+                        .map(|&v| match values.get(v as usize) {
+                            Some(Prepared::Text(t)) => Some(TextHead::of(t)),
+                            _ => None,
                         })
                         .collect(),
                     _ => Vec::new(),
@@ -1496,7 +1488,7 @@ impl ReferenceIndex {
                         ..
                     },
                     Some(Prepared::Text(t)),
-                ) => Some((column, &**t, TextHead::of(Some(t)), w as f32)),
+                ) => Some((column, &**t, TextHead::of(t), w as f32)),
                 _ => None,
             })
             .collect();
@@ -1508,12 +1500,9 @@ impl ReferenceIndex {
         let prefix_evidence = |row: u32| -> f32 {
             let mut e = 0.0f32;
             for &(column, text, text_head, w) in &texts {
-                let Some(&head) = column.heads.get(row as usize) else {
+                let Some(&Some(head)) = column.heads.get(row as usize) else {
                     continue;
                 };
-                if head.len == 0 && head.head == TextHead::SLOW {
-                    continue;
-                }
                 let shared = match TextHead::shared(text_head, head) {
                     Some(shared) => shared,
                     None => {

@@ -1275,3 +1275,30 @@ fn an_outcome_keeps_as_many_candidates_as_asked_best_first(#[case] k: usize) {
         .windows(2)
         .all(|w| w[0].confidence >= w[1].confidence));
 }
+
+/// The joint scan's prefix shortcut: wherever a text head alone answers, it answers what
+/// comparing the texts does (random short ASCII and non-ASCII texts, with shared prefixes).
+#[test]
+fn text_heads_agree_with_the_texts() {
+    let mut rng = XorShift(0x7E47);
+    let alphabet = ['A', 'B', 'a', ' ', '0', 'é', '\0'];
+    let word = |rng: &mut XorShift, n: usize| -> String {
+        (0..n)
+            .map(|_| alphabet[rng.below(alphabet.len())])
+            .collect()
+    };
+    let mut answered = 0;
+    for _ in 0..50_000 {
+        let k = rng.below(6);
+        let common = word(&mut rng, k);
+        let (n, m) = (rng.below(6), rng.below(6));
+        let a = format!("{common}{}", word(&mut rng, n));
+        let b = format!("{common}{}", word(&mut rng, m));
+        let want = crate::similarity::common_prefix_chars(&a, &b);
+        if let Some(got) = TextHead::shared(TextHead::of(&a), TextHead::of(&b)) {
+            answered += 1;
+            assert_eq!(got, want, "{a:?} / {b:?}");
+        }
+    }
+    assert!(answered > 10_000, "the shortcut answered {answered} times");
+}
