@@ -212,18 +212,39 @@ struct Partial {
     total: f64,
     /// Probabilistic: the cheap fields' candidate bits.
     exist: f64,
+    /// Probabilistic: `sum` and `exist` had the row's anchor agreed.
+    sum_anchored: f64,
+    exist_anchored: f64,
+    /// Whether the row's anchor agrees, when the cheap part already knows.
+    anchor: Option<bool>,
 }
 
 /// What one field adds to a row.
 #[derive(Debug, Clone, Copy)]
 struct Contribution {
-    /// Weighted: weight × score; probabilistic: the match-weight bits.
+    /// Weighted: weight × score; probabilistic: the match-weight bits (the anchor not
+    /// agreeing).
     add: f64,
     /// Weighted: the weight; probabilistic: 0.
     weight: f64,
-    /// Probabilistic: the candidate-weight bits.
+    /// Probabilistic: the candidate-weight bits (the anchor not agreeing).
     exist: f64,
+    /// Probabilistic: `add` and `exist` when the row's anchor agrees (weighted: the same).
+    add_anchored: f64,
+    exist_anchored: f64,
     level: usize,
+}
+
+impl Contribution {
+    /// What it adds to the match weight and candidate weight (weighted: the weighted score and
+    /// 0) when the anchor agrees or not.
+    fn bits(&self, anchored: bool) -> (f64, f64) {
+        if anchored {
+            (self.add_anchored, self.exist_anchored)
+        } else {
+            (self.add, self.exist)
+        }
+    }
 }
 
 /// Reusable per-thread buffers for [`ReferenceIndex::match_document`]. One per thread; it adapts
@@ -1044,6 +1065,8 @@ impl ReferenceIndex {
                 add: 0.0,
                 weight: 0.0,
                 exist: 0.0,
+                add_anchored: 0.0,
+                exist_anchored: 0.0,
                 level: 0,
             };
         };
@@ -1055,16 +1078,22 @@ impl ReferenceIndex {
                     add: w * score,
                     weight: w,
                     exist: 0.0,
+                    add_anchored: w * score,
+                    exist_anchored: 0.0,
                     level,
                 }
             }
             ScoringMode::Probabilistic => {
                 let log2_freq = f64::from(self.frequency(rule, column, row, level));
-                let (rank, exist) = spec.weights().field_bits(f, level, log2_freq);
+                let weights = spec.weights();
+                let (rank, exist) = weights.field_bits(f, level, log2_freq, false);
+                let (add_anchored, exist_anchored) = weights.field_bits(f, level, log2_freq, true);
                 Contribution {
                     add: rank,
                     weight: 0.0,
                     exist,
+                    add_anchored,
+                    exist_anchored,
                     level,
                 }
             }
@@ -1083,24 +1112,41 @@ impl ReferenceIndex {
     ) -> Partial {
         let probabilistic = spec.settings().scoring == ScoringMode::Probabilistic;
         let weights = spec.scaled_weights();
+        let anchor = spec.weights().anchor.filter(|_| probabilistic);
         let (mut sum, mut total, mut exist) = (0.0, 0.0, 0.0);
-        let (mut known, mut pending, mut text_total) = (0.0, 0.0, 0.0);
+        let (mut sum_anchored, mut exist_anchored) = (0.0, 0.0);
+        let (mut known, mut known_anchored, mut pending, mut text_total) = (0.0, 0.0, 0.0, 0.0);
+        // Whether the anchor agrees: unknown until its field is compared (a missing value does
+        // not agree).
+        let mut anchor_agrees = None;
         for (f, column) in self.columns.iter().enumerate() {
             let Some(d) = doc.get(f).and_then(Option::as_ref) else {
+                if anchor == Some(f) {
+                    anchor_agrees = Some(false);
+                }
                 continue;
             };
             if matches!(column.source, Source::Text { .. }) {
-                let Some(v) = column.row_value.get(row as usize).copied() else {
+                let value = column
+                    .row_value
+                    .get(row as usize)
+                    .copied()
+                    .filter(|&v| column.values.get(v as usize).is_some());
+                let Some(v) = value else {
+                    if anchor == Some(f) {
+                        anchor_agrees = Some(false);
+                    }
                     continue;
                 };
-                if column.values.get(v as usize).is_none() {
-                    continue;
-                }
                 match scratch.cache.get(f).and_then(|c| c.get(v as usize)) {
                     Some(c) if !c.is_nan() => {
                         let c = self.contribution(spec, f, column, Some(d), row, f64::from(*c));
                         known += c.add;
+                        known_anchored += c.add_anchored;
                         text_total += c.weight;
+                        if anchor == Some(f) {
+                            anchor_agrees = Some(c.level == 0);
+                        }
                     }
                     _ => {
                         if probabilistic {
@@ -1114,16 +1160,32 @@ impl ReferenceIndex {
                 }
                 continue;
             }
-            if let Some(score) = self.field_score(f, column, Some(d), row, scratch) {
-                let c = self.contribution(spec, f, column, Some(d), row, score);
-                sum += c.add;
-                total += c.weight;
-                exist += c.exist;
+            match self.field_score(f, column, Some(d), row, scratch) {
+                Some(score) => {
+                    let c = self.contribution(spec, f, column, Some(d), row, score);
+                    sum += c.add;
+                    total += c.weight;
+                    exist += c.exist;
+                    sum_anchored += c.add_anchored;
+                    exist_anchored += c.exist_anchored;
+                    if anchor == Some(f) {
+                        anchor_agrees = Some(c.level == 0);
+                    }
+                }
+                None if anchor == Some(f) => anchor_agrees = Some(false),
+                None => {}
             }
         }
         let upper = if probabilistic {
+            let free = sum + known;
+            let anchored = sum_anchored + known_anchored;
+            let best = match anchor_agrees {
+                Some(true) => anchored,
+                Some(false) => free,
+                None => free.max(anchored),
+            };
             // A little slack for rounding keeps it a bound.
-            sum + known + pending + 1e-9
+            best + pending + 1e-9
         } else {
             let all = total + text_total;
             if all > 0.0 {
@@ -1138,13 +1200,43 @@ impl ReferenceIndex {
             sum,
             total,
             exist,
+            sum_anchored,
+            exist_anchored,
+            anchor: anchor_agrees,
         }
+    }
+
+    /// Whether `row`'s anchor agrees with the document (probabilistic scoring with an anchor;
+    /// otherwise false): from the cheap part when it knows, else by comparing the anchor.
+    fn anchor_agrees(
+        &self,
+        spec: &MatchSpec,
+        part: &Partial,
+        doc: &[Option<Prepared>],
+        scratch: &mut MatchScratch,
+    ) -> bool {
+        if spec.settings().scoring != ScoringMode::Probabilistic {
+            return false;
+        }
+        let Some(a) = spec.weights().anchor else {
+            return false;
+        };
+        if let Some(agrees) = part.anchor {
+            return agrees;
+        }
+        let (Some(rule), Some(column)) = (spec.fields().get(a), self.columns.get(a)) else {
+            return false;
+        };
+        let value = doc.get(a).and_then(Option::as_ref);
+        self.field_score(a, column, value, part.row, scratch)
+            .is_some_and(|score| self.level(rule, column, value, part.row, score) == 0)
     }
 
     /// The rank value of a row from its cheap part, the text fields added in field order:
     /// weighted, the weighted mean (0 when no field is present on both sides); probabilistic,
-    /// the match weight `W` — and the candidate weight `C` (0 under weighted scoring). With
-    /// `evidence`, also each field's score, level and bits in field order.
+    /// the match weight `W` — and the candidate weight `C` (0 under weighted scoring), each
+    /// field weighed by the table its anchor's agreement selects. With `evidence`, also each
+    /// field's score, level and bits in field order.
     fn complete(
         &self,
         spec: &MatchSpec,
@@ -1154,7 +1246,12 @@ impl ReferenceIndex {
         mut evidence: Option<&mut Vec<FieldEvidence>>,
     ) -> (f64, f64) {
         let probabilistic = spec.settings().scoring == ScoringMode::Probabilistic;
-        let (mut sum, mut total, mut exist) = (part.sum, part.total, part.exist);
+        let anchored = self.anchor_agrees(spec, part, doc, scratch);
+        let (mut sum, mut total, mut exist) = if anchored {
+            (part.sum_anchored, part.total, part.exist_anchored)
+        } else {
+            (part.sum, part.total, part.exist)
+        };
         for (f, column) in self.columns.iter().enumerate() {
             let is_text = matches!(column.source, Source::Text { .. });
             if !is_text && evidence.is_none() {
@@ -1165,17 +1262,21 @@ impl ReferenceIndex {
             let contribution =
                 score.map(|score| self.contribution(spec, f, column, value, part.row, score));
             if let Some(evidence) = evidence.as_deref_mut() {
+                let bits = contribution
+                    .filter(|_| probabilistic)
+                    .map(|c| c.bits(anchored));
                 evidence.push(FieldEvidence {
                     score,
                     level: contribution.map(|c| c.level),
-                    bits: contribution.filter(|_| probabilistic).map(|c| c.add),
-                    candidate_bits: contribution.filter(|_| probabilistic).map(|c| c.exist),
+                    bits: bits.map(|b| b.0),
+                    candidate_bits: bits.map(|b| b.1),
                 });
             }
             if let (true, Some(c)) = (is_text, contribution) {
-                sum += c.add;
+                let (add, add_exist) = c.bits(anchored);
+                sum += add;
                 total += c.weight;
-                exist += c.exist;
+                exist += add_exist;
             }
         }
         if probabilistic {

@@ -36,6 +36,24 @@
 //!
 //! The adjusted u stays in `[`[`PROB_FLOOR`]`, 1]`.
 //!
+//! **The anchor.** Fields are not independent among non-matches: another invoice of the same
+//! vendor shares its currency, often its purchase order, and its invoice numbers differ from
+//! the document's in a few digits, not in format. Summing the fields' weights as if they were
+//! independent counts the vendor's agreement again in each of them, and a sibling invoice of
+//! the same vendor and purchase order gains some 20 bits it has not earned. Training may
+//! therefore pick one field, the **anchor** (see [`super::train`]), and give every other field a
+//! second table of m and u: its levels' probabilities **given that the anchor agrees exactly**
+//! (its first level), `u_a` counted among the candidate non-matches whose anchor agrees (the
+//! anchor's other rows; random pairs agree on it too rarely to count). A pair whose anchor
+//! agrees takes the other fields' candidate weights from those tables, `log2(m_a / u_a)`, and
+//! their match weights moved by as much: `weight + (log2(m_a / u_a) − candidate_weight)` (the
+//! anchor changes a level's odds by the ratio measured among candidates) — so the currency of
+//! the vendor's every invoice weighs nothing and a shared purchase order weighs what it says
+//! beyond the vendor. Term frequencies apply as in the first table. Any other pair (the anchor
+//! differs or is missing) takes the first table, estimated on such pairs. The anchor's own
+//! weight is unchanged. In the evidence, each field shows the weights it was given, so the
+//! fields still add up to `W` and `C`.
+//!
 //! **Confidence.** λ is the probability that a document's match is among the `n` rows the index
 //! proposes for it (the rows compared in full), each of them a priori equally likely. A
 //! document has at most one match, so:
@@ -75,6 +93,21 @@ pub struct MatchModel {
     pub lambda: f64,
     /// How the model was estimated.
     pub training: TrainingReport,
+    /// The field the others are conditioned on, when training found one (see the module docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Anchor>,
+}
+
+/// The anchor of a model: which field, and how much it explains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// Its position among the field mappings.
+    pub field: usize,
+    /// Its document field.
+    pub source: String,
+    /// How many bits the training non-matches' levels gain in log-likelihood when the other
+    /// fields are conditioned on it (after the penalty for the parameters it adds).
+    pub gain_bits: f64,
 }
 
 /// m, u and weights per level of one field.
@@ -121,6 +154,30 @@ pub struct LevelModel {
     /// The term-frequency adjustment of this level, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub term_frequency: Option<TermFrequency>,
+    /// This level given that the model's anchor agrees exactly (fields other than the anchor,
+    /// when there is one); `m`, `u` and the weights above are then for pairs whose anchor does
+    /// not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_anchor_agrees: Option<AnchoredLevel>,
+}
+
+/// A level's parameters among pairs whose anchor agrees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnchoredLevel {
+    /// P(level | match, anchor agrees).
+    pub m: f64,
+    /// P(level | non-match, anchor agrees), counted among candidates.
+    pub u: f64,
+    /// The level's match weight given the anchor: its weight moved by the change of its
+    /// candidate weight.
+    pub weight: f64,
+    /// `log2(m / u)`, clamped: the level's candidate weight given the anchor.
+    pub candidate_weight: f64,
+    /// The expected number of training pairs at this level with the anchor agreeing that are
+    /// matches / not.
+    pub matches: f64,
+    /// See `matches`.
+    pub non_matches: f64,
 }
 
 /// Which frequency of a pair's reference value adjusts a level (see the module docs).
@@ -232,6 +289,7 @@ impl MatchModel {
                             non_matches: 0.0,
                             random_pairs: 0,
                             term_frequency: None,
+                            when_anchor_agrees: None,
                         }
                     })
                     .collect();
@@ -260,6 +318,7 @@ impl MatchModel {
                 converged: false,
                 documents_with_match: 0.0,
             },
+            anchor: None,
         }
     }
 
@@ -283,7 +342,13 @@ pub(crate) struct ModelWeights {
     pub rank: Vec<Vec<LevelBits>>,
     /// Per field and level: `log2(m / u_candidates)`, and its term-frequency terms.
     pub exist: Vec<Vec<LevelBits>>,
-    /// Per field: the most match weight it can add (its best level, term frequencies included).
+    /// Per field and level, the candidate weight given that the anchor agrees (the same as
+    /// `exist` for the anchor itself), and its term-frequency terms.
+    pub anchored: Vec<Vec<LevelBits>>,
+    /// The anchor's field, if the model has one.
+    pub anchor: Option<usize>,
+    /// Per field: the most match weight it can add (its best level in either table, term
+    /// frequencies included).
     pub max_bits: Vec<f64>,
     /// λ.
     pub lambda: f64,
@@ -325,6 +390,18 @@ pub(crate) struct TfTerms {
 }
 
 impl TfTerms {
+    /// The log2 frequencies where [`Self::weight`] bends: where `u'` or the weight reaches a
+    /// clamp.
+    pub fn kinks(&self) -> [f64; 4] {
+        let at_u = |log2_u: f64| log2_u - self.log2_u + self.log2_mean;
+        [
+            at_u(PROB_FLOOR.log2()),
+            at_u(0.0),
+            at_u(self.log2_m - MAX_FIELD_BITS),
+            at_u(self.log2_m + MAX_FIELD_BITS),
+        ]
+    }
+
     /// The weight of a value of frequency `2^log2_freq`: `log2 m − log2 u'` with
     /// `u' = u · freq / ū` kept in `[PROB_FLOOR, 1]`.
     pub fn weight(&self, log2_freq: f64) -> f64 {
@@ -365,34 +442,76 @@ impl ModelWeights {
         };
         let rank = compile(false);
         let exist = compile(true);
-        let max_bits = rank
+        let anchor = model.anchor.as_ref().map(|a| a.field);
+        let anchored: Vec<Vec<LevelBits>> = model
+            .fields
             .iter()
-            .map(|levels| {
-                levels
+            .zip(&rank)
+            .map(|(f, free)| {
+                f.levels
                     .iter()
-                    // The rarest value (a count of one) gives the largest adjusted weight.
-                    .map(|l| l.tf.map_or(l.bits, |t| l.bits.max(t.weight(0.0))))
-                    .fold(0.0f64, f64::max)
+                    .zip(free)
+                    .map(|(l, free)| match (&l.when_anchor_agrees, anchor) {
+                        (Some(a), Some(_)) => LevelBits::new(
+                            a.m,
+                            a.u,
+                            l.term_frequency
+                                .as_ref()
+                                .map(|t| t.mean_frequency_candidates),
+                        ),
+                        _ => *free,
+                    })
+                    .collect()
             })
             .collect();
-        ModelWeights {
+        let mut weights = ModelWeights {
             rank,
             exist,
-            max_bits,
+            anchored,
+            anchor,
+            max_bits: Vec::new(),
             lambda: clamp_probability(model.lambda),
-        }
+        };
+        // A weight is piecewise linear in the log frequency, with its kinks where a clamp
+        // starts: its largest value over all frequencies is at one of them or at a count of one.
+        weights.max_bits = (0..weights.rank.len())
+            .map(|f| {
+                let levels = weights.rank.get(f).map_or(0, Vec::len);
+                let mut best = 0.0f64;
+                for l in 0..levels {
+                    let mut points = vec![0.0, 64.0];
+                    for table in [&weights.rank, &weights.exist, &weights.anchored] {
+                        if let Some(tf) = table.get(f).and_then(|t| t.get(l)).and_then(|b| b.tf) {
+                            points.extend(tf.kinks());
+                        }
+                    }
+                    for lf in points.into_iter().filter(|x| x.is_finite() && *x >= 0.0) {
+                        for anchored in [false, true] {
+                            best = best.max(weights.field_bits(f, l, lf, anchored).0);
+                        }
+                    }
+                }
+                best
+            })
+            .collect();
+        weights
     }
 
     /// The match weight and candidate weight of field `f` at `level`, for a reference value of
-    /// frequency `2^log2_freq`.
-    pub fn field_bits(&self, f: usize, level: usize, log2_freq: f64) -> (f64, f64) {
+    /// frequency `2^log2_freq`, when the pair's anchor agrees (`anchored`) or not.
+    pub fn field_bits(&self, f: usize, level: usize, log2_freq: f64, anchored: bool) -> (f64, f64) {
         let get = |table: &Vec<Vec<LevelBits>>| {
             table
                 .get(f)
                 .and_then(|levels| levels.get(level))
                 .map_or(0.0, |l| l.at(log2_freq))
         };
-        (get(&self.rank), get(&self.exist))
+        if anchored && self.anchor.is_some_and(|a| a != f) {
+            let exist = get(&self.anchored);
+            (get(&self.rank) + exist - get(&self.exist), exist)
+        } else {
+            (get(&self.rank), get(&self.exist))
+        }
     }
 
     /// The confidences of a document's ranked candidates, in the same order, from their match

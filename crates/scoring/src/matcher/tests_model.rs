@@ -112,34 +112,36 @@ const TRUE_FIELDS: [TrueField; 3] = [
     },
 ];
 
+/// The mappings whose levels [`TRUE_FIELDS`] describe.
+fn em_mappings() -> Vec<FieldMapping> {
+    vec![
+        mapping(
+            "name",
+            "name",
+            "fuzzy",
+            json!({"kind": "name", "levels": [
+                {"name": "exact", "min_score": 1.0},
+                {"name": "close", "min_score": 0.8},
+                {"name": "different", "min_score": 0.0},
+            ]}),
+        ),
+        mapping("date", "date", "date_range", json!({"days": 7})),
+        mapping(
+            "amount",
+            "amount",
+            "numeric_range",
+            json!({"tolerance_pct": 5, "levels": [
+                {"name": "exact", "min_score": 1.0},
+                {"name": "within", "min_score": 0.5},
+                {"name": "different", "min_score": 0.0},
+            ]}),
+        ),
+    ]
+}
+
 /// The spec whose levels [`TRUE_FIELDS`] describe.
 fn em_spec() -> MatchSpec {
-    compile(
-        &[
-            mapping(
-                "name",
-                "name",
-                "fuzzy",
-                json!({"kind": "name", "levels": [
-                    {"name": "exact", "min_score": 1.0},
-                    {"name": "close", "min_score": 0.8},
-                    {"name": "different", "min_score": 0.0},
-                ]}),
-            ),
-            mapping("date", "date", "date_range", json!({"days": 7})),
-            mapping(
-                "amount",
-                "amount",
-                "numeric_range",
-                json!({"tolerance_pct": 5, "levels": [
-                    {"name": "exact", "min_score": 1.0},
-                    {"name": "within", "min_score": 0.5},
-                    {"name": "different", "min_score": 0.0},
-                ]}),
-            ),
-        ],
-        probabilistic(),
-    )
+    compile(&em_mappings(), probabilistic())
 }
 
 /// Draws one pair's levels from the model (`None` for a missing field).
@@ -277,6 +279,126 @@ fn em_recovers_a_known_model() {
     let random_name: usize = model.fields[0].levels.iter().map(|l| l.random_pairs).sum();
     assert_eq!(random_name, 80_000);
     assert!((random_amount as f64 / 80_000.0 - 0.7).abs() < 0.01);
+
+    // The fields were drawn independently: no anchor, no second table.
+    assert_eq!(model.anchor, None);
+    assert!(model
+        .fields
+        .iter()
+        .flat_map(|f| &f.levels)
+        .all(|l| l.when_anchor_agrees.is_none()));
+}
+
+/// The spec of [`em_spec`] with a currency (exact / different) after the amount.
+fn em_spec_with_currency() -> MatchSpec {
+    let mut mappings = em_mappings();
+    mappings.push(mapping("currency", "currency", "exact", json!({})));
+    compile(&mappings, probabilistic())
+}
+
+/// Among non-matches, the currency agrees whenever the name does (a vendor bills in one
+/// currency) and on a third of the other pairs; among matches it agrees on 97% of them,
+/// whatever the name. Training finds the name as the anchor and, given that it agrees, the
+/// currency's agreement is worth about nothing; a sibling row — the same name and currency,
+/// the date and amount different — gets no credit for the currency, where the independent
+/// model would count the name's agreement twice. Independence is kept where it holds: given
+/// the anchor, the date and amount weigh what they weighed before within the tolerance.
+#[test]
+fn an_anchor_stops_a_dependent_field_counting_twice() {
+    let spec = em_spec_with_currency();
+    let mut rng = XorShift(0x5EED_00A1);
+    let currency =
+        |rng: &mut XorShift, class_match: bool, name_level: usize| -> Option<(usize, f32)> {
+            let agree = if class_match {
+                0.97
+            } else if name_level == 0 {
+                0.99
+            } else {
+                0.33
+            };
+            Some((usize::from(unit(rng) >= agree), 0.0))
+        };
+    let mut set = TrainingSet::new(&spec);
+    for _ in 0..4000 {
+        set.begin_document();
+        let matched = (unit(&mut rng) < 0.8).then(|| rng.below(8));
+        for k in 0..8 {
+            let is_match = matched == Some(k);
+            let mut pair = if is_match {
+                draw_pair(&mut rng, |f| f.m)
+            } else {
+                draw_pair(&mut rng, |f| f.u_candidates)
+            };
+            let name = pair[0].map_or(2, |(l, _)| l);
+            pair.push(currency(&mut rng, is_match, name));
+            set.push_pair(row(k), &pair, None);
+        }
+        for _ in 0..20 {
+            let mut pair = draw_pair(&mut rng, |f| f.u_random);
+            let name = pair[0].map_or(2, |(l, _)| l);
+            pair.push(currency(&mut rng, false, name));
+            set.push_random_pair(&pair);
+        }
+    }
+    let model = train(&spec, &set, &TrainingOptions::default());
+    assert!(model.training.converged, "{:?}", model.training);
+    let anchor = model.anchor.as_ref().expect("an anchor");
+    assert_eq!((anchor.field, anchor.source.as_str()), (0, "name"));
+    assert!(anchor.gain_bits > 0.0, "{anchor:?}");
+    assert!(model.fields[0]
+        .levels
+        .iter()
+        .all(|l| l.when_anchor_agrees.is_none()));
+
+    // Given the name agrees, the currency's agreement: m ≈ 0.97, u ≈ 0.99 — about 0 bits.
+    let exact = &model.fields[3].levels[0];
+    let given = exact
+        .when_anchor_agrees
+        .as_ref()
+        .expect("a table given the anchor");
+    assert!((given.m - 0.97).abs() < 0.03, "{given:?}");
+    assert!((given.u - 0.99).abs() < 0.03, "{given:?}");
+    assert!(given.weight.abs() < 0.2, "{given:?}");
+    // Where the name does not agree, the currency still says something.
+    assert!(exact.candidate_weight > 1.0, "{exact:?}");
+    // The date and amount were independent of the name: the same within the tolerance.
+    for f in [1, 2] {
+        for level in &model.fields[f].levels {
+            let given = level.when_anchor_agrees.as_ref().expect("a table");
+            assert!((given.m - level.m).abs() < 0.03, "{level:?}");
+            assert!((given.u - level.u_candidates).abs() < 0.03, "{level:?}");
+        }
+    }
+
+    // A sibling row: the name and currency agree, the date and amount do not.
+    let weights = model::ModelWeights::new(&model);
+    let sibling = [
+        Some((0, 0.0)),
+        Some((3, 0.0)),
+        Some((2, 0.0)),
+        Some((0, 0.0)),
+    ];
+    let (w, c) = pair_bits(&weights, &sibling);
+    let mut independent = model.clone();
+    independent.anchor = None;
+    let (w_ind, c_ind) = pair_bits(&model::ModelWeights::new(&independent), &sibling);
+    let name_bits = weights.field_bits(0, 0, 0.0, true);
+    assert!(
+        c < c_ind - 1.0,
+        "candidate weight {c} with the anchor, {c_ind} without"
+    );
+    assert!(
+        w <= w_ind,
+        "match weight {w} with the anchor, {w_ind} without"
+    );
+    // The currency adds nothing beyond the name: the pair weighs the name and the two
+    // disagreements, no more.
+    let rest: f64 = [(1, 3), (2, 2), (3, 0)]
+        .iter()
+        .map(|&(f, l)| weights.field_bits(f, l, 0.0, true).1)
+        .sum();
+    assert!((c - (name_bits.1 + rest)).abs() < 1e-9);
+    assert!(weights.field_bits(3, 0, 0.0, true).1.abs() < 0.2);
 }
 
 #[test]
@@ -341,21 +463,25 @@ fn a_model_that_cannot_converge_says_so() {
 /// The confidences the model gives a document's pairs.
 fn pair_confidences(model: &MatchModel, pairs: &[Vec<Option<(usize, f32)>>]) -> Vec<f64> {
     let weights = model::ModelWeights::new(model);
-    let bits: Vec<(f64, f64)> = pairs
-        .iter()
-        .map(|c| {
-            c.iter()
-                .enumerate()
-                .fold((0.0, 0.0), |acc, (f, level)| match level {
-                    Some((l, freq)) => {
-                        let (w, cw) = weights.field_bits(f, *l, f64::from(*freq));
-                        (acc.0 + w, acc.1 + cw)
-                    }
-                    None => acc,
-                })
-        })
-        .collect();
+    let bits: Vec<(f64, f64)> = pairs.iter().map(|c| pair_bits(&weights, c)).collect();
     weights.confidences(&bits, pairs.len())
+}
+
+/// A pair's match weight and candidate weight, each field weighed by the table its anchor's
+/// agreement selects.
+fn pair_bits(weights: &model::ModelWeights, pair: &[Option<(usize, f32)>]) -> (f64, f64) {
+    let anchored = weights
+        .anchor
+        .is_some_and(|a| matches!(pair.get(a), Some(Some((0, _)))));
+    pair.iter()
+        .enumerate()
+        .fold((0.0, 0.0), |acc, (f, level)| match level {
+            Some((l, freq)) => {
+                let (w, cw) = weights.field_bits(f, *l, f64::from(*freq), anchored);
+                (acc.0 + w, acc.1 + cw)
+            }
+            None => acc,
+        })
 }
 
 /// A kind of match EM rarely sees — the vendor's name entirely different (a trading name), the

@@ -37,6 +37,22 @@
 //!   unlabelled documents whose match is among their candidates, `(Σ_d Σ_j w_dj + 1) / (D + 2)`
 //!   (Laplace: never quite 0 or 1). ū among candidates is the `(1−w)`-weighted mean frequency.
 //!
+//! **The anchor** (see [`super::model`]) is chosen after EM has converged without one, on its
+//! responsibilities (before, the best-agreement start counts a quarter of every match among the
+//! non-matches, and matches agree on every field at once): for each field `a` whose first level is seen among the
+//! non-matches, the gain `G_a = Σ_{f ≠ a} Σ_l N(a agrees, f = l) · log2(P(f = l | a agrees) /
+//! P(f = l))` in bits, counted over the non-match weight `1 − w` of the pairs (the
+//! log-likelihood the non-matches gain when `f` is conditioned on `a`: `N` times the mutual
+//! information of `a`'s agreement and `f`), less the penalty of the parameters it adds,
+//! `½ · k · log2(N)` with `k = Σ_{f ≠ a} (L_f − 1)` per class, twice. The field with the
+//! largest positive gain is the anchor; none when no gain is positive (fields independent
+//! among non-matches, as the synthetic model tests draw them). With an anchor, EM runs again
+//! from the fit (the report counts both runs' iterations) and estimates each
+//! other field's m and u among candidates twice, on the pairs whose anchor agrees and on the
+//! others, and the E-step weighs each pair's fields by the table its anchor selects; u of a
+//! field on random pairs is counted on those whose anchor does not agree (given that it
+//! agrees, u is the candidates' — see the model's docs).
+//!
 //! EM runs from two starts — the untrained model ([`MatchModel::untrained`]), and
 //! responsibilities that put each document's match on its best-agreeing pair — each until no m
 //! or u moves by more than the tolerance or the iteration cap; the fit with the higher
@@ -47,8 +63,8 @@
 //! the cost is linear in the pairs of the sample, never in the run.
 
 use super::model::{
-    clamp_probability, level_weight, FrequencyKind, MatchModel, ModelWeights, TermFrequency,
-    TrainingReport,
+    clamp_probability, level_weight, Anchor, AnchoredLevel, FrequencyKind, MatchModel,
+    ModelWeights, TermFrequency, TrainingReport,
 };
 use super::spec::MatchSpec;
 use crate::index::RowIdx;
@@ -259,6 +275,9 @@ pub fn sample_positions(total: usize, n: usize) -> Vec<usize> {
 struct Params {
     m: Vec<Vec<f64>>,
     u: Vec<Vec<f64>>,
+    /// m and u of pairs whose anchor agrees (empty without an anchor).
+    m_anchored: Vec<Vec<f64>>,
+    u_anchored: Vec<Vec<f64>>,
     lambda: f64,
     /// Per field and level, ū (when term-frequency adjusted).
     tf_mean: Vec<Vec<Option<f64>>>,
@@ -267,12 +286,14 @@ struct Params {
 /// What stays the same across EM's iterations and starts.
 struct Problem<'a> {
     set: &'a TrainingSet,
-    template: &'a MatchModel,
+    /// The untrained model (with the anchor, once chosen).
+    template: MatchModel,
     /// Per field and level, its term-frequency adjustment.
     tf_levels: Vec<Vec<Option<FrequencyKind>>>,
     fixed_m: Vec<Vec<Option<f64>>>,
     fixed_u: Vec<Vec<Option<f64>>>,
     options: TrainingOptions,
+    anchor: Option<usize>,
 }
 
 /// Where one EM start ended.
@@ -326,10 +347,11 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
         .iter()
         .map(|f| f.levels.levels().iter().map(|l| l.u).collect())
         .collect();
-    let template = model.clone();
-    let problem = Problem {
+    let mut w = vec![0.0f64; set.pairs()];
+    best_agreement_responsibilities(set, &mut w);
+    let mut problem = Problem {
         set,
-        template: &template,
+        template: model.clone(),
         tf_levels,
         fixed_m: spec
             .fields()
@@ -341,23 +363,26 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
             tolerance,
             ..*options
         },
+        anchor: None,
     };
+    let m: Vec<Vec<f64>> = model
+        .fields
+        .iter()
+        .map(|f| f.levels.iter().map(|l| l.m).collect())
+        .collect();
+    let u: Vec<Vec<f64>> = model
+        .fields
+        .iter()
+        .map(|f| f.levels.iter().map(|l| l.u_candidates).collect())
+        .collect();
     let untrained = Params {
-        m: model
-            .fields
-            .iter()
-            .map(|f| f.levels.iter().map(|l| l.m).collect())
-            .collect(),
-        u: model
-            .fields
-            .iter()
-            .map(|f| f.levels.iter().map(|l| l.u_candidates).collect())
-            .collect(),
+        m_anchored: Vec::new(),
+        u_anchored: Vec::new(),
+        m,
+        u,
         lambda: 0.5,
         tf_mean: set.level_counts.iter().map(|&n| vec![None; n]).collect(),
     };
-    let mut w = vec![0.0f64; set.pairs()];
-    best_agreement_responsibilities(set, &mut w);
     let agreement = problem.maximise(&w);
     let fits = [problem.run(untrained), problem.run(agreement)];
     let best = fits.into_iter().reduce(|a, b| {
@@ -367,25 +392,54 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
             a
         }
     });
-    let Some(fit) = best else {
+    let Some(mut fit) = best else {
         model.training = report;
         return model;
     };
+    // The anchor, on the fit's responsibilities (where matches and non-matches are apart), and
+    // EM again from the fit with the anchored tables.
+    let weights = compile(&fit.params, &problem.template, &problem.tf_levels);
+    expectation(set, &weights, &fit.params, &mut w);
+    if let Some((field, gain_bits)) = choose_anchor(set, &w) {
+        model.anchor = Some(Anchor {
+            field,
+            source: spec
+                .fields()
+                .get(field)
+                .map_or_else(String::new, |f| f.source.clone()),
+            gain_bits,
+        });
+        problem.template.anchor = model.anchor.clone();
+        problem.anchor = Some(field);
+        let mut start = fit.params.clone();
+        start.m_anchored = start.m.clone();
+        start.u_anchored = start.u.clone();
+        let iterations = fit.iterations;
+        fit = problem.run(start);
+        fit.iterations += iterations;
+    }
     report.iterations = fit.iterations;
     report.last_change = fit.last_change;
     report.converged = fit.converged;
     let params = fit.params;
     // The final responsibilities, for the expected counts and the share of documents with a
     // match.
-    let weights = compile(&params, problem.template, &problem.tf_levels);
-    let e = expectation(set, &weights, &params.u, &mut w);
+    let weights = compile(&params, &problem.template, &problem.tf_levels);
+    let e = expectation(set, &weights, &params, &mut w);
     report.documents_with_match = if e.w_sums.is_empty() {
         0.0
     } else {
         e.w_sums.iter().sum::<f64>() / e.w_sums.len() as f64
     };
-    let (matches, non_matches, _) = expected_counts(set, &w, &problem.tf_levels);
-    let random = random_pair_u(set, &problem.tf_levels, &problem.fixed_u, &matches);
+    let counts = expected_counts(set, &w, &problem.tf_levels, problem.anchor);
+    let (matches, non_matches) = (&counts.matches, &counts.non_matches);
+    let random = random_pair_u(
+        set,
+        &problem.tf_levels,
+        &problem.fixed_u,
+        matches,
+        problem.anchor,
+    );
     for (f, field) in model.fields.iter_mut().enumerate() {
         for (l, level) in field.levels.iter_mut().enumerate() {
             level.m = params.m[f][l];
@@ -395,6 +449,21 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
             level.candidate_weight = level_weight(level.m, level.u_candidates);
             level.matches = matches[f][l];
             level.non_matches = non_matches[f][l];
+            level.when_anchor_agrees = match problem.anchor {
+                Some(a) if a != f => {
+                    let m = params.m_anchored.get(f).and_then(|m| m.get(l)).copied();
+                    let u = params.u_anchored.get(f).and_then(|u| u.get(l)).copied();
+                    m.zip(u).map(|(m, u)| AnchoredLevel {
+                        m,
+                        u,
+                        weight: level.weight + level_weight(m, u) - level.candidate_weight,
+                        candidate_weight: level_weight(m, u),
+                        matches: counts.matches_anchored[f][l],
+                        non_matches: counts.non_matches_anchored[f][l],
+                    })
+                }
+                _ => None,
+            };
             level.random_pairs = random.as_ref().map_or(0, |r| r.counts[f][l]);
             level.term_frequency = problem
                 .tf_levels
@@ -433,6 +502,7 @@ fn random_pair_u(
     tf_levels: &[Vec<Option<FrequencyKind>>],
     fixed_u: &[Vec<Option<f64>>],
     matches: &[Vec<f64>],
+    anchor: Option<usize>,
 ) -> Option<RandomU> {
     if set.random_pairs() == 0 {
         return None;
@@ -444,7 +514,16 @@ fn random_pair_u(
         .map(|&n| vec![(0.0, 0.0); n])
         .collect();
     for pair in 0..set.random_pairs() {
+        // Given that the anchor agrees, the other fields' u is the candidates' (see the docs).
+        let anchored = anchor.is_some_and(|a| {
+            set.random_levels
+                .get(pair * set.fields + a)
+                .is_some_and(|&l| l == 0)
+        });
         for f in 0..set.fields {
+            if anchored && anchor != Some(f) {
+                continue;
+            }
             let at = pair * set.fields + f;
             let level = set.random_levels.get(at).copied().unwrap_or(MISSING);
             if level == MISSING {
@@ -495,10 +574,13 @@ impl Problem<'_> {
         let mut converged = false;
         while fit_iterations < self.options.max_iterations {
             fit_iterations += 1;
-            let weights = compile(&params, self.template, &self.tf_levels);
-            let e = expectation(self.set, &weights, &params.u, &mut w);
+            let weights = compile(&params, &self.template, &self.tf_levels);
+            let e = expectation(self.set, &weights, &params, &mut w);
             let next = self.maximise_with(&w, &e);
-            let change = max_change(&params.m, &next.m).max(max_change(&params.u, &next.u));
+            let change = max_change(&params.m, &next.m)
+                .max(max_change(&params.u, &next.u))
+                .max(max_change(&params.m_anchored, &next.m_anchored))
+                .max(max_change(&params.u_anchored, &next.u_anchored));
             params = next;
             last_change = change;
             if change < self.options.tolerance {
@@ -506,8 +588,8 @@ impl Problem<'_> {
                 break;
             }
         }
-        let weights = compile(&params, self.template, &self.tf_levels);
-        let e = expectation(self.set, &weights, &params.u, &mut w);
+        let weights = compile(&params, &self.template, &self.tf_levels);
+        let e = expectation(self.set, &weights, &params, &mut w);
         Fit {
             params,
             iterations: fit_iterations,
@@ -537,25 +619,38 @@ impl Problem<'_> {
 
     /// The M-step: m, u, ū and λ from the responsibilities.
     fn maximise_with(&self, w: &[f64], e: &Expectation) -> Params {
-        let (counts_m, counts_u, tf_sums) = expected_counts(self.set, w, &self.tf_levels);
-        let deltas: Vec<f64> = counts_m
-            .iter()
-            .zip(&counts_u)
-            .map(|(m, u)| mixing(m, u))
-            .collect();
+        let counts = expected_counts(self.set, w, &self.tf_levels, self.anchor);
+        let tf_sums = &counts.tf_sums;
+        let tables = |matches: &[Vec<f64>], non_matches: &[Vec<f64>]| {
+            let deltas: Vec<f64> = matches
+                .iter()
+                .zip(non_matches)
+                .map(|(m, u)| mixing(m, u))
+                .collect();
+            let estimate_all = |counts: &[Vec<f64>], fixed: &[Vec<Option<f64>>]| -> Vec<Vec<f64>> {
+                counts
+                    .iter()
+                    .zip(fixed)
+                    .zip(&deltas)
+                    .map(|((c, fixed), &delta)| estimate(c, fixed, delta))
+                    .collect()
+            };
+            (
+                estimate_all(matches, &self.fixed_m),
+                estimate_all(non_matches, &self.fixed_u),
+            )
+        };
+        let (m, u) = tables(&counts.matches, &counts.non_matches);
+        let (m_anchored, u_anchored) = if self.anchor.is_some() {
+            tables(&counts.matches_anchored, &counts.non_matches_anchored)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Params {
-            m: counts_m
-                .iter()
-                .zip(&self.fixed_m)
-                .zip(&deltas)
-                .map(|((c, fixed), &delta)| estimate(c, fixed, delta))
-                .collect(),
-            u: counts_u
-                .iter()
-                .zip(&self.fixed_u)
-                .zip(&deltas)
-                .map(|((c, fixed), &delta)| estimate(c, fixed, delta))
-                .collect(),
+            m,
+            u,
+            m_anchored,
+            u_anchored,
             lambda: (e.w_sums.iter().sum::<f64>() + 1.0) / (e.w_sums.len() as f64 + 2.0),
             tf_mean: tf_sums
                 .iter()
@@ -573,48 +668,140 @@ impl Problem<'_> {
     }
 }
 
-/// Per field and level, the expected number of matches and non-matches (`Σ w`, `Σ 1 − w`),
-/// and the `(1 − w)`-weighted sum of the reference values' frequencies and its weight (for the
-/// term-frequency adjusted levels).
-#[allow(clippy::type_complexity)]
+/// Expected counts of an M-step: per field and level, the expected number of matches and
+/// non-matches (`Σ w`, `Σ 1 − w`) — of the pairs whose anchor does not agree (every pair for
+/// the anchor itself, or without an anchor), and of those whose anchor agrees — and the
+/// `(1 − w)`-weighted sum of the reference values' frequencies and its weight (for the
+/// term-frequency adjusted levels, over all pairs).
+struct Counts {
+    matches: Vec<Vec<f64>>,
+    non_matches: Vec<Vec<f64>>,
+    matches_anchored: Vec<Vec<f64>>,
+    non_matches_anchored: Vec<Vec<f64>>,
+    tf_sums: Vec<Vec<(f64, f64)>>,
+}
+
+/// Whether pair `pair` of `set` has its anchor agreeing.
+fn pair_anchored(set: &TrainingSet, pair: usize, anchor: Option<usize>) -> bool {
+    anchor.is_some_and(|a| set.level(pair, a) == 0)
+}
+
 fn expected_counts(
     set: &TrainingSet,
     w: &[f64],
     tf_levels: &[Vec<Option<FrequencyKind>>],
-) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<(f64, f64)>>) {
-    let mut matches: Vec<Vec<f64>> = set.level_counts.iter().map(|&n| vec![0.0; n]).collect();
-    let mut non_matches = matches.clone();
-    let mut tf_sums: Vec<Vec<(f64, f64)>> = set
-        .level_counts
-        .iter()
-        .map(|&n| vec![(0.0, 0.0); n])
-        .collect();
+    anchor: Option<usize>,
+) -> Counts {
+    let zeros: Vec<Vec<f64>> = set.level_counts.iter().map(|&n| vec![0.0; n]).collect();
+    let mut c = Counts {
+        matches: zeros.clone(),
+        non_matches: zeros.clone(),
+        matches_anchored: zeros.clone(),
+        non_matches_anchored: zeros,
+        tf_sums: set
+            .level_counts
+            .iter()
+            .map(|&n| vec![(0.0, 0.0); n])
+            .collect(),
+    };
     for (pair, &wp) in w.iter().enumerate() {
+        let anchored = pair_anchored(set, pair, anchor);
         for f in 0..set.fields {
             let level = set.level(pair, f);
             if level == MISSING {
                 continue;
             }
             let l = usize::from(level);
-            if let Some(c) = matches.get_mut(f).and_then(|c| c.get_mut(l)) {
-                *c += wp;
+            let (matches, non_matches) = if anchored && anchor != Some(f) {
+                (&mut c.matches_anchored, &mut c.non_matches_anchored)
+            } else {
+                (&mut c.matches, &mut c.non_matches)
+            };
+            if let Some(n) = matches.get_mut(f).and_then(|n| n.get_mut(l)) {
+                *n += wp;
             }
-            if let Some(c) = non_matches.get_mut(f).and_then(|c| c.get_mut(l)) {
-                *c += 1.0 - wp;
+            if let Some(n) = non_matches.get_mut(f).and_then(|n| n.get_mut(l)) {
+                *n += 1.0 - wp;
             }
             let adjusted = tf_levels
                 .get(f)
                 .and_then(|kinds| kinds.get(l))
                 .is_some_and(Option::is_some);
             if adjusted {
-                if let Some(t) = tf_sums.get_mut(f).and_then(|t| t.get_mut(l)) {
+                if let Some(t) = c.tf_sums.get_mut(f).and_then(|t| t.get_mut(l)) {
                     t.0 += (1.0 - wp) * set.freq(pair, f).exp2();
                     t.1 += 1.0 - wp;
                 }
             }
         }
     }
-    (matches, non_matches, tf_sums)
+    c
+}
+
+/// The anchor and its gain in bits (see the module docs), from responsibilities `w`; `None`
+/// when no field's gain is positive.
+fn choose_anchor(set: &TrainingSet, w: &[f64]) -> Option<(usize, f64)> {
+    if set.fields < 2 {
+        return None;
+    }
+    let n_pairs = w.len();
+    let mut best: Option<(usize, f64)> = None;
+    for a in 0..set.fields {
+        // Non-match weight per field and level, overall and with `a` agreeing.
+        let mut all: Vec<Vec<f64>> = set.level_counts.iter().map(|&n| vec![0.0; n]).collect();
+        let mut given: Vec<Vec<f64>> = all.clone();
+        for (pair, &wp) in w.iter().enumerate() {
+            let weight = (1.0 - wp).max(0.0);
+            let agrees = set.level(pair, a) == 0;
+            for f in 0..set.fields {
+                let level = set.level(pair, f);
+                if f == a || level == MISSING {
+                    continue;
+                }
+                let l = usize::from(level);
+                if let Some(n) = all.get_mut(f).and_then(|n| n.get_mut(l)) {
+                    *n += weight;
+                }
+                if agrees {
+                    if let Some(n) = given.get_mut(f).and_then(|n| n.get_mut(l)) {
+                        *n += weight;
+                    }
+                }
+            }
+        }
+        let mut gain = 0.0;
+        let mut parameters = 0usize;
+        for f in (0..set.fields).filter(|&f| f != a) {
+            let (Some(all), Some(given)) = (all.get(f), given.get(f)) else {
+                continue;
+            };
+            let total: f64 = all.iter().sum();
+            let total_given: f64 = given.iter().sum();
+            if total <= 0.0 || total_given <= 0.0 {
+                continue;
+            }
+            let levels = all.len() as f64;
+            // Both distributions smoothed like the M-step's, so an unseen level costs nothing.
+            let delta = 1.0 / (SMOOTHING + total_given);
+            for (&n_all, &n_given) in all.iter().zip(given) {
+                if n_given <= 0.0 {
+                    continue;
+                }
+                let p_given = (1.0 - delta) * n_given / total_given + delta / levels;
+                let p_all = n_all / total;
+                if p_all > 0.0 && p_given > 0.0 {
+                    gain += n_given * (p_given / p_all).log2();
+                }
+            }
+            parameters += all.len().saturating_sub(1);
+        }
+        let penalty = parameters as f64 * (n_pairs.max(2) as f64).log2();
+        let net = gain - penalty;
+        if net.is_finite() && net > 0.0 && best.is_none_or(|(_, b)| net > b) {
+            best = Some((a, net));
+        }
+    }
+    best
 }
 
 /// Responsibilities that make each document's best-agreeing pair its likely match: the pair
@@ -681,12 +868,28 @@ fn compile(
     tf_levels: &[Vec<Option<FrequencyKind>>],
 ) -> ModelWeights {
     let mut model = template.clone();
+    let anchor = model.anchor.as_ref().map(|a| a.field);
     for (f, field) in model.fields.iter_mut().enumerate() {
         for (l, level) in field.levels.iter_mut().enumerate() {
             level.m = params.m[f][l];
             level.u = params.u[f][l];
             level.u_candidates = params.u[f][l];
             level.term_frequency = term_frequency(tf_levels, &params.tf_mean, f, l);
+            level.when_anchor_agrees = match anchor {
+                Some(a) if a != f => {
+                    let m = params.m_anchored.get(f).and_then(|m| m.get(l)).copied();
+                    let u = params.u_anchored.get(f).and_then(|u| u.get(l)).copied();
+                    m.zip(u).map(|(m, u)| AnchoredLevel {
+                        m,
+                        u,
+                        weight: level_weight(m, u),
+                        candidate_weight: level_weight(m, u),
+                        matches: 0.0,
+                        non_matches: 0.0,
+                    })
+                }
+                _ => None,
+            };
         }
     }
     model.lambda = params.lambda;
@@ -705,9 +908,10 @@ struct Expectation {
 fn expectation(
     set: &TrainingSet,
     weights: &ModelWeights,
-    u: &[Vec<f64>],
+    params: &Params,
     w: &mut [f64],
 ) -> Expectation {
+    let anchor = weights.anchor;
     let mut w_sums = Vec::with_capacity(set.documents());
     let mut log_likelihood = 0.0;
     let mut bits: Vec<f64> = Vec::new();
@@ -715,12 +919,13 @@ fn expectation(
         let range = set.document(d);
         bits.clear();
         for pair in range.clone() {
+            let anchored = pair_anchored(set, pair, anchor);
             let mut b = 0.0;
             for f in 0..set.fields {
                 let level = set.level(pair, f);
                 if level != MISSING {
                     b += weights
-                        .field_bits(f, usize::from(level), set.freq(pair, f))
+                        .field_bits(f, usize::from(level), set.freq(pair, f), anchored)
                         .1;
                 }
             }
@@ -777,7 +982,16 @@ fn expectation(
             // P(comparisons) = Π u · (1 − λ) (1 + Σ_j 2^{prior + bits_j}).
             let mut ll = top + denominator.log2() + (1.0 - lambda).log2();
             for pair in set.document(d) {
-                for (f, u_f) in u.iter().enumerate() {
+                let anchored = pair_anchored(set, pair, anchor);
+                for f in 0..set.fields {
+                    let u_f = if anchored && anchor != Some(f) {
+                        params.u_anchored.get(f)
+                    } else {
+                        params.u.get(f)
+                    };
+                    let Some(u_f) = u_f else {
+                        continue;
+                    };
                     let level = set.level(pair, f);
                     if level != MISSING {
                         ll += u_f
