@@ -328,6 +328,30 @@ async fn a_first_run_trains_the_model_and_later_runs_reuse_it() {
             assert!(p > 0.0 && p < 1.0);
         }
     }
+    // An anchor, when training found one, names a field, and every other field's levels carry
+    // their parameters given that it agrees; without one, no level does.
+    let anchor = m.get("anchor").and_then(|a| a["field"].as_u64());
+    if let Some(a) = m.get("anchor") {
+        assert!(a["gain_bits"].as_f64() > Some(0.0), "{a}");
+        assert_eq!(
+            a["source"],
+            m["fields"][a["field"].as_u64().expect("a field") as usize]["source"]
+        );
+    }
+    for (f, field) in m["fields"].as_array().expect("fields").iter().enumerate() {
+        for level in field["levels"].as_array().expect("levels") {
+            let given = level.get("when_anchor_agrees");
+            assert_eq!(
+                given.is_some(),
+                anchor.is_some_and(|a| a != f as u64),
+                "{field}"
+            );
+            if let Some(given) = given {
+                let p = given["u"].as_f64().expect("u given the anchor");
+                assert!(p > 0.0 && p < 1.0, "{given}");
+            }
+        }
+    }
 
     // Results explain themselves: per field the level and what it adds, in bits.
     let results = all_results(&app, &run_id, "").await;
