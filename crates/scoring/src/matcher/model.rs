@@ -42,15 +42,15 @@
 //! independent counts the vendor's agreement again in each of them, and a sibling invoice of
 //! the same vendor and purchase order gains some 20 bits it has not earned. Training may
 //! therefore pick one field, the **anchor** (see [`super::train`]), and give every other field a
-//! second table of m and u: its levels' probabilities **given that the anchor agrees exactly**
-//! (its first level), `u_a` counted among the candidate non-matches whose anchor agrees (the
+//! second u: its levels' probabilities among non-matches **given that the anchor agrees
+//! exactly** (its first level; m is the same in both, `m_a = m`), `u_a` counted among the candidate non-matches whose anchor agrees (the
 //! anchor's other rows; random pairs agree on it too rarely to count). A pair whose anchor
 //! agrees takes the other fields' candidate weights from those tables, `log2(m_a / u_a)`, and
 //! their match weights moved by as much: `weight + (log2(m_a / u_a) − candidate_weight)` (the
 //! anchor changes a level's odds by the ratio measured among candidates) — so the currency of
 //! the vendor's every invoice weighs nothing and a shared purchase order weighs what it says
 //! beyond the vendor. Term frequencies apply as in the first table. Any other pair (the anchor
-//! differs or is missing) takes the first table, estimated on such pairs. The anchor's own
+//! differs or is missing) takes the first table, its u estimated on such pairs. The anchor's own
 //! weight is unchanged. In the evidence, each field shows the weights it was given, so the
 //! fields still add up to `W` and `C`.
 //!

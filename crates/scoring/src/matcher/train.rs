@@ -48,10 +48,13 @@
 //! largest positive gain is the anchor; none when no gain is positive (fields independent
 //! among non-matches, as the synthetic model tests draw them). With an anchor, EM runs again
 //! from the fit (the report counts both runs' iterations) and estimates each
-//! other field's m and u among candidates twice, on the pairs whose anchor agrees and on the
-//! others, and the E-step weighs each pair's fields by the table its anchor selects; u of a
-//! field on random pairs is counted on those whose anchor does not agree (given that it
-//! agrees, u is the candidates' — see the model's docs).
+//! other field's u among candidates twice, on the pairs whose anchor agrees — shrunk towards
+//! the other table as if its `L` levels had been seen `L` more times, so a few such pairs move
+//! it little — and on the others; m stays one table over all pairs (a match's noise does not
+//! depend on the anchor, and the pairs whose anchor does not agree can hold almost no match).
+//! The E-step weighs each pair's fields by the table its anchor selects; u of a field on random
+//! pairs is counted on those whose anchor does not agree (given that it agrees, u is the
+//! candidates' — see the model's docs).
 //!
 //! EM runs from two starts — the untrained model ([`MatchModel::untrained`]), and
 //! responsibilities that put each document's match on its best-agreeing pair — each until no m
@@ -640,9 +643,23 @@ impl Problem<'_> {
                 estimate_all(non_matches, &self.fixed_u),
             )
         };
-        let (m, u) = tables(&counts.matches, &counts.non_matches);
+        // A match's noise does not depend on the anchor: m is counted over every pair.
+        let all_matches: Vec<Vec<f64>> = counts
+            .matches
+            .iter()
+            .zip(&counts.matches_anchored)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect())
+            .collect();
+        let (m, u) = tables(&all_matches, &counts.non_matches);
         let (m_anchored, u_anchored) = if self.anchor.is_some() {
-            tables(&counts.matches_anchored, &counts.non_matches_anchored)
+            let u_anchored = counts
+                .non_matches_anchored
+                .iter()
+                .zip(&self.fixed_u)
+                .zip(&u)
+                .map(|((c, fixed), prior)| estimate_toward(c, fixed, prior))
+                .collect();
+            (m.clone(), u_anchored)
         } else {
             (Vec::new(), Vec::new())
         };
@@ -1036,6 +1053,44 @@ fn estimate(counts: &[f64], fixed: &[Option<f64>], delta: f64) -> Vec<f64> {
             None => {
                 let empirical = if total > 0.0 { c.max(0.0) / total } else { 0.0 };
                 let share = (1.0 - delta) * empirical + delta / free_levels;
+                clamp_probability(room * share)
+            }
+        })
+        .collect()
+}
+
+/// u given the anchor from its expected counts, shrunk towards `prior` (u where the anchor does
+/// not agree) as if the field's `L` levels had been seen `L` more times in its proportions: few
+/// pairs whose anchor agrees move it little. Fixed levels keep their value.
+fn estimate_toward(counts: &[f64], fixed: &[Option<f64>], prior: &[f64]) -> Vec<f64> {
+    let strength = counts.len() as f64;
+    let total: f64 = counts
+        .iter()
+        .zip(fixed)
+        .filter(|(_, f)| f.is_none())
+        .map(|(c, _)| c.max(0.0))
+        .sum();
+    let prior_total: f64 = prior
+        .iter()
+        .zip(fixed)
+        .filter(|(_, f)| f.is_none())
+        .map(|(p, _)| p.max(0.0))
+        .sum();
+    let fixed_mass: f64 = fixed.iter().flatten().sum();
+    let room = (1.0 - fixed_mass).max(0.0);
+    counts
+        .iter()
+        .zip(fixed)
+        .zip(prior)
+        .map(|((&c, f), &p)| match f {
+            Some(p) => *p,
+            None => {
+                let p = if prior_total > 0.0 {
+                    p.max(0.0) / prior_total
+                } else {
+                    0.0
+                };
+                let share = (c.max(0.0) + strength * p) / (total + strength);
                 clamp_probability(room * share)
             }
         })
