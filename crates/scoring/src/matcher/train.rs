@@ -435,7 +435,9 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
         e.w_sums.iter().sum::<f64>() / e.w_sums.len() as f64
     };
     let counts = expected_counts(set, &w, &problem.tf_levels, problem.anchor);
-    let (matches, non_matches) = (&counts.matches, &counts.non_matches);
+    // m is one table over all pairs (see the module docs).
+    let all_matches = counts.all_matches();
+    let (matches, non_matches) = (&all_matches, &counts.non_matches);
     let random = random_pair_u(
         set,
         &problem.tf_levels,
@@ -644,12 +646,7 @@ impl Problem<'_> {
             )
         };
         // A match's noise does not depend on the anchor: m is counted over every pair.
-        let all_matches: Vec<Vec<f64>> = counts
-            .matches
-            .iter()
-            .zip(&counts.matches_anchored)
-            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect())
-            .collect();
+        let all_matches = counts.all_matches();
         let (m, u) = tables(&all_matches, &counts.non_matches);
         let (m_anchored, u_anchored) = if self.anchor.is_some() {
             let u_anchored = counts
@@ -696,6 +693,17 @@ struct Counts {
     matches_anchored: Vec<Vec<f64>>,
     non_matches_anchored: Vec<Vec<f64>>,
     tf_sums: Vec<Vec<(f64, f64)>>,
+}
+
+impl Counts {
+    /// The expected matches per field and level over all pairs, whatever their anchor.
+    fn all_matches(&self) -> Vec<Vec<f64>> {
+        self.matches
+            .iter()
+            .zip(&self.matches_anchored)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect())
+            .collect()
+    }
 }
 
 /// Whether pair `pair` of `set` has its anchor agreeing.
