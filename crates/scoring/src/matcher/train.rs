@@ -1039,12 +1039,37 @@ fn expectation(
 /// m or u of one field from its expected counts, mixed with the uniform distribution by
 /// `delta`; fixed levels keep their value and the free ones share the rest.
 fn estimate(counts: &[f64], fixed: &[Option<f64>], delta: f64) -> Vec<f64> {
-    let total: f64 = counts
+    shrink(counts, fixed, delta, None)
+}
+
+/// u given the anchor from its expected counts, shrunk towards `prior` (u where the anchor does
+/// not agree) as if the field's `L` levels had been seen `L` more times in its proportions:
+/// `δ = L / (L + n)`, so few pairs whose anchor agrees move it little. Fixed levels keep their
+/// value.
+fn estimate_toward(counts: &[f64], fixed: &[Option<f64>], prior: &[f64]) -> Vec<f64> {
+    let strength = counts.len() as f64;
+    let seen: f64 = counts
         .iter()
         .zip(fixed)
         .filter(|(_, f)| f.is_none())
         .map(|(c, _)| c.max(0.0))
         .sum();
+    shrink(counts, fixed, strength / (strength + seen), Some(prior))
+}
+
+/// The free levels' empirical shares mixed with `toward` (its free levels renormalised;
+/// uniform when `None` or empty) by `delta`, scaled into what the fixed levels leave.
+fn shrink(counts: &[f64], fixed: &[Option<f64>], delta: f64, toward: Option<&[f64]>) -> Vec<f64> {
+    let free = |values: &[f64]| -> f64 {
+        values
+            .iter()
+            .zip(fixed)
+            .filter(|(_, f)| f.is_none())
+            .map(|(c, _)| c.max(0.0))
+            .sum()
+    };
+    let total = free(counts);
+    let toward_total = toward.map_or(0.0, free);
     let free_levels = fixed.iter().filter(|f| f.is_none()).count().max(1) as f64;
     let fixed_mass: f64 = fixed.iter().flatten().sum();
     let room = (1.0 - fixed_mass).max(0.0);
@@ -1056,49 +1081,16 @@ fn estimate(counts: &[f64], fixed: &[Option<f64>], delta: f64) -> Vec<f64> {
     counts
         .iter()
         .zip(fixed)
-        .map(|(&c, f)| match f {
+        .enumerate()
+        .map(|(l, (&c, f))| match f {
             Some(p) => *p,
             None => {
                 let empirical = if total > 0.0 { c.max(0.0) / total } else { 0.0 };
-                let share = (1.0 - delta) * empirical + delta / free_levels;
-                clamp_probability(room * share)
-            }
-        })
-        .collect()
-}
-
-/// u given the anchor from its expected counts, shrunk towards `prior` (u where the anchor does
-/// not agree) as if the field's `L` levels had been seen `L` more times in its proportions: few
-/// pairs whose anchor agrees move it little. Fixed levels keep their value.
-fn estimate_toward(counts: &[f64], fixed: &[Option<f64>], prior: &[f64]) -> Vec<f64> {
-    let strength = counts.len() as f64;
-    let total: f64 = counts
-        .iter()
-        .zip(fixed)
-        .filter(|(_, f)| f.is_none())
-        .map(|(c, _)| c.max(0.0))
-        .sum();
-    let prior_total: f64 = prior
-        .iter()
-        .zip(fixed)
-        .filter(|(_, f)| f.is_none())
-        .map(|(p, _)| p.max(0.0))
-        .sum();
-    let fixed_mass: f64 = fixed.iter().flatten().sum();
-    let room = (1.0 - fixed_mass).max(0.0);
-    counts
-        .iter()
-        .zip(fixed)
-        .zip(prior)
-        .map(|((&c, f), &p)| match f {
-            Some(p) => *p,
-            None => {
-                let p = if prior_total > 0.0 {
-                    p.max(0.0) / prior_total
-                } else {
-                    0.0
+                let base = match toward.and_then(|t| t.get(l)) {
+                    Some(&p) if toward_total > 0.0 => p.max(0.0) / toward_total,
+                    _ => 1.0 / free_levels,
                 };
-                let share = (c.max(0.0) + strength * p) / (total + strength);
+                let share = (1.0 - delta) * empirical + delta * base;
                 clamp_probability(room * share)
             }
         })
