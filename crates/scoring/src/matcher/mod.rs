@@ -1085,15 +1085,13 @@ impl ReferenceIndex {
             }
             ScoringMode::Probabilistic => {
                 let log2_freq = f64::from(self.frequency(rule, column, row, level));
-                let weights = spec.weights();
-                let (rank, exist) = weights.field_bits(f, level, log2_freq, false);
-                let (add_anchored, exist_anchored) = weights.field_bits(f, level, log2_freq, true);
+                let bits = spec.weights().field_weights(f, level, log2_freq);
                 Contribution {
-                    add: rank,
+                    add: bits.free.0,
                     weight: 0.0,
-                    exist,
-                    add_anchored,
-                    exist_anchored,
+                    exist: bits.free.1,
+                    add_anchored: bits.anchored.0,
+                    exist_anchored: bits.anchored.1,
                     level,
                 }
             }

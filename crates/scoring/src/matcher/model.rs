@@ -161,11 +161,10 @@ pub struct LevelModel {
     pub when_anchor_agrees: Option<AnchoredLevel>,
 }
 
-/// A level's parameters among pairs whose anchor agrees.
+/// A level's parameters among pairs whose anchor agrees (its m is the level's own: a match's noise
+/// does not depend on the anchor).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnchoredLevel {
-    /// P(level | match, anchor agrees).
-    pub m: f64,
     /// P(level | non-match, anchor agrees), counted among candidates.
     pub u: f64,
     /// The level's match weight given the anchor: its weight moved by the change of its
@@ -354,6 +353,14 @@ pub(crate) struct ModelWeights {
     pub lambda: f64,
 }
 
+/// A field's `(match weight, candidate weight)` at one level, when the pair's anchor does not
+/// agree and when it does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FieldWeights {
+    pub free: (f64, f64),
+    pub anchored: (f64, f64),
+}
+
 /// A level's weight, and its term-frequency terms when it has them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct LevelBits {
@@ -453,7 +460,7 @@ impl ModelWeights {
                     .zip(free)
                     .map(|(l, free)| match (&l.when_anchor_agrees, anchor) {
                         (Some(a), Some(_)) => LevelBits::new(
-                            a.m,
+                            l.m,
                             a.u,
                             l.term_frequency
                                 .as_ref()
@@ -500,18 +507,31 @@ impl ModelWeights {
     /// The match weight and candidate weight of field `f` at `level`, for a reference value of
     /// frequency `2^log2_freq`, when the pair's anchor agrees (`anchored`) or not.
     pub fn field_bits(&self, f: usize, level: usize, log2_freq: f64, anchored: bool) -> (f64, f64) {
+        let bits = self.field_weights(f, level, log2_freq);
+        if anchored {
+            bits.anchored
+        } else {
+            bits.free
+        }
+    }
+
+    /// [`Self::field_bits`] both ways at once, each table read once (the anchored weights are
+    /// the free ones without an anchor, and for the anchor itself).
+    pub fn field_weights(&self, f: usize, level: usize, log2_freq: f64) -> FieldWeights {
         let get = |table: &Vec<Vec<LevelBits>>| {
             table
                 .get(f)
                 .and_then(|levels| levels.get(level))
                 .map_or(0.0, |l| l.at(log2_freq))
         };
-        if anchored && self.anchor.is_some_and(|a| a != f) {
+        let free = (get(&self.rank), get(&self.exist));
+        let anchored = if self.anchor.is_some_and(|a| a != f) {
             let exist = get(&self.anchored);
-            (get(&self.rank) + exist - get(&self.exist), exist)
+            (free.0 + exist - free.1, exist)
         } else {
-            (get(&self.rank), get(&self.exist))
-        }
+            free
+        };
+        FieldWeights { free, anchored }
     }
 
     /// The confidences of a document's ranked candidates, in the same order, from their match

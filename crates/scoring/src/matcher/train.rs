@@ -38,9 +38,9 @@
 //!   (Laplace: never quite 0 or 1). ū among candidates is the `(1−w)`-weighted mean frequency.
 //!
 //! **The anchor** (see [`super::model`]) is chosen after EM has converged without one, on its
-//! responsibilities (before, the best-agreement start counts a quarter of every match among the
-//! non-matches, and matches agree on every field at once): for each field `a` whose first level is seen among the
-//! non-matches, the gain `G_a = Σ_{f ≠ a} Σ_l N(a agrees, f = l) · log2(P(f = l | a agrees) /
+//! responsibilities (before, the best-agreement start counts a quarter of every match among
+//! the non-matches, and matches agree on every field at once): for each field `a` whose first
+//! level is seen among the non-matches, the gain `G_a = Σ_{f ≠ a} Σ_l N(a agrees, f = l) · log2(P(f = l | a agrees) /
 //! P(f = l))` in bits, counted over the non-match weight `1 − w` of the pairs (the
 //! log-likelihood the non-matches gain when `f` is conditioned on `a`: `N` times the mutual
 //! information of `a`'s agreement and `f`), less the penalty of the parameters it adds,
@@ -66,7 +66,7 @@
 //! the cost is linear in the pairs of the sample, never in the run.
 
 use super::model::{
-    clamp_probability, level_weight, Anchor, AnchoredLevel, FrequencyKind, MatchModel,
+    clamp_probability, level_weight, Anchor, AnchoredLevel, FrequencyKind, LevelModel, MatchModel,
     ModelWeights, TermFrequency, TrainingReport,
 };
 use super::spec::MatchSpec;
@@ -278,8 +278,7 @@ pub fn sample_positions(total: usize, n: usize) -> Vec<usize> {
 struct Params {
     m: Vec<Vec<f64>>,
     u: Vec<Vec<f64>>,
-    /// m and u of pairs whose anchor agrees (empty without an anchor).
-    m_anchored: Vec<Vec<f64>>,
+    /// u of pairs whose anchor agrees (empty without an anchor; m is the same).
     u_anchored: Vec<Vec<f64>>,
     lambda: f64,
     /// Per field and level, ū (when term-frequency adjusted).
@@ -296,7 +295,6 @@ struct Problem<'a> {
     fixed_m: Vec<Vec<Option<f64>>>,
     fixed_u: Vec<Vec<Option<f64>>>,
     options: TrainingOptions,
-    anchor: Option<usize>,
 }
 
 /// Where one EM start ended.
@@ -366,7 +364,6 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
             tolerance,
             ..*options
         },
-        anchor: None,
     };
     let m: Vec<Vec<f64>> = model
         .fields
@@ -379,7 +376,6 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
         .map(|f| f.levels.iter().map(|l| l.u_candidates).collect())
         .collect();
     let untrained = Params {
-        m_anchored: Vec::new(),
         u_anchored: Vec::new(),
         m,
         u,
@@ -413,9 +409,7 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
             gain_bits,
         });
         problem.template.anchor = model.anchor.clone();
-        problem.anchor = Some(field);
         let mut start = fit.params.clone();
-        start.m_anchored = start.m.clone();
         start.u_anchored = start.u.clone();
         let iterations = fit.iterations;
         fit = problem.run(start);
@@ -434,17 +428,12 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
     } else {
         e.w_sums.iter().sum::<f64>() / e.w_sums.len() as f64
     };
-    let counts = expected_counts(set, &w, &problem.tf_levels, problem.anchor);
+    let anchor = problem.anchor();
+    let counts = expected_counts(set, &w, &problem.tf_levels, anchor);
     // m is one table over all pairs (see the module docs).
     let all_matches = counts.all_matches();
     let (matches, non_matches) = (&all_matches, &counts.non_matches);
-    let random = random_pair_u(
-        set,
-        &problem.tf_levels,
-        &problem.fixed_u,
-        matches,
-        problem.anchor,
-    );
+    let random = random_pair_u(set, &problem.tf_levels, &problem.fixed_u, matches, anchor);
     for (f, field) in model.fields.iter_mut().enumerate() {
         for (l, level) in field.levels.iter_mut().enumerate() {
             level.m = params.m[f][l];
@@ -454,21 +443,12 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
             level.candidate_weight = level_weight(level.m, level.u_candidates);
             level.matches = matches[f][l];
             level.non_matches = non_matches[f][l];
-            level.when_anchor_agrees = match problem.anchor {
-                Some(a) if a != f => {
-                    let m = params.m_anchored.get(f).and_then(|m| m.get(l)).copied();
-                    let u = params.u_anchored.get(f).and_then(|u| u.get(l)).copied();
-                    m.zip(u).map(|(m, u)| AnchoredLevel {
-                        m,
-                        u,
-                        weight: level.weight + level_weight(m, u) - level.candidate_weight,
-                        candidate_weight: level_weight(m, u),
-                        matches: counts.matches_anchored[f][l],
-                        non_matches: counts.non_matches_anchored[f][l],
-                    })
-                }
-                _ => None,
-            };
+            level.when_anchor_agrees =
+                anchored_level(&params, anchor, f, l, level).map(|a| AnchoredLevel {
+                    matches: counts.matches_anchored[f][l],
+                    non_matches: counts.non_matches_anchored[f][l],
+                    ..a
+                });
             level.random_pairs = random.as_ref().map_or(0, |r| r.counts[f][l]);
             level.term_frequency = problem
                 .tf_levels
@@ -571,6 +551,11 @@ fn random_pair_u(
 }
 
 impl Problem<'_> {
+    /// The anchor's field, once chosen.
+    fn anchor(&self) -> Option<usize> {
+        self.template.anchor.as_ref().map(|a| a.field)
+    }
+
     /// EM from `params` until it converges or hits the cap.
     fn run(&self, mut params: Params) -> Fit {
         let mut w = vec![0.0f64; self.set.pairs()];
@@ -584,7 +569,6 @@ impl Problem<'_> {
             let next = self.maximise_with(&w, &e);
             let change = max_change(&params.m, &next.m)
                 .max(max_change(&params.u, &next.u))
-                .max(max_change(&params.m_anchored, &next.m_anchored))
                 .max(max_change(&params.u_anchored, &next.u_anchored));
             params = next;
             last_change = change;
@@ -624,7 +608,7 @@ impl Problem<'_> {
 
     /// The M-step: m, u, ū and λ from the responsibilities.
     fn maximise_with(&self, w: &[f64], e: &Expectation) -> Params {
-        let counts = expected_counts(self.set, w, &self.tf_levels, self.anchor);
+        let counts = expected_counts(self.set, w, &self.tf_levels, self.anchor());
         let tf_sums = &counts.tf_sums;
         let tables = |matches: &[Vec<f64>], non_matches: &[Vec<f64>]| {
             let deltas: Vec<f64> = matches
@@ -648,22 +632,20 @@ impl Problem<'_> {
         // A match's noise does not depend on the anchor: m is counted over every pair.
         let all_matches = counts.all_matches();
         let (m, u) = tables(&all_matches, &counts.non_matches);
-        let (m_anchored, u_anchored) = if self.anchor.is_some() {
-            let u_anchored = counts
+        let u_anchored = if self.anchor().is_some() {
+            counts
                 .non_matches_anchored
                 .iter()
                 .zip(&self.fixed_u)
                 .zip(&u)
                 .map(|((c, fixed), prior)| estimate_toward(c, fixed, prior))
-                .collect();
-            (m.clone(), u_anchored)
+                .collect()
         } else {
-            (Vec::new(), Vec::new())
+            Vec::new()
         };
         Params {
             m,
             u,
-            m_anchored,
             u_anchored,
             lambda: (e.w_sums.iter().sum::<f64>() + 1.0) / (e.w_sums.len() as f64 + 2.0),
             tf_mean: tf_sums
@@ -900,25 +882,35 @@ fn compile(
             level.u = params.u[f][l];
             level.u_candidates = params.u[f][l];
             level.term_frequency = term_frequency(tf_levels, &params.tf_mean, f, l);
-            level.when_anchor_agrees = match anchor {
-                Some(a) if a != f => {
-                    let m = params.m_anchored.get(f).and_then(|m| m.get(l)).copied();
-                    let u = params.u_anchored.get(f).and_then(|u| u.get(l)).copied();
-                    m.zip(u).map(|(m, u)| AnchoredLevel {
-                        m,
-                        u,
-                        weight: level_weight(m, u),
-                        candidate_weight: level_weight(m, u),
-                        matches: 0.0,
-                        non_matches: 0.0,
-                    })
-                }
-                _ => None,
-            };
+            level.when_anchor_agrees = anchored_level(params, anchor, f, l, level);
         }
     }
     model.lambda = params.lambda;
     ModelWeights::new(&model)
+}
+
+/// Field `f`'s level `l` given that the anchor agrees (no expected counts), from `params` and
+/// the level's own weights; `None` for the anchor itself or without one.
+fn anchored_level(
+    params: &Params,
+    anchor: Option<usize>,
+    f: usize,
+    l: usize,
+    level: &LevelModel,
+) -> Option<AnchoredLevel> {
+    if anchor.is_none_or(|a| a == f) {
+        return None;
+    }
+    let u = *params.u_anchored.get(f)?.get(l)?;
+    let candidate_weight = level_weight(level.m, u);
+    Some(AnchoredLevel {
+        u,
+        weight: level_weight(level.m, level.u) + candidate_weight
+            - level_weight(level.m, level.u_candidates),
+        candidate_weight,
+        matches: 0.0,
+        non_matches: 0.0,
+    })
 }
 
 /// What an E-step found.
