@@ -1119,7 +1119,7 @@ impl ReferenceIndex {
         let mut anchor_agrees = None;
         for (f, column) in self.columns.iter().enumerate() {
             let Some(d) = doc.get(f).and_then(Option::as_ref) else {
-                if anchor == Some(f) {
+                if anchor.is_some_and(|a| a.field == f) {
                     anchor_agrees = Some(false);
                 }
                 continue;
@@ -1131,7 +1131,7 @@ impl ReferenceIndex {
                     .copied()
                     .filter(|&v| column.values.get(v as usize).is_some());
                 let Some(v) = value else {
-                    if anchor == Some(f) {
+                    if anchor.is_some_and(|a| a.field == f) {
                         anchor_agrees = Some(false);
                     }
                     continue;
@@ -1142,8 +1142,8 @@ impl ReferenceIndex {
                         known += c.add;
                         known_anchored += c.add_anchored;
                         text_total += c.weight;
-                        if anchor == Some(f) {
-                            anchor_agrees = Some(c.level == 0);
+                        if anchor.is_some_and(|a| a.field == f) {
+                            anchor_agrees = anchor.map(|a| a.agrees(Some(c.level)));
                         }
                     }
                     _ => {
@@ -1166,11 +1166,11 @@ impl ReferenceIndex {
                     exist += c.exist;
                     sum_anchored += c.add_anchored;
                     exist_anchored += c.exist_anchored;
-                    if anchor == Some(f) {
-                        anchor_agrees = Some(c.level == 0);
+                    if anchor.is_some_and(|a| a.field == f) {
+                        anchor_agrees = anchor.map(|a| a.agrees(Some(c.level)));
                     }
                 }
-                None if anchor == Some(f) => anchor_agrees = Some(false),
+                None if anchor.is_some_and(|a| a.field == f) => anchor_agrees = Some(false),
                 None => {}
             }
         }
@@ -1222,12 +1222,15 @@ impl ReferenceIndex {
         if let Some(agrees) = part.anchor {
             return agrees;
         }
-        let (Some(rule), Some(column)) = (spec.fields().get(a), self.columns.get(a)) else {
+        let f = a.field;
+        let (Some(rule), Some(column)) = (spec.fields().get(f), self.columns.get(f)) else {
             return false;
         };
-        let value = doc.get(a).and_then(Option::as_ref);
-        self.field_score(a, column, value, part.row, scratch)
-            .is_some_and(|score| self.level(rule, column, value, part.row, score) == 0)
+        let value = doc.get(f).and_then(Option::as_ref);
+        let level = self
+            .field_score(f, column, value, part.row, scratch)
+            .map(|score| self.level(rule, column, value, part.row, score));
+        a.agrees(level)
     }
 
     /// The rank value of a row from its cheap part, the text fields added in field order:

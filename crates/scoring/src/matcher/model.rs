@@ -42,8 +42,9 @@
 //! independent counts the vendor's agreement again in each of them, and a sibling invoice of
 //! the same vendor and purchase order gains some 20 bits it has not earned. Training may
 //! therefore pick one field, the **anchor** (see [`super::train`]), and give every other field a
-//! second u: its levels' probabilities among non-matches **given that the anchor agrees
-//! exactly** (its first level; m is the same in both, `m_a = m`), `u_a` counted among the candidate non-matches whose anchor agrees (the
+//! second u: its levels' probabilities among non-matches **given that the anchor agrees** (is
+//! at one of its leading levels that weigh for a match — exact, or a typo away for a vendor's
+//! name; m is the same in both, `m_a = m`), `u_a` counted among the candidate non-matches whose anchor agrees (the
 //! anchor's other rows; random pairs agree on it too rarely to count). A pair whose anchor
 //! agrees takes the other fields' candidate weights from those tables, `log2(m_a / u_a)`, and
 //! their match weights moved by as much: `weight + (log2(m_a / u_a) − candidate_weight)` (the
@@ -105,6 +106,9 @@ pub struct Anchor {
     pub field: usize,
     /// Its document field.
     pub source: String,
+    /// The anchor agrees at its first `levels` levels: those that weigh for a match (m above u
+    /// among candidates) — exact, and for a name a typo away.
+    pub levels: usize,
     /// How many bits the training non-matches' levels gain in log-likelihood when the other
     /// fields are conditioned on it (after the penalty for the parameters it adds).
     pub gain_bits: f64,
@@ -344,13 +348,35 @@ pub(crate) struct ModelWeights {
     /// Per field and level, the candidate weight given that the anchor agrees (the same as
     /// `exist` for the anchor itself), and its term-frequency terms.
     pub anchored: Vec<Vec<LevelBits>>,
-    /// The anchor's field, if the model has one.
-    pub anchor: Option<usize>,
+    /// The anchor, if the model has one.
+    pub anchor: Option<AnchorLevels>,
     /// Per field: the most match weight it can add (its best level in either table, term
     /// frequencies included).
     pub max_bits: Vec<f64>,
     /// λ.
     pub lambda: f64,
+}
+
+/// Which pairs an anchor conditions: those whose field `field` is at one of its first `levels`
+/// levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AnchorLevels {
+    pub field: usize,
+    pub levels: usize,
+}
+
+impl AnchorLevels {
+    pub fn of(anchor: &Anchor) -> AnchorLevels {
+        AnchorLevels {
+            field: anchor.field,
+            levels: anchor.levels.max(1),
+        }
+    }
+
+    /// Whether the anchor agrees at `level` (`None`: missing, which does not).
+    pub fn agrees(&self, level: Option<usize>) -> bool {
+        level.is_some_and(|l| l < self.levels)
+    }
 }
 
 /// A field's `(match weight, candidate weight)` at one level, when the pair's anchor does not
@@ -449,7 +475,7 @@ impl ModelWeights {
         };
         let rank = compile(false);
         let exist = compile(true);
-        let anchor = model.anchor.as_ref().map(|a| a.field);
+        let anchor = model.anchor.as_ref().map(AnchorLevels::of);
         let anchored: Vec<Vec<LevelBits>> = model
             .fields
             .iter()
@@ -525,7 +551,7 @@ impl ModelWeights {
                 .map_or(0.0, |l| l.at(log2_freq))
         };
         let free = (get(&self.rank), get(&self.exist));
-        let anchored = if self.anchor.is_some_and(|a| a != f) {
+        let anchored = if self.anchor.is_some_and(|a| a.field != f) {
             let exist = get(&self.anchored);
             (free.0 + exist - free.1, exist)
         } else {

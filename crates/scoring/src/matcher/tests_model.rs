@@ -344,6 +344,9 @@ fn an_anchor_stops_a_dependent_field_counting_twice() {
     assert!(model.training.converged, "{:?}", model.training);
     let anchor = model.anchor.as_ref().expect("an anchor");
     assert_eq!((anchor.field, anchor.source.as_str()), (0, "name"));
+    // The name agrees at its exact level only: `close` weighs against a match here (m 0.10
+    // against u 0.15 among candidates).
+    assert_eq!(anchor.levels, 1, "{anchor:?}");
     assert!(anchor.gain_bits > 0.0, "{anchor:?}");
     assert!(model.fields[0]
         .levels
@@ -471,7 +474,7 @@ fn pair_confidences(model: &MatchModel, pairs: &[Vec<Option<(usize, f32)>>]) -> 
 fn pair_bits(weights: &model::ModelWeights, pair: &[Option<(usize, f32)>]) -> (f64, f64) {
     let anchored = weights
         .anchor
-        .is_some_and(|a| matches!(pair.get(a), Some(Some((0, _)))));
+        .is_some_and(|a| a.agrees(pair.get(a.field).copied().flatten().map(|(l, _)| l)));
     pair.iter()
         .enumerate()
         .fold((0.0, 0.0), |acc, (f, level)| match level {

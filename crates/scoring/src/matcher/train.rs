@@ -39,9 +39,10 @@
 //!
 //! **The anchor** (see [`super::model`]) is chosen after EM has converged without one, on its
 //! responsibilities (before, the best-agreement start counts a quarter of every match among
-//! the non-matches, and matches agree on every field at once): for each field `a` whose first
-//! level is seen among the non-matches, the gain `G_a = Σ_{f ≠ a} Σ_l N(a agrees, f = l) · log2(P(f = l | a agrees) /
-//! P(f = l))` in bits, counted over the non-match weight `1 − w` of the pairs (the
+//! the non-matches, and matches agree on every field at once). A field `a` *agrees* at its
+//! leading levels whose m is above u among candidates in that fit (at least its first: exact,
+//! and for a name a typo away too). For each field, the gain
+//! `G_a = Σ_{f ≠ a} Σ_l N(a agrees, f = l) · log2(P(f = l | a agrees) / P(f = l))` in bits, counted over the non-match weight `1 − w` of the pairs (the
 //! log-likelihood the non-matches gain when `f` is conditioned on `a`: `N` times the mutual
 //! information of `a`'s agreement and `f`), less the penalty of the parameters it adds,
 //! `½ · k · log2(N)` with `k = Σ_{f ≠ a} (L_f − 1)` per class, twice. The field with the
@@ -66,8 +67,8 @@
 //! the cost is linear in the pairs of the sample, never in the run.
 
 use super::model::{
-    clamp_probability, level_weight, Anchor, AnchoredLevel, FrequencyKind, LevelModel, MatchModel,
-    ModelWeights, TermFrequency, TrainingReport,
+    clamp_probability, level_weight, Anchor, AnchorLevels, AnchoredLevel, FrequencyKind,
+    LevelModel, MatchModel, ModelWeights, TermFrequency, TrainingReport,
 };
 use super::spec::MatchSpec;
 use crate::index::RowIdx;
@@ -399,13 +400,14 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
     // EM again from the fit with the anchored tables.
     let weights = compile(&fit.params, &problem.template, &problem.tf_levels);
     expectation(set, &weights, &fit.params, &mut w);
-    if let Some((field, gain_bits)) = choose_anchor(set, &w) {
+    if let Some((anchor, gain_bits)) = choose_anchor(set, &w, &fit.params) {
         model.anchor = Some(Anchor {
-            field,
+            field: anchor.field,
             source: spec
                 .fields()
-                .get(field)
+                .get(anchor.field)
                 .map_or_else(String::new, |f| f.source.clone()),
+            levels: anchor.levels,
             gain_bits,
         });
         problem.template.anchor = model.anchor.clone();
@@ -487,7 +489,7 @@ fn random_pair_u(
     tf_levels: &[Vec<Option<FrequencyKind>>],
     fixed_u: &[Vec<Option<f64>>],
     matches: &[Vec<f64>],
-    anchor: Option<usize>,
+    anchor: Option<AnchorLevels>,
 ) -> Option<RandomU> {
     if set.random_pairs() == 0 {
         return None;
@@ -502,11 +504,11 @@ fn random_pair_u(
         // Given that the anchor agrees, the other fields' u is the candidates' (see the docs).
         let anchored = anchor.is_some_and(|a| {
             set.random_levels
-                .get(pair * set.fields + a)
-                .is_some_and(|&l| l == 0)
+                .get(pair * set.fields + a.field)
+                .is_some_and(|&l| l != MISSING && a.agrees(Some(usize::from(l))))
         });
         for f in 0..set.fields {
-            if anchored && anchor != Some(f) {
+            if anchored && anchor.is_none_or(|a| a.field != f) {
                 continue;
             }
             let at = pair * set.fields + f;
@@ -552,8 +554,8 @@ fn random_pair_u(
 
 impl Problem<'_> {
     /// The anchor's field, once chosen.
-    fn anchor(&self) -> Option<usize> {
-        self.template.anchor.as_ref().map(|a| a.field)
+    fn anchor(&self) -> Option<AnchorLevels> {
+        self.template.anchor.as_ref().map(AnchorLevels::of)
     }
 
     /// EM from `params` until it converges or hits the cap.
@@ -689,15 +691,18 @@ impl Counts {
 }
 
 /// Whether pair `pair` of `set` has its anchor agreeing.
-fn pair_anchored(set: &TrainingSet, pair: usize, anchor: Option<usize>) -> bool {
-    anchor.is_some_and(|a| set.level(pair, a) == 0)
+fn pair_anchored(set: &TrainingSet, pair: usize, anchor: Option<AnchorLevels>) -> bool {
+    anchor.is_some_and(|a| {
+        let level = set.level(pair, a.field);
+        level != MISSING && a.agrees(Some(usize::from(level)))
+    })
 }
 
 fn expected_counts(
     set: &TrainingSet,
     w: &[f64],
     tf_levels: &[Vec<Option<FrequencyKind>>],
-    anchor: Option<usize>,
+    anchor: Option<AnchorLevels>,
 ) -> Counts {
     let zeros: Vec<Vec<f64>> = set.level_counts.iter().map(|&n| vec![0.0; n]).collect();
     let mut c = Counts {
@@ -719,7 +724,7 @@ fn expected_counts(
                 continue;
             }
             let l = usize::from(level);
-            let (matches, non_matches) = if anchored && anchor != Some(f) {
+            let (matches, non_matches) = if anchored && anchor.is_none_or(|a| a.field != f) {
                 (&mut c.matches_anchored, &mut c.non_matches_anchored)
             } else {
                 (&mut c.matches, &mut c.non_matches)
@@ -747,19 +752,25 @@ fn expected_counts(
 
 /// The anchor and its gain in bits (see the module docs), from responsibilities `w`; `None`
 /// when no field's gain is positive.
-fn choose_anchor(set: &TrainingSet, w: &[f64]) -> Option<(usize, f64)> {
+fn choose_anchor(set: &TrainingSet, w: &[f64], params: &Params) -> Option<(AnchorLevels, f64)> {
     if set.fields < 2 {
         return None;
     }
     let n_pairs = w.len();
-    let mut best: Option<(usize, f64)> = None;
+    let mut best: Option<(AnchorLevels, f64)> = None;
     for a in 0..set.fields {
+        // The field agrees at its leading levels that weigh for a match (at least the first).
+        let levels = match (params.m.get(a), params.u.get(a)) {
+            (Some(m), Some(u)) => m.iter().zip(u).take_while(|(m, u)| m > u).count().max(1),
+            _ => 1,
+        };
+        let anchor = AnchorLevels { field: a, levels };
         // Non-match weight per field and level, overall and with `a` agreeing.
         let mut all: Vec<Vec<f64>> = set.level_counts.iter().map(|&n| vec![0.0; n]).collect();
         let mut given: Vec<Vec<f64>> = all.clone();
         for (pair, &wp) in w.iter().enumerate() {
             let weight = (1.0 - wp).max(0.0);
-            let agrees = set.level(pair, a) == 0;
+            let agrees = pair_anchored(set, pair, Some(anchor));
             for f in 0..set.fields {
                 let level = set.level(pair, f);
                 if f == a || level == MISSING {
@@ -805,7 +816,7 @@ fn choose_anchor(set: &TrainingSet, w: &[f64]) -> Option<(usize, f64)> {
         let penalty = parameters as f64 * (n_pairs.max(2) as f64).log2();
         let net = gain - penalty;
         if net.is_finite() && net > 0.0 && best.is_none_or(|(_, b)| net > b) {
-            best = Some((a, net));
+            best = Some((anchor, net));
         }
     }
     best
@@ -875,7 +886,7 @@ fn compile(
     tf_levels: &[Vec<Option<FrequencyKind>>],
 ) -> ModelWeights {
     let mut model = template.clone();
-    let anchor = model.anchor.as_ref().map(|a| a.field);
+    let anchor = model.anchor.as_ref().map(AnchorLevels::of);
     for (f, field) in model.fields.iter_mut().enumerate() {
         for (l, level) in field.levels.iter_mut().enumerate() {
             level.m = params.m[f][l];
@@ -893,12 +904,12 @@ fn compile(
 /// the level's own weights; `None` for the anchor itself or without one.
 fn anchored_level(
     params: &Params,
-    anchor: Option<usize>,
+    anchor: Option<AnchorLevels>,
     f: usize,
     l: usize,
     level: &LevelModel,
 ) -> Option<AnchoredLevel> {
-    if anchor.is_none_or(|a| a == f) {
+    if anchor.is_none_or(|a| a.field == f) {
         return None;
     }
     let u = *params.u_anchored.get(f)?.get(l)?;
@@ -1001,7 +1012,7 @@ fn expectation(
             for pair in set.document(d) {
                 let anchored = pair_anchored(set, pair, anchor);
                 for f in 0..set.fields {
-                    let u_f = if anchored && anchor != Some(f) {
+                    let u_f = if anchored && anchor.is_none_or(|a| a.field != f) {
                         params.u_anchored.get(f)
                     } else {
                         params.u.get(f)
