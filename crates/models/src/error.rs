@@ -11,6 +11,8 @@ pub enum StoreError {
     Migration(String),
     #[error("a count does not fit its column: {0}")]
     Overflow(#[from] std::num::TryFromIntError),
+    #[error("a value could not be written as JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 impl StoreError {
@@ -20,7 +22,7 @@ impl StoreError {
         use diesel::result::{DatabaseErrorKind, Error as D};
         match self {
             StoreError::Pool(_) => true,
-            StoreError::Migration(_) | StoreError::Overflow(_) => false,
+            StoreError::Migration(_) | StoreError::Overflow(_) | StoreError::Json(_) => false,
             StoreError::Query(D::DatabaseError(
                 DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection,
                 _,

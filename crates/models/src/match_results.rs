@@ -143,8 +143,8 @@ pub struct NewMatchResult {
     pub status: ReviewStatus,
     pub ambiguous: bool,
     pub resolved_by: ResolvedBy,
-    pub evidence: serde_json::Value,
-    pub candidates: serde_json::Value,
+    pub evidence: Vec<FieldEvidence>,
+    pub candidates: Vec<MatchCandidate>,
     pub match_weight: Option<f64>,
     pub candidates_considered: i32,
 }
@@ -208,8 +208,14 @@ impl MatchResult {
             let statuses: Vec<&str> = chunk.iter().map(|r| r.status.as_str()).collect();
             let ambiguous: Vec<bool> = chunk.iter().map(|r| r.ambiguous).collect();
             let resolved_by: Vec<&str> = chunk.iter().map(|r| r.resolved_by.as_str()).collect();
-            let evidence: Vec<String> = chunk.iter().map(|r| r.evidence.to_string()).collect();
-            let candidates: Vec<String> = chunk.iter().map(|r| r.candidates.to_string()).collect();
+            let evidence = chunk
+                .iter()
+                .map(|r| serde_json::to_string(&r.evidence))
+                .collect::<Result<Vec<String>, _>>()?;
+            let candidates = chunk
+                .iter()
+                .map(|r| serde_json::to_string(&r.candidates))
+                .collect::<Result<Vec<String>, _>>()?;
             let match_weights: Vec<Option<f64>> = chunk.iter().map(|r| r.match_weight).collect();
             let considered: Vec<i32> = chunk.iter().map(|r| r.candidates_considered).collect();
             inserted += diesel::sql_query(INSERT)

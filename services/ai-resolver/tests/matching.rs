@@ -165,8 +165,8 @@ async fn seed_with(pool: &DbPool, extra: usize) -> Seeded {
             status,
             ambiguous,
             resolved_by,
-            evidence: json!([]),
-            candidates,
+            evidence: Vec::new(),
+            candidates: serde_json::from_value(candidates).expect("candidates"),
             match_weight: None,
             candidates_considered: 0,
         };

@@ -234,7 +234,6 @@ impl MatchingJobHandler {
             })
             .await
             .map_err(|error| JobError::Permanent(format!("scoring the chunk panicked: {error}")))?
-            .map_err(|error| JobError::Permanent(format!("writing the chunk's results: {error}")))?
         };
         let matched_at = started.elapsed();
         MatchResult::insert_all(conn, &scored.results).await?;

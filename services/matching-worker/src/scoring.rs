@@ -95,7 +95,7 @@ pub fn score_documents(
     spec: &MatchSpec,
     index: &ReferenceIndex,
     documents: Vec<Document>,
-) -> Result<ScoredChunk, serde_json::Error> {
+) -> ScoredChunk {
     let mut scratch = MatchScratch::default();
     let mut tally = Tally::default();
     let mut results = Vec::with_capacity(documents.len());
@@ -129,13 +129,13 @@ pub fn score_documents(
             status: review_status(outcome.decision),
             ambiguous: outcome.ambiguous,
             resolved_by: ResolvedBy::Rules,
-            evidence: serde_json::to_value(&evidence)?,
-            candidates: serde_json::to_value(&candidates)?,
+            evidence,
+            candidates,
             match_weight: outcome.match_weight,
             candidates_considered: i32::try_from(outcome.candidates_considered).unwrap_or(i32::MAX),
         });
     }
-    Ok(ScoredChunk { results, tally })
+    ScoredChunk { results, tally }
 }
 
 /// The review status a decision starts with: review-band results need a reviewer.
