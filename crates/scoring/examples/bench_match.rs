@@ -242,23 +242,37 @@ fn main() -> Res<()> {
             .map(str::parse)
             .transpose()?
             .unwrap_or(DEFAULT_SAMPLE_DOCUMENTS);
-        let mut set = TrainingSet::new(&spec);
         let mut scratch = MatchScratch::default();
         // `--oracle`: the truth labels every sampled document (a diagnostic of the model's form,
         // never a way to choose its constants).
         let oracle = args.flag("oracle");
-        for i in sample_positions(docs.rows.len(), sample_size) {
-            let owned = docs.rows.get(i).map(doc_values).unwrap_or_default();
-            let values: Vec<Option<&str>> = owned.iter().map(Option::as_deref).collect();
-            index.training_pairs(&spec, &values, &mut scratch, &mut set);
-            if oracle {
+        let positions = sample_positions(docs.rows.len(), sample_size);
+        let owned: Vec<Vec<Option<String>>> = positions
+            .iter()
+            .map(|&i| docs.rows.get(i).map(doc_values).unwrap_or_default())
+            .collect();
+        let set = if oracle {
+            let mut set = TrainingSet::new(&spec);
+            for (&i, owned) in positions.iter().zip(&owned) {
+                let values: Vec<Option<&str>> = owned.iter().map(Option::as_deref).collect();
+                index.training_pairs(&spec, &values, &mut scratch, &mut set);
                 if let Some(Some(t)) = doc_truth.get(i) {
                     let comparison = index.compare_pair(&spec, &values, *t, &mut scratch);
                     set.push_pair(*t, &comparison, Some(true));
                 }
             }
-        }
-        let options = TrainingOptions::default();
+            set
+        } else {
+            let values: Vec<Vec<Option<&str>>> = owned
+                .iter()
+                .map(|o| o.iter().map(Option::as_deref).collect())
+                .collect();
+            index.training_set(&spec, &values, threads)
+        };
+        let options = TrainingOptions {
+            threads,
+            ..TrainingOptions::default()
+        };
         let model = train(&spec, &set, &options);
         training = t.elapsed().as_secs_f64();
         if args.flag("model") {

@@ -14,7 +14,7 @@ use concord_models::matching_models::MatchingModel;
 use concord_models::matching_runs::{ConfigSnapshot, MatchingRun};
 use concord_scoring::matcher::train::{sample_positions, DEFAULT_SAMPLE_DOCUMENTS};
 use concord_scoring::matcher::{
-    train, MatchModel, MatchScratch, MatchSpec, ReferenceIndex, TrainingOptions, TrainingSet,
+    train, MatchModel, MatchScratch, MatchSpec, ReferenceIndex, TrainingOptions,
 };
 use concord_service::JobError;
 use diesel_async::AsyncPgConnection;
@@ -177,13 +177,14 @@ fn fit_model(
     labels: &[ReviewLabel],
     labelled_documents: &BTreeMap<(JobRunId, i32), Document>,
 ) -> MatchModel {
-    let mut set = TrainingSet::new(spec);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let owned: Vec<_> = sample.iter().map(|d| document_values(spec, d)).collect();
+    let values: Vec<Vec<Option<&str>>> = owned
+        .iter()
+        .map(|o| o.iter().map(|v| v.as_deref()).collect())
+        .collect();
+    let mut set = index.training_set(spec, &values, threads);
     let mut scratch = MatchScratch::default();
-    for document in sample {
-        let owned = document_values(spec, document);
-        let values: Vec<Option<&str>> = owned.iter().map(|v| v.as_deref()).collect();
-        index.training_pairs(spec, &values, &mut scratch, &mut set);
-    }
     // A label names a row: the approved match, or the best candidate a reviewer rejected.
     let labelled_rows: Vec<Option<(&str, bool)>> = labels
         .iter()
@@ -220,7 +221,11 @@ fn fit_model(
         let comparison = index.compare_pair(spec, &values, row, &mut scratch);
         set.push_pair(row, &comparison, Some(*matched));
     }
-    train(spec, &set, &TrainingOptions::default())
+    let options = TrainingOptions {
+        threads,
+        ..TrainingOptions::default()
+    };
+    train(spec, &set, &options)
 }
 
 /// What a run would snapshot of a config (for a training on request).

@@ -920,13 +920,44 @@ impl ReferenceIndex {
         // Random rows, for u: a deterministic sequence per document of the set.
         set.set_reference_rows(self.ids.len());
         let n = self.ids.len() as u64;
-        let mut state = (set.documents() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66;
+        let document = set.first_document + set.documents();
+        let mut state = (document as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66;
         for _ in 0..RANDOM_PAIRS_PER_DOCUMENT {
             state = splitmix64(state);
             let row = u32::try_from(state % n.max(1)).unwrap_or(0);
             let comparison = self.compare_prepared(spec, &doc, row, scratch);
             set.push_random_pair(&comparison);
         }
+    }
+
+    /// [`Self::training_pairs`] of every document, in order, on up to `threads` threads: the
+    /// same set as one thread's.
+    pub fn training_set(
+        &self,
+        spec: &MatchSpec,
+        documents: &[Vec<Option<&str>>],
+        threads: usize,
+    ) -> TrainingSet {
+        let part = documents.len().div_ceil(threads.max(1)).max(1);
+        let tasks: Vec<(usize, &[Vec<Option<&str>>])> = documents
+            .chunks(part)
+            .enumerate()
+            .map(|(i, chunk)| (i * part, chunk))
+            .collect();
+        let parts = run_parallel(tasks, threads, |(first, chunk)| {
+            let mut set = TrainingSet::new(spec);
+            set.first_document = first;
+            let mut scratch = MatchScratch::default();
+            for values in chunk {
+                self.training_pairs(spec, values, &mut scratch, &mut set);
+            }
+            set
+        });
+        let mut set = TrainingSet::new(spec);
+        for part in parts {
+            set.append(part);
+        }
+        set
     }
 
     /// The evidence of one document against one given row (a row other than the best, such as

@@ -1302,3 +1302,40 @@ fn text_heads_agree_with_the_texts() {
     }
     assert!(answered > 10_000, "the shortcut answered {answered} times");
 }
+
+fn near_hashes(key: &str) -> Vec<u64> {
+    let mut hashes = Vec::new();
+    for_each_near_hash(key, |h| hashes.push(h));
+    hashes
+}
+
+/// Keys one deletion, insertion or replacement apart share a near hash; keys further apart do
+/// not (here); keys outside the length bounds have none; multi-byte characters count as one.
+#[rstest]
+#[case("INV12345", "INV1245", true)]
+#[case("INV12345", "INV123456", true)]
+#[case("INV12345", "INV12845", true)]
+#[case("INV12345", "INV21345", true)]
+#[case("INV12345", "INV12345", true)]
+#[case("ÅBC-1234", "ABC-1234", true)]
+#[case("ÅBC-1234", "ÅBC1234", true)]
+#[case("INV12345", "INV99945", false)]
+#[case("INV12345", "INV1234567", false)]
+#[case("ABCD", "WXYZ", false)]
+#[case("PO-7788", "OP-8877", false)]
+fn near_hashes_meet_within_one_edit(#[case] a: &str, #[case] b: &str, #[case] near: bool) {
+    let (ha, hb) = (near_hashes(a), near_hashes(b));
+    assert_eq!(ha.len(), a.chars().count() + 1);
+    assert_eq!(ha.iter().any(|h| hb.contains(h)), near, "{a:?} / {b:?}");
+}
+
+#[test]
+fn near_hashes_skip_keys_outside_the_length_bounds() {
+    assert!(near_hashes("abc").is_empty());
+    assert!(near_hashes(&"x".repeat(NEAR_MAX_CHARS + 1)).is_empty());
+    // The longest key of four-byte characters is hashed whole.
+    assert_eq!(
+        near_hashes(&"😀".repeat(NEAR_MAX_CHARS)).len(),
+        NEAR_MAX_CHARS + 1
+    );
+}

@@ -414,6 +414,7 @@ fn a_model_that_cannot_converge_says_so() {
         &TrainingOptions {
             max_iterations: 1,
             tolerance: 1e-12,
+            threads: 1,
         },
     );
     let r = &capped.training;
@@ -1810,4 +1811,44 @@ fn over_demanded_rows_are_settled_quickly() {
         elapsed < std::time::Duration::from_millis(500),
         "150 documents took {elapsed:?}"
     );
+}
+
+/// A training set built on several threads is the one a single thread builds, and EM on any
+/// number of threads trains the same model, to the last bit (sums are per block of documents,
+/// added in block order).
+#[test]
+fn training_on_several_threads_gives_the_same_model() {
+    let mut rng = XorShift(0x0007_EAD5);
+    let refs = invoice_ledger(&mut rng, 500);
+    let docs = noisy_documents(&mut rng, &refs);
+    assert!(
+        docs.len() > 2 * super::train::BLOCK_DOCUMENTS,
+        "{}",
+        docs.len()
+    );
+    let spec = compile(&invoice_mappings(), probabilistic());
+    let index = ReferenceIndex::build(&spec, refs);
+    let mut one = TrainingSet::new(&spec);
+    let mut scratch = MatchScratch::default();
+    for doc in &docs {
+        index.training_pairs(&spec, &as_refs(doc), &mut scratch, &mut one);
+    }
+    let values: Vec<Vec<Option<&str>>> = docs.iter().map(|d| as_refs(d)).collect();
+    let three = index.training_set(&spec, &values, 3);
+    assert_eq!(
+        (three.documents(), three.pairs(), three.random_pairs()),
+        (one.documents(), one.pairs(), one.random_pairs())
+    );
+    let model = |set: &TrainingSet, threads: usize| {
+        let options = TrainingOptions {
+            threads,
+            ..TrainingOptions::default()
+        };
+        serde_json::to_string(&train(&spec, set, &options)).unwrap_or_default()
+    };
+    let single = model(&one, 1);
+    assert!(single.contains("\"em\""), "{single}");
+    assert_eq!(model(&three, 1), single);
+    assert_eq!(model(&one, 4), single);
+    assert_eq!(model(&three, 2), single);
 }

@@ -70,8 +70,10 @@ use super::model::{
     clamp_probability, level_weight, Anchor, AnchorLevels, AnchoredLevel, FrequencyKind,
     LevelModel, MatchModel, ModelWeights, TermFrequency, TrainingReport,
 };
+use super::run_parallel;
 use super::spec::MatchSpec;
 use crate::index::RowIdx;
+use std::ops::Range;
 
 /// The share of a field's distribution given to the uniform one is `1 / (SMOOTHING + n)`, `n`
 /// the smaller of the two classes' counts (see the module docs).
@@ -105,6 +107,9 @@ pub struct TrainingOptions {
     pub max_iterations: usize,
     /// Stop when no m or u changes by more than this.
     pub tolerance: f64,
+    /// Threads for the E- and M-steps (the model is the same whatever the number: sums are
+    /// taken per block of [`BLOCK_DOCUMENTS`] documents and added in block order).
+    pub threads: usize,
 }
 
 impl Default for TrainingOptions {
@@ -112,9 +117,13 @@ impl Default for TrainingOptions {
         TrainingOptions {
             max_iterations: DEFAULT_MAX_ITERATIONS,
             tolerance: DEFAULT_TOLERANCE,
+            threads: 1,
         }
     }
 }
+
+/// Documents per block of the E- and M-steps (see [`TrainingOptions::threads`]).
+pub const BLOCK_DOCUMENTS: usize = 256;
 
 /// The candidate pairs of a sample of documents, each with its fields' levels, grouped by
 /// document.
@@ -138,6 +147,10 @@ pub struct TrainingSet {
     random_log2_freq: Vec<f32>,
     /// How many reference rows the pairs were drawn from.
     reference_rows: usize,
+    /// The number of the set's first document among all the documents drawn for one
+    /// training (a part built on another thread starts after the parts before it): it seeds
+    /// the documents' random rows.
+    pub(crate) first_document: usize,
 }
 
 impl TrainingSet {
@@ -212,6 +225,20 @@ impl TrainingSet {
         }
     }
 
+    /// Appends the documents and pairs of `other` (a set of the same spec) after this set's.
+    pub(crate) fn append(&mut self, other: TrainingSet) {
+        let offset = self.labels.len();
+        self.doc_starts
+            .extend(other.doc_starts.iter().map(|start| start + offset));
+        self.levels.extend(other.levels);
+        self.log2_freq.extend(other.log2_freq);
+        self.labels.extend(other.labels);
+        self.rows.extend(other.rows);
+        self.random_levels.extend(other.random_levels);
+        self.random_log2_freq.extend(other.random_log2_freq);
+        self.reference_rows = self.reference_rows.max(other.reference_rows);
+    }
+
     /// Records how many reference rows the pairs come from.
     pub fn set_reference_rows(&mut self, n: usize) {
         self.reference_rows = n;
@@ -241,6 +268,18 @@ impl TrainingSet {
             .copied()
             .unwrap_or(self.labels.len());
         start..end.max(start)
+    }
+
+    /// The documents in blocks of [`BLOCK_DOCUMENTS`], each with its range of pairs.
+    fn blocks(&self) -> Vec<(Range<usize>, Range<usize>)> {
+        (0..self.documents())
+            .step_by(BLOCK_DOCUMENTS)
+            .map(|first| {
+                let last = (first + BLOCK_DOCUMENTS).min(self.documents());
+                let pairs = self.document(first).start..self.document(last - 1).end;
+                (first..last, pairs)
+            })
+            .collect()
     }
 
     fn level(&self, pair: usize, f: usize) -> u8 {
@@ -296,6 +335,10 @@ struct Problem<'a> {
     fixed_m: Vec<Vec<Option<f64>>>,
     fixed_u: Vec<Vec<Option<f64>>>,
     options: TrainingOptions,
+    /// `pairs × fields` frequencies of the rows' values (`2^log2_freq`), computed once.
+    frequencies: Vec<f64>,
+    /// The blocks of documents the steps sum over: their documents and their pairs.
+    blocks: Vec<(Range<usize>, Range<usize>)>,
 }
 
 /// Where one EM start ended.
@@ -365,6 +408,8 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
             tolerance,
             ..*options
         },
+        frequencies: set.log2_freq.iter().map(|&f| f64::from(f).exp2()).collect(),
+        blocks: set.blocks(),
     };
     let m: Vec<Vec<f64>> = model
         .fields
@@ -399,7 +444,7 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
     // The anchor, on the fit's responsibilities (where matches and non-matches are apart), and
     // EM again from the fit with the anchored tables.
     let weights = compile(&fit.params, &problem.template, &problem.tf_levels);
-    expectation(set, &weights, &fit.params, &mut w);
+    problem.expectation(&weights, &fit.params, &mut w, false);
     if let Some((anchor, gain_bits)) = choose_anchor(set, &w, &fit.params) {
         model.anchor = Some(Anchor {
             field: anchor.field,
@@ -424,14 +469,14 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
     // The final responsibilities, for the expected counts and the share of documents with a
     // match.
     let weights = compile(&params, &problem.template, &problem.tf_levels);
-    let e = expectation(set, &weights, &params, &mut w);
+    let e = problem.expectation(&weights, &params, &mut w, false);
     report.documents_with_match = if e.w_sums.is_empty() {
         0.0
     } else {
         e.w_sums.iter().sum::<f64>() / e.w_sums.len() as f64
     };
     let anchor = problem.anchor();
-    let counts = expected_counts(set, &w, &problem.tf_levels, anchor);
+    let counts = problem.expected_counts(&w, anchor);
     // m is one table over all pairs (see the module docs).
     let all_matches = counts.all_matches();
     let (matches, non_matches) = (&all_matches, &counts.non_matches);
@@ -567,7 +612,7 @@ impl Problem<'_> {
         while fit_iterations < self.options.max_iterations {
             fit_iterations += 1;
             let weights = compile(&params, &self.template, &self.tf_levels);
-            let e = expectation(self.set, &weights, &params, &mut w);
+            let e = self.expectation(&weights, &params, &mut w, false);
             let next = self.maximise_with(&w, &e);
             let change = max_change(&params.m, &next.m)
                 .max(max_change(&params.u, &next.u))
@@ -580,7 +625,7 @@ impl Problem<'_> {
             }
         }
         let weights = compile(&params, &self.template, &self.tf_levels);
-        let e = expectation(self.set, &weights, &params, &mut w);
+        let e = self.expectation(&weights, &params, &mut w, true);
         Fit {
             params,
             iterations: fit_iterations,
@@ -610,7 +655,7 @@ impl Problem<'_> {
 
     /// The M-step: m, u, ū and λ from the responsibilities.
     fn maximise_with(&self, w: &[f64], e: &Expectation) -> Params {
-        let counts = expected_counts(self.set, w, &self.tf_levels, self.anchor());
+        let counts = self.expected_counts(w, self.anchor());
         let tf_sums = &counts.tf_sums;
         let tables = |matches: &[Vec<f64>], non_matches: &[Vec<f64>]| {
             let deltas: Vec<f64> = matches
@@ -698,56 +743,152 @@ fn pair_anchored(set: &TrainingSet, pair: usize, anchor: Option<AnchorLevels>) -
     })
 }
 
-fn expected_counts(
-    set: &TrainingSet,
-    w: &[f64],
-    tf_levels: &[Vec<Option<FrequencyKind>>],
-    anchor: Option<AnchorLevels>,
-) -> Counts {
-    let zeros: Vec<Vec<f64>> = set.level_counts.iter().map(|&n| vec![0.0; n]).collect();
-    let mut c = Counts {
-        matches: zeros.clone(),
-        non_matches: zeros.clone(),
-        matches_anchored: zeros.clone(),
-        non_matches_anchored: zeros,
-        tf_sums: set
-            .level_counts
-            .iter()
-            .map(|&n| vec![(0.0, 0.0); n])
-            .collect(),
-    };
-    for (pair, &wp) in w.iter().enumerate() {
-        let anchored = pair_anchored(set, pair, anchor);
-        for f in 0..set.fields {
-            let level = set.level(pair, f);
-            if level == MISSING {
-                continue;
+impl Counts {
+    fn zeros(level_counts: &[usize]) -> Counts {
+        let zeros: Vec<Vec<f64>> = level_counts.iter().map(|&n| vec![0.0; n]).collect();
+        Counts {
+            matches: zeros.clone(),
+            non_matches: zeros.clone(),
+            matches_anchored: zeros.clone(),
+            non_matches_anchored: zeros,
+            tf_sums: level_counts.iter().map(|&n| vec![(0.0, 0.0); n]).collect(),
+        }
+    }
+
+    /// Adds `other`'s counts to these.
+    fn add(&mut self, other: &Counts) {
+        let add = |a: &mut Vec<Vec<f64>>, b: &Vec<Vec<f64>>| {
+            for (x, y) in a.iter_mut().flatten().zip(b.iter().flatten()) {
+                *x += y;
             }
-            let l = usize::from(level);
-            let (matches, non_matches) = if anchored && anchor.is_none_or(|a| a.field != f) {
-                (&mut c.matches_anchored, &mut c.non_matches_anchored)
-            } else {
-                (&mut c.matches, &mut c.non_matches)
-            };
-            if let Some(n) = matches.get_mut(f).and_then(|n| n.get_mut(l)) {
-                *n += wp;
-            }
-            if let Some(n) = non_matches.get_mut(f).and_then(|n| n.get_mut(l)) {
-                *n += 1.0 - wp;
-            }
-            let adjusted = tf_levels
-                .get(f)
-                .and_then(|kinds| kinds.get(l))
-                .is_some_and(Option::is_some);
-            if adjusted {
-                if let Some(t) = c.tf_sums.get_mut(f).and_then(|t| t.get_mut(l)) {
-                    t.0 += (1.0 - wp) * set.freq(pair, f).exp2();
-                    t.1 += 1.0 - wp;
+        };
+        add(&mut self.matches, &other.matches);
+        add(&mut self.non_matches, &other.non_matches);
+        add(&mut self.matches_anchored, &other.matches_anchored);
+        add(&mut self.non_matches_anchored, &other.non_matches_anchored);
+        for (x, y) in self
+            .tf_sums
+            .iter_mut()
+            .flatten()
+            .zip(other.tf_sums.iter().flatten())
+        {
+            x.0 += y.0;
+            x.1 += y.1;
+        }
+    }
+}
+
+impl Problem<'_> {
+    /// The expected counts of responsibilities `w`, summed per block of documents on the
+    /// options' threads and added in block order.
+    fn expected_counts(&self, w: &[f64], anchor: Option<AnchorLevels>) -> Counts {
+        let parts = run_parallel(
+            self.blocks.iter().map(|(_, pairs)| pairs.clone()).collect(),
+            self.options.threads,
+            |pairs| self.expected_counts_of(w, pairs, anchor),
+        );
+        let mut total = Counts::zeros(&self.set.level_counts);
+        for part in &parts {
+            total.add(part);
+        }
+        total
+    }
+
+    fn expected_counts_of(
+        &self,
+        w: &[f64],
+        pairs: Range<usize>,
+        anchor: Option<AnchorLevels>,
+    ) -> Counts {
+        let set = self.set;
+        let mut c = Counts::zeros(&set.level_counts);
+        for pair in pairs {
+            let wp = w.get(pair).copied().unwrap_or(0.0);
+            let anchored = pair_anchored(set, pair, anchor);
+            for f in 0..set.fields {
+                let level = set.level(pair, f);
+                if level == MISSING {
+                    continue;
+                }
+                let l = usize::from(level);
+                let (matches, non_matches) = if anchored && anchor.is_none_or(|a| a.field != f) {
+                    (&mut c.matches_anchored, &mut c.non_matches_anchored)
+                } else {
+                    (&mut c.matches, &mut c.non_matches)
+                };
+                if let Some(n) = matches.get_mut(f).and_then(|n| n.get_mut(l)) {
+                    *n += wp;
+                }
+                if let Some(n) = non_matches.get_mut(f).and_then(|n| n.get_mut(l)) {
+                    *n += 1.0 - wp;
+                }
+                let adjusted = self
+                    .tf_levels
+                    .get(f)
+                    .and_then(|kinds| kinds.get(l))
+                    .is_some_and(Option::is_some);
+                if adjusted {
+                    if let Some(t) = c.tf_sums.get_mut(f).and_then(|t| t.get_mut(l)) {
+                        let frequency = self
+                            .frequencies
+                            .get(pair * set.fields + f)
+                            .copied()
+                            .unwrap_or(1.0);
+                        t.0 += (1.0 - wp) * frequency;
+                        t.1 += 1.0 - wp;
+                    }
                 }
             }
         }
+        c
     }
-    c
+
+    /// The E-step: fills `w` with each pair's responsibility, per block of documents on the
+    /// options' threads; with `likelihood`, also the log-likelihood (the last step of a start).
+    fn expectation(
+        &self,
+        weights: &ModelWeights,
+        params: &Params,
+        w: &mut [f64],
+        likelihood: bool,
+    ) -> Expectation {
+        // log2 u per field and level, both tables, once per step.
+        let log_table = |tables: &[Vec<f64>]| -> Vec<Vec<f64>> {
+            tables
+                .iter()
+                .map(|u| u.iter().map(|&p| clamp_probability(p).log2()).collect())
+                .collect()
+        };
+        let log_u = if likelihood {
+            (log_table(&params.u), log_table(&params.u_anchored))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut tasks = Vec::with_capacity(self.blocks.len());
+        let mut rest = w;
+        let mut at = 0;
+        for (documents, pairs) in &self.blocks {
+            let len = pairs.end.saturating_sub(at).min(rest.len());
+            let (block, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            at = pairs.end;
+            tasks.push((documents.clone(), pairs.start, block));
+        }
+        let parts = run_parallel(tasks, self.options.threads, |(documents, first, block)| {
+            expectation_of(
+                self.set, weights, &log_u, documents, first, block, likelihood,
+            )
+        });
+        let mut total = Expectation {
+            w_sums: Vec::with_capacity(self.set.documents()),
+            log_likelihood: 0.0,
+        };
+        for part in parts {
+            total.w_sums.extend(part.w_sums);
+            total.log_likelihood += part.log_likelihood;
+        }
+        total
+    }
 }
 
 /// The anchor and its gain in bits (see the module docs), from responsibilities `w`; `None`
@@ -932,18 +1073,23 @@ struct Expectation {
     log_likelihood: f64,
 }
 
-/// The E-step: fills `w` with each pair's responsibility.
-fn expectation(
+/// The E-step on the documents `documents`, whose pairs start at pair `first` and whose
+/// responsibilities `w` holds; `log_u` is log2 u per field and level, free and anchored (read
+/// only with `likelihood`).
+fn expectation_of(
     set: &TrainingSet,
     weights: &ModelWeights,
-    params: &Params,
+    log_u: &(Vec<Vec<f64>>, Vec<Vec<f64>>),
+    documents: Range<usize>,
+    first: usize,
     w: &mut [f64],
+    likelihood: bool,
 ) -> Expectation {
     let anchor = weights.anchor;
-    let mut w_sums = Vec::with_capacity(set.documents());
+    let mut w_sums = Vec::with_capacity(documents.len());
     let mut log_likelihood = 0.0;
     let mut bits: Vec<f64> = Vec::new();
-    for d in 0..set.documents() {
+    for d in documents {
         let range = set.document(d);
         bits.clear();
         for pair in range.clone() {
@@ -964,7 +1110,7 @@ fn expectation(
         let labelled = labels.iter().any(Option::is_some);
         if let Some(a) = approved {
             for (k, pair) in range.enumerate() {
-                if let Some(slot) = w.get_mut(pair) {
+                if let Some(slot) = w.get_mut(pair - first) {
                     *slot = if k == a { 1.0 } else { 0.0 };
                 }
             }
@@ -1000,37 +1146,39 @@ fn expectation(
                 }
                 _ => 0.0,
             };
-            if let Some(slot) = w.get_mut(pair) {
+            if let Some(slot) = w.get_mut(pair - first) {
                 *slot = value;
             }
             sum += value;
         }
-        if !labelled {
-            w_sums.push(sum);
-            // P(comparisons) = Π u · (1 − λ) (1 + Σ_j 2^{prior + bits_j}).
-            let mut ll = top + denominator.log2() + (1.0 - lambda).log2();
-            for pair in set.document(d) {
-                let anchored = pair_anchored(set, pair, anchor);
-                for f in 0..set.fields {
-                    let u_f = if anchored && anchor.is_none_or(|a| a.field != f) {
-                        params.u_anchored.get(f)
-                    } else {
-                        params.u.get(f)
-                    };
-                    let Some(u_f) = u_f else {
-                        continue;
-                    };
-                    let level = set.level(pair, f);
-                    if level != MISSING {
-                        ll += u_f
-                            .get(usize::from(level))
-                            .map_or(0.0, |&p| clamp_probability(p).log2());
-                    }
+        if labelled {
+            continue;
+        }
+        w_sums.push(sum);
+        if !likelihood {
+            continue;
+        }
+        // P(comparisons) = Π u · (1 − λ) (1 + Σ_j 2^{prior + bits_j}).
+        let mut ll = top + denominator.log2() + (1.0 - lambda).log2();
+        for pair in set.document(d) {
+            let anchored = pair_anchored(set, pair, anchor);
+            for f in 0..set.fields {
+                let log_u_f = if anchored && anchor.is_none_or(|a| a.field != f) {
+                    log_u.1.get(f)
+                } else {
+                    log_u.0.get(f)
+                };
+                let Some(log_u_f) = log_u_f else {
+                    continue;
+                };
+                let level = set.level(pair, f);
+                if level != MISSING {
+                    ll += log_u_f.get(usize::from(level)).copied().unwrap_or(0.0);
                 }
             }
-            if ll.is_finite() {
-                log_likelihood += ll;
-            }
+        }
+        if ll.is_finite() {
+            log_likelihood += ll;
         }
     }
     Expectation {
