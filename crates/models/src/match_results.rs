@@ -185,8 +185,8 @@ impl MatchResult {
              document_id, document_filename, matched_reference_row_id, confidence, status, \
              ambiguous, resolved_by, evidence, candidates, match_weight, candidates_considered) \
              SELECT t.id, t.run_id, t.position, t.document_id, t.filename, t.matched, \
-                    t.confidence, t.status, t.ambiguous, t.resolved_by, t.evidence::jsonb, \
-                    t.candidates::jsonb, t.match_weight, t.considered \
+                    t.confidence, t.status, t.ambiguous, t.resolved_by, t.evidence::json, \
+                    t.candidates::json, t.match_weight, t.considered \
              FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::text[], \
                          $7::float8[], $8::text[], $9::bool[], $10::text[], $11::text[], $12::text[], \
                          $13::float8[], $14::int4[]) \
@@ -368,7 +368,7 @@ impl MatchResult {
         const UPDATE: &str = "UPDATE match_results AS r SET \
              matched_reference_row_id = t.matched, confidence = t.confidence, status = t.status, \
              ambiguous = t.ambiguous, match_weight = t.match_weight, \
-             candidates = t.candidates::jsonb, evidence = COALESCE(t.evidence::jsonb, r.evidence) \
+             candidates = t.candidates::json, evidence = COALESCE(t.evidence::json, r.evidence) \
              FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::text[], $5::bool[], \
                          $6::float8[], $7::text[], $8::text[]) \
                   AS t(id, matched, confidence, status, ambiguous, match_weight, candidates, evidence) \
@@ -463,7 +463,9 @@ impl MatchResult {
                         .or(match_results::ambiguous.eq(true))
                         .or(match_results::matched_reference_row_id
                             .is_null()
-                            .and(match_results::candidates.ne(serde_json::json!([])))),
+                            .and(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                                "json_array_length(match_results.candidates) > 0",
+                            ))),
                 )
             }
         }
