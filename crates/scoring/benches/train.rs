@@ -2,7 +2,7 @@
 //! generated here (no file I/O):
 //!
 //! * `train()` (EM) on 100,000 candidate pairs — 10,000 documents × 10 pairs, 6 fields, levels
-//!   drawn from a known model — and 200,000 random pairs;
+//!   drawn from a known model — and 200,000 random pairs, on one thread and on two;
 //! * `one_to_one()` (shortest augmenting paths) on 45,000 documents × 5 candidates, probabilistic and weighted;
 //!   and on small clusters of documents that want the same rows more than there are rows.
 //!
@@ -156,6 +156,14 @@ fn bench_train(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(20));
     g.bench_function("em_10k_docs_x_10_pairs_6_fields_200k_random", |b| {
         b.iter(|| black_box(train(&spec, &set, &options)))
+    });
+    // The same on two threads (the worker trains on every core): the same model.
+    let two = TrainingOptions {
+        threads: 2,
+        ..options
+    };
+    g.bench_function("em_10k_docs_x_10_pairs_6_fields_200k_random_2_threads", |b| {
+        b.iter(|| black_box(train(&spec, &set, &two)))
     });
     g.finish();
 }
