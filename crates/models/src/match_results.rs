@@ -461,11 +461,11 @@ impl MatchResult {
                     match_results::status
                         .eq(ReviewStatus::NeedsReview)
                         .or(match_results::ambiguous.eq(true))
-                        .or(match_results::matched_reference_row_id
-                            .is_null()
-                            .and(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        .or(match_results::matched_reference_row_id.is_null().and(
+                            diesel::dsl::sql::<diesel::sql_types::Bool>(
                                 "json_array_length(match_results.candidates) > 0",
-                            ))),
+                            ),
+                        )),
                 )
             }
         }

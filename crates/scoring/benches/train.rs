@@ -162,9 +162,10 @@ fn bench_train(c: &mut Criterion) {
         threads: 2,
         ..options
     };
-    g.bench_function("em_10k_docs_x_10_pairs_6_fields_200k_random_2_threads", |b| {
-        b.iter(|| black_box(train(&spec, &set, &two)))
-    });
+    g.bench_function(
+        "em_10k_docs_x_10_pairs_6_fields_200k_random_2_threads",
+        |b| b.iter(|| black_box(train(&spec, &set, &two))),
+    );
     g.finish();
 }
 
