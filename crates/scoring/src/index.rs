@@ -673,10 +673,12 @@ impl TextIndex {
             .filter_map(|&(s, ord)| info(ord).map(|i| exact(ord, s, i)))
             .collect();
         if !tail.is_empty() {
-            candidates = keep_top(candidates, limit);
-            let floor = match candidates.get(limit.saturating_sub(1)) {
-                Some(last) if candidates.len() >= limit => last.score,
-                _ => 0.0,
+            // The `limit`-th best score so far (no need to sort the best to know it).
+            let floor = if candidates.len() >= limit && limit > 0 {
+                let (_, kth, _) = candidates.select_nth_unstable_by(limit - 1, rank_order);
+                kth.score
+            } else {
+                0.0
             };
             let extra: f32 = unwalked.iter().map(|&f| self.idf(f)).sum();
             for &(s, ord) in tail {
