@@ -2,11 +2,6 @@ use concord_matching_worker::{MatchingJobHandler, DEFAULT_OPS_ADDR, NAME};
 use concord_queue::Role;
 use concord_service::{Worker, WorkerSettings};
 
-/// mimalloc: the scoring core and the results it turns into rows allocate many small values on
-/// several threads, where glibc's allocator spent a seventh of the worker's time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     concord_telemetry::logging::init(NAME);

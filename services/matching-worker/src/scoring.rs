@@ -1,6 +1,8 @@
 //! Turning a chunk of documents into match results with the scoring core (CPU only; run it on a
 //! blocking thread).
 
+use std::cell::RefCell;
+
 use concord_models::documents::Document;
 use concord_models::ids::{MatchResultId, MatchingRunId};
 use concord_models::match_results::{
@@ -90,19 +92,36 @@ pub(crate) fn candidate(index: &ReferenceIndex, c: &ScoredCandidate) -> MatchCan
     }
 }
 
+thread_local! {
+    /// One scratch per thread that scores chunks, kept from chunk to chunk: its buffers grow to
+    /// the reference data's size (accumulators, similarity memos), so they are allocated once
+    /// per thread, not once per chunk (the scratch adapts to whichever index it is used with).
+    static SCRATCH: RefCell<MatchScratch> = RefCell::new(MatchScratch::default());
+}
+
+/// Scores a chunk's documents against the index (on the calling thread's kept scratch).
 pub fn score_documents(
     run_id: MatchingRunId,
     spec: &MatchSpec,
     index: &ReferenceIndex,
     documents: Vec<Document>,
 ) -> ScoredChunk {
-    let mut scratch = MatchScratch::default();
+    SCRATCH.with_borrow_mut(|scratch| score_with(run_id, spec, index, documents, scratch))
+}
+
+fn score_with(
+    run_id: MatchingRunId,
+    spec: &MatchSpec,
+    index: &ReferenceIndex,
+    documents: Vec<Document>,
+    scratch: &mut MatchScratch,
+) -> ScoredChunk {
     let mut tally = Tally::default();
     let mut results = Vec::with_capacity(documents.len());
     for document in documents {
         let owned = document_values(spec, &document);
         let values: Vec<Option<&str>> = owned.iter().map(|v| v.as_deref()).collect();
-        let outcome = index.match_document(spec, &values, &mut scratch);
+        let outcome = index.match_document(spec, &values, scratch);
         let evidence = match outcome.candidates.first() {
             Some(best) => field_evidence(spec, index, &values, best.row, &outcome.evidence),
             None => Vec::new(),
