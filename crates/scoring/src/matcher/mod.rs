@@ -1410,9 +1410,7 @@ impl ReferenceIndex {
                     if let (false, false, Prepared::Ident(k)) = (exact_hit, near.is_empty(), value)
                     {
                         for_each_near_hash(&k.normalized, |h| {
-                            let start = near.partition_point(|e| e.0 < h);
-                            let end = near.partition_point(|e| e.0 <= h);
-                            let hits = near.get(start..end).unwrap_or_default();
+                            let hits = near_hits(near, h, NEAR_MAX_KEYS);
                             if hits.len() > NEAR_MAX_KEYS {
                                 return;
                             }
@@ -1789,9 +1787,7 @@ fn neighbourhood_frequencies(source: &Source, values: &[Prepared]) -> Vec<f32> {
             }
             ids.clear();
             for_each_near_hash(&k.normalized, |h| {
-                let start = near.partition_point(|e| e.0 < h);
-                let end = near.partition_point(|e| e.0 <= h);
-                ids.extend(near.get(start..end).unwrap_or_default().iter().map(|e| e.1));
+                ids.extend(near_hits(near, h, usize::MAX).iter().map(|e| e.1));
             });
             ids.sort_unstable();
             ids.dedup();
@@ -1826,6 +1822,20 @@ fn day_table(entries: &[JointEntry]) -> (i64, Vec<u32>) {
     }
     starts.push(u32::try_from(entries.len()).unwrap_or(u32::MAX));
     (first.key, starts)
+}
+
+/// The entries of `near` (sorted by hash) with hash `h`, by one binary search and a scan
+/// forward; the scan stops after `cap + 1` entries (more than `cap` tells the caller there are
+/// too many).
+fn near_hits(near: &[(u64, u32)], h: u64, cap: usize) -> &[(u64, u32)] {
+    let start = near.partition_point(|e| e.0 < h);
+    let rest = near.get(start..).unwrap_or_default();
+    let n = rest
+        .iter()
+        .take(cap.saturating_add(1))
+        .take_while(|e| e.0 == h)
+        .count();
+    rest.get(..n).unwrap_or_default()
 }
 
 /// A hash of the bytes of `parts` concatenated (FNV-1a).
