@@ -100,8 +100,7 @@ async fn build(
                 (row_id, values)
             })
             .collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        ReferenceIndex::build_parallel(&spec, aligned, threads)
+        ReferenceIndex::build_parallel(&spec, aligned, crate::cores())
     })
     .await
     .map_err(|error| {

@@ -320,6 +320,11 @@ impl MatchingJobHandler {
     }
 }
 
+/// The threads the core's parallel steps (index build, training) use: one per core.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn permanent(error: impl std::fmt::Display) -> JobError {
     JobError::Permanent(format!("the job is malformed: {error}"))
 }

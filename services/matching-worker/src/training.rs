@@ -177,7 +177,7 @@ fn fit_model(
     labels: &[ReviewLabel],
     labelled_documents: &BTreeMap<(JobRunId, i32), Document>,
 ) -> MatchModel {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::cores();
     let owned: Vec<_> = sample.iter().map(|d| document_values(spec, d)).collect();
     let values: Vec<Vec<Option<&str>>> = owned
         .iter()
