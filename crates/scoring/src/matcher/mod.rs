@@ -17,15 +17,16 @@
 //! |---|---|---|
 //! | `exact` | hashed normalised keys | the rows holding the key |
 //! | `fuzzy` `identifier` | hashed [`crate::text::identifier_keys`] (normalised and digits) | the rows holding either key |
-//! | `fuzzy` `text` / `name` / `short_text` | a [`TextIndex`] over the *distinct* values | the rows of the most similar values |
-//! | `date_range` + `numeric_range` | the rows sorted by date then amount, with a day table | the rows inside both windows, closest first (and sharing the longest prefix of each `short_text` field) |
+//! | `fuzzy` `text` / `name` / `short_text` | a [`TextIndex`] over the *distinct* values | the rows of the most similar values (`short_text`: only when the joint scan below did not run) |
+//! | `date_range` + `numeric_range` | the rows sorted by date then amount, with a day table | the rows inside both windows, closest first (and sharing the longest prefix of each `short_text` field, which then proposes nothing else: a row outside the windows would not win) |
 //! | `date_range` or `numeric_range` alone | a [`RangeIndex`] | the nearest rows |
 //!
 //! A key or value held by many rows (a vendor with hundreds of invoices, a currency) proposes
 //! only the [`GROUP_WINDOW`] rows nearest to the document on the *ordering field* (the first
 //! date field, else the first amount field): the rows of each group are stored sorted on it.
-//! Each proposal carries evidence (field weight × how selective / how close); the proposals are
-//! summed per row and the best [`MAX_SCORED`] rows are scored in full. How many rows were scored
+//! Each proposal carries evidence (field weight × how selective / how close; under a trained
+//! probabilistic model the field weight is how well the field tells a match from the other
+//! candidates, see [`MatchSpec`]'s proposal weights); the proposals are summed per row and the best [`MAX_SCORED`] rows are scored in full. How many rows were scored
 //! is reported as [`MatchOutcome::candidates_considered`].
 //!
 //! # Confidence
@@ -62,6 +63,7 @@ use field::{prepare, Prepared};
 use hash::FxHashMap;
 pub use levels::{ComparisonLevels, LevelSpec};
 pub use model::{confidences, MatchModel};
+use spec::ProposalWeights;
 pub use spec::{
     Assignment, ExactNormalize, FieldMapping, FieldRule, FuzzyKind, MatchSettings, MatchSpec,
     ScoringMode, SpecError, Strategy,
@@ -739,8 +741,7 @@ impl ReferenceIndex {
             return MatchOutcome::unmatched();
         }
         let doc = self.prepare_document(doc_values, scratch);
-        let weights = spec.scaled_weights();
-        self.propose(&doc, weights, scratch);
+        self.propose(&doc, spec.proposal_weights(), scratch);
         let shown = spec.settings().candidates.max(1);
         let keep = shown.max(TOP_CANDIDATES);
         let proposed = self.best_proposed(keep, scratch);
@@ -909,7 +910,7 @@ impl ReferenceIndex {
             return;
         }
         let doc = self.prepare_document(doc_values, scratch);
-        self.propose(&doc, spec.scaled_weights(), scratch);
+        self.propose(&doc, spec.proposal_weights(), scratch);
         let keep = spec.settings().candidates.max(1).max(TOP_CANDIDATES);
         let rows = self.best_proposed(keep, scratch);
         set.begin_document();
@@ -1383,7 +1384,13 @@ impl ReferenceIndex {
     }
 
     /// Adds every field's proposals to the scratch accumulator.
-    fn propose(&self, doc: &[Option<Prepared>], weights: &[f64], scratch: &mut MatchScratch) {
+    fn propose(
+        &self,
+        doc: &[Option<Prepared>],
+        proposal: &ProposalWeights,
+        scratch: &mut MatchScratch,
+    ) {
+        let weights = &proposal.weights[..];
         // The document's ordering value(s), to pick rows inside large groups.
         let centers: Vec<i64> = self
             .ordering
@@ -1445,6 +1452,20 @@ impl ReferenceIndex {
                     exact,
                     groups,
                 } => {
+                    // The joint scan ranked every row inside the date and amount windows by
+                    // this text already, with learned weights: the fuzzy search would add only
+                    // rows outside them. (With the config's weights, a text may count for too
+                    // little in that ranking; the search then still adds the rows it finds.)
+                    let short_text = matches!(
+                        column.strategy,
+                        Strategy::Fuzzy {
+                            kind: FuzzyKind::ShortText,
+                            ..
+                        }
+                    );
+                    if joint_done && short_text && proposal.learned {
+                        continue;
+                    }
                     let text = match value {
                         Prepared::Text(t) => &**t,
                         Prepared::Name(n) => n.name.as_str(),

@@ -43,8 +43,9 @@ pub struct FieldMapping {
     #[serde(default)]
     pub params: Map<String, Value>,
     /// The field's weight (finite, > 0; default 1): in the confidence of the `weighted` mode;
-    /// under `probabilistic` scoring only in ranking which proposed rows are compared in full
-    /// (what a field is worth there is learned).
+    /// under `probabilistic` scoring only in ranking which proposed rows are compared in full,
+    /// and only until a model is trained (what a field is worth there is learned, for proposing
+    /// candidates too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<f64>,
 }
@@ -430,6 +431,10 @@ pub struct MatchSpec {
     fields: Vec<FieldRule>,
     /// The weights scaled so that the largest is 1 (same ratios, no overflow when summed).
     scaled_weights: Vec<f64>,
+    /// What each field's evidence counts for when candidates are proposed (largest 1): the scaled
+    /// weights, or with a trained model how well each field tells a match from the other
+    /// candidates ([`proposal_weights`]).
+    proposal_weights: ProposalWeights,
     settings: MatchSettings,
     index_key: String,
     model_key: String,
@@ -464,7 +469,7 @@ impl MatchSpec {
             fields.push(compile_one(i, mapping, columns)?);
         }
         let max_weight = fields.iter().map(|f| f.weight).fold(0.0f64, f64::max);
-        let scaled_weights = fields
+        let scaled_weights: Vec<f64> = fields
             .iter()
             .map(|f| {
                 let w = f.weight / max_weight;
@@ -481,6 +486,10 @@ impl MatchSpec {
         let weights = ModelWeights::new(&model);
         Ok(MatchSpec {
             fields,
+            proposal_weights: ProposalWeights {
+                weights: scaled_weights.clone(),
+                learned: false,
+            },
             scaled_weights,
             settings,
             index_key,
@@ -499,8 +508,10 @@ impl MatchSpec {
             ));
         }
         let weights = ModelWeights::new(&model);
+        let proposal_weights = proposal_weights(self.settings, &model, &self.scaled_weights);
         Ok(MatchSpec {
             model: Arc::new((model, weights)),
+            proposal_weights,
             ..self.clone()
         })
     }
@@ -535,6 +546,7 @@ impl MatchSpec {
     pub fn with_settings(&self, settings: MatchSettings) -> MatchSpec {
         MatchSpec {
             settings,
+            proposal_weights: proposal_weights(settings, self.model(), &self.scaled_weights),
             ..self.clone()
         }
     }
@@ -553,6 +565,75 @@ impl MatchSpec {
     /// Weights relative to the largest (which is 1).
     pub(crate) fn scaled_weights(&self) -> &[f64] {
         &self.scaled_weights
+    }
+
+    /// Per field, what its evidence counts for when candidates are proposed.
+    pub(crate) fn proposal_weights(&self) -> &ProposalWeights {
+        &self.proposal_weights
+    }
+}
+
+/// Per field, what its evidence counts for when candidates are proposed (the largest is 1).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProposalWeights {
+    /// In mapping order.
+    pub(crate) weights: Vec<f64>,
+    /// Whether they were learned from a trained model rather than taken from the config.
+    pub(crate) learned: bool,
+}
+
+/// The proposal weights: in weighted mode `fallback` (the config's scaled weights); in
+/// probabilistic mode, what a trained model gives: per field, how many bits it separates a
+/// document's match from its other candidates on average — the Jeffreys divergence
+/// `Σ (m − u_candidates) · log2(m / u_candidates)` over its levels — relative to the field that
+/// separates most. A field on which all of a document's candidates agree (the date of a bank
+/// transaction, whose window every candidate shares) proposes with little weight; one that tells
+/// them apart (its memo) with the most. An untrained model (built-in priors), or one where no
+/// field separates anything, gives `fallback`.
+fn proposal_weights(
+    settings: MatchSettings,
+    model: &MatchModel,
+    fallback: &[f64],
+) -> ProposalWeights {
+    let configured = || ProposalWeights {
+        weights: fallback.to_vec(),
+        learned: false,
+    };
+    if settings.scoring == ScoringMode::Weighted
+        || model.training.method != "em"
+        || model.fields.len() != fallback.len()
+    {
+        return configured();
+    }
+    let divergences: Vec<f64> = model
+        .fields
+        .iter()
+        .map(|field| {
+            field
+                .levels
+                .iter()
+                .map(|l| (l.m - l.u_candidates) * l.candidate_weight)
+                .sum::<f64>()
+        })
+        .collect();
+    let widest = divergences.iter().copied().fold(0.0f64, f64::max);
+    if !(widest.is_finite() && widest > 0.0) {
+        return configured();
+    }
+    let weights = divergences
+        .iter()
+        .map(|&d| {
+            let w = d / widest;
+            if w.is_finite() && w > 0.0 {
+                w
+            } else {
+                f64::MIN_POSITIVE
+            }
+        })
+        .collect();
+    ProposalWeights {
+        weights,
+        learned: true,
     }
 }
 

@@ -1852,3 +1852,125 @@ fn training_on_several_threads_gives_the_same_model() {
     assert_eq!(model(&one, 4), single);
     assert_eq!(model(&three, 2), single);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Proposal weights
+// ------------------------------------------------------------------------------------------------
+
+fn transaction_mappings() -> Vec<FieldMapping> {
+    vec![
+        mapping(
+            "d",
+            "date",
+            "date_range",
+            json!({"min_days": 1, "max_days": 21}),
+        ),
+        mapping("a", "amount", "numeric_range", json!({"tolerance_pct": 13})),
+        mapping("m", "memo", "fuzzy", json!({"kind": "short_text"})),
+    ]
+}
+
+/// A model "trained" by hand: per field, `m` and `u` (random and among candidates alike) per
+/// level; `None` makes a field's levels equally likely under both (it tells nothing apart).
+fn model_with(spec: &MatchSpec, per_field: &[Option<(&[f64], &[f64])>]) -> MatchModel {
+    let mut model = MatchModel::untrained(spec);
+    model.training.method = "em".to_owned();
+    for (field, given) in model.fields.iter_mut().zip(per_field) {
+        let n = field.levels.len();
+        for (l, level) in field.levels.iter_mut().enumerate() {
+            let (m, u) = match given {
+                Some((m, u)) => (m[l], u[l]),
+                None => (1.0 / n as f64, 1.0 / n as f64),
+            };
+            level.m = m;
+            level.u = u;
+            level.u_candidates = u;
+            level.weight = model::level_weight(m, u);
+            level.candidate_weight = level.weight;
+        }
+    }
+    model
+}
+
+#[test]
+fn proposal_weights_are_what_the_model_learned_or_the_config() {
+    let mut mappings = transaction_mappings();
+    mappings[1].weight = Some(4.0);
+    let spec = compile(&mappings, probabilistic());
+    let configured = [0.25, 1.0, 0.25];
+    // Untrained: the config's weights, scaled.
+    assert_eq!(spec.proposal_weights().weights, configured);
+    assert!(!spec.proposal_weights().learned);
+    // Trained: the memo separates, the date nothing, the amount a little.
+    let memo: (&[f64], &[f64]) = (
+        &[0.8, 0.1, 0.05, 0.03, 0.02],
+        &[0.001, 0.004, 0.02, 0.075, 0.9],
+    );
+    let amount: (&[f64], &[f64]) = (&[0.3, 0.3, 0.2, 0.1, 0.1], &[0.1, 0.2, 0.2, 0.2, 0.3]);
+    let model = model_with(&spec, &[None, Some(amount), Some(memo)]);
+    let trained = spec
+        .with_model(model.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let learned = trained.proposal_weights();
+    assert!(learned.learned);
+    assert_eq!(learned.weights[2], 1.0, "{learned:?}");
+    assert!(
+        learned.weights[1] > 0.0 && learned.weights[1] < 0.2,
+        "{learned:?}"
+    );
+    assert!(
+        learned.weights[0] > 0.0 && learned.weights[0] < 1e-6,
+        "{learned:?}"
+    );
+    // Weighted scoring keeps the config's weights, with or without a model.
+    let weighted_spec = trained.with_settings(weighted());
+    assert_eq!(weighted_spec.proposal_weights().weights, configured);
+    assert!(!weighted_spec.proposal_weights().learned);
+    // A model where nothing separates anything teaches nothing: the config's weights.
+    let flat = spec
+        .with_model(model_with(&spec, &[None, None, None]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(flat.proposal_weights().weights, configured);
+}
+
+/// A bank statement's window is dense: forty rows a day before the document with its exact
+/// amount, and the payment seventeen days before with an amount 8 % off but the same memo. A
+/// model that learned the memo is what tells payments apart proposes by it, and finds the
+/// payment; config weights (equal) rank the forty closer rows first.
+#[test]
+fn learned_proposal_weights_find_the_payment_in_a_dense_window() {
+    let spec = compile(&transaction_mappings(), probabilistic());
+    let mut reference: Rows = (0..40)
+        .map(|i| {
+            (
+                format!("N{i}"),
+                vec![
+                    Some("2024-03-09".into()),
+                    Some("103.00".into()),
+                    Some(format!("Q{i} Z money")),
+                ],
+            )
+        })
+        .collect();
+    reference.push((
+        "PAID".into(),
+        vec![
+            Some("2024-02-22".into()),
+            Some("111.00".into()),
+            Some("J B DALE CHQ".into()),
+        ],
+    ));
+    let index = ReferenceIndex::build(&spec, reference);
+    let doc = [Some("2024-03-10"), Some("103.00"), Some("J B DALE CHQ")];
+    let memo: (&[f64], &[f64]) = (
+        &[0.8, 0.1, 0.05, 0.03, 0.02],
+        &[0.001, 0.004, 0.02, 0.075, 0.9],
+    );
+    let trained = spec
+        .with_model(model_with(&spec, &[None, None, Some(memo)]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = index.match_document(&trained, &doc, &mut MatchScratch::default());
+    let best = out.candidates.first().map(|c| index.row_id(c.row));
+    assert_eq!(best, Some("PAID"), "{out:?}");
+    assert_eq!(out.decision, Decision::Matched, "{out:?}");
+}
