@@ -405,7 +405,7 @@ enum Source {
     Keys {
         keys: FxHashMap<Box<str>, u32>,
         groups: Groups,
-        near: Vec<(u64, u32)>,
+        near: NearKeys,
     },
     /// Distinct values in a text index (and by their exact normalised text); value → rows.
     Text {
@@ -774,9 +774,8 @@ impl ReferenceIndex {
             scratch.scored.insert(at, (row, value, exist));
             scratch.scored.truncate(keep);
         }
-        scratch.partials = partials;
-
         let Some(&(best_row, _, _)) = scratch.scored.first() else {
+            scratch.partials = partials;
             return MatchOutcome::unmatched();
         };
         let settings = spec.settings();
@@ -817,8 +816,12 @@ impl ReferenceIndex {
             candidate_weight: None,
         });
         let mut evidence = Vec::with_capacity(self.columns.len());
-        let best_part = self.cheap_part(spec, &doc, best_row, scratch);
+        let best_part = match partials.iter().find(|p| p.row == best_row) {
+            Some(part) => *part,
+            None => self.cheap_part(spec, &doc, best_row, scratch),
+        };
         self.complete(spec, &best_part, &doc, scratch, Some(&mut evidence));
+        scratch.partials = partials;
         MatchOutcome {
             decision,
             matched: (decision == Decision::Matched).then_some(best.row),
@@ -1417,7 +1420,7 @@ impl ReferenceIndex {
                     if let (false, false, Prepared::Ident(k)) = (exact_hit, near.is_empty(), value)
                     {
                         for_each_near_hash(&k.normalized, |h| {
-                            let hits = near_hits(near, h, NEAR_MAX_KEYS);
+                            let hits = near.hits(h, NEAR_MAX_KEYS);
                             if hits.len() > NEAR_MAX_KEYS {
                                 return;
                             }
@@ -1808,7 +1811,7 @@ fn neighbourhood_frequencies(source: &Source, values: &[Prepared]) -> Vec<f32> {
             }
             ids.clear();
             for_each_near_hash(&k.normalized, |h| {
-                ids.extend(near_hits(near, h, usize::MAX).iter().map(|e| e.1));
+                ids.extend(near.hits(h, usize::MAX).iter().map(|e| e.1));
             });
             ids.sort_unstable();
             ids.dedup();
@@ -1845,18 +1848,75 @@ fn day_table(entries: &[JointEntry]) -> (i64, Vec<u32>) {
     (first.key, starts)
 }
 
-/// The entries of `near` (sorted by hash) with hash `h`, by one binary search and a scan
-/// forward; the scan stops after `cap + 1` entries (more than `cap` tells the caller there are
-/// too many).
-fn near_hits(near: &[(u64, u32)], h: u64, cap: usize) -> &[(u64, u32)] {
-    let start = near.partition_point(|e| e.0 < h);
-    let rest = near.get(start..).unwrap_or_default();
-    let n = rest
-        .iter()
-        .take(cap.saturating_add(1))
-        .take_while(|e| e.0 == h)
-        .count();
-    rest.get(..n).unwrap_or_default()
+/// The near hashes of a column's keys, each with its key's id, sorted by hash, with a table of
+/// where each hash's top bits start: a lookup reads one table slot and scans a few entries (a
+/// binary search over millions of entries missed the cache at most of its twenty steps).
+#[derive(Debug, Clone, Default)]
+struct NearKeys {
+    entries: Vec<(u64, u32)>,
+    /// `starts[b]`: the first entry whose hash's top `bits` bits are `b` or more; one more slot at
+    /// the end holds `entries.len()`.
+    starts: Vec<u32>,
+    bits: u32,
+}
+
+impl NearKeys {
+    fn build(mut entries: Vec<(u64, u32)>) -> NearKeys {
+        entries.sort_unstable();
+        entries.dedup();
+        if entries.is_empty() || u32::try_from(entries.len()).is_err() {
+            return NearKeys {
+                entries,
+                starts: Vec::new(),
+                bits: 0,
+            };
+        }
+        // About one entry per slot, at most 2^24 slots (64 MiB of hashes' worth of entries).
+        let bits = (usize::BITS - entries.len().leading_zeros()).clamp(1, 24);
+        let slots = 1usize << bits;
+        let mut starts = Vec::with_capacity(slots + 1);
+        let mut at = 0usize;
+        for slot in 0..slots as u64 {
+            while entries.get(at).is_some_and(|e| (e.0 >> (64 - bits)) < slot) {
+                at += 1;
+            }
+            starts.push(at as u32);
+        }
+        starts.push(entries.len() as u32);
+        NearKeys {
+            entries,
+            starts,
+            bits,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries with hash `h`: all of them, or `cap + 1` when there are more than `cap` (so
+    /// that the caller can tell).
+    fn hits(&self, h: u64, cap: usize) -> &[(u64, u32)] {
+        let bucket = if self.starts.is_empty() {
+            &self.entries[..]
+        } else {
+            let slot = (h >> (64 - self.bits)) as usize;
+            let from = self.starts.get(slot).map_or(0, |&i| i as usize);
+            let to = self
+                .starts
+                .get(slot + 1)
+                .map_or(self.entries.len(), |&i| i as usize);
+            self.entries.get(from..to).unwrap_or_default()
+        };
+        let start = bucket.partition_point(|e| e.0 < h);
+        let rest = bucket.get(start..).unwrap_or_default();
+        let n = rest
+            .iter()
+            .take(cap.saturating_add(1))
+            .take_while(|e| e.0 == h)
+            .count();
+        rest.get(..n).unwrap_or_default()
+    }
 }
 
 /// A hash of the bytes of `parts` concatenated (FNV-1a).
@@ -2156,14 +2216,12 @@ fn build_source(
                         }
                     }
                 }
-                near.sort_unstable();
-                near.dedup();
             }
             let n_keys = keys.len();
             Source::Keys {
                 keys,
                 groups: Groups::build(pairs, n_keys),
-                near,
+                near: NearKeys::build(near),
             }
         }
     }

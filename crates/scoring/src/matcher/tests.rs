@@ -1339,3 +1339,37 @@ fn near_hashes_skip_keys_outside_the_length_bounds() {
         NEAR_MAX_CHARS + 1
     );
 }
+
+/// The bucketed near-hash lookup answers as a filter over all entries would: every entry of the
+/// hash (or `cap + 1` of them), none of another, whatever the hashes' spread (all in one bucket,
+/// at the ends of the range, none at all).
+#[rstest]
+#[case::spread(0)]
+#[case::one_bucket(1)]
+#[case::extremes(2)]
+fn near_keys_find_every_entry_of_a_hash(#[case] shape: u64) {
+    let mut rng = XorShift(0x5EED_0000 + shape);
+    for n in [0usize, 1, 2, 7, 100, 3_000] {
+        let entries: Vec<(u64, u32)> = (0..n)
+            .map(|i| {
+                let h = match shape {
+                    0 => rng.next() % 512 * (u64::MAX / 512),
+                    1 => 42 + rng.next() % 5,
+                    _ => [0, 1, u64::MAX - 1, u64::MAX][i % 4],
+                };
+                (h, u32::try_from(i % 13).unwrap_or(0))
+            })
+            .collect();
+        let near = NearKeys::build(entries.clone());
+        let mut probes: Vec<u64> = entries.iter().map(|e| e.0).collect();
+        probes.extend([0, 1, 41, 47, u64::MAX, u64::MAX / 2, rng.next()]);
+        for h in probes {
+            let mut want: Vec<(u64, u32)> = entries.iter().copied().filter(|e| e.0 == h).collect();
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(near.hits(h, usize::MAX), &want[..], "n {n} hash {h}");
+            let capped = near.hits(h, 2);
+            assert_eq!(capped, &want[..want.len().min(3)], "n {n} hash {h}");
+        }
+    }
+}
