@@ -20,7 +20,7 @@ use concord_models::ids::{MatchingRunId, OrganizationId, ResolutionRunId};
 use concord_models::matching_runs::MatchingRun;
 use concord_models::resolution_runs::ResolutionRun;
 use concord_models::DbPool;
-use concord_resolution_worker::TableCache;
+use concord_runs::resolution::TableCache;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
 

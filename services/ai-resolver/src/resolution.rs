@@ -14,7 +14,6 @@
 //! waiting. The last batch completes the run.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use concord_llm::{Candidate, ChoiceItem, ItemOutcome, LlmClient, TaskKind};
 use concord_models::database::connection;
@@ -28,9 +27,8 @@ use concord_models::resolution_runs::{
     AiTally, PolicySnapshot, ResolutionRun, ResolutionRunStatus,
 };
 use concord_models::DbPool;
-use concord_resolution_worker::{resolve_documents_with, ChunkTables, TableCache};
-use concord_scoring::lookup::LookupIndex;
-use concord_scoring::policy::{CompiledPolicy, Decided, EvalLimits, PolicyDocument, ResolvedValue};
+use concord_runs::resolution::{self, resolve_documents_with, ChunkTables, TableCache, TableError};
+use concord_scoring::policy::{Decided, EvalLimits, LookupTables, ResolvedValue};
 use concord_service::outbox::resolution_run_event;
 use concord_service::JobError;
 use diesel_async::AsyncConnection;
@@ -75,36 +73,15 @@ impl ResolutionPass<'_> {
             .map_err(|e| {
                 JobError::Permanent(format!("the run's policy snapshot is unreadable: {e}"))
             })?;
-        let document: PolicyDocument = serde_json::from_value(json!({
-            "fields": snapshot.fields, "rules": snapshot.rules,
-        }))
-        .map_err(|e| JobError::Permanent(format!("the run's policy is unreadable: {e}")))?;
-        let known: Vec<&str> = snapshot.tables.iter().map(|t| t.name.as_str()).collect();
-        let policy = CompiledPolicy::compile(&document, &|name| known.contains(&name)).map_err(
-            |errors| {
-                JobError::Permanent(format!(
-                    "the run's policy is invalid: {}",
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            },
-        )?;
-        let policy = Arc::new(policy);
-        let mut indexes: HashMap<String, Arc<LookupIndex>> = HashMap::new();
-        for table in &snapshot.tables {
-            match self.tables.get(self.pool, table).await {
-                Ok(index) => {
-                    indexes.insert(table.name.clone(), index);
-                }
-                Err(concord_resolution_worker::TableError::Missing(reason)) => {
-                    return self.fail(run_id, &reason).await;
-                }
-                Err(concord_resolution_worker::TableError::Store(error)) => return Err(error),
-            }
-        }
+        let (document, policy) = match resolution::compile(&snapshot) {
+            Ok(compiled) => compiled,
+            Err(reason) => return Err(JobError::Permanent(reason)),
+        };
+        let tables = match self.tables.chunk_tables(self.pool, &snapshot).await {
+            Ok(tables) => tables,
+            Err(TableError::Missing(reason)) => return self.fail(run_id, &reason).await,
+            Err(TableError::Store(error)) => return Err(error),
+        };
         // Which table each field's LLM lookup uses, for the candidates shown.
         let table_of: HashMap<String, String> = document
             .rules
@@ -141,7 +118,6 @@ impl ResolutionPass<'_> {
         }
         drop(conn);
         let session = self.llm.session(TaskKind::Resolution);
-        let tables = ChunkTables::new(indexes.clone());
         let limits = EvalLimits::default();
         let positions: Vec<i32> = waiting.keys().copied().collect();
         for batch in positions.chunks(DOCUMENTS_PER_BATCH) {
@@ -176,7 +152,7 @@ impl ResolutionPass<'_> {
             let items: Vec<ChoiceItem> = questions
                 .iter()
                 .enumerate()
-                .map(|(i, q)| question_item(i, q, &indexes, &waiting, batch))
+                .map(|(i, q)| question_item(i, q, &tables, &waiting, batch))
                 .collect();
             let asked: Vec<usize> = (0..items.len())
                 .filter(|&i| !items[i].candidates.is_empty())
@@ -306,11 +282,14 @@ impl ResolutionPass<'_> {
 fn question_item(
     index: usize,
     question: &Question,
-    indexes: &HashMap<String, Arc<LookupIndex>>,
+    tables: &ChunkTables,
     waiting: &BTreeMap<i32, Vec<ResolutionResult>>,
     batch: &[i32],
 ) -> ChoiceItem {
-    let table = question.table.as_ref().and_then(|name| indexes.get(name));
+    let table = question
+        .table
+        .as_ref()
+        .and_then(|name| LookupTables::get(tables, name));
     let candidates: Vec<Candidate> = match table {
         Some(table) if table.len() <= SMALL_TABLE => table
             .entries()

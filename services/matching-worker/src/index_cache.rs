@@ -3,53 +3,26 @@
 //! and shared by every chunk and run after that. Chunks that need an index being built wait for
 //! it rather than building it twice. The least recently used index goes when the cache is full.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use concord_models::database::connection;
 use concord_models::ids::ReferenceDatasetId;
 use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 use concord_models::DbPool;
+use concord_runs::cache::OnceCache;
 use concord_scoring::matcher::{MatchSpec, ReferenceIndex};
 use concord_service::JobError;
-use tokio::sync::OnceCell;
 
 pub const DEFAULT_CAPACITY: usize = 4;
 
-type Key = (ReferenceDatasetId, String);
-type Slot = Arc<OnceCell<Arc<ReferenceIndex>>>;
-
-pub struct IndexCache {
-    capacity: usize,
-    slots: Mutex<VecDeque<(Key, Slot)>>,
-}
+/// The indexes, by dataset and index key.
+pub struct IndexCache(OnceCache<(ReferenceDatasetId, String), ReferenceIndex>);
 
 impl IndexCache {
+    /// A cache of at most `capacity` indexes.
     pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            slots: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    fn slot(&self, key: Key) -> Slot {
-        // A poisoned lock only means another thread panicked while holding it; the deque is
-        // still consistent.
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(position) = slots.iter().position(|(k, _)| *k == key) {
-            if let Some(entry) = slots.remove(position) {
-                let slot = entry.1.clone();
-                slots.push_back(entry);
-                return slot;
-            }
-        }
-        let slot: Slot = Arc::new(OnceCell::new());
-        slots.push_back((key, slot.clone()));
-        while slots.len() > self.capacity {
-            slots.pop_front();
-        }
-        slot
+        Self(OnceCache::new(capacity))
     }
 
     /// The index of `dataset` for `spec`, built from the dataset's rows if this worker has not
@@ -61,11 +34,11 @@ impl IndexCache {
         columns: &[String],
         spec: &Arc<MatchSpec>,
     ) -> Result<Arc<ReferenceIndex>, JobError> {
-        let slot = self.slot((dataset.id, spec.index_key()));
-        let index = slot
-            .get_or_try_init(|| build(pool, dataset, columns, spec))
-            .await?;
-        Ok(index.clone())
+        self.0
+            .get_or_try_init((dataset.id, spec.index_key()), || {
+                build(pool, dataset, columns, spec)
+            })
+            .await
     }
 }
 
@@ -74,7 +47,7 @@ async fn build(
     dataset: &ReferenceDataset,
     columns: &[String],
     spec: &Arc<MatchSpec>,
-) -> Result<Arc<ReferenceIndex>, JobError> {
+) -> Result<ReferenceIndex, JobError> {
     let started = Instant::now();
     let rows = {
         let mut conn = connection(pool).await?;
@@ -113,5 +86,5 @@ async fn build(
         total_ms = started.elapsed().as_millis() as u64,
         "reference index built"
     );
-    Ok(Arc::new(index))
+    Ok(index)
 }

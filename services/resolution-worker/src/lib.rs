@@ -10,38 +10,26 @@
 //! queue and stays `running` until that pass ends. Compiled policies and lookup tables are kept
 //! per worker and shared by every chunk and run.
 
-mod resolve;
-mod tables;
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-
 use concord_messages::{jobs, AiTask, AiTaskRunKind, EventType, ResolutionJob, ResolutionJobChunk};
 use concord_models::documents::Document;
-use concord_models::ids::{DataPolicyId, ResolutionRunId};
+use concord_models::ids::ResolutionRunId;
 use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_results::ResolutionResult;
 use concord_models::resolution_runs::{
     PolicySnapshot, ResolutionChunkTally, ResolutionRun, ResolutionRunStatus,
 };
 use concord_models::DbPool;
-use concord_scoring::lookup::LookupIndex;
-use concord_scoring::policy::{CompiledPolicy, EvalLimits, PolicyDocument};
+use concord_scoring::policy::EvalLimits;
 use concord_service::outbox::resolution_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
-pub use resolve::{resolve_documents, resolve_documents_with, Resolved, Tally};
-pub use tables::{TableCache, TableError};
+use concord_runs::resolution::{
+    resolve_documents, PolicyCache, TableCache, TableError, DEFAULT_POLICIES, DEFAULT_TABLES,
+};
 
 pub const NAME: &str = "resolution-worker";
 pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9102";
-
-/// Compiled policies kept per worker.
-const POLICY_CACHE: usize = 16;
-
-/// The compiled policies a worker keeps, by policy and version, least recently compiled first.
-type PolicyCache = Mutex<VecDeque<((DataPolicyId, i32), Arc<CompiledPolicy>)>>;
 
 pub struct ResolutionJobHandler {
     pool: DbPool,
@@ -54,8 +42,8 @@ impl ResolutionJobHandler {
     pub fn new(context: &WorkerContext) -> Self {
         Self {
             pool: context.pool.clone(),
-            tables: TableCache::new(tables::DEFAULT_CAPACITY),
-            policies: Mutex::new(VecDeque::new()),
+            tables: TableCache::new(DEFAULT_TABLES),
+            policies: PolicyCache::new(DEFAULT_POLICIES),
             limits: EvalLimits::default(),
         }
     }
@@ -63,21 +51,6 @@ impl ResolutionJobHandler {
 
 /// Why a run cannot go on: it fails with this as its readable `error`.
 struct RunFailure(String);
-
-/// The tables of one chunk, by the names the policy's rules use.
-pub struct ChunkTables(HashMap<String, Arc<LookupIndex>>);
-
-impl ChunkTables {
-    pub fn new(tables: HashMap<String, Arc<LookupIndex>>) -> Self {
-        Self(tables)
-    }
-}
-
-impl concord_scoring::policy::LookupTables for ChunkTables {
-    fn get(&self, name: &str) -> Option<&LookupIndex> {
-        self.0.get(name).map(|index| index.as_ref())
-    }
-}
 
 impl JobHandler for ResolutionJobHandler {
     type Job = ResolutionJob;
@@ -123,40 +96,6 @@ impl JobHandler for ResolutionJobHandler {
 }
 
 impl ResolutionJobHandler {
-    fn compiled_policy(&self, snapshot: &PolicySnapshot) -> Result<Arc<CompiledPolicy>, String> {
-        let key = (snapshot.policy_id, snapshot.version);
-        {
-            let cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, policy)) = cache.iter().find(|(k, _)| *k == key) {
-                return Ok(policy.clone());
-            }
-        }
-        let document: PolicyDocument = serde_json::from_value(serde_json::json!({
-            "fields": snapshot.fields,
-            "rules": snapshot.rules,
-        }))
-        .map_err(|error| format!("the run's policy snapshot is unreadable: {error}"))?;
-        let known: Vec<&str> = snapshot.tables.iter().map(|t| t.name.as_str()).collect();
-        let policy = CompiledPolicy::compile(&document, &|name| known.contains(&name))
-            .map(Arc::new)
-            .map_err(|errors| {
-                format!(
-                    "the run's policy is invalid: {}",
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            })?;
-        let mut cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());
-        cache.push_back((key, policy.clone()));
-        while cache.len() > POLICY_CACHE {
-            cache.pop_front();
-        }
-        Ok(policy)
-    }
-
     async fn resolve_chunk(
         &self,
         conn: &mut AsyncPgConnection,
@@ -171,21 +110,15 @@ impl ResolutionJobHandler {
                 ))))
             }
         };
-        let policy = match self.compiled_policy(&snapshot) {
+        let policy = match self.policies.get(&snapshot).await {
             Ok(policy) => policy,
             Err(reason) => return Ok(Err(RunFailure(reason))),
         };
-        let mut tables = HashMap::new();
-        for table in &snapshot.tables {
-            match self.tables.get(&self.pool, table).await {
-                Ok(index) => {
-                    tables.insert(table.name.clone(), index);
-                }
-                Err(tables::TableError::Missing(reason)) => return Ok(Err(RunFailure(reason))),
-                Err(tables::TableError::Store(error)) => return Err(error),
-            }
-        }
-        let tables = ChunkTables(tables);
+        let tables = match self.tables.chunk_tables(&self.pool, &snapshot).await {
+            Ok(tables) => tables,
+            Err(TableError::Missing(reason)) => return Ok(Err(RunFailure(reason))),
+            Err(TableError::Store(error)) => return Err(error),
+        };
 
         let run_id = run.id;
         let start = i32::try_from(chunk.start).unwrap_or(i32::MAX);

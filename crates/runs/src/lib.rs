@@ -1,0 +1,11 @@
+//! What the services share of a run's life, so that no service depends on another:
+//!
+//! * [`cache::OnceCache`] — the bounded caches every worker keeps of what is costly to build and
+//!   the same for every chunk (reference indexes, compiled policies, lookup tables): built once,
+//!   shared, the least recently used dropped first;
+//! * [`resolution`] — a resolution run's policy compiled from its snapshot, the lookup tables it
+//!   names, and the policy run over a chunk of documents (the resolution worker's chunks and the
+//!   ai-resolver's second pass both go through it).
+
+pub mod cache;
+pub mod resolution;
