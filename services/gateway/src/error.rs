@@ -1,5 +1,7 @@
-//! The gateway's one error type and its one mapping to HTTP: every failure answers with the same
-//! envelope `{"error": {"code", "message", "details", "request_id"}}`.
+//! The gateway's one error type and its one table of codes: every failure answers with the same
+//! envelope `{"error": {"code", "message", "details", "request_id"}}`, its code one of
+//! [`ErrorCode`] and its HTTP status the code's (README.md, "Errors", lists the table; a test
+//! keeps the two the same).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -11,6 +13,149 @@ use thiserror::Error;
 use crate::auth::Scope;
 use crate::request_context;
 
+/// Every code the API answers with, and its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 401: no key, an unknown or revoked key.
+    Unauthorized,
+    /// 403: the key lacks the scope (`details.required_scope`).
+    InsufficientScope,
+    /// 404: no such resource in the key's organisation, or no such route.
+    NotFound,
+    /// 404: a config's model before it was trained.
+    ModelNotTrained,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 400: the body is not JSON (`details.line`, `details.column`).
+    MalformedJson,
+    /// 400: the body could not be read.
+    BadRequest,
+    /// 422: well-formed input that breaks a rule (`details.field`, for NDJSON and CSV
+    /// `details.line`).
+    ValidationFailed,
+    /// 409: a job's documents were submitted already.
+    AlreadySubmitted,
+    /// 409: a request with this `Idempotency-Key` is still being handled.
+    IdempotencyKeyInUse,
+    /// 409: the `Idempotency-Key` was used for another request.
+    IdempotencyKeyReused,
+    /// 409: the job has not completed yet.
+    JobNotCompleted,
+    /// 409: a lookup table the policy uses was deleted.
+    LookupTableMissing,
+    /// 409: the name is taken.
+    NameTaken,
+    /// 409: a built-in resource cannot be changed.
+    ReadOnly,
+    /// 409: the config's reference data was deleted.
+    ReferenceDataDeleted,
+    /// 409: the run has ended already.
+    RunEnded,
+    /// 409: the run has not completed yet.
+    RunNotCompleted,
+    /// 409: the config scores `weighted`: it has no model.
+    WeightedScoring,
+    /// 413: the body is larger than the endpoint reads (`details.limit_bytes`).
+    PayloadTooLarge,
+    /// 415: a content type the endpoint does not read.
+    UnsupportedMediaType,
+    /// 429: over the key's rate limit (`Retry-After`).
+    RateLimited,
+    /// 500: a failure of ours (the `request_id` finds it in the logs).
+    InternalError,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of the README's table.
+    pub const ALL: [ErrorCode; 23] = [
+        ErrorCode::Unauthorized,
+        ErrorCode::InsufficientScope,
+        ErrorCode::NotFound,
+        ErrorCode::ModelNotTrained,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::MalformedJson,
+        ErrorCode::BadRequest,
+        ErrorCode::ValidationFailed,
+        ErrorCode::AlreadySubmitted,
+        ErrorCode::IdempotencyKeyInUse,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::JobNotCompleted,
+        ErrorCode::LookupTableMissing,
+        ErrorCode::NameTaken,
+        ErrorCode::ReadOnly,
+        ErrorCode::ReferenceDataDeleted,
+        ErrorCode::RunEnded,
+        ErrorCode::RunNotCompleted,
+        ErrorCode::WeightedScoring,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::RateLimited,
+        ErrorCode::InternalError,
+    ];
+
+    /// The code as the envelope writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::ModelNotTrained => "model_not_trained",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::ValidationFailed => "validation_failed",
+            ErrorCode::AlreadySubmitted => "already_submitted",
+            ErrorCode::IdempotencyKeyInUse => "idempotency_key_in_use",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::JobNotCompleted => "job_not_completed",
+            ErrorCode::LookupTableMissing => "lookup_table_missing",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::ReferenceDataDeleted => "reference_data_deleted",
+            ErrorCode::RunEnded => "run_ended",
+            ErrorCode::RunNotCompleted => "run_not_completed",
+            ErrorCode::WeightedScoring => "weighted_scoring",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::InternalError => "internal_error",
+        }
+    }
+
+    /// The code's HTTP status.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound | ErrorCode::ModelNotTrained => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::MalformedJson | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::AlreadySubmitted
+            | ErrorCode::IdempotencyKeyInUse
+            | ErrorCode::IdempotencyKeyReused
+            | ErrorCode::JobNotCompleted
+            | ErrorCode::LookupTableMissing
+            | ErrorCode::NameTaken
+            | ErrorCode::ReadOnly
+            | ErrorCode::ReferenceDataDeleted
+            | ErrorCode::RunEnded
+            | ErrorCode::RunNotCompleted
+            | ErrorCode::WeightedScoring => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -21,9 +166,11 @@ pub enum ApiError {
     NotFound { resource: &'static str, id: String },
     #[error("no route for {method} {path}")]
     NoRoute { method: String, path: String },
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     /// A resource that exists only after something else happened (a model before training).
     #[error("{message}")]
-    NotYet { code: &'static str, message: String },
+    NotYet { code: ErrorCode, message: String },
     #[error("{message}")]
     MalformedJson {
         message: String,
@@ -43,7 +190,7 @@ pub enum ApiError {
     #[error("{}", summarize(.0))]
     ValidationList(Vec<Problem>),
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     #[error("the request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type `{given}`: send {accepted}")]
@@ -106,20 +253,22 @@ impl ApiError {
         ApiError::Internal(message.into())
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::InsufficientScope(_) => "insufficient_scope",
-            ApiError::NotFound { .. } | ApiError::NoRoute { .. } => "not_found",
-            ApiError::NotYet { code, .. } => code,
-            ApiError::MalformedJson { .. } => "malformed_json",
-            ApiError::Validation { .. } | ApiError::ValidationList(_) => "validation_failed",
-            ApiError::Conflict { code, .. } => code,
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::BodyRead(_) => "bad_request",
-            ApiError::Internal(_) => "internal_error",
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            ApiError::NotFound { .. } | ApiError::NoRoute { .. } => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::NotYet { code, .. } | ApiError::Conflict { code, .. } => *code,
+            ApiError::MalformedJson { .. } => ErrorCode::MalformedJson,
+            ApiError::Validation { .. } | ApiError::ValidationList(_) => {
+                ErrorCode::ValidationFailed
+            }
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::BodyRead(_) => ErrorCode::BadRequest,
+            ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
@@ -168,22 +317,7 @@ impl From<diesel::result::Error> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound { .. } | ApiError::NoRoute { .. } | ApiError::NotYet { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            ApiError::MalformedJson { .. } | ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } | ApiError::ValidationList(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -201,7 +335,7 @@ impl ResponseError for ApiError {
         }
         response.json(json!({
             "error": {
-                "code": self.code(),
+                "code": self.code().as_str(),
                 "message": self.to_string(),
                 "details": self.details(),
                 "request_id": request_id,

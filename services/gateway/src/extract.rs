@@ -44,7 +44,15 @@ pub async fn read_limited(
     Ok(body.freeze())
 }
 
+/// The largest body the JSON endpoints read (configs, policies, dialects, runs, reviews, keys):
+/// 16 MiB. Uploads of documents and reference data have their own, larger limits.
+pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Reads a JSON body into `T`: malformed JSON is a 400 with its line and column; a missing field,
+/// a wrong type, an unknown field, or a NUL character in any string (PostgreSQL stores none) is a
+/// 422 naming the field's path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    reject_nul_in_json(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(to_api_error)?;
     deserializer.end().map_err(|e| ApiError::MalformedJson {
@@ -53,6 +61,70 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         column: Some(e.column()),
     })?;
     Ok(value)
+}
+
+/// A 422 naming `field` (and `line`) when `text` holds a NUL character, which no stored text may
+/// hold.
+pub fn reject_nul(field: &str, line: Option<u64>, text: &str) -> Result<(), ApiError> {
+    if !text.contains('\0') {
+        return Ok(());
+    }
+    let at = line
+        .map(|line| format!("line {line}: "))
+        .unwrap_or_default();
+    Err(ApiError::Validation {
+        field: Some(field.to_owned()),
+        line,
+        message: format!("{at}`{field}` must not contain a NUL character (U+0000)"),
+    })
+}
+
+/// A NUL character can only reach a JSON string as the escape `\u0000`; when the body holds one,
+/// the first string (or key) that decodes to a NUL is named.
+fn reject_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return Ok(());
+    }
+    // Malformed JSON is reported by the parse that follows.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    match nul_path(&value, "") {
+        Some(path) => reject_nul(&path, None, "\0"),
+        None => Ok(()),
+    }
+}
+
+/// The path (`documents[2].values.total`, `.` for the root) of the first string or key in
+/// `value` that holds a NUL character.
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    let here = || {
+        if path.is_empty() {
+            ".".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(here),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let child = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                return Some(child);
+            }
+            nul_path(item, &child)
+        }),
+        _ => None,
+    }
 }
 
 fn to_api_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Authenticated;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::request_context::respond;
 use crate::state::AppState;
 
@@ -54,7 +54,7 @@ pub async fn middleware(
         Reservation::InProgress => Ok(respond(
             req,
             ApiError::Conflict {
-                code: "idempotency_key_in_use",
+                code: ErrorCode::IdempotencyKeyInUse,
                 message: format!("a request with Idempotency-Key `{key}` is still being processed"),
             },
         )),
@@ -72,7 +72,7 @@ pub async fn middleware(
                 return Ok(respond(
                     req,
                     ApiError::Conflict {
-                        code: "idempotency_key_reused",
+                        code: ErrorCode::IdempotencyKeyReused,
                         message: format!(
                             "Idempotency-Key `{key}` was already used with a different request"
                         ),

@@ -14,7 +14,7 @@ use concord_queue::{HandleOutcome, IncomingMessage, MessageHandler};
 use serde_json::json;
 
 use crate::auth::{authenticate, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
 use crate::jobs::ingest::store_submission;
 use crate::state::AppState;
@@ -98,7 +98,7 @@ impl MessageHandler for IntakeHandler {
             Err((
                 _,
                 ApiError::Conflict {
-                    code: "already_submitted",
+                    code: ErrorCode::AlreadySubmitted,
                     ..
                 },
             )) => HandleOutcome::Ack,

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, ResponseError};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
@@ -95,10 +96,14 @@ pub async fn middleware(
     let id = request_id.clone();
     // Inner middleware and handlers answer errors inside this scope, so that their envelopes
     // carry the request id.
-    let mut response = REQUEST_ID
-        .scope(request_id.clone(), next.call(req).instrument(span.clone()))
-        .await?
-        .map_into_boxed_body();
+    let response = match nul_in_query(req.query_string()) {
+        Some(error) => REQUEST_ID.sync_scope(id.clone(), || respond(req, error)),
+        None => REQUEST_ID
+            .scope(request_id.clone(), next.call(req).instrument(span.clone()))
+            .await?
+            .map_into_boxed_body(),
+    };
+    let mut response = envelope_bare_errors(response, &id);
 
     let status = response.status();
     span.record("status", status.as_u16());
@@ -122,6 +127,53 @@ pub async fn middleware(
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)
+}
+
+/// A 422 naming the query parameter whose name or value holds a NUL character (`%00`), which
+/// no stored text may hold; `None` when there is none (or the query does not parse: the
+/// handler's own query extractor reports that).
+fn nul_in_query(query: &str) -> Option<ApiError> {
+    if !query.contains("%00") {
+        return None;
+    }
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
+    pairs.iter().find_map(|(name, value)| {
+        (name.contains('\0') || value.contains('\0')).then(|| {
+            let field = name.replace('\0', "\\0");
+            ApiError::validation(
+                field.as_str(),
+                format!("the query parameter `{field}` must not contain a NUL character (U+0000)"),
+            )
+        })
+    })
+}
+
+/// What actix answers by itself, before any handler runs — a 405 for a method a route does not
+/// have, a 413 for a body over [`crate::extract::JSON_BODY_LIMIT`] — in the error envelope
+/// like every other refusal.
+fn envelope_bare_errors(response: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<BoxBody> {
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let error = match response.status() {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
+            method: response.request().method().to_string(),
+            path: response.request().path().to_owned(),
+        },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: crate::extract::JSON_BODY_LIMIT,
+        },
+        _ => return response,
+    };
+    let (req, _) = response.into_parts();
+    REQUEST_ID.sync_scope(id.to_owned(), || {
+        ServiceResponse::new(req, error.error_response())
+    })
 }
 
 /// The app's fallback: unknown routes answer with the error envelope.

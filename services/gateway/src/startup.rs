@@ -79,6 +79,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::validation("query", format!("invalid query string: {error}")).into()
                 }))
+                .app_data(web::PayloadConfig::new(crate::extract::JSON_BODY_LIMIT))
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
                     ApiError::validation("path", format!("invalid path: {error}")).into()
                 }))

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::domain::{JobName, ValidDocument, MAX_JSON_DOCUMENTS};
 use super::view::JobRunView;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
 use crate::state::AppState;
 
@@ -182,7 +182,7 @@ impl JobWriter {
         match (&mut self.task).await {
             Ok(Err(WriteError::Store(error))) if error.is_unique_violation() => {
                 ApiError::Conflict {
-                    code: "already_submitted",
+                    code: ErrorCode::AlreadySubmitted,
                     message: "this batch was already stored".to_owned(),
                 }
             }
@@ -207,7 +207,7 @@ impl JobWriter {
             }
             Ok(Err(WriteError::Store(error))) if error.is_unique_violation() => {
                 Err(ApiError::Conflict {
-                    code: "already_submitted",
+                    code: ErrorCode::AlreadySubmitted,
                     message: "this batch was already stored".to_owned(),
                 })
             }

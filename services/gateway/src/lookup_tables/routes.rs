@@ -13,7 +13,7 @@ use super::standard::{self, BuiltIn};
 use super::upload::{read_csv, read_json, read_multipart, Upload, MAX_DESCRIPTION_CHARS};
 use super::view::{table_path, EntryView, TableView};
 use crate::auth::{Authenticated, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{content_type, media_type, read_limited, requested_version};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -43,14 +43,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn name_taken(message: String) -> ApiError {
     ApiError::Conflict {
-        code: "name_taken",
+        code: ErrorCode::NameTaken,
         message,
     }
 }
 
 fn read_only(name: &str) -> ApiError {
     ApiError::Conflict {
-        code: "read_only",
+        code: ErrorCode::ReadOnly,
         message: format!(
             "`{name}` is a built-in table and is read-only; create a table of your own that `extends` it to add entries"
         ),

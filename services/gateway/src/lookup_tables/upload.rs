@@ -318,9 +318,15 @@ impl CsvTable {
         let line = self.parser.record_line();
         let mut cells: Vec<&str> = Vec::with_capacity(self.parser.field_count());
         for (index, field) in self.parser.fields().enumerate() {
-            cells.push(std::str::from_utf8(field).map_err(|_| {
-                line_error(line, format!("field {} is not valid UTF-8", index + 1))
-            })?);
+            let cell = std::str::from_utf8(field)
+                .map_err(|_| line_error(line, format!("field {} is not valid UTF-8", index + 1)))?;
+            if cell.contains('\0') {
+                return Err(line_error(
+                    line,
+                    format!("field {} holds a NUL character (U+0000)", index + 1),
+                ));
+            }
+            cells.push(cell);
         }
         let Some(header) = &self.header else {
             self.header = Some(read_header(line, &cells)?);
@@ -526,6 +532,7 @@ pub async fn read_multipart(
                                 format!("`{field}` must be UTF-8 text"),
                             )
                         })?;
+                        crate::extract::reject_nul(&field, None, &text)?;
                         fields.insert(field, text);
                     }
                 }

@@ -21,7 +21,7 @@ use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Authenticated, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{parse_json, requested_version};
 use crate::state::AppState;
 
@@ -110,7 +110,7 @@ async fn get_model(
     let model = MatchingModel::find_for(&mut conn, config.id, version)
         .await?
         .ok_or_else(|| ApiError::NotYet {
-            code: "model_not_trained",
+            code: ErrorCode::ModelNotTrained,
             message: format!(
                 "version {version} of matching config `{}` has no model yet: its first run trains one, or POST /v1/matching/configs/{}/train",
                 config.id, config.id
@@ -149,7 +149,7 @@ async fn train(
     let config = find_config(&mut conn, &auth, &path).await?;
     if config.scoring != Scoring::Probabilistic {
         return Err(ApiError::Conflict {
-            code: "weighted_scoring",
+            code: ErrorCode::WeightedScoring,
             message: format!(
                 "matching config `{}` scores with the weighted mean, which learns nothing; PUT it with \"scoring\": \"probabilistic\" first",
                 config.id
@@ -165,7 +165,7 @@ async fn train(
         .ok_or_else(|| ApiError::validation("job_id", format!("no job run `{job_id}`")))?;
     if job.status != JobRunStatus::Completed {
         return Err(ApiError::Conflict {
-            code: "job_not_completed",
+            code: ErrorCode::JobNotCompleted,
             message: format!(
                 "job run `{job_id}` is {}; a model learns from a completed job run",
                 job.status

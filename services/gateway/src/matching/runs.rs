@@ -30,7 +30,7 @@ use serde::Deserialize;
 use super::view::{MatchResultView, MatchingRunView, RunProgressView};
 use crate::auth::{Authenticated, Scope};
 use crate::csv::write_record;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -182,7 +182,7 @@ async fn create_run(
                 })?;
             if job.status != JobRunStatus::Completed {
                 return Err(ApiError::Conflict {
-                    code: "job_not_completed",
+                    code: ErrorCode::JobNotCompleted,
                     message: format!(
                         "job run `{job_id}` is {}; only a completed job run can be matched",
                         job.status
@@ -194,7 +194,7 @@ async fn create_run(
                 .is_none()
             {
                 return Err(ApiError::Conflict {
-                    code: "reference_data_deleted",
+                    code: ErrorCode::ReferenceDataDeleted,
                     message: format!(
                         "the reference dataset `{}` of this config was deleted; create a config for another dataset",
                         config.reference_data_id
@@ -388,7 +388,7 @@ async fn cancel_run(
                     Ok(run)
                 }
                 CancelOutcome::AlreadyEnded(run) => Err(ApiError::Conflict {
-                    code: "run_ended",
+                    code: ErrorCode::RunEnded,
                     message: format!(
                         "matching run `{}` has already ended ({}); only a queued, running or ai_resolving run can be cancelled",
                         run.id, run.status
@@ -472,7 +472,7 @@ async fn ai_resolve(
 
 fn run_not_completed(run: &MatchingRun) -> ApiError {
     ApiError::Conflict {
-        code: "run_not_completed",
+        code: ErrorCode::RunNotCompleted,
         message: format!(
             "matching run `{}` is {}; only a completed run can be sent to the AI pass",
             run.id, run.status

@@ -178,6 +178,8 @@ impl CsvIngest {
                     inference.names().get(index).map_or("", String::as_str)
                 ),
             })?;
+            let column = inference.names().get(index).map_or("", String::as_str);
+            crate::extract::reject_nul(column, Some(line), text)?;
             inference.observe(index, text);
             cells.push(Some(text.to_owned()));
         }
@@ -214,6 +216,12 @@ impl CsvIngest {
             let name = std::str::from_utf8(field)
                 .map_err(|_| at_header(format!("column {} is not valid UTF-8", index + 1)))?
                 .trim();
+            if name.contains('\0') {
+                return Err(at_header(format!(
+                    "the name of column {} holds a NUL character (U+0000)",
+                    index + 1
+                )));
+            }
             if name.is_empty() {
                 return Err(at_header(format!(
                     "the header names no column {}: every column needs a name",
@@ -352,6 +360,7 @@ pub async fn store_multipart(
                                 format!("`{field}` must be UTF-8 text"),
                             )
                         })?;
+                        crate::extract::reject_nul(&field, None, &text)?;
                         if field == "name" {
                             name = Some(text);
                         } else {

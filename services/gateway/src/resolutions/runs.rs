@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use super::view::{Renderer, ResolutionResultView, ResolutionRunView};
 use crate::auth::{Authenticated, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
 use crate::lookup_tables;
 use crate::pagination::{Page, PageRequest};
@@ -118,7 +118,7 @@ async fn create_run(
                 .find(|name| !tables.iter().any(|table| &table.name == *name))
             {
                 return Err(ApiError::Conflict {
-                    code: "lookup_table_missing",
+                    code: ErrorCode::LookupTableMissing,
                     message: format!(
                         "the lookup table `{missing}` that data policy `{policy_id}` uses was deleted; create it again or change the policy"
                     ),

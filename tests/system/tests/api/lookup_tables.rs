@@ -302,6 +302,7 @@ async fn a_duplicate_code_names_both_places() {
 #[case::control_in_alias(b"code,label,aliases\nDE,Germany,\"a|b\x01\"\n".as_slice(), 2, Some("aliases"))]
 #[case::unterminated_quote(b"code,label\nDE,\"Germany\n".as_slice(), 2, None)]
 #[case::invalid_utf8(b"code,label\nDE,G\x80\n".as_slice(), 2, None)]
+#[case::nul_in_label(b"code,label\nDE,Ger\x00many\n".as_slice(), 2, None)]
 #[actix_web::test]
 async fn invalid_csv_tables_are_422_naming_the_line(
     #[case] csv: &[u8],

@@ -2,6 +2,7 @@
 //! gateway on its own database and broker namespace.
 
 mod auth;
+mod errors;
 mod helpers;
 mod idempotency;
 mod intake;
