@@ -93,15 +93,26 @@ async fn create_run(
     let mut conn = connection(&state.pool).await?;
     let run = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            // Ids in the body that name nothing of the organisation are 422s naming the field.
             let job = JobRun::find(conn, organization_id, job_id)
                 .await?
-                .filter(|job| job.status == JobRunStatus::Completed)
                 .ok_or_else(|| {
-                    ApiError::not_found("completed job run", job_id.to_string())
+                    ApiError::validation("source_run_id", format!("no job run `{job_id}`"))
                 })?;
+            if job.status != JobRunStatus::Completed {
+                return Err(ApiError::Conflict {
+                    code: ErrorCode::JobNotCompleted,
+                    message: format!(
+                        "job run `{job_id}` is {}; only a completed job run can be resolved",
+                        job.status
+                    ),
+                });
+            }
             let policy = DataPolicy::find(conn, organization_id, policy_id)
                 .await?
-                .ok_or_else(|| ApiError::not_found("data policy", policy_id.to_string()))?;
+                .ok_or_else(|| {
+                    ApiError::validation("policy_id", format!("no data policy `{policy_id}`"))
+                })?;
             let document: PolicyDocument = serde_json::from_value(serde_json::json!({
                 "fields": policy.fields,
                 "rules": policy.rules,
@@ -129,7 +140,9 @@ async fn create_run(
                 Some(dialect_id) => {
                     let dialect = Dialect::find(conn, organization_id, dialect_id)
                         .await?
-                        .ok_or_else(|| ApiError::not_found("dialect", dialect_id.to_string()))?;
+                        .ok_or_else(|| {
+                            ApiError::validation("dialect_id", format!("no dialect `{dialect_id}`"))
+                        })?;
                     Some(DialectSnapshot {
                         dialect_id: dialect.id,
                         name: dialect.name,

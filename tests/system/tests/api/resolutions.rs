@@ -657,10 +657,15 @@ async fn a_run_needs_a_completed_job_run_of_the_caller_and_known_policy_and_dial
         async move { app.post_json("/v1/resolutions", &app.key, &body).await }
     };
 
+    // An id in the body that names nothing of the caller's organisation is a 422 naming the
+    // field, whether it never existed or is another organisation's.
+    let field = |reply: &crate::helpers::Reply| reply.body["error"]["details"]["field"].clone();
     let unknown = create(json!({"source_run_id": uuid::Uuid::now_v7(), "policy_id": policy})).await;
-    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert_eq!(field(&unknown), "source_run_id");
     let foreign = create(json!({"source_run_id": foreign_job, "policy_id": policy})).await;
-    assert_eq!(foreign.status, 404, "{}", foreign.body);
+    assert_eq!(foreign.status, 422, "{}", foreign.body);
+    assert_eq!(field(&foreign), "source_run_id");
     // A job run that has not completed.
     {
         use diesel_async::RunQueryDsl;
@@ -675,19 +680,18 @@ async fn a_run_needs_a_completed_job_run_of_the_caller_and_known_policy_and_dial
         .expect("an update");
     }
     let pending_job = create(json!({"source_run_id": job, "policy_id": policy})).await;
-    assert_eq!(pending_job.status, 404, "{}", pending_job.body);
+    assert_eq!(pending_job.status, 409, "{}", pending_job.body);
+    assert_eq!(pending_job.error_code(), "job_not_completed");
     let job = create_job(&app, &app.key, &documents()).await;
     let no_policy = create(json!({"source_run_id": job, "policy_id": uuid::Uuid::now_v7()})).await;
-    assert_eq!(no_policy.status, 404);
-    assert_eq!(
-        no_policy.body["error"]["details"]["resource"],
-        "data policy"
-    );
+    assert_eq!(no_policy.status, 422, "{}", no_policy.body);
+    assert_eq!(field(&no_policy), "policy_id");
     let no_dialect = create(
         json!({"source_run_id": job, "policy_id": policy, "dialect_id": uuid::Uuid::now_v7()}),
     )
     .await;
-    assert_eq!(no_dialect.status, 404);
+    assert_eq!(no_dialect.status, 422, "{}", no_dialect.body);
+    assert_eq!(field(&no_dialect), "dialect_id");
     let bad = create(json!({"source_run_id": "nope", "policy_id": policy})).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
     assert_eq!(app.count("resolution_runs").await, 0);
