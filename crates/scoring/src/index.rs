@@ -1,6 +1,6 @@
 //! Candidate generation over the reference side.
 //!
-//! A run never compares every document with every reference row (DESIGN.md, "Scoring
+//! A run never compares every document with every reference row (docs/DESIGN.md, "Scoring
 //! semantics"): the reference side is indexed once, and each document asks the indexes for a
 //! short list of candidate rows, which the scorer then compares field by field. Recall comes
 //! first: the true row must reach the list; ranking inside the list only decides which rows

@@ -9,7 +9,7 @@
 //! **Missing values.** A value that normalises to nothing (an empty or punctuation-only string) is
 //! *missing*, and every function here returns `0.0` when either side is missing — including when
 //! both are. Scores do not distinguish "missing" from "different": the scorer must check for a
-//! missing field itself and leave it out of the weighted mean (DESIGN.md, "Scoring semantics").
+//! missing field itself and leave it out of the weighted mean (docs/DESIGN.md, "Scoring semantics").
 //!
 //! | function | 1.0 | graded | 0.0 |
 //! |---|---|---|---|

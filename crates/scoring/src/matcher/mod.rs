@@ -31,7 +31,7 @@
 //!
 //! # Confidence
 //!
-//! Per DESIGN.md ("Scoring semantics"): each field scores in `[0, 1]` (see
+//! Per docs/DESIGN.md ("Scoring semantics"): each field scores in `[0, 1]` (see
 //! [`crate::similarity`]; a `fuzzy` field with `min_score` scores 0 below it); a field missing
 //! on either side is left out and the weights of the others renormalised; the confidence is the
 //! weighted mean. The candidates are ranked by confidence (ties by row); the best decides:
