@@ -121,9 +121,18 @@ impl ResolutionJobHandler {
         };
 
         let run_id = run.id;
-        let start = i32::try_from(chunk.start).unwrap_or(i32::MAX);
-        let end = i32::try_from(chunk.end).unwrap_or(i32::MAX);
-        let chunk_index = i32::try_from(chunk.index).unwrap_or(i32::MAX);
+        // A chunk's positions are document positions (i32 in the store): a message naming others
+        // is not one this run planned.
+        let position = |what: &str, n: u64| {
+            i32::try_from(n).map_err(|_| {
+                JobError::Permanent(format!(
+                    "chunk {what} {n} of resolution run {run_id} is out of range"
+                ))
+            })
+        };
+        let start = position("start", chunk.start)?;
+        let end = position("end", chunk.end)?;
+        let chunk_index = position("index", chunk.index)?;
         let started = std::time::Instant::now();
         let documents = Document::list(
             conn,
