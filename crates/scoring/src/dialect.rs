@@ -480,20 +480,14 @@ impl DialectSettings {
         (&self.boolean_true, &self.boolean_false)
     }
 
-    /// One value as text: `None` is the null representation; text as it is; a number with the
-    /// locale's decimal mark, shortest, without grouping or exponent (a non-finite number is
-    /// null); a date in the date format; a boolean as the boolean pair says.
+    /// One value as text: `None` is the null representation; text as it is; a number exactly,
+    /// with the locale's decimal mark, without trailing zero decimals, grouping or exponent; a
+    /// date in the date format; a boolean as the boolean pair says.
     pub fn render(&self, value: Option<&ResolvedValue>) -> String {
         match value {
             None => self.null_representation.clone(),
             Some(ResolvedValue::String(s) | ResolvedValue::Code(s)) => s.clone(),
-            Some(ResolvedValue::Number(n)) => {
-                if n.is_finite() {
-                    format_number(*n, self.decimal_mark)
-                } else {
-                    self.null_representation.clone()
-                }
-            }
+            Some(ResolvedValue::Number(n)) => format_number(n, self.decimal_mark),
             Some(ResolvedValue::Date(d)) => {
                 let mut out = String::with_capacity(16);
                 self.date.render(*d, &mut out);
@@ -717,7 +711,10 @@ mod tests {
             s.render(Some(&ResolvedValue::Date(date(2024, 3, 4)))),
             "2024-03-04"
         );
-        assert_eq!(s.render(Some(&ResolvedValue::Number(1234.5))), "1234.5");
+        assert_eq!(
+            s.render(Some(&ResolvedValue::Number(dec("1234.5")))),
+            "1234.5"
+        );
         assert_eq!(s.render(Some(&ResolvedValue::Boolean(true))), "true");
         assert_eq!(s.render(None), "");
         assert_eq!(s.bom(), b"");
@@ -738,8 +735,11 @@ mod tests {
             s.render(Some(&ResolvedValue::Date(date(2024, 3, 4)))),
             "04.03.2024"
         );
-        assert_eq!(s.render(Some(&ResolvedValue::Number(1234.5))), "1234,5");
-        assert_eq!(s.render(Some(&ResolvedValue::Number(12.0))), "12");
+        assert_eq!(
+            s.render(Some(&ResolvedValue::Number(dec("1234.5")))),
+            "1234,5"
+        );
+        assert_eq!(s.render(Some(&ResolvedValue::Number(dec("12.0")))), "12");
         assert_eq!(s.render(Some(&ResolvedValue::Boolean(false))), "nein");
         assert_eq!(s.render(Some(&ResolvedValue::Code("DE".into()))), "DE");
         assert_eq!(s.delimiter(), ';');
@@ -773,22 +773,25 @@ mod tests {
     }
 
     #[rstest]
-    #[case("de-DE", 1234.5, "1234,5")]
-    #[case("de_de", -0.25, "-0,25")]
-    #[case("en-US", 1e21, "1000000000000000000000")]
-    #[case("fr-FR", 0.1 + 0.2, "0,30000000000000004")]
-    #[case("de-CH", 1234.5, "1234.5")]
-    #[case("pt-BR", 1e-7, "0,0000001")]
-    #[case("en-GB", 3.0, "3")]
-    fn numbers(#[case] locale: &str, #[case] n: f64, #[case] expected: &str) {
+    #[case("de-DE", "1234.5", "1234,5")]
+    #[case("de_de", "-0.25", "-0,25")]
+    #[case("en-US", "1000000000000000000000", "1000000000000000000000")]
+    #[case("fr-FR", "0.30", "0,3")]
+    #[case("de-CH", "1234.5", "1234.5")]
+    #[case("pt-BR", "0.0000001", "0,0000001")]
+    #[case("en-GB", "3.00", "3")]
+    fn numbers(#[case] locale: &str, #[case] n: &str, #[case] expected: &str) {
         let s = settings(json!({ "number_locale": locale }));
-        assert_eq!(s.render(Some(&ResolvedValue::Number(n))), expected);
+        assert_eq!(s.render(Some(&ResolvedValue::Number(dec(n)))), expected);
+    }
+
+    fn dec(text: &str) -> crate::policy::Decimal {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     #[test]
-    fn non_finite_numbers_are_null() {
+    fn missing_values_are_the_null_representation() {
         let s = settings(json!({"null_representation": "NULL"}));
-        assert_eq!(s.render(Some(&ResolvedValue::Number(f64::NAN))), "NULL");
         assert_eq!(s.render(None), "NULL");
     }
 
@@ -866,9 +869,10 @@ mod tests {
             ResolvedValue::Date(NaiveDate::MIN),
             ResolvedValue::Date(NaiveDate::MAX),
             ResolvedValue::Date(date(1900, 1, 1)),
-            ResolvedValue::Number(f64::MAX),
-            ResolvedValue::Number(f64::MIN_POSITIVE),
-            ResolvedValue::Number(-0.0),
+            ResolvedValue::Number(crate::policy::Decimal::MAX),
+            ResolvedValue::Number(crate::policy::Decimal::MIN),
+            ResolvedValue::Number(dec("0.0000000000000000000000000001")),
+            ResolvedValue::Number(dec("-0.0")),
             ResolvedValue::Boolean(true),
             ResolvedValue::String("\u{FEFF}€".into()),
         ];

@@ -8,7 +8,7 @@ use std::time::Instant;
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Dynamic, Engine, EvalAltResult, Module, ParseErrorType, Scope, Shared, AST};
 
-use super::value::{convert, iso_date, FieldType, ResolvedValue};
+use super::value::{convert, iso_date, Decimal, FieldType, ResolvedValue};
 use super::EvalLimits;
 
 /// The most distinct unknown variables one expression reports.
@@ -157,7 +157,7 @@ pub(super) fn compile_expression(
 pub(super) fn to_dynamic(value: Option<&ResolvedValue>) -> Dynamic {
     match value {
         None => Dynamic::UNIT,
-        Some(ResolvedValue::Number(n)) => Dynamic::from_float(*n),
+        Some(ResolvedValue::Number(n)) => Dynamic::from_decimal(*n),
         Some(ResolvedValue::Boolean(b)) => Dynamic::from_bool(*b),
         Some(ResolvedValue::Date(d)) => Dynamic::from(iso_date(*d)),
         Some(ResolvedValue::String(s) | ResolvedValue::Code(s)) => Dynamic::from(s.clone()),
@@ -221,11 +221,11 @@ fn from_dynamic(value: Dynamic) -> Option<ResolvedValue> {
     if value.is_unit() {
         return None;
     }
-    if let Ok(f) = value.as_float() {
-        return f.is_finite().then_some(ResolvedValue::Number(f));
+    if let Ok(d) = value.as_decimal() {
+        return Some(ResolvedValue::Number(d));
     }
     if let Ok(i) = value.as_int() {
-        return Some(ResolvedValue::Number(i as f64));
+        return Some(ResolvedValue::Number(Decimal::from(i)));
     }
     if let Ok(b) = value.as_bool() {
         return Some(ResolvedValue::Boolean(b));

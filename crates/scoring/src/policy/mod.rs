@@ -106,7 +106,7 @@ use crate::lookup::{LookupCandidate, LookupIndex};
 
 pub use compile::{CompiledPolicy, PolicyField, RULE_TYPES};
 pub use document::{FieldSpec, PolicyDocument, PolicyError, RuleSpec};
-pub use value::{format_number, FieldType, ResolvedValue, AMBIGUOUS_DATE_CONFIDENCE};
+pub use value::{format_number, Decimal, FieldType, ResolvedValue, AMBIGUOUS_DATE_CONFIDENCE};
 
 /// The raw values of one document, by key.
 pub trait DocumentValues {

@@ -180,14 +180,12 @@ fn the_documented_example_compiles_and_resolves() {
     assert_eq!(invoice_date.confidence, 1.0);
 
     let amount = by_key(&results, "amount");
-    assert_eq!(amount.value, Some(ResolvedValue::Number(1234.5)));
+    assert_eq!(amount.value, Some(ResolvedValue::Number(dec("1234.5"))));
 
     let gross = by_key(&results, "gross");
     assert_eq!(gross.step, Some(ResolutionStep::Compute));
-    match gross.value {
-        Some(ResolvedValue::Number(n)) => assert!((n - 1234.5 * 1.19).abs() < 1e-9),
-        ref other => panic!("gross: {other:?}"),
-    }
+    // Exact: 1234.5 × 1.19 = 1469.055, not 1469.0549999999998.
+    assert_eq!(gross.value, Some(ResolvedValue::Number(dec("1469.055"))));
     assert_eq!(gross.confidence, 1.0);
     assert_eq!(gross.rule, Some(3));
 
@@ -659,16 +657,16 @@ fn parse_date_follows_the_order_and_lowers_ambiguous_confidence(
 }
 
 #[rstest]
-#[case("1.234", Some(","), 1234.0)]
-#[case("1.234", Some("."), 1.234)]
-#[case("1.234", None, 1234.0)]
-#[case("1,234", Some(","), 1.234)]
-#[case("EUR 1.234,50", None, 1234.5)]
-#[case("(12.50)", None, -12.5)]
+#[case("1.234", Some(","), "1234")]
+#[case("1.234", Some("."), "1.234")]
+#[case("1.234", None, "1234")]
+#[case("1,234", Some(","), "1.234")]
+#[case("EUR 1.234,50", None, "1234.5")]
+#[case("(12.50)", None, "-12.5")]
 fn parse_number_uses_the_decimal_mark(
     #[case] raw: &str,
     #[case] mark: Option<&str>,
-    #[case] expected: f64,
+    #[case] expected: &str,
 ) {
     let mut config = json!({"source_field": "n"});
     if let (Some(m), Some(map)) = (mark, config.as_object_mut()) {
@@ -679,13 +677,13 @@ fn parse_number_uses_the_decimal_mark(
         vec![rule("parse_number", "n", config)],
     ));
     let results = resolve(&policy, &[("n", raw)]);
-    assert_eq!(results[0].value, Some(ResolvedValue::Number(expected)));
+    assert_eq!(results[0].value, Some(ResolvedValue::Number(dec(expected))));
 }
 
 #[rstest]
 #[case("string", " hello ", Some(ResolvedValue::String("hello".into())))]
 #[case("code", " EA ", Some(ResolvedValue::Code("EA".into())))]
-#[case("number", "1 234,5", Some(ResolvedValue::Number(1234.5)))]
+#[case("number", "1 234,5", Some(ResolvedValue::Number(dec("1234.5"))))]
 #[case("date", "2024-03-14", Some(ResolvedValue::Date(date(2024, 3, 14))))]
 #[case("boolean", "Ja", Some(ResolvedValue::Boolean(true)))]
 #[case("boolean", "nein", Some(ResolvedValue::Boolean(false)))]
@@ -746,18 +744,26 @@ fn regex_extract_takes_the_group(
 }
 
 #[rstest]
-#[case("number", "a + b", Some(ResolvedValue::Number(5.5)))]
-#[case("number", "if paid { a } else { 0 }", Some(ResolvedValue::Number(2.0)))]
-#[case("number", "round(b * 10.0) / 10.0", Some(ResolvedValue::Number(3.5)))]
-#[case("string", "name + \"-\" + a", Some(ResolvedValue::String("Acme-2.0".into())))]
+#[case("number", "a + b", Some(ResolvedValue::Number(dec("5.5"))))]
+#[case(
+    "number",
+    "if paid { a } else { 0 }",
+    Some(ResolvedValue::Number(dec("2.0")))
+)]
+#[case(
+    "number",
+    "round(b * 10.0) / 10.0",
+    Some(ResolvedValue::Number(dec("3.5")))
+)]
+#[case("string", "name + \"-\" + a", Some(ResolvedValue::String("Acme-2".into())))]
 #[case("string", "to_upper(name)", Some(ResolvedValue::String("ACME".into())))]
-#[case("string", "`${name}/${a}`", Some(ResolvedValue::String("Acme/2.0".into())))]
+#[case("string", "`${name}/${a}`", Some(ResolvedValue::String("Acme/2".into())))]
 #[case("code", "sub_string(name, 0, 2)", Some(ResolvedValue::Code("Ac".into())))]
 #[case("boolean", "a > 1", Some(ResolvedValue::Boolean(true)))]
 #[case("boolean", "\"yes\"", Some(ResolvedValue::Boolean(true)))]
 #[case("date", "when", Some(ResolvedValue::Date(date(2024, 3, 14))))]
 #[case("date", "\"14.03.2024\"", Some(ResolvedValue::Date(date(2024, 3, 14))))]
-#[case("number", "42", Some(ResolvedValue::Number(42.0)))]
+#[case("number", "42", Some(ResolvedValue::Number(dec("42.0"))))]
 #[case("number", "name", None)]
 #[case("number", "missing_one", None)]
 #[case("number", "()", None)]
@@ -822,12 +828,12 @@ fn compute_confidence_is_the_weakest_input() {
     ));
     let results = resolve(&policy, &[("d", "03/04/2024"), ("n", "5")]);
     let days = by_key(&results, "days");
-    assert_eq!(days.value, Some(ResolvedValue::Number(6.0)));
+    assert_eq!(days.value, Some(ResolvedValue::Number(dec("6.0"))));
     assert_eq!(days.confidence, AMBIGUOUS_DATE_CONFIDENCE);
     // A null input does not count, and the expression sees `()`.
     let results = resolve(&policy, &[("n", "5")]);
     let days = by_key(&results, "days");
-    assert_eq!(days.value, Some(ResolvedValue::Number(5.0)));
+    assert_eq!(days.value, Some(ResolvedValue::Number(dec("5.0"))));
     assert_eq!(days.confidence, 1.0);
 }
 
@@ -842,7 +848,10 @@ fn compute_is_bounded_by_time_and_operations() {
         ],
     ));
     let ok = resolve(&policy, &[("a", "1")]);
-    assert_eq!(by_key(&ok, "b").value, Some(ResolvedValue::Number(40.0)));
+    assert_eq!(
+        by_key(&ok, "b").value,
+        Some(ResolvedValue::Number(dec("40.0")))
+    );
 
     let no_time = EvalLimits {
         time_limit: Duration::ZERO,
@@ -1116,7 +1125,7 @@ fn document_values_come_from_maps_and_json() {
         panic!("object")
     };
     let results = policy.resolve(&map, &NoTables, &limits);
-    assert_eq!(results[0].value, Some(ResolvedValue::Number(12.5)));
+    assert_eq!(results[0].value, Some(ResolvedValue::Number(dec("12.5"))));
     assert_eq!(results[1].value, Some(ResolvedValue::Boolean(true)));
     assert_eq!(results[2].value, None);
     let tree: BTreeMap<String, String> = BTreeMap::from([("s".to_owned(), "x".to_owned())]);
@@ -1253,7 +1262,7 @@ fn resolution_is_total_and_keeps_its_invariants() {
                             "{r:?}"
                         );
                         if let Some(ResolvedValue::Number(n)) = v {
-                            assert!(n.is_finite());
+                            assert!(!format_number(n, '.').is_empty());
                         }
                     }
                     ResolutionStatus::Unresolved | ResolutionStatus::Waiting => {
@@ -1335,8 +1344,50 @@ fn a_compiled_policy_is_shared_across_threads() {
     assert_eq!(
         got,
         [
-            Some(ResolvedValue::Number(0.5)),
-            Some(ResolvedValue::Number(1.5))
+            Some(ResolvedValue::Number(dec("0.5"))),
+            Some(ResolvedValue::Number(dec("1.5")))
         ]
+    );
+}
+
+/// A decimal from its text.
+fn dec(text: &str) -> Decimal {
+    text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// Money is exact through `parse`, `compute` and rendering: no binary-float residue.
+#[rstest]
+#[case("a + b", "0.1", "0.2", "0.3")]
+#[case("a * b", "19.99", "3", "59.97")]
+#[case("a * 1.19", "1234.5", "0", "1469.055")]
+// `round` rounds half to even (52.5 → 52), `round_half_up` as a till does.
+#[case("round(a * b * 100) / 100", "0.175", "3", "0.52")]
+#[case("round_half_up(a * b, 2)", "0.175", "3", "0.53")]
+#[case("a - b", "1000000000000.01", "0.01", "1000000000000")]
+#[case("a / b", "10", "4", "2.5")]
+fn computed_money_is_exact(
+    #[case] expression: &str,
+    #[case] a: &str,
+    #[case] b: &str,
+    #[case] expected: &str,
+) {
+    let policy = compiled(&policy_of(
+        &[("a", "number"), ("b", "number"), ("out", "number")],
+        vec![
+            rule("parse_number", "a", json!({"source_field": "a"})),
+            rule("parse_number", "b", json!({"source_field": "b"})),
+            rule("compute", "out", json!({"expression": expression})),
+        ],
+    ));
+    let results = resolve(&policy, &[("a", a), ("b", b)]);
+    let out = by_key(&results, "out");
+    assert_eq!(
+        out.value,
+        Some(ResolvedValue::Number(dec(expected))),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.value.as_ref().map(ResolvedValue::to_text).as_deref(),
+        Some(expected)
     );
 }

@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+pub use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::parse::{parse_amount_with, parse_boolean, parse_date, DateOrder, DecimalMark};
@@ -57,12 +59,12 @@ impl FieldType {
     }
 }
 
-/// A resolved field value. A [`ResolvedValue::Number`] is always finite when it comes out of
-/// this module.
+/// A resolved field value. Numbers are exact decimals (up to 28 decimal places, magnitude below
+/// about 7.9 · 10^28): `0.1 + 0.2` is `0.3`, money keeps its cents.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResolvedValue {
     String(String),
-    Number(f64),
+    Number(Decimal),
     Date(NaiveDate),
     Boolean(bool),
     Code(String),
@@ -80,29 +82,28 @@ impl ResolvedValue {
         }
     }
 
-    /// The JSON form: strings and codes as strings, numbers as numbers (integral values of
-    /// magnitude below 2^53 as integers, a non-finite number as `null`), dates as `"YYYY-MM-DD"`,
-    /// booleans as booleans.
+    /// The JSON form: strings and codes as strings, numbers as numbers (integral values that fit
+    /// an `i64` as integers; others as JSON's numbers are read, exact to 15 significant digits —
+    /// the text forms, [`Self::to_text`] and the dialects' rendering, are exact to the last
+    /// digit), dates as `"YYYY-MM-DD"`, booleans as booleans.
     pub fn to_json(&self) -> Value {
         match self {
             ResolvedValue::String(s) | ResolvedValue::Code(s) => Value::String(s.clone()),
-            ResolvedValue::Number(n) => number_to_json(*n),
+            ResolvedValue::Number(n) => number_to_json(n),
             ResolvedValue::Date(d) => Value::String(d.format("%Y-%m-%d").to_string()),
             ResolvedValue::Boolean(b) => Value::Bool(*b),
         }
     }
 
     /// A value of type `field_type` from JSON, as a `default` rule or an LLM answer gives it:
-    /// a string for `string` and `code` (trimmed, non-empty); a finite number, or a string that
+    /// a string for `string` and `code` (trimmed, non-empty); a number (read from its JSON text,
+    /// so `0.1` is exactly `0.1`), or a string that
     /// [`parse_amount_with`] reads, for `number`; a string that [`parse_date`] reads without
     /// ambiguity for `date` (`"2024-03-14"`); a boolean, or a string that [`parse_boolean`] reads,
     /// for `boolean`. `None` for anything else, `null` included.
     pub fn from_json(field_type: &FieldType, value: &Value) -> Option<Self> {
         match (field_type, value) {
-            (FieldType::Number, Value::Number(n)) => n
-                .as_f64()
-                .filter(|f| f.is_finite())
-                .map(ResolvedValue::Number),
+            (FieldType::Number, Value::Number(n)) => decimal_of_json(n).map(ResolvedValue::Number),
             (FieldType::Boolean, Value::Bool(b)) => Some(ResolvedValue::Boolean(*b)),
             (_, Value::String(s)) => {
                 let (value, confidence) = coerce_text(*field_type, s, None, None)?;
@@ -118,7 +119,7 @@ impl ResolvedValue {
     pub fn to_text(&self) -> String {
         match self {
             ResolvedValue::String(s) | ResolvedValue::Code(s) => s.clone(),
-            ResolvedValue::Number(n) => format_number(*n, '.'),
+            ResolvedValue::Number(n) => format_number(n, '.'),
             ResolvedValue::Date(d) => iso_date(*d),
             ResolvedValue::Boolean(b) => b.to_string(),
         }
@@ -140,30 +141,59 @@ pub(crate) fn iso_date(date: NaiveDate) -> String {
     out
 }
 
-fn number_to_json(n: f64) -> Value {
-    const EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
-    if n.is_finite() && n.fract() == 0.0 && n.abs() < EXACT_INT {
-        // In range and integral: the cast is exact.
-        return Value::from(n as i64);
+fn number_to_json(n: &Decimal) -> Value {
+    let n = n.normalize();
+    if n.fract().is_zero() {
+        if let Some(i) = n.to_i64() {
+            return Value::from(i);
+        }
     }
-    serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+    // JSON numbers are read as binary floats by most clients (and by serde_json here).
+    n.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
 }
 
-/// A finite number as text: the shortest string that reads back as the same `f64`, never with
-/// an exponent, without a trailing `.0` for integral values, with `mark` as the decimal mark and
-/// no grouping; `-0` is `0`. A non-finite number gives an empty string.
-pub fn format_number(n: f64, mark: char) -> String {
-    if !n.is_finite() {
-        return String::new();
+/// A JSON number as an exact decimal: integers as they are, others from their text (`0.1` is
+/// `0.1`, `1e-3` is `0.001`); `None` beyond the decimal's range.
+pub(crate) fn decimal_of_json(n: &serde_json::Number) -> Option<Decimal> {
+    if let Some(i) = n.as_i64() {
+        return Some(Decimal::from(i));
     }
-    let n = if n == 0.0 { 0.0 } else { n };
-    // `Display` for f64 is the shortest round-trip form and never uses an exponent.
+    if let Some(u) = n.as_u64() {
+        return Decimal::from_u64(u);
+    }
     let text = n.to_string();
+    Decimal::from_str_exact(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .ok()
+}
+
+/// A number as text: exact, never with an exponent, without trailing zero decimals (`12.50` is
+/// `12.5`, `12.0` is `12`), with `mark` as the decimal mark and no grouping; `-0` is `0`.
+pub fn format_number(n: &Decimal, mark: char) -> String {
+    let n = n.normalize();
+    let text = if n.is_zero() {
+        "0".to_owned()
+    } else {
+        n.to_string()
+    };
     if mark == '.' {
         text
     } else {
         text.replace('.', mark.encode_utf8(&mut [0; 4]))
     }
+}
+
+/// An amount as an exact decimal; `None` when it has more than 28 decimals or does not fit.
+pub(crate) fn decimal_of_amount(amount: &crate::parse::Amount) -> Option<Decimal> {
+    let (units, scale) = amount.normalized();
+    if u32::from(scale) > 28 {
+        return None;
+    }
+    Decimal::try_from_i128_with_scale(units, u32::from(scale)).ok()
 }
 
 /// Text (trimmed) to a value of `field_type` with the core's parsers, and the confidence of the
@@ -183,8 +213,7 @@ pub(crate) fn coerce_text(
         FieldType::String => Some((ResolvedValue::String(text.to_owned()), 1.0)),
         FieldType::Code => Some((ResolvedValue::Code(text.to_owned()), 1.0)),
         FieldType::Number => parse_amount_with(text, decimal_mark)
-            .map(|a| a.value())
-            .filter(|v| v.is_finite())
+            .and_then(|a| decimal_of_amount(&a))
             .map(|v| (ResolvedValue::Number(v), 1.0)),
         FieldType::Date => parse_date(text, order).map(|readings| {
             let confidence = if readings.is_ambiguous() {
@@ -211,9 +240,7 @@ pub(crate) fn convert(
         | (FieldType::Code, ResolvedValue::Code(_))
         | (FieldType::Date, ResolvedValue::Date(_))
         | (FieldType::Boolean, ResolvedValue::Boolean(_)) => Some((value.clone(), 1.0)),
-        (FieldType::Number, ResolvedValue::Number(n)) => {
-            n.is_finite().then(|| (value.clone(), 1.0))
-        }
+        (FieldType::Number, ResolvedValue::Number(_)) => Some((value.clone(), 1.0)),
         (FieldType::String, other) => {
             let text = other.to_text();
             (!text.is_empty()).then_some((ResolvedValue::String(text), 1.0))
@@ -239,28 +266,54 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
     }
 
-    #[rstest]
-    #[case(1234.5, '.', "1234.5")]
-    #[case(1234.5, ',', "1234,5")]
-    #[case(1.0, '.', "1")]
-    #[case(-0.0, '.', "0")]
-    #[case(0.1 + 0.2, '.', "0.30000000000000004")]
-    #[case(1e21, '.', "1000000000000000000000")]
-    #[case(1.5e-7, '.', "0.00000015")]
-    #[case(-12.25, ',', "-12,25")]
-    #[case(f64::NAN, '.', "")]
-    #[case(f64::INFINITY, '.', "")]
-    fn numbers_print_shortest_without_exponent(
-        #[case] n: f64,
-        #[case] mark: char,
-        #[case] expected: &str,
-    ) {
-        assert_eq!(format_number(n, mark), expected);
+    /// A decimal from its text (tests only).
+    pub(crate) fn d(text: &str) -> Decimal {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     #[rstest]
-    #[case(FieldType::Number, json!(12.5), Some(ResolvedValue::Number(12.5)))]
-    #[case(FieldType::Number, json!("1.234,50"), Some(ResolvedValue::Number(1234.5)))]
+    #[case("1234.5", '.', "1234.5")]
+    #[case("1234.5", ',', "1234,5")]
+    #[case("1.0", '.', "1")]
+    #[case("12.50", '.', "12.5")]
+    #[case("-0.0", '.', "0")]
+    #[case("1000000000000000000000", '.', "1000000000000000000000")]
+    #[case("0.00000015", '.', "0.00000015")]
+    #[case("-12.25", ',', "-12,25")]
+    #[case(
+        "0.1234567890123456789012345678",
+        '.',
+        "0.1234567890123456789012345678"
+    )]
+    fn numbers_print_exactly_without_exponent(
+        #[case] n: &str,
+        #[case] mark: char,
+        #[case] expected: &str,
+    ) {
+        assert_eq!(format_number(&d(n), mark), expected);
+    }
+
+    #[test]
+    fn money_adds_up_exactly() {
+        assert_eq!(format_number(&(d("0.1") + d("0.2")), '.'), "0.3");
+        let total = (0..1000).fold(Decimal::ZERO, |sum, _| sum + d("19.99"));
+        assert_eq!(format_number(&total, '.'), "19990");
+    }
+
+    #[rstest]
+    #[case(json!(0.1), "0.1")]
+    #[case(json!(12), "12")]
+    #[case(json!(-3.75), "-3.75")]
+    #[case(json!(u64::MAX), "18446744073709551615")]
+    #[case(json!(1.5e-7), "0.00000015")]
+    fn json_numbers_read_as_the_decimal_they_write(#[case] v: Value, #[case] expected: &str) {
+        let read = ResolvedValue::from_json(&FieldType::Number, &v);
+        assert_eq!(read, Some(ResolvedValue::Number(d(expected))), "{v}");
+    }
+
+    #[rstest]
+    #[case(FieldType::Number, json!(12.5), Some(ResolvedValue::Number(d("12.5"))))]
+    #[case(FieldType::Number, json!("1.234,50"), Some(ResolvedValue::Number(d("1234.5"))))]
     #[case(FieldType::Number, json!(true), None)]
     #[case(FieldType::Boolean, json!(false), Some(ResolvedValue::Boolean(false)))]
     #[case(FieldType::Boolean, json!("yes"), Some(ResolvedValue::Boolean(true)))]
@@ -282,9 +335,10 @@ mod tests {
     }
 
     #[rstest]
-    #[case(ResolvedValue::Number(5.0), json!(5))]
-    #[case(ResolvedValue::Number(5.25), json!(5.25))]
-    #[case(ResolvedValue::Number(f64::NAN), json!(null))]
+    #[case(ResolvedValue::Number(d("5.0")), json!(5))]
+    #[case(ResolvedValue::Number(d("5.25")), json!(5.25))]
+    #[case(ResolvedValue::Number(d("12.50")), json!(12.5))]
+    #[case(ResolvedValue::Number(d("-9007199254740993")), json!(-9007199254740993i64))]
     #[case(ResolvedValue::Date(date(2024, 1, 2)), json!("2024-01-02"))]
     #[case(ResolvedValue::Boolean(true), json!(true))]
     #[case(ResolvedValue::Code("EA".into()), json!("EA"))]
@@ -295,7 +349,7 @@ mod tests {
     #[rstest]
     #[case(FieldType::Date, "03/04/2024", Some(DateOrder::MonthFirst), Some((ResolvedValue::Date(date(2024, 3, 4)), AMBIGUOUS_DATE_CONFIDENCE)))]
     #[case(FieldType::Date, "14.03.2024", None, Some((ResolvedValue::Date(date(2024, 3, 14)), 1.0)))]
-    #[case(FieldType::Number, "1,5", Some(DateOrder::DayFirst), Some((ResolvedValue::Number(1.5), 1.0)))]
+    #[case(FieldType::Number, "1,5", Some(DateOrder::DayFirst), Some((ResolvedValue::Number(d("1.5")), 1.0)))]
     #[case(FieldType::Number, "abc", None, None)]
     #[case(FieldType::Boolean, "  ", None, None)]
     fn text_coerces_with_the_core_parsers(
