@@ -270,15 +270,14 @@ impl PolicyCache {
     pub async fn get(&self, snapshot: &PolicySnapshot) -> Result<Arc<CompiledPolicy>, String> {
         self.0
             .get_or_try_init((snapshot.policy_id, snapshot.version), || async {
-                compile(snapshot).map(|(_, policy)| policy)
+                compile(snapshot)
             })
             .await
     }
 }
 
-/// A run's policy snapshot as the scoring core reads it, and compiled; the error says why the run
-/// cannot go on.
-pub fn compile(snapshot: &PolicySnapshot) -> Result<(PolicyDocument, CompiledPolicy), String> {
+/// A run's policy snapshot compiled; the error says why the run cannot go on.
+pub fn compile(snapshot: &PolicySnapshot) -> Result<CompiledPolicy, String> {
     let document: PolicyDocument = serde_json::from_value(serde_json::json!({
         "fields": snapshot.fields,
         "rules": snapshot.rules,
@@ -296,5 +295,5 @@ pub fn compile(snapshot: &PolicySnapshot) -> Result<(PolicyDocument, CompiledPol
                     .join("; ")
             )
         })?;
-    Ok((document, policy))
+    Ok(policy)
 }

@@ -73,7 +73,7 @@ impl ResolutionPass<'_> {
             .map_err(|e| {
                 JobError::Permanent(format!("the run's policy snapshot is unreadable: {e}"))
             })?;
-        let (document, policy) = match resolution::compile(&snapshot) {
+        let policy = match resolution::compile(&snapshot) {
             Ok(compiled) => compiled,
             Err(reason) => return Err(JobError::Permanent(reason)),
         };
@@ -83,19 +83,10 @@ impl ResolutionPass<'_> {
             Err(TableError::Store(error)) => return Err(error),
         };
         // Which table each field's LLM lookup uses, for the candidates shown.
-        let table_of: HashMap<String, String> = document
-            .rules
-            .iter()
-            .filter(|rule| {
-                rule.rule_type == "lookup"
-                    && rule.config.get("fallback").and_then(|f| f.as_str()) == Some("llm")
-            })
-            .filter_map(|rule| {
-                Some((
-                    rule.target_field.clone(),
-                    rule.config.get("table")?.as_str()?.to_owned(),
-                ))
-            })
+        let table_of: HashMap<String, String> = policy
+            .llm_lookups()
+            .into_iter()
+            .map(|(field, table)| (field.to_owned(), table.to_owned()))
             .collect();
 
         // Every waiting value, by document.

@@ -486,11 +486,48 @@ impl CompiledPolicy {
         self.has_llm_fallback
     }
 
+    /// Per field whose `lookup` falls back to the LLM, the table that lookup uses (the first
+    /// such lookup of the field): `(field key, table name)`, in the declared field order.
+    pub fn llm_lookups(&self) -> Vec<(&str, &str)> {
+        self.fields
+            .iter()
+            .zip(&self.plans)
+            .filter_map(|(field, plan)| {
+                plan.producers.iter().find_map(|rule| match &rule.kind {
+                    RuleKind::Lookup {
+                        table, llm: true, ..
+                    } => Some((field.key.as_str(), table.as_str())),
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+
     /// The field keys in evaluation (dependency) order.
     pub fn evaluation_order(&self) -> impl Iterator<Item = &str> {
         self.order
             .iter()
             .filter_map(|&i| self.fields.get(i).map(|f| f.key.as_str()))
+    }
+}
+
+impl PolicyDocument {
+    /// The distinct lookup tables the document's `lookup` rules name, sorted, read as the
+    /// compiler reads them (a rule whose config does not read names none: compiling reports it).
+    pub fn lookup_tables(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|rule| rule.rule_type == "lookup")
+            .filter_map(|rule| {
+                serde_json::from_value::<LookupConfig>(rule.config.clone())
+                    .ok()
+                    .map(|config| config.table)
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 }
 

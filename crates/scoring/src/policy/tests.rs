@@ -1391,3 +1391,32 @@ fn computed_money_is_exact(
         Some(expected)
     );
 }
+
+#[test]
+fn a_policy_names_its_tables_and_the_llm_lookups() {
+    let value = policy_of(
+        &[("country", "code"), ("unit", "code"), ("currency", "code")],
+        vec![
+            rule(
+                "lookup",
+                "country",
+                json!({"table": "countries", "source_field": "c", "fallback": "llm"}),
+            ),
+            rule(
+                "lookup",
+                "unit",
+                json!({"table": "units", "source_field": "u"}),
+            ),
+            rule(
+                "lookup",
+                "currency",
+                json!({"table": "countries", "source_field": "x", "fallback": "none"}),
+            ),
+            rule("default", "unit", json!({"value": "EA"})),
+        ],
+    );
+    assert_eq!(doc(&value).lookup_tables(), ["countries", "units"]);
+    let policy = CompiledPolicy::compile(&doc(&value), &|_| true)
+        .unwrap_or_else(|e| panic!("compile: {e:#?}"));
+    assert_eq!(policy.llm_lookups(), [("country", "countries")]);
+}

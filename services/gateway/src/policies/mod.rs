@@ -141,19 +141,6 @@ fn reject_unknown_keys(body: &Value, allowed: &[&str]) -> Result<(), ApiError> {
     }
 }
 
-/// The lookup-table names the document's `lookup` rules give, sorted, each once.
-pub fn table_names(document: &PolicyDocument) -> Vec<String> {
-    let mut names: Vec<String> = document
-        .rules
-        .iter()
-        .filter(|rule| rule.rule_type == "lookup")
-        .filter_map(|rule| rule.config.get("table")?.as_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 /// Compiles `fields` and `rules` against the organisation's lookup tables (and the built-in
 /// ones): the normalised JSON to store, or every problem.
 pub async fn compile(
@@ -164,7 +151,7 @@ pub async fn compile(
 ) -> Result<(Value, Value), ApiError> {
     let document = PolicyDocument::from_json(&json!({ "fields": fields, "rules": rules }))
         .map_err(policy_problems)?;
-    let names = table_names(&document);
+    let names = document.lookup_tables();
     let known: HashSet<String> = lookup_tables::find_names(conn, organization_id, &names)
         .await?
         .into_iter()

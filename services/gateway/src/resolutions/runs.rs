@@ -27,7 +27,6 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
 use crate::lookup_tables;
 use crate::pagination::{Page, PageRequest};
-use crate::policies;
 use crate::state::AppState;
 use concord_service::matching::chunk_ranges;
 
@@ -118,7 +117,7 @@ async fn create_run(
                 "rules": policy.rules,
             }))
             .map_err(ApiError::internal)?;
-            let names = policies::table_names(&document);
+            let names = document.lookup_tables();
             let tables: Vec<_> = lookup_tables::find_names(conn, organization_id, &names)
                 .await?
                 .into_iter()
