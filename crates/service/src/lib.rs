@@ -3,7 +3,6 @@
 
 pub mod foundation;
 pub mod job;
-pub mod matching;
 pub mod outbox;
 pub mod settings;
 pub mod shutdown;

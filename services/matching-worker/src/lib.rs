@@ -24,7 +24,7 @@ mod training;
 
 use std::sync::Arc;
 
-use concord_messages::{jobs, AiTask, AiTaskRunKind, EventType, MatchingJob};
+use concord_messages::{EventType, MatchingJob};
 use concord_models::documents::Document;
 use concord_models::ids::{MatchingModelId, MatchingRunId, OrganizationId};
 use concord_models::match_results::MatchResult;
@@ -300,17 +300,10 @@ impl MatchingJobHandler {
         conn: &mut AsyncPgConnection,
         run: &MatchingRun,
     ) -> Result<(), JobError> {
-        let Some(handed) = MatchingRun::begin_ai_pass(conn, run.id).await? else {
+        let Some(handed) = concord_runs::ai::hand_matching_run(conn, run, Vec::new()).await? else {
             tracing::info!(run_id = %run.id, "smart run no longer running; no AI pass");
             return Ok(());
         };
-        let task = AiTask {
-            run_id: handed.id.as_uuid(),
-            run_kind: AiTaskRunKind::Matching,
-            organization_id: handed.organization_id.as_uuid(),
-            item_ids: Vec::new(),
-        };
-        OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await?;
         tracing::info!(
             run_id = %handed.id,
             rows = handed.rows_processed,

@@ -108,7 +108,7 @@ impl MatchingJobHandler {
         );
         if let Some(run) = run {
             MatchingRun::set_model(conn, run.id, &model).await?;
-            let chunks = concord_service::matching::enqueue_chunks(
+            let chunks = concord_runs::chunks::enqueue_matching_chunks(
                 conn,
                 run.organization_id,
                 run.id,

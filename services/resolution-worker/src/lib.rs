@@ -10,7 +10,7 @@
 //! queue and stays `running` until that pass ends. Compiled policies and lookup tables are kept
 //! per worker and shared by every chunk and run.
 
-use concord_messages::{jobs, AiTask, AiTaskRunKind, EventType, ResolutionJob, ResolutionJobChunk};
+use concord_messages::{EventType, ResolutionJob, ResolutionJobChunk};
 use concord_models::documents::Document;
 use concord_models::ids::ResolutionRunId;
 use concord_models::outbox::OutboxMessage;
@@ -178,13 +178,7 @@ impl ResolutionJobHandler {
         if counted.chunks_done >= counted.chunks_total {
             if counted.fields_waiting > 0 {
                 // The ai-resolver settles the waiting values and completes the run.
-                let task = AiTask {
-                    run_id: run_id.as_uuid(),
-                    run_kind: AiTaskRunKind::Resolution,
-                    organization_id: run.organization_id.as_uuid(),
-                    item_ids: Vec::new(),
-                };
-                OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await?;
+                concord_runs::ai::hand_resolution_run(conn, run).await?;
                 tracing::info!(
                     %run_id,
                     waiting = counted.fields_waiting,

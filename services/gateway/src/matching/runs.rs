@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use actix_web::{web, HttpResponse};
 use bytes::BytesMut;
-use concord_messages::{jobs, AiTask, AiTaskRunKind, EventType, MatchingJob};
+use concord_messages::{jobs, EventType, MatchingJob};
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
 use concord_models::job_runs::{JobRun, JobRunStatus};
@@ -216,7 +216,7 @@ async fn create_run(
                 assignment: config.assignment,
             };
             let total = job.document_count;
-            let chunks = concord_service::matching::chunk_ranges(total, chunk_size);
+            let chunks = concord_runs::chunks::chunk_ranges(total, chunk_size);
             // A probabilistic run scores with its config version's trained model; when there is
             // none yet, the run trains it first (on its own documents).
             let (model, training) = match config.scoring {
@@ -281,7 +281,7 @@ async fn create_run(
                 OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job))
                     .await?;
             } else {
-                concord_service::matching::enqueue_chunks(
+                concord_runs::chunks::enqueue_matching_chunks(
                     conn,
                     organization_id,
                     run_id,
@@ -444,20 +444,14 @@ async fn ai_resolve(
             if let Some(ids) = &result_ids {
                 check_results_of_run(conn, run.id, ids).await?;
             }
-            let Some(handed) = MatchingRun::begin_ai_pass(conn, run.id).await? else {
+            let items = result_ids.as_deref().map(distinct).unwrap_or_default();
+            let Some(handed) = concord_runs::ai::hand_matching_run(conn, &run, items).await? else {
                 // Sent to the AI pass by a concurrent request meanwhile.
                 let now = MatchingRun::find(conn, organization_id, id)
                     .await?
                     .unwrap_or(run);
                 return Err(run_not_completed(&now));
             };
-            let task = AiTask {
-                run_id: handed.id.as_uuid(),
-                run_kind: AiTaskRunKind::Matching,
-                organization_id: organization_id.as_uuid(),
-                item_ids: result_ids.as_deref().map(distinct).unwrap_or_default(),
-            };
-            OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await?;
             Ok(handed)
         })
         .await?;

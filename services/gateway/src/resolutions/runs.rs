@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use actix_web::{web, HttpResponse};
-use concord_messages::{jobs, EventType, ResolutionJob, ResolutionJobChunk};
+use concord_messages::EventType;
 use concord_models::data_policies::DataPolicy;
 use concord_models::database::connection;
 use concord_models::dialects::Dialect;
@@ -28,7 +28,7 @@ use crate::extract::parse_json;
 use crate::lookup_tables;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
-use concord_service::matching::chunk_ranges;
+use concord_runs::chunks::{chunk_ranges, enqueue_resolution_chunks};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -232,19 +232,7 @@ async fn execute_run(
                 .await?;
                 return Ok((run, true));
             }
-            for (index, (start, end)) in chunks.into_iter().enumerate() {
-                let job = ResolutionJob {
-                    run_id: id.as_uuid(),
-                    organization_id: organization_id.as_uuid(),
-                    chunk: Some(ResolutionJobChunk {
-                        index: index as u64,
-                        start: u64::try_from(start).unwrap_or(0),
-                        end: u64::try_from(end).unwrap_or(0),
-                    }),
-                };
-                OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::RESOLUTION, &job))
-                    .await?;
-            }
+            enqueue_resolution_chunks(conn, organization_id, id, &chunks).await?;
             Ok((run, true))
         })
         .await?;

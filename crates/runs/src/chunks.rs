@@ -1,9 +1,10 @@
-//! The chunks of a matching run: how its documents are split, and the jobs that hand them to the
-//! matching workers. The gateway plans them when a run is created; a worker plans them when a
-//! run first had to train its config's model.
+//! The chunks of a run: how its documents are split, and the jobs that hand them to the workers,
+//! written to the outbox in the caller's transaction. The gateway plans a matching run's chunks
+//! when the run is created (a matching worker, when the run first had to train its config's
+//! model), and a resolution run's when it is executed.
 
-use concord_messages::{jobs, ChunkRange, MatchingJob};
-use concord_models::ids::{MatchingRunId, OrganizationId};
+use concord_messages::{jobs, ChunkRange, MatchingJob, ResolutionJob, ResolutionJobChunk};
+use concord_models::ids::{MatchingRunId, OrganizationId, ResolutionRunId};
 use concord_models::outbox::OutboxMessage;
 use concord_models::StoreError;
 use diesel_async::AsyncPgConnection;
@@ -23,7 +24,7 @@ pub fn chunk_ranges(total: i32, size: i32) -> Vec<(i32, i32)> {
 
 /// Writes one matching job per chunk of a run's `total` documents to the outbox (in the
 /// caller's transaction). Returns how many chunks there are.
-pub async fn enqueue_chunks(
+pub async fn enqueue_matching_chunks(
     conn: &mut AsyncPgConnection,
     organization_id: OrganizationId,
     run_id: MatchingRunId,
@@ -42,9 +43,32 @@ pub async fn enqueue_chunks(
             }),
             model_id: None,
         };
-        OutboxMessage::enqueue(conn, crate::outbox::job(jobs::MATCHING, &job)).await?;
+        OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job)).await?;
     }
     Ok(chunks.len())
+}
+
+/// Writes one resolution job per chunk in `chunks` (from [`chunk_ranges`]) to the outbox (in the
+/// caller's transaction).
+pub async fn enqueue_resolution_chunks(
+    conn: &mut AsyncPgConnection,
+    organization_id: OrganizationId,
+    run_id: ResolutionRunId,
+    chunks: &[(i32, i32)],
+) -> Result<(), StoreError> {
+    for (index, (start, end)) in chunks.iter().enumerate() {
+        let job = ResolutionJob {
+            run_id: run_id.as_uuid(),
+            organization_id: organization_id.as_uuid(),
+            chunk: Some(ResolutionJobChunk {
+                index: u64::try_from(index)?,
+                start: u64::try_from(*start)?,
+                end: u64::try_from(*end)?,
+            }),
+        };
+        OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::RESOLUTION, &job)).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
