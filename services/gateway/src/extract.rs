@@ -44,6 +44,37 @@ pub async fn read_limited(
     Ok(body.freeze())
 }
 
+/// A resource a path names by a typed id, and its name in a 404.
+pub trait Resource: std::str::FromStr {
+    /// What a 404 calls it (`matching run`).
+    const NAME: &'static str;
+}
+
+macro_rules! resources {
+    ($($id:ty => $name:literal),* $(,)?) => {
+        $(impl Resource for $id {
+            const NAME: &'static str = $name;
+        })*
+    };
+}
+
+resources! {
+    concord_models::ids::ApiKeyId => "API key",
+    concord_models::ids::DataPolicyId => "data policy",
+    concord_models::ids::DialectId => "dialect",
+    concord_models::ids::JobRunId => "job run",
+    concord_models::ids::MatchingConfigId => "matching config",
+    concord_models::ids::MatchingRunId => "matching run",
+    concord_models::ids::ReferenceDatasetId => "reference dataset",
+    concord_models::ids::ResolutionRunId => "resolution run",
+}
+
+/// The typed id a path segment gives: a malformed id names nothing, so it is a 404 like an id of
+/// nothing, or of another organisation's resource.
+pub fn path_id<T: Resource>(raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(T::NAME, raw))
+}
+
 /// The largest body the JSON endpoints read (configs, policies, dialects, runs, reviews, keys):
 /// 16 MiB. Uploads of documents and reference data have their own, larger limits.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;

@@ -104,9 +104,7 @@ async fn revoke(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Admin)?;
-    let id: ApiKeyId = path
-        .parse()
-        .map_err(|_| ApiError::not_found("API key", path.as_str()))?;
+    let id: ApiKeyId = crate::extract::path_id(&path)?;
     let mut conn = connection(&state.pool).await?;
     if ApiKey::revoke(&mut conn, auth.organization_id, id).await? {
         Ok(HttpResponse::NoContent().finish())

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{Authenticated, Scope};
 use crate::error::{ApiError, Problem};
-use crate::extract::{parse_json, requested_version};
+use crate::extract::{parse_json, path_id, requested_version};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -103,10 +103,6 @@ fn settings_of(body: &Value) -> Result<Value, ApiError> {
     Ok(Value::Object(map))
 }
 
-fn dialect_id(raw: &str) -> Result<DialectId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found("dialect", raw))
-}
-
 async fn create_dialect(
     body: web::Bytes,
     auth: Authenticated,
@@ -143,7 +139,7 @@ async fn get_dialect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Read)?;
-    let id = dialect_id(&path)?;
+    let id = path_id::<DialectId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     let mut dialect = Dialect::find(&mut conn, auth.organization_id, id)
         .await?
@@ -187,7 +183,7 @@ async fn update_dialect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = dialect_id(&path)?;
+    let id = path_id::<DialectId>(&path)?;
     let body: Value = parse_json(&body)?;
     let name = name_of(&body)?;
     let patch = settings_of(&body)?;
@@ -217,7 +213,7 @@ async fn delete_dialect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = dialect_id(&path)?;
+    let id = path_id::<DialectId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     if Dialect::delete(&mut conn, auth.organization_id, id).await? {
         Ok(HttpResponse::NoContent().finish())

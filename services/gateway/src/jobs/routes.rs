@@ -12,7 +12,7 @@ use super::ingest::{store_ndjson, store_submission};
 use super::view::{DocumentView, JobRunView};
 use crate::auth::{Authenticated, Scope};
 use crate::error::ApiError;
-use crate::extract::{media_type, parse_json, read_limited};
+use crate::extract::{media_type, parse_json, path_id, read_limited};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -75,18 +75,13 @@ async fn create_job(
         .json(JobRunView::from(run)))
 }
 
-/// Parses a path id; a malformed id is as absent as an unknown one.
-fn job_run_id(raw: &str) -> Result<JobRunId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found("job run", raw))
-}
-
 async fn get_job(
     path: web::Path<String>,
     auth: Authenticated,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Read)?;
-    let id = job_run_id(&path)?;
+    let id = path_id::<JobRunId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     let run = JobRun::find(&mut conn, auth.organization_id, id)
         .await?
@@ -119,7 +114,7 @@ async fn list_documents(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Read)?;
-    let id = job_run_id(&path)?;
+    let id = path_id::<JobRunId>(&path)?;
     let page = PageRequest::from_query(&query)?;
     let after: Option<i32> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;

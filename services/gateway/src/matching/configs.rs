@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::view::MatchingConfigView;
 use crate::auth::{Authenticated, Scope};
 use crate::error::ApiError;
-use crate::extract::parse_json;
+use crate::extract::{parse_json, path_id};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -140,11 +140,6 @@ async fn validate(
     })
 }
 
-fn config_id(raw: &str) -> Result<MatchingConfigId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("matching config", raw))
-}
-
 async fn create_config(
     body: web::Bytes,
     auth: Authenticated,
@@ -192,7 +187,7 @@ async fn get_config(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Read)?;
-    let id = config_id(&path)?;
+    let id = path_id::<MatchingConfigId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     let config = MatchingConfig::find(&mut conn, auth.organization_id, id)
         .await?
@@ -227,7 +222,7 @@ async fn replace_config(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = config_id(&path)?;
+    let id = path_id::<MatchingConfigId>(&path)?;
     let body: ConfigBody = parse_json(&body)?;
     let mut conn = connection(&state.pool).await?;
     let existing = MatchingConfig::find(&mut conn, auth.organization_id, id)
@@ -274,7 +269,7 @@ async fn delete_config(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = config_id(&path)?;
+    let id = path_id::<MatchingConfigId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     if MatchingConfig::delete(&mut conn, auth.organization_id, id).await? {
         Ok(HttpResponse::NoContent().finish())

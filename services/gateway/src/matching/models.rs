@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Authenticated, Scope};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{parse_json, requested_version};
+use crate::extract::{parse_json, path_id, requested_version};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -80,19 +80,18 @@ impl From<MatchingModel> for MatchingModelView {
     }
 }
 
-fn config_id(raw: &str) -> Result<MatchingConfigId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("matching config", raw))
-}
-
 async fn find_config(
     conn: &mut diesel_async::AsyncPgConnection,
     auth: &Authenticated,
     raw: &str,
 ) -> Result<MatchingConfig, ApiError> {
-    MatchingConfig::find(conn, auth.organization_id, config_id(raw)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("matching config", raw))
+    MatchingConfig::find(
+        conn,
+        auth.organization_id,
+        path_id::<MatchingConfigId>(raw)?,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("matching config", raw))
 }
 
 /// `GET /v1/matching/configs/{id}/model?version=N`: the model of the config's current version

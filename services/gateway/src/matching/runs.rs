@@ -31,7 +31,7 @@ use super::view::{MatchResultView, MatchingRunView, RunProgressView};
 use crate::auth::{Authenticated, Scope};
 use crate::csv::write_record;
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::parse_json;
+use crate::extract::{parse_json, path_id};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -80,26 +80,16 @@ struct SmartRunBody {
 /// Results shown inline with a completed run.
 const TOP_RESULTS: i64 = 50;
 
-fn run_id(raw: &str) -> Result<MatchingRunId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("matching run", raw))
-}
-
 async fn find_run(
     state: &AppState,
     auth: &Authenticated,
     raw_id: &str,
 ) -> Result<MatchingRun, ApiError> {
-    let id = run_id(raw_id)?;
+    let id = path_id::<MatchingRunId>(raw_id)?;
     let mut conn = connection(&state.pool).await?;
     MatchingRun::find(&mut conn, auth.organization_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("matching run", raw_id))
-}
-
-fn config_id(raw: &str) -> Result<MatchingConfigId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("matching config", raw))
 }
 
 /// `POST /v1/matching/configs/{id}/run` `{job_id, mode?: manual | smart}`: creates the run with
@@ -112,7 +102,7 @@ async fn start_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let config_id = config_id(&path)?;
+    let config_id = path_id::<MatchingConfigId>(&path)?;
     let body: RunBody = parse_json(&body)?;
     let mode = body.mode.unwrap_or(MatchingMode::Manual);
     let candidates = candidate_count(body.candidates)?;
@@ -136,7 +126,7 @@ async fn start_smart_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let config_id = config_id(&path)?;
+    let config_id = path_id::<MatchingConfigId>(&path)?;
     let body: SmartRunBody = parse_json(&body)?;
     let candidates = candidate_count(body.candidates)?;
     create_run(
@@ -373,7 +363,7 @@ async fn cancel_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = run_id(&path)?;
+    let id = path_id::<MatchingRunId>(&path)?;
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
     let run = conn
@@ -424,7 +414,7 @@ async fn ai_resolve(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = run_id(&path)?;
+    let id = path_id::<MatchingRunId>(&path)?;
     let body: AiResolveBody = if body.iter().all(u8::is_ascii_whitespace) {
         AiResolveBody::default()
     } else {

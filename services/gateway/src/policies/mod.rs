@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{Authenticated, Scope};
 use crate::error::{ApiError, Problem};
-use crate::extract::{parse_json, requested_version};
+use crate::extract::{parse_json, path_id, requested_version};
 use crate::lookup_tables;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -75,11 +75,6 @@ impl From<DataPolicy> for DataPolicyView {
             updated_at: policy.updated_at,
         }
     }
-}
-
-fn policy_id(raw: &str) -> Result<DataPolicyId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("data policy", raw))
 }
 
 fn policy_problems(errors: Vec<PolicyError>) -> ApiError {
@@ -216,7 +211,7 @@ async fn replace_policy(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = policy_id(&path)?;
+    let id = path_id::<DataPolicyId>(&path)?;
     let body: Value = parse_json(&body)?;
     reject_unknown_keys(&body, &["name", "description", "fields", "rules"])?;
     let name = name_of(&body)?;
@@ -264,7 +259,7 @@ async fn find_policy(
     query: &HashMap<String, String>,
 ) -> Result<DataPolicy, ApiError> {
     auth.require(Scope::Read)?;
-    let id = policy_id(raw_id)?;
+    let id = path_id::<DataPolicyId>(raw_id)?;
     let mut conn = connection(&state.pool).await?;
     let mut policy = DataPolicy::find(&mut conn, auth.organization_id, id)
         .await?
@@ -346,7 +341,7 @@ async fn delete_policy(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = policy_id(&path)?;
+    let id = path_id::<DataPolicyId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     if DataPolicy::delete(&mut conn, auth.organization_id, id).await? {
         Ok(HttpResponse::NoContent().finish())

@@ -12,7 +12,7 @@ use super::upload::{store_csv, store_json, store_multipart};
 use super::view::{dataset_path, DatasetView, RowView};
 use crate::auth::{Authenticated, Scope};
 use crate::error::ApiError;
-use crate::extract::{content_type, media_type, read_limited};
+use crate::extract::{content_type, media_type, path_id, read_limited};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -76,18 +76,13 @@ async fn create_dataset(
         .json(DatasetView::from(dataset)))
 }
 
-/// Parses a path id; a malformed id is as absent as an unknown one.
-fn dataset_id(raw: &str) -> Result<ReferenceDatasetId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found(RESOURCE, raw))
-}
-
 /// The organisation's dataset, or 404 (for another organisation's too).
 async fn find_dataset(
     state: &AppState,
     auth: &Authenticated,
     raw_id: &str,
 ) -> Result<ReferenceDataset, ApiError> {
-    let id = dataset_id(raw_id)?;
+    let id = path_id::<ReferenceDatasetId>(raw_id)?;
     let mut conn = connection(&state.pool).await?;
     ReferenceDataset::find(&mut conn, auth.organization_id, id)
         .await?
@@ -177,7 +172,7 @@ async fn delete_dataset(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = dataset_id(&path)?;
+    let id = path_id::<ReferenceDatasetId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     if !ReferenceDataset::delete(&mut conn, auth.organization_id, id).await? {
         return Err(ApiError::not_found(RESOURCE, path.as_str()));

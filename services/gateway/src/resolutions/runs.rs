@@ -24,7 +24,7 @@ use serde::Deserialize;
 use super::view::{Renderer, ResolutionResultView, ResolutionRunView};
 use crate::auth::{Authenticated, Scope};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::parse_json;
+use crate::extract::{parse_json, path_id};
 use crate::lookup_tables;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -54,11 +54,6 @@ struct CreateBody {
     dialect_id: Option<uuid::Uuid>,
 }
 
-fn run_id(raw: &str) -> Result<ResolutionRunId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("resolution run", raw))
-}
-
 /// The caller's run, or 404.
 pub(super) async fn find_run(
     state: &AppState,
@@ -66,7 +61,7 @@ pub(super) async fn find_run(
     raw_id: &str,
 ) -> Result<ResolutionRun, ApiError> {
     auth.require(Scope::Read)?;
-    let id = run_id(raw_id)?;
+    let id = path_id::<ResolutionRunId>(raw_id)?;
     let mut conn = connection(&state.pool).await?;
     ResolutionRun::find(&mut conn, auth.organization_id, id)
         .await?
@@ -196,7 +191,7 @@ async fn execute_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Write)?;
-    let id = run_id(&path)?;
+    let id = path_id::<ResolutionRunId>(&path)?;
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
     let (run, started) = conn
