@@ -6,7 +6,7 @@ use crate::ids::{DataPolicyId, DialectId, JobRunId, OrganizationId, ResolutionRu
 use crate::lookup_tables::TableRef;
 use crate::schema::{resolution_run_chunks, resolution_runs};
 use crate::text_enum::text_enum;
-use crate::StoreError;
+use crate::{Json, StoreError};
 
 text_enum! {
     /// pending → running → completed | failed
@@ -37,8 +37,8 @@ pub struct ResolutionRun {
     pub organization_id: OrganizationId,
     pub source_run_id: JobRunId,
     pub status: ResolutionRunStatus,
-    pub policy_snapshot: serde_json::Value,
-    pub dialect_snapshot: Option<serde_json::Value>,
+    pub policy_snapshot: Json<PolicySnapshot>,
+    pub dialect_snapshot: Option<Json<DialectSnapshot>>,
     pub documents_total: i32,
     pub documents_processed: i32,
     pub fields_resolved: i32,
@@ -67,8 +67,8 @@ pub struct NewResolutionRun {
     pub organization_id: OrganizationId,
     pub source_run_id: JobRunId,
     pub status: ResolutionRunStatus,
-    pub policy_snapshot: serde_json::Value,
-    pub dialect_snapshot: Option<serde_json::Value>,
+    pub policy_snapshot: Json<PolicySnapshot>,
+    pub dialect_snapshot: Option<Json<DialectSnapshot>>,
     pub documents_total: i32,
     pub policy_id: Option<DataPolicyId>,
     pub dialect_id: Option<DialectId>,

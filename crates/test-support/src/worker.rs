@@ -131,8 +131,9 @@ pub async fn seed_matching_run(
     mode: concord_models::matching_runs::MatchingMode,
     status: concord_models::matching_runs::MatchingRunStatus,
 ) -> Result<concord_models::matching_runs::MatchingRun, concord_models::StoreError> {
-    use concord_models::ids::MatchingRunId;
-    use concord_models::matching_runs::{MatchingRun, NewMatchingRun};
+    use concord_models::ids::{MatchingConfigId, MatchingRunId, ReferenceDatasetId};
+    use concord_models::matching_configs::{Assignment, Scoring};
+    use concord_models::matching_runs::{ConfigSnapshot, MatchingRun, NewMatchingRun};
     let (organization_id, job_run_id) = seed_job_run(conn).await?;
     MatchingRun::insert(
         conn,
@@ -142,7 +143,21 @@ pub async fn seed_matching_run(
             job_run_id,
             mode,
             status,
-            config_snapshot: serde_json::json!({}),
+            // A config of no mappings over no dataset: enough for runs no chunk is matched of.
+            config_snapshot: concord_models::Json(ConfigSnapshot {
+                config_id: MatchingConfigId::generate(),
+                name: "seeded".to_owned(),
+                version: 1,
+                reference_data_id: ReferenceDatasetId::generate(),
+                field_mappings: serde_json::json!([]),
+                threshold: 0.85,
+                review_floor: 0.7,
+                ambiguity_margin: 0.02,
+                chunk_size: 1000,
+                candidates: None,
+                scoring: Scoring::Probabilistic,
+                assignment: Assignment::Independent,
+            }),
             rows_total: 0,
             config_id: None,
             reference_data_id: None,

@@ -64,13 +64,7 @@ impl MatchingPass<'_> {
             tracing::info!(%run_id, status = %run.status, "run is not ai_resolving; AI task skipped");
             return Ok(());
         }
-        let snapshot: ConfigSnapshot = match serde_json::from_value(run.config_snapshot.clone()) {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                let reason = format!("the run's config snapshot is unreadable: {error}");
-                return self.fail(run_id, &reason).await;
-            }
-        };
+        let snapshot = &run.config_snapshot.0;
         let mappings: Vec<Mapping> = snapshot
             .field_mappings
             .as_array()
@@ -104,7 +98,7 @@ impl MatchingPass<'_> {
                 return Ok(());
             }
             let items = self
-                .items(&mut conn, &run, &snapshot, &mappings, &columns, batch)
+                .items(&mut conn, &run, snapshot, &mappings, &columns, batch)
                 .await?;
             drop(conn);
             let calls_before = session.calls_made();
@@ -157,24 +151,6 @@ impl MatchingPass<'_> {
                 .await?;
                 tracing::info!(%run_id, matched = completed.rows_matched,
                     accepted = completed.ai_accepted, "matching run completed after its AI pass");
-            }
-            Ok(())
-        })
-        .await?;
-        self.outbox_waker.notify_one();
-        Ok(())
-    }
-
-    async fn fail(&self, run_id: MatchingRunId, reason: &str) -> Result<(), JobError> {
-        tracing::warn!(%run_id, %reason, "matching run failed in its AI pass");
-        let mut conn = connection(self.pool).await?;
-        conn.transaction::<_, JobError, _>(async |conn| {
-            if let Some(failed) = MatchingRun::fail(conn, run_id, reason).await? {
-                OutboxMessage::enqueue(
-                    conn,
-                    matching_run_event(concord_messages::EventType::MatchingRunFailed, &failed),
-                )
-                .await?;
             }
             Ok(())
         })

@@ -23,9 +23,7 @@ use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_results::{
     ResolutionResult, ResolutionResultFilter, ResolutionStatus,
 };
-use concord_models::resolution_runs::{
-    AiTally, PolicySnapshot, ResolutionRun, ResolutionRunStatus,
-};
+use concord_models::resolution_runs::{AiTally, ResolutionRun, ResolutionRunStatus};
 use concord_models::DbPool;
 use concord_runs::resolution::{self, resolve_documents_with, ChunkTables, TableCache, TableError};
 use concord_scoring::policy::{Decided, EvalLimits, LookupTables, ResolvedValue};
@@ -69,15 +67,12 @@ impl ResolutionPass<'_> {
             tracing::info!(%run_id, status = %run.status, "run is not running; AI task skipped");
             return Ok(());
         }
-        let snapshot: PolicySnapshot = serde_json::from_value(run.policy_snapshot.clone())
-            .map_err(|e| {
-                JobError::Permanent(format!("the run's policy snapshot is unreadable: {e}"))
-            })?;
-        let policy = match resolution::compile(&snapshot) {
+        let snapshot = &run.policy_snapshot.0;
+        let policy = match resolution::compile(snapshot) {
             Ok(compiled) => compiled,
             Err(reason) => return Err(JobError::Permanent(reason)),
         };
-        let tables = match self.tables.chunk_tables(self.pool, &snapshot).await {
+        let tables = match self.tables.chunk_tables(self.pool, snapshot).await {
             Ok(tables) => tables,
             Err(TableError::Missing(reason)) => return self.fail(run_id, &reason).await,
             Err(TableError::Store(error)) => return Err(error),

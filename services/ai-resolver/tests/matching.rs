@@ -139,7 +139,7 @@ async fn seed_with(pool: &DbPool, extra: usize) -> Seeded {
                 job_run_id,
                 mode: MatchingMode::Smart,
                 status: MatchingRunStatus::Running,
-                config_snapshot: serde_json::to_value(&snapshot).expect("json"),
+                config_snapshot: concord_models::Json(snapshot),
                 rows_total: 4 + extra as i32,
                 config_id: None,
                 reference_data_id: Some(dataset_id),

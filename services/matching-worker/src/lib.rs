@@ -195,21 +195,14 @@ impl MatchingJobHandler {
         run: &MatchingRun,
         chunk: &concord_messages::ChunkRange,
     ) -> Result<Result<(), RunFailure>, JobError> {
-        let snapshot: ConfigSnapshot = match serde_json::from_value(run.config_snapshot.clone()) {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                return Ok(Err(RunFailure(format!(
-                    "the run's config snapshot is unreadable: {error}"
-                ))))
-            }
-        };
+        let snapshot = &run.config_snapshot.0;
         let model = run.model.as_ref().map(|m| &m.0);
         if snapshot.scoring == Scoring::Probabilistic && model.is_none() {
             return Ok(Err(RunFailure(
                 "the run scores probabilistically but has no trained model".to_owned(),
             )));
         }
-        let Prepared { spec, index } = match self.prepare(conn, &snapshot, model).await? {
+        let Prepared { spec, index } = match self.prepare(conn, snapshot, model).await? {
             Ok(prepared) => prepared,
             Err(failure) => return Ok(Err(failure)),
         };

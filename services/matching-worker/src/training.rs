@@ -50,14 +50,7 @@ impl MatchingJobHandler {
                 let Some(run) = self.take_up(conn, organization_id, run_id).await? else {
                     return Ok(());
                 };
-                match serde_json::from_value::<ConfigSnapshot>(run.config_snapshot.clone()) {
-                    Ok(snapshot) => (snapshot, Some(run)),
-                    Err(error) => {
-                        let reason = format!("the run's config snapshot is unreadable: {error}");
-                        MatchingModel::fail(conn, model_id, &reason).await?;
-                        return self.fail_run(conn, run_id, RunFailure(reason)).await;
-                    }
-                }
+                (run.config_snapshot.0.clone(), Some(run))
             }
             None => {
                 let config = MatchingConfig::find(conn, organization_id, row.config_id).await?;

@@ -146,7 +146,7 @@ async fn seed_run_in_mode(
                 job_run_id,
                 mode,
                 status: MatchingRunStatus::Queued,
-                config_snapshot: serde_json::to_value(&snapshot).expect("json"),
+                config_snapshot: concord_models::Json(snapshot),
                 rows_total: documents,
                 config_id: None,
                 reference_data_id: Some(dataset_id),

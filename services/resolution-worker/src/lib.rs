@@ -15,9 +15,7 @@ use concord_models::documents::Document;
 use concord_models::ids::ResolutionRunId;
 use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_results::ResolutionResult;
-use concord_models::resolution_runs::{
-    PolicySnapshot, ResolutionChunkTally, ResolutionRun, ResolutionRunStatus,
-};
+use concord_models::resolution_runs::{ResolutionChunkTally, ResolutionRun, ResolutionRunStatus};
 use concord_models::DbPool;
 use concord_scoring::policy::EvalLimits;
 use concord_service::outbox::resolution_run_event;
@@ -102,19 +100,12 @@ impl ResolutionJobHandler {
         run: &ResolutionRun,
         chunk: &ResolutionJobChunk,
     ) -> Result<Result<(), RunFailure>, JobError> {
-        let snapshot: PolicySnapshot = match serde_json::from_value(run.policy_snapshot.clone()) {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                return Ok(Err(RunFailure(format!(
-                    "the run's policy snapshot is unreadable: {error}"
-                ))))
-            }
-        };
-        let policy = match self.policies.get(&snapshot).await {
+        let snapshot = &run.policy_snapshot.0;
+        let policy = match self.policies.get(snapshot).await {
             Ok(policy) => policy,
             Err(reason) => return Ok(Err(RunFailure(reason))),
         };
-        let tables = match self.tables.chunk_tables(&self.pool, &snapshot).await {
+        let tables = match self.tables.chunk_tables(&self.pool, snapshot).await {
             Ok(tables) => tables,
             Err(TableError::Missing(reason)) => return Ok(Err(RunFailure(reason))),
             Err(TableError::Store(error)) => return Err(error),

@@ -107,7 +107,7 @@ async fn seed_run(
                 organization_id,
                 source_run_id: job_run_id,
                 status: ResolutionRunStatus::Pending,
-                policy_snapshot: serde_json::to_value(&snapshot).expect("json"),
+                policy_snapshot: concord_models::Json(snapshot),
                 dialect_snapshot: None,
                 documents_total: documents,
                 policy_id: None,

@@ -132,7 +132,7 @@ async fn start_run(stack: &Stack) -> ResolutionRunId {
                     organization_id,
                     source_run_id: job_run_id,
                     status: ResolutionRunStatus::Pending,
-                    policy_snapshot: serde_json::to_value(&snapshot).expect("json"),
+                    policy_snapshot: concord_models::Json(snapshot),
                     dialect_snapshot: None,
                     documents_total: VALUES.len() as i32,
                     policy_id: None,

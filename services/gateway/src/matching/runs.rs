@@ -231,7 +231,7 @@ async fn create_run(
                     job_run_id: job_id,
                     mode,
                     status: MatchingRunStatus::Queued,
-                    config_snapshot: serde_json::to_value(&snapshot).map_err(ApiError::internal)?,
+                    config_snapshot: concord_models::Json(snapshot),
                     rows_total: total,
                     config_id: Some(config.id),
                     reference_data_id: Some(config.reference_data_id),

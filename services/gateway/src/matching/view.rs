@@ -78,7 +78,7 @@ pub struct MatchingRunView {
     /// The AI pass (smart runs, or `/ai-resolve` of a completed run).
     pub ai: AiCountersView,
     pub error: Option<String>,
-    pub config: serde_json::Value,
+    pub config: ConfigSnapshot,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -133,7 +133,7 @@ impl MatchingRunView {
                 calls: run.ai_calls,
             },
             error: run.error,
-            config: run.config_snapshot,
+            config: run.config_snapshot.0,
             created_at: run.created_at,
             updated_at: run.updated_at,
             started_at: run.started_at,
@@ -145,8 +145,7 @@ impl MatchingRunView {
 
 /// Whether the run scores with a trained model.
 fn probabilistic(run: &MatchingRun) -> bool {
-    serde_json::from_value::<ConfigSnapshot>(run.config_snapshot.clone())
-        .is_ok_and(|snapshot| snapshot.scoring == Scoring::Probabilistic)
+    run.config_snapshot.0.scoring == Scoring::Probabilistic
 }
 
 /// A light view for polling.

@@ -161,11 +161,8 @@ async fn create_run(
                     organization_id,
                     source_run_id: job.id,
                     status: ResolutionRunStatus::Pending,
-                    policy_snapshot: serde_json::to_value(&snapshot).map_err(ApiError::internal)?,
-                    dialect_snapshot: dialect_snapshot
-                        .map(|snapshot| serde_json::to_value(&snapshot))
-                        .transpose()
-                        .map_err(ApiError::internal)?,
+                    policy_snapshot: concord_models::Json(snapshot),
+                    dialect_snapshot: dialect_snapshot.map(concord_models::Json),
                     documents_total: job.document_count,
                     policy_id: Some(policy.id),
                     dialect_id,
@@ -202,9 +199,7 @@ async fn execute_run(
             if run.status != ResolutionRunStatus::Pending {
                 return Ok((run, false));
             }
-            let chunk_size = serde_json::from_value::<PolicySnapshot>(run.policy_snapshot.clone())
-                .map(|snapshot| snapshot.chunk_size)
-                .map_err(ApiError::internal)?;
+            let chunk_size = run.policy_snapshot.0.chunk_size;
             let chunks = chunk_ranges(run.documents_total, chunk_size);
             let chunks_total = i32::try_from(chunks.len()).unwrap_or(i32::MAX);
             let Some(run) = ResolutionRun::execute(conn, organization_id, id, chunks_total).await?

@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use concord_models::resolution_results::ResolutionResult;
-use concord_models::resolution_runs::{
-    DialectSnapshot, PolicySnapshot, ResolutionRun, ResolutionRunStatus,
-};
+use concord_models::resolution_runs::{ResolutionRun, ResolutionRunStatus};
 use concord_scoring::dialect::DialectSettings;
 use concord_scoring::policy::{FieldSpec, FieldType, ResolvedValue};
 use serde::Serialize;
@@ -49,17 +47,8 @@ pub struct CountersView {
 impl From<ResolutionRun> for ResolutionRunView {
     fn from(run: ResolutionRun) -> Self {
         let id = run.id.to_string();
-        let policy_version = run
-            .policy_snapshot
-            .get("version")
-            .and_then(Value::as_i64)
-            .and_then(|v| i32::try_from(v).ok());
-        let dialect_version = run
-            .dialect_snapshot
-            .as_ref()
-            .and_then(|d| d.get("version"))
-            .and_then(Value::as_i64)
-            .and_then(|v| i32::try_from(v).ok());
+        let policy_version = Some(run.policy_snapshot.0.version);
+        let dialect_version = run.dialect_snapshot.as_ref().map(|d| d.0.version);
         Self {
             links: json!({
                 "self": format!("/v1/resolutions/{id}"),
@@ -106,25 +95,19 @@ impl Renderer {
     pub fn of(run: &ResolutionRun) -> Result<Renderer, ApiError> {
         let settings = match &run.dialect_snapshot {
             None => DialectSettings::default(),
-            Some(value) => {
-                let snapshot: DialectSnapshot =
-                    serde_json::from_value(value.clone()).map_err(ApiError::internal)?;
-                DialectSettings::parse(&snapshot.settings).map_err(|errors| {
-                    ApiError::internal(std::io::Error::other(format!(
-                        "the run's dialect snapshot is invalid: {}",
-                        errors
-                            .iter()
-                            .map(|e| format!("{}: {}", e.field, e.message))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    )))
-                })?
-            }
+            Some(snapshot) => DialectSettings::parse(&snapshot.0.settings).map_err(|errors| {
+                ApiError::internal(std::io::Error::other(format!(
+                    "the run's dialect snapshot is invalid: {}",
+                    errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )))
+            })?,
         };
-        let snapshot: PolicySnapshot =
-            serde_json::from_value(run.policy_snapshot.clone()).map_err(ApiError::internal)?;
-        let specs: Vec<FieldSpec> =
-            serde_json::from_value(snapshot.fields).map_err(ApiError::internal)?;
+        let specs: Vec<FieldSpec> = serde_json::from_value(run.policy_snapshot.0.fields.clone())
+            .map_err(ApiError::internal)?;
         let fields = specs
             .into_iter()
             .map(|spec| {
