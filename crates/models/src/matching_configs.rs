@@ -5,7 +5,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::ids::{MatchingConfigId, OrganizationId, ReferenceDatasetId};
 use crate::schema::matching_configs;
 use crate::text_enum::text_enum;
-use crate::StoreError;
+use crate::{Json, StoreError};
+pub use concord_scoring::matcher::FieldMapping;
 
 text_enum! {
     /// How a config's candidates get their confidence: the learned Fellegi–Sunter model, or the
@@ -53,7 +54,8 @@ pub struct MatchingConfig {
     pub organization_id: OrganizationId,
     pub name: String,
     pub reference_data_id: ReferenceDatasetId,
-    pub field_mappings: serde_json::Value,
+    /// As the user sent them (`[{source, target, strategy, params, weight}]`), validated.
+    pub field_mappings: Json<Vec<FieldMapping>>,
     pub threshold: f64,
     pub review_floor: f64,
     pub ambiguity_margin: f64,
@@ -71,7 +73,8 @@ pub struct NewMatchingConfig {
     pub organization_id: OrganizationId,
     pub name: String,
     pub reference_data_id: ReferenceDatasetId,
-    pub field_mappings: serde_json::Value,
+    /// As the user sent them (`[{source, target, strategy, params, weight}]`), validated.
+    pub field_mappings: Json<Vec<FieldMapping>>,
     pub threshold: f64,
     pub review_floor: f64,
     pub ambiguity_margin: f64,
@@ -84,7 +87,8 @@ pub struct NewMatchingConfig {
 #[diesel(table_name = matching_configs)]
 pub struct MatchingConfigUpdate {
     pub name: String,
-    pub field_mappings: serde_json::Value,
+    /// As the user sent them (`[{source, target, strategy, params, weight}]`), validated.
+    pub field_mappings: Json<Vec<FieldMapping>>,
     pub threshold: f64,
     pub review_floor: f64,
     pub ambiguity_margin: f64,

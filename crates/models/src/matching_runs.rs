@@ -88,8 +88,8 @@ pub struct ConfigSnapshot {
     pub name: String,
     pub version: i32,
     pub reference_data_id: ReferenceDatasetId,
-    /// As the user sent them (`[{source, target, strategy, params, weight}]`).
-    pub field_mappings: serde_json::Value,
+    /// As the user sent them (`[{source, target, strategy, params, weight}]`), validated.
+    pub field_mappings: Vec<crate::matching_configs::FieldMapping>,
     pub threshold: f64,
     pub review_floor: f64,
     pub ambiguity_margin: f64,

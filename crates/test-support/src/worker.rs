@@ -149,7 +149,7 @@ pub async fn seed_matching_run(
                 name: "seeded".to_owned(),
                 version: 1,
                 reference_data_id: ReferenceDatasetId::generate(),
-                field_mappings: serde_json::json!([]),
+                field_mappings: Vec::new(),
                 threshold: 0.85,
                 review_floor: 0.7,
                 ambiguity_margin: 0.02,

@@ -67,14 +67,10 @@ impl MatchingPass<'_> {
         let snapshot = &run.config_snapshot.0;
         let mappings: Vec<Mapping> = snapshot
             .field_mappings
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                Some(Mapping {
-                    source: m.get("source")?.as_str()?.to_owned(),
-                    target: m.get("target")?.as_str()?.to_owned(),
-                })
+            .iter()
+            .map(|m| Mapping {
+                source: m.source.clone(),
+                target: m.target.clone(),
             })
             .collect();
         let ids: Option<Vec<MatchResultId>> = if item_ids.is_empty() {

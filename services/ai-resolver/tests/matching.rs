@@ -119,10 +119,11 @@ async fn seed_with(pool: &DbPool, extra: usize) -> Seeded {
             name: "ledger".to_owned(),
             version: 1,
             reference_data_id: dataset_id,
-            field_mappings: json!([
+            field_mappings: serde_json::from_value(json!([
                 {"source": "vendor_name", "target": "vendor", "strategy": "fuzzy", "params": {"kind": "name"}, "weight": 1},
                 {"source": "invoice_number", "target": "invoice", "strategy": "fuzzy", "params": {"kind": "identifier"}, "weight": 2}
-            ]),
+            ]))
+                .expect("field mappings"),
             threshold: 0.85,
             review_floor: 0.6,
             ambiguity_margin: 0.02,

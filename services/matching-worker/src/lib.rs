@@ -35,7 +35,7 @@ use concord_models::matching_runs::{
 use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
-use concord_scoring::matcher::{FieldMapping, MatchSettings, MatchSpec, ReferenceIndex};
+use concord_scoring::matcher::{MatchSettings, MatchSpec, ReferenceIndex};
 use concord_service::outbox::matching_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
@@ -320,8 +320,7 @@ pub(crate) fn compile_spec(
     snapshot: &ConfigSnapshot,
     columns: &[String],
 ) -> Result<MatchSpec, String> {
-    let mappings: Vec<FieldMapping> = serde_json::from_value(snapshot.field_mappings.clone())
-        .map_err(|error| format!("the config's field mappings are unreadable: {error}"))?;
+    let mappings = &snapshot.field_mappings;
     let candidates = match snapshot.candidates {
         Some(k) => usize::try_from(k)
             .map_err(|_| format!("the run's candidate count {k} is not a count"))?,
@@ -340,6 +339,6 @@ pub(crate) fn compile_spec(
     })
     .map_err(|error| format!("the config is invalid at {}: {}", error.path, error.message))?;
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    MatchSpec::compile(&mappings, settings, &columns)
+    MatchSpec::compile(mappings, settings, &columns)
         .map_err(|error| format!("the config is invalid at {}: {}", error.path, error.message))
 }

@@ -228,7 +228,7 @@ fn snapshot_of(config: &MatchingConfig) -> ConfigSnapshot {
         name: config.name.clone(),
         version: config.version,
         reference_data_id: config.reference_data_id,
-        field_mappings: config.field_mappings.clone(),
+        field_mappings: config.field_mappings.0.clone(),
         threshold: config.threshold,
         review_floor: config.review_floor,
         ambiguity_margin: config.ambiguity_margin,

@@ -125,11 +125,12 @@ async fn seed_run_in_mode(
             name: "ledger match".to_owned(),
             version: 1,
             reference_data_id: dataset_id,
-            field_mappings: serde_json::json!([
+            field_mappings: serde_json::from_value(serde_json::json!([
                 {"source": "vendor_name", "target": "vendor", "strategy": "fuzzy", "params": {"kind": "name"}, "weight": 1},
                 {"source": "invoice_number", "target": "invoice", "strategy": "fuzzy", "params": {"kind": "identifier"}, "weight": 2},
                 {"source": "amount", "target": "amount", "strategy": "numeric_range", "params": {"tolerance_pct": 1}, "weight": 1}
-            ]),
+            ]))
+                .expect("field mappings"),
             threshold: 0.85,
             review_floor: 0.7,
             ambiguity_margin: 0.02,

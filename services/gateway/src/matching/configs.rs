@@ -70,7 +70,7 @@ pub struct ReviewBandBody {
 /// A config body that the scoring core accepted against its dataset's columns.
 struct ValidConfig {
     name: String,
-    field_mappings: serde_json::Value,
+    field_mappings: Vec<FieldMapping>,
     settings: MatchSettings,
     scoring: Scoring,
     assignment: Assignment,
@@ -130,10 +130,9 @@ async fn validate(
     .with_assignment(assignment.into());
     MatchSpec::compile(&body.field_mappings, settings, &column_names)
         .map_err(|e| ApiError::validation(e.path, e.message))?;
-    let field_mappings = serde_json::to_value(&body.field_mappings).map_err(ApiError::internal)?;
     Ok(ValidConfig {
         name,
-        field_mappings,
+        field_mappings: body.field_mappings.clone(),
         settings,
         scoring,
         assignment,
@@ -164,7 +163,7 @@ async fn create_config(
             organization_id: auth.organization_id,
             name: valid.name,
             reference_data_id: dataset_id,
-            field_mappings: valid.field_mappings,
+            field_mappings: concord_models::Json(valid.field_mappings),
             threshold: valid.settings.threshold,
             review_floor: valid.settings.review_floor,
             ambiguity_margin: valid.settings.ambiguity_margin,
@@ -250,7 +249,7 @@ async fn replace_config(
         id,
         MatchingConfigUpdate {
             name: valid.name,
-            field_mappings: valid.field_mappings,
+            field_mappings: concord_models::Json(valid.field_mappings),
             threshold: valid.settings.threshold,
             review_floor: valid.settings.review_floor,
             ambiguity_margin: valid.settings.ambiguity_margin,

@@ -12,7 +12,7 @@ pub struct MatchingConfigView {
     pub id: String,
     pub name: String,
     pub reference_data_id: String,
-    pub field_mappings: serde_json::Value,
+    pub field_mappings: Vec<concord_scoring::matcher::FieldMapping>,
     pub threshold: f64,
     pub review_band: ReviewBandView,
     pub ambiguity_margin: f64,
@@ -47,7 +47,7 @@ impl From<MatchingConfig> for MatchingConfigView {
             id,
             name: config.name,
             reference_data_id: config.reference_data_id.to_string(),
-            field_mappings: config.field_mappings,
+            field_mappings: config.field_mappings.0,
             threshold: config.threshold,
             review_band: ReviewBandView {
                 lower: config.review_floor,
