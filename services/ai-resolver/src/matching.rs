@@ -225,21 +225,19 @@ impl MatchingPass<'_> {
 fn candidate_ids(result: &MatchResult) -> impl Iterator<Item = &str> {
     result
         .candidates
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("reference_row_id")?.as_str())
+        .0
+        .iter()
+        .map(|c| c.reference_row_id.as_str())
 }
 
 /// The deterministic confidence of a candidate row of the result.
 fn candidate_confidence(result: &MatchResult, row_id: &str) -> Option<f64> {
     result
         .candidates
-        .as_array()?
+        .0
         .iter()
-        .find(|c| c.get("reference_row_id").and_then(Value::as_str) == Some(row_id))?
-        .get("confidence")?
-        .as_f64()
+        .find(|c| c.reference_row_id == row_id)
+        .map(|c| c.confidence)
 }
 
 /// The items asked with the candidates in order, then reversed.

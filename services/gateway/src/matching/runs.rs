@@ -11,9 +11,7 @@ use concord_messages::{jobs, EventType, MatchingJob};
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
 use concord_models::job_runs::{JobRun, JobRunStatus};
-use concord_models::match_results::{
-    FieldEvidence, MatchCandidate, MatchResult, ResultFilter, Review, ReviewStatus,
-};
+use concord_models::match_results::{MatchResult, ResultFilter, Review, ReviewStatus};
 use concord_models::matching_configs::{MatchingConfig, Scoring};
 use concord_models::matching_models::{MatchingModel, MatchingModelStatus, TrainingRequest};
 use concord_models::matching_runs::{
@@ -684,10 +682,9 @@ async fn review_result(
 fn candidate_ids(result: &MatchResult) -> impl Iterator<Item = &str> {
     result
         .candidates
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|candidate| candidate.get("reference_row_id")?.as_str())
+        .0
+        .iter()
+        .map(|candidate| candidate.reference_row_id.as_str())
 }
 
 /// Rows per database page while exporting.
@@ -752,18 +749,18 @@ async fn export_results(
 
 fn write_csv_row(out: &mut BytesMut, row: &MatchResult) -> Result<(), ApiError> {
     // The top candidates as `row_id:confidence`, best first, separated by `|`.
-    let candidates: Vec<MatchCandidate> = serde_json::from_value(row.candidates.clone())
-        .map_err(|e| ApiError::internal_message(format!("result {}: candidates: {e}", row.id)))?;
-    let candidates = candidates
+    let candidates = row
+        .candidates
+        .0
         .iter()
         .map(|c| format!("{}:{:.4}", c.reference_row_id, c.confidence))
         .collect::<Vec<_>>()
         .join("|");
     // Per field `source=level:bits` (or `source=score` without a model), `|`-separated: the
     // waterfall of the match weight.
-    let evidence: Vec<FieldEvidence> = serde_json::from_value(row.evidence.clone())
-        .map_err(|e| ApiError::internal_message(format!("result {}: evidence: {e}", row.id)))?;
-    let evidence = evidence
+    let evidence = row
+        .evidence
+        .0
         .iter()
         .map(|e| match (&e.level, e.match_weight, e.score) {
             (Some(level), Some(bits), _) => format!("{}={level}:{bits:+.2}", e.source),

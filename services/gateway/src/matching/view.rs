@@ -227,8 +227,8 @@ pub struct MatchResultView {
     pub resolved_by: ResolvedBy,
     /// The best candidate's match weight in bits (probabilistic runs).
     pub match_weight: Option<f64>,
-    pub evidence: serde_json::Value,
-    pub candidates: serde_json::Value,
+    pub evidence: Vec<concord_models::match_results::FieldEvidence>,
+    pub candidates: Vec<concord_models::match_results::MatchCandidate>,
     pub review: Option<ReviewView>,
     /// What the AI pass decided, once it looked at the result (null otherwise).
     pub ai: Option<AiDecisionView>,
@@ -265,8 +265,8 @@ impl From<MatchResult> for MatchResultView {
             ambiguous: result.ambiguous,
             resolved_by: result.resolved_by,
             match_weight: result.match_weight,
-            evidence: result.evidence,
-            candidates: result.candidates,
+            evidence: result.evidence.0,
+            candidates: result.candidates.0,
             review: result.reviewed_at.map(|reviewed_at| ReviewView {
                 notes: result.review_notes,
                 reviewed_at,
