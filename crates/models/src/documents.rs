@@ -14,6 +14,8 @@ pub struct Document {
     pub position: i32,
     pub document_id: String,
     pub filename: String,
+    /// Free-form JSON by design: the values an upstream system extracted, keyed by its own field
+    /// names (a config or policy names which it reads).
     pub field_values: serde_json::Value,
 }
 

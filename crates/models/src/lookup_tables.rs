@@ -54,6 +54,7 @@ pub struct LookupTableEntry {
     pub code: String,
     pub label: String,
     pub aliases: Vec<String>,
+    /// Free-form JSON by design: the table's other columns as the user uploaded them.
     pub attributes: serde_json::Value,
 }
 

@@ -23,7 +23,10 @@ pub struct OutboxMessage {
     pub exchange: OutboxExchange,
     pub routing_key: String,
     pub message_id: Uuid,
+    /// Any message's JSON, made from its typed contract (`concord-messages`) when enqueued and
+    /// published as it is: the outbox carries every kind, so it cannot hold one type.
     pub payload: serde_json::Value,
+    /// String headers such as `traceparent`, as a JSON object.
     pub headers: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
@@ -37,6 +40,7 @@ pub struct NewOutboxMessage {
     pub exchange: OutboxExchange,
     pub routing_key: String,
     pub message_id: Uuid,
+    /// See [`OutboxMessage::payload`].
     pub payload: serde_json::Value,
     /// String headers such as `traceparent`, as a JSON object.
     pub headers: serde_json::Value,
