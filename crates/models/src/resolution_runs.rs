@@ -81,8 +81,8 @@ pub struct PolicySnapshot {
     pub policy_id: DataPolicyId,
     pub name: String,
     pub version: i32,
-    pub fields: serde_json::Value,
-    pub rules: serde_json::Value,
+    pub fields: Vec<concord_scoring::policy::FieldSpec>,
+    pub rules: Vec<concord_scoring::policy::RuleSpec>,
     pub tables: Vec<TableRef>,
     /// Documents per chunk job.
     pub chunk_size: i32,

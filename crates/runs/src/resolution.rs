@@ -278,11 +278,10 @@ impl PolicyCache {
 
 /// A run's policy snapshot compiled; the error says why the run cannot go on.
 pub fn compile(snapshot: &PolicySnapshot) -> Result<CompiledPolicy, String> {
-    let document: PolicyDocument = serde_json::from_value(serde_json::json!({
-        "fields": snapshot.fields,
-        "rules": snapshot.rules,
-    }))
-    .map_err(|error| format!("the run's policy snapshot is unreadable: {error}"))?;
+    let document = PolicyDocument {
+        fields: snapshot.fields.clone(),
+        rules: snapshot.rules.clone(),
+    };
     let known: Vec<&str> = snapshot.tables.iter().map(|t| t.name.as_str()).collect();
     let policy =
         CompiledPolicy::compile(&document, &|name| known.contains(&name)).map_err(|errors| {

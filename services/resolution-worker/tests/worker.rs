@@ -83,14 +83,16 @@ async fn seed_run(
             policy_id: DataPolicyId::generate(),
             name: "countries".to_owned(),
             version: 1,
-            fields: serde_json::json!([
+            fields: serde_json::from_value(serde_json::json!([
                 {"field_key": "country", "type": "code"},
                 {"field_key": "amount", "type": "number"}
-            ]),
-            rules: serde_json::json!([
+            ]))
+                .expect("policy fields"),
+            rules: serde_json::from_value(serde_json::json!([
                 {"rule_type": "lookup", "target_field": "country", "config": {"table": "countries", "source_field": "country"}},
                 {"rule_type": "parse_number", "target_field": "amount", "config": {"source_field": "amount", "decimal_mark": ","}}
-            ]),
+            ]))
+                .expect("policy rules"),
             tables: vec![TableRef {
                 name: "countries".to_owned(),
                 built_in: false,

@@ -108,14 +108,16 @@ async fn start_run(stack: &Stack) -> ResolutionRunId {
                 policy_id: DataPolicyId::generate(),
                 name: "regions".to_owned(),
                 version: 1,
-                fields: json!([
+                fields: serde_json::from_value(json!([
                     {"field_key": "country", "type": "code"},
                     {"field_key": "label", "type": "string"}
-                ]),
-                rules: json!([
+                ]))
+                .expect("policy fields"),
+                rules: serde_json::from_value(json!([
                     {"rule_type": "lookup", "target_field": "country", "config": {"table": "regions", "source_field": "country", "fallback": "llm"}},
                     {"rule_type": "format", "target_field": "label", "config": {"template": "region {country}"}}
-                ]),
+                ]))
+                .expect("policy rules"),
                 tables: vec![TableRef {
                     name: "regions".to_owned(),
                     built_in: false,

@@ -149,8 +149,8 @@ async fn create_run(
                 policy_id: policy.id,
                 name: policy.name,
                 version: policy.version,
-                fields: policy.fields,
-                rules: policy.rules,
+                fields: document.fields,
+                rules: document.rules,
                 tables,
                 chunk_size,
             };

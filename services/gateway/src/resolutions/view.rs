@@ -106,8 +106,7 @@ impl Renderer {
                 )))
             })?,
         };
-        let specs: Vec<FieldSpec> = serde_json::from_value(run.policy_snapshot.0.fields.clone())
-            .map_err(ApiError::internal)?;
+        let specs: Vec<FieldSpec> = run.policy_snapshot.0.fields.clone();
         let fields = specs
             .into_iter()
             .map(|spec| {
