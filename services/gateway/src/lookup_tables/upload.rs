@@ -320,12 +320,7 @@ impl CsvTable {
         for (index, field) in self.parser.fields().enumerate() {
             let cell = std::str::from_utf8(field)
                 .map_err(|_| line_error(line, format!("field {} is not valid UTF-8", index + 1)))?;
-            if cell.contains('\0') {
-                return Err(line_error(
-                    line,
-                    format!("field {} holds a NUL character (U+0000)", index + 1),
-                ));
-            }
+            crate::extract::reject_nul(&format!("field {}", index + 1), Some(line), cell)?;
             cells.push(cell);
         }
         let Some(header) = &self.header else {
