@@ -12,4 +12,5 @@
 pub mod ai;
 pub mod cache;
 pub mod chunks;
+pub mod engine;
 pub mod resolution;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use concord_messages::{EventType, MatchingJob};
 use concord_models::documents::Document;
-use concord_models::ids::{MatchingModelId, MatchingRunId, OrganizationId};
+use concord_models::ids::{JobRunId, MatchingModelId, MatchingRunId, OrganizationId};
 use concord_models::match_results::MatchResult;
 use concord_models::matching_configs::Scoring;
 use concord_models::matching_runs::{
@@ -35,12 +35,14 @@ use concord_models::matching_runs::{
 use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
-use concord_scoring::matcher::{MatchSettings, MatchSpec, ReferenceIndex};
+use concord_runs::engine::{self, ChunkCount, ChunkedRun, RunFailure};
+use concord_scoring::matcher::{Assignment, MatchSettings, MatchSpec, ReferenceIndex};
 use concord_service::outbox::matching_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
 pub use index_cache::IndexCache;
+pub use scoring::ScoredChunk;
 
 pub const NAME: &str = "matching-worker";
 pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9101";
@@ -59,11 +61,9 @@ impl MatchingJobHandler {
     }
 }
 
-/// Why a run (or a training) cannot go on: it fails with this as its readable `error`.
-pub(crate) struct RunFailure(pub(crate) String);
-
 /// What a run's snapshot compiles to against its dataset as it is now.
-pub(crate) struct Prepared {
+#[derive(Clone)]
+pub struct Prepared {
     pub(crate) spec: Arc<MatchSpec>,
     pub(crate) index: Arc<ReferenceIndex>,
 }
@@ -97,10 +97,130 @@ impl JobHandler for MatchingJobHandler {
             tracing::info!(%run_id, "run taken up (no chunk in the message)");
             return Ok(());
         };
-        match self.match_chunk(conn, &run, chunk).await? {
-            Ok(()) => Ok(()),
-            Err(failure) => self.fail_run(conn, run_id, failure).await,
+        engine::take_chunk(self, conn, &run, chunk.into()).await
+    }
+}
+
+/// A matching run's chunks: documents scored against the reference index, results written, the
+/// run completed — assigned one-to-one first, or handed to the AI pass when it is smart.
+impl ChunkedRun for MatchingJobHandler {
+    type Run = MatchingRun;
+    type RunId = MatchingRunId;
+    type Prepared = Prepared;
+    type Output = ScoredChunk;
+    const KIND: &'static str = "matching";
+
+    fn documents_of(run: &MatchingRun) -> JobRunId {
+        run.job_run_id
+    }
+
+    fn id_of(run: &MatchingRun) -> MatchingRunId {
+        run.id
+    }
+
+    async fn prepare(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &MatchingRun,
+    ) -> Result<Result<Prepared, RunFailure>, JobError> {
+        let snapshot = &run.config_snapshot.0;
+        let model = run.model.as_ref().map(|m| &m.0);
+        if snapshot.scoring == Scoring::Probabilistic && model.is_none() {
+            return Ok(Err(RunFailure(
+                "the run scores probabilistically but has no trained model".to_owned(),
+            )));
         }
+        self.compile(conn, snapshot, model).await
+    }
+
+    fn compute(
+        run_id: MatchingRunId,
+        prepared: &Prepared,
+        documents: Vec<Document>,
+    ) -> ScoredChunk {
+        scoring::score_documents(run_id, &prepared.spec, &prepared.index, documents)
+    }
+
+    fn documents_in(output: &ScoredChunk) -> u64 {
+        u64::try_from(output.results.len()).unwrap_or(u64::MAX)
+    }
+
+    async fn write(
+        &self,
+        conn: &mut AsyncPgConnection,
+        output: &ScoredChunk,
+    ) -> Result<(), JobError> {
+        MatchResult::insert_all(conn, &output.results).await?;
+        Ok(())
+    }
+
+    async fn count(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &MatchingRun,
+        chunk_index: i32,
+        output: &ScoredChunk,
+    ) -> Result<Option<(MatchingRun, ChunkCount)>, JobError> {
+        let tally = ChunkTally {
+            chunk_index,
+            rows_processed: output.tally.processed,
+            rows_matched: output.tally.matched,
+            confidence_sum: output.tally.confidence_sum,
+        };
+        Ok(MatchingRun::record_chunk(conn, run.id, tally)
+            .await?
+            .map(|counted| {
+                let count = ChunkCount {
+                    done: counted.chunks_done,
+                    total: counted.chunks_total,
+                };
+                (counted, count)
+            }))
+    }
+
+    /// The last chunk is in: a one-to-one run is assigned across all its results; then a smart
+    /// run goes to the AI pass, any other completes.
+    async fn finish(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &MatchingRun,
+        Prepared { spec, index }: &Prepared,
+    ) -> Result<(), JobError> {
+        let assigned;
+        let run = if spec.settings().assignment == Assignment::OneToOne {
+            assigned = assignment::assign_run(conn, run, spec, index).await?;
+            &assigned
+        } else {
+            run
+        };
+        if run.mode == MatchingMode::Smart {
+            return self.hand_to_ai(conn, run).await;
+        }
+        if let Some(completed) = MatchingRun::complete(conn, run.id).await? {
+            OutboxMessage::enqueue(
+                conn,
+                matching_run_event(EventType::MatchingRunCompleted, &completed),
+            )
+            .await?;
+            tracing::info!(run_id = %run.id, rows = completed.rows_processed, "matching run completed");
+        }
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &MatchingRun,
+        reason: &str,
+    ) -> Result<(), JobError> {
+        if let Some(failed) = MatchingRun::fail(conn, run.id, reason).await? {
+            OutboxMessage::enqueue(
+                conn,
+                matching_run_event(EventType::MatchingRunFailed, &failed),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 
@@ -131,27 +251,9 @@ impl MatchingJobHandler {
         Ok(Some(run))
     }
 
-    /// Fails a run with a readable reason and announces it.
-    pub(crate) async fn fail_run(
-        &self,
-        conn: &mut AsyncPgConnection,
-        run_id: MatchingRunId,
-        RunFailure(reason): RunFailure,
-    ) -> Result<(), JobError> {
-        tracing::warn!(%run_id, %reason, "matching run failed");
-        if let Some(failed) = MatchingRun::fail(conn, run_id, &reason).await? {
-            OutboxMessage::enqueue(
-                conn,
-                matching_run_event(EventType::MatchingRunFailed, &failed),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
     /// The spec of a snapshot (with `model` for probabilistic scoring) and the index of its
     /// dataset.
-    pub(crate) async fn prepare(
+    pub(crate) async fn compile(
         &self,
         conn: &mut AsyncPgConnection,
         snapshot: &ConfigSnapshot,
@@ -189,102 +291,6 @@ impl MatchingJobHandler {
         Ok(Ok(Prepared { spec, index }))
     }
 
-    async fn match_chunk(
-        &self,
-        conn: &mut AsyncPgConnection,
-        run: &MatchingRun,
-        chunk: &concord_messages::ChunkRange,
-    ) -> Result<Result<(), RunFailure>, JobError> {
-        let snapshot = &run.config_snapshot.0;
-        let model = run.model.as_ref().map(|m| &m.0);
-        if snapshot.scoring == Scoring::Probabilistic && model.is_none() {
-            return Ok(Err(RunFailure(
-                "the run scores probabilistically but has no trained model".to_owned(),
-            )));
-        }
-        let Prepared { spec, index } = match self.prepare(conn, snapshot, model).await? {
-            Ok(prepared) => prepared,
-            Err(failure) => return Ok(Err(failure)),
-        };
-
-        let start = i32::try_from(chunk.start).map_err(permanent)?;
-        let end = i32::try_from(chunk.end).map_err(permanent)?;
-        let chunk_index = i32::try_from(chunk.index).map_err(permanent)?;
-        let started = std::time::Instant::now();
-        let documents = Document::list(
-            conn,
-            run.job_run_id,
-            Some(start - 1),
-            i64::from(end - start),
-        )
-        .await?;
-        let loaded = started.elapsed();
-        let run_id = run.id;
-        let scored = {
-            let (spec, index) = (spec.clone(), index.clone());
-            tokio::task::spawn_blocking(move || {
-                scoring::score_documents(run_id, &spec, &index, documents)
-            })
-            .await
-            .map_err(|error| JobError::Permanent(format!("scoring the chunk panicked: {error}")))?
-        };
-        let matched_at = started.elapsed();
-        MatchResult::insert_all(conn, &scored.results).await?;
-        let written = started.elapsed();
-        let tally = ChunkTally {
-            chunk_index,
-            rows_processed: scored.tally.processed,
-            rows_matched: scored.tally.matched,
-            confidence_sum: scored.tally.confidence_sum,
-        };
-        let Some(counted) = MatchingRun::record_chunk(conn, run_id, tally).await? else {
-            tracing::info!(%run_id, chunk_index, "chunk already counted; nothing changes");
-            return Ok(Ok(()));
-        };
-        tracing::info!(
-            %run_id,
-            chunk_index,
-            documents = scored.tally.processed,
-            matched = scored.tally.matched,
-            chunks_done = counted.chunks_done,
-            chunks_total = counted.chunks_total,
-            load_ms = loaded.as_millis() as u64,
-            score_ms = (matched_at - loaded).as_millis() as u64,
-            write_ms = (written - matched_at).as_millis() as u64,
-            "chunk matched"
-        );
-        if counted.chunks_done >= counted.chunks_total {
-            let counted =
-                if spec.settings().assignment == concord_scoring::matcher::Assignment::OneToOne {
-                    assignment::assign_run(conn, &counted, &spec, &index).await?
-                } else {
-                    counted
-                };
-            self.finish(conn, &counted).await?;
-        }
-        Ok(Ok(()))
-    }
-
-    /// The last chunk is in: a smart run goes to the AI pass, any other completes.
-    async fn finish(
-        &self,
-        conn: &mut AsyncPgConnection,
-        run: &MatchingRun,
-    ) -> Result<(), JobError> {
-        if run.mode == MatchingMode::Smart {
-            return self.hand_to_ai(conn, run).await;
-        }
-        if let Some(completed) = MatchingRun::complete(conn, run.id).await? {
-            OutboxMessage::enqueue(
-                conn,
-                matching_run_event(EventType::MatchingRunCompleted, &completed),
-            )
-            .await?;
-            tracing::info!(run_id = %run.id, rows = completed.rows_processed, "matching run completed");
-        }
-        Ok(())
-    }
-
     /// The last chunk of a smart run: the run goes to the AI pass (`ai_resolving`) and the
     /// ai-resolver gets its task in the same transaction; it completes the run and announces it.
     /// Nothing happens if the run is no longer running (cancelled meanwhile, say).
@@ -311,6 +317,7 @@ pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// A job that cannot be what its sender meant (a count or position out of range).
 fn permanent(error: impl std::fmt::Display) -> JobError {
     JobError::Permanent(format!("the job is malformed: {error}"))
 }

@@ -20,7 +20,9 @@ use concord_service::JobError;
 use diesel_async::AsyncPgConnection;
 
 use crate::scoring::document_values;
-use crate::{MatchingJobHandler, Prepared, RunFailure};
+use concord_runs::engine::{ChunkedRun, RunFailure};
+
+use crate::{MatchingJobHandler, Prepared};
 
 /// The most reviewers' decisions one training reads (the newest).
 pub const MAX_LABELS: i64 = 20_000;
@@ -81,7 +83,7 @@ impl MatchingJobHandler {
             Err(RunFailure(reason)) => {
                 MatchingModel::fail(conn, model_id, &reason).await?;
                 return match run {
-                    Some(run) => self.fail_run(conn, run.id, RunFailure(reason)).await,
+                    Some(run) => self.fail(conn, &run, &reason).await,
                     None => Ok(()),
                 };
             }
@@ -123,7 +125,7 @@ impl MatchingJobHandler {
         snapshot: &ConfigSnapshot,
         job_run_id: JobRunId,
     ) -> Result<Result<MatchModel, RunFailure>, JobError> {
-        let Prepared { spec, index } = match self.prepare(conn, snapshot, None).await? {
+        let Prepared { spec, index } = match self.compile(conn, snapshot, None).await? {
             Ok(prepared) => prepared,
             Err(failure) => return Ok(Err(failure)),
         };

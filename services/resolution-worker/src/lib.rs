@@ -10,20 +10,24 @@
 //! queue and stays `running` until that pass ends. Compiled policies and lookup tables are kept
 //! per worker and shared by every chunk and run.
 
-use concord_messages::{EventType, ResolutionJob, ResolutionJobChunk};
+use std::sync::Arc;
+
+use concord_messages::{EventType, ResolutionJob};
 use concord_models::documents::Document;
-use concord_models::ids::ResolutionRunId;
+use concord_models::ids::{JobRunId, ResolutionRunId};
 use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_results::ResolutionResult;
 use concord_models::resolution_runs::{ResolutionChunkTally, ResolutionRun, ResolutionRunStatus};
 use concord_models::DbPool;
-use concord_scoring::policy::EvalLimits;
+use concord_scoring::policy::{CompiledPolicy, EvalLimits};
 use concord_service::outbox::resolution_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
+use concord_runs::engine::{self, ChunkCount, ChunkedRun, RunFailure};
 use concord_runs::resolution::{
-    resolve_documents, PolicyCache, TableCache, TableError, DEFAULT_POLICIES, DEFAULT_TABLES,
+    resolve_documents, ChunkTables, PolicyCache, Resolved, TableCache, TableError,
+    DEFAULT_POLICIES, DEFAULT_TABLES,
 };
 
 pub const NAME: &str = "resolution-worker";
@@ -47,8 +51,13 @@ impl ResolutionJobHandler {
     }
 }
 
-/// Why a run cannot go on: it fails with this as its readable `error`.
-struct RunFailure(String);
+/// A chunk's compiled policy and tables, shared with the caches.
+#[derive(Clone)]
+pub struct PreparedPolicy {
+    policy: Arc<CompiledPolicy>,
+    tables: Arc<ChunkTables>,
+    limits: EvalLimits,
+}
 
 impl JobHandler for ResolutionJobHandler {
     type Job = ResolutionJob;
@@ -79,27 +88,32 @@ impl JobHandler for ResolutionJobHandler {
             tracing::info!(%run_id, "no chunk in the message; nothing to do");
             return Ok(());
         };
-        if let Err(RunFailure(reason)) = self.resolve_chunk(conn, &run, chunk).await? {
-            tracing::warn!(%run_id, %reason, "resolution run failed");
-            if let Some(failed) = ResolutionRun::fail(conn, run_id, &reason).await? {
-                OutboxMessage::enqueue(
-                    conn,
-                    resolution_run_event(EventType::ResolutionFailed, &failed),
-                )
-                .await?;
-            }
-        }
-        Ok(())
+        engine::take_chunk(self, conn, &run, chunk.into()).await
     }
 }
 
-impl ResolutionJobHandler {
-    async fn resolve_chunk(
+/// A resolution run's chunks: every document's fields resolved by the run's policy, results
+/// written, the run completed — or handed to the ai-resolver when values wait for the LLM.
+impl ChunkedRun for ResolutionJobHandler {
+    type Run = ResolutionRun;
+    type RunId = ResolutionRunId;
+    type Prepared = PreparedPolicy;
+    type Output = Resolved;
+    const KIND: &'static str = "resolution";
+
+    fn documents_of(run: &ResolutionRun) -> JobRunId {
+        run.source_run_id
+    }
+
+    fn id_of(run: &ResolutionRun) -> ResolutionRunId {
+        run.id
+    }
+
+    async fn prepare(
         &self,
-        conn: &mut AsyncPgConnection,
+        _conn: &mut AsyncPgConnection,
         run: &ResolutionRun,
-        chunk: &ResolutionJobChunk,
-    ) -> Result<Result<(), RunFailure>, JobError> {
+    ) -> Result<Result<PreparedPolicy, RunFailure>, JobError> {
         let snapshot = &run.policy_snapshot.0;
         let policy = match self.policies.get(snapshot).await {
             Ok(policy) => policy,
@@ -110,80 +124,101 @@ impl ResolutionJobHandler {
             Err(TableError::Missing(reason)) => return Ok(Err(RunFailure(reason))),
             Err(TableError::Store(error)) => return Err(error),
         };
+        Ok(Ok(PreparedPolicy {
+            policy,
+            tables: Arc::new(tables),
+            limits: self.limits,
+        }))
+    }
 
-        let run_id = run.id;
-        // A chunk's positions are document positions (i32 in the store): a message naming others
-        // is not one this run planned.
-        let position = |what: &str, n: u64| {
-            i32::try_from(n).map_err(|_| {
-                JobError::Permanent(format!(
-                    "chunk {what} {n} of resolution run {run_id} is out of range"
-                ))
-            })
-        };
-        let start = position("start", chunk.start)?;
-        let end = position("end", chunk.end)?;
-        let chunk_index = position("index", chunk.index)?;
-        let started = std::time::Instant::now();
-        let documents = Document::list(
-            conn,
-            run.source_run_id,
-            Some(start - 1),
-            i64::from(end - start),
+    fn compute(
+        run_id: ResolutionRunId,
+        prepared: &PreparedPolicy,
+        documents: Vec<Document>,
+    ) -> Resolved {
+        resolve_documents(
+            run_id,
+            &prepared.policy,
+            prepared.tables.as_ref(),
+            &prepared.limits,
+            &documents,
         )
-        .await?;
-        let loaded = started.elapsed();
-        let limits = self.limits;
-        let resolved = tokio::task::spawn_blocking(move || {
-            resolve_documents(run_id, &policy, &tables, &limits, &documents)
-        })
-        .await
-        .map_err(|error| JobError::Permanent(format!("resolving the chunk panicked: {error}")))?;
-        let resolved_at = started.elapsed();
-        ResolutionResult::insert_all(conn, &resolved.results).await?;
-        let written = started.elapsed();
+    }
+
+    fn documents_in(output: &Resolved) -> u64 {
+        u64::try_from(output.tally.documents).unwrap_or(0)
+    }
+
+    async fn write(&self, conn: &mut AsyncPgConnection, output: &Resolved) -> Result<(), JobError> {
+        ResolutionResult::insert_all(conn, &output.results).await?;
+        Ok(())
+    }
+
+    async fn count(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &ResolutionRun,
+        chunk_index: i32,
+        output: &Resolved,
+    ) -> Result<Option<(ResolutionRun, ChunkCount)>, JobError> {
         let tally = ResolutionChunkTally {
             chunk_index,
-            documents_processed: resolved.tally.documents,
-            fields_resolved: resolved.tally.resolved,
-            fields_unresolved: resolved.tally.unresolved,
-            fields_waiting: resolved.tally.waiting,
+            documents_processed: output.tally.documents,
+            fields_resolved: output.tally.resolved,
+            fields_unresolved: output.tally.unresolved,
+            fields_waiting: output.tally.waiting,
         };
-        let Some(counted) = ResolutionRun::record_chunk(conn, run_id, tally).await? else {
-            tracing::info!(%run_id, chunk_index, "chunk already counted; nothing changes");
-            return Ok(Ok(()));
-        };
-        tracing::info!(
-            %run_id,
-            chunk_index,
-            documents = resolved.tally.documents,
-            values = resolved.results.len(),
-            waiting = resolved.tally.waiting,
-            chunks_done = counted.chunks_done,
-            chunks_total = counted.chunks_total,
-            load_ms = loaded.as_millis() as u64,
-            resolve_ms = (resolved_at - loaded).as_millis() as u64,
-            write_ms = (written - resolved_at).as_millis() as u64,
-            "chunk resolved"
-        );
-        if counted.chunks_done >= counted.chunks_total {
-            if counted.fields_waiting > 0 {
-                // The ai-resolver settles the waiting values and completes the run.
-                concord_runs::ai::hand_resolution_run(conn, run).await?;
-                tracing::info!(
-                    %run_id,
-                    waiting = counted.fields_waiting,
-                    "values wait for the LLM; run handed to the ai-resolver"
-                );
-            } else if let Some(completed) = ResolutionRun::complete(conn, run_id).await? {
-                OutboxMessage::enqueue(
-                    conn,
-                    resolution_run_event(EventType::ResolutionCompleted, &completed),
-                )
-                .await?;
-                tracing::info!(%run_id, documents = completed.documents_processed, "resolution run completed");
-            }
+        Ok(ResolutionRun::record_chunk(conn, run.id, tally)
+            .await?
+            .map(|counted| {
+                let count = ChunkCount {
+                    done: counted.chunks_done,
+                    total: counted.chunks_total,
+                };
+                (counted, count)
+            }))
+    }
+
+    /// The last chunk is in: values waiting for the LLM send the run to the ai-resolver (which
+    /// settles them and completes it); otherwise the run completes.
+    async fn finish(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &ResolutionRun,
+        _prepared: &PreparedPolicy,
+    ) -> Result<(), JobError> {
+        let run_id = run.id;
+        if run.fields_waiting > 0 {
+            concord_runs::ai::hand_resolution_run(conn, run).await?;
+            tracing::info!(
+                %run_id,
+                waiting = run.fields_waiting,
+                "values wait for the LLM; run handed to the ai-resolver"
+            );
+        } else if let Some(completed) = ResolutionRun::complete(conn, run_id).await? {
+            OutboxMessage::enqueue(
+                conn,
+                resolution_run_event(EventType::ResolutionCompleted, &completed),
+            )
+            .await?;
+            tracing::info!(%run_id, documents = completed.documents_processed, "resolution run completed");
         }
-        Ok(Ok(()))
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &ResolutionRun,
+        reason: &str,
+    ) -> Result<(), JobError> {
+        if let Some(failed) = ResolutionRun::fail(conn, run.id, reason).await? {
+            OutboxMessage::enqueue(
+                conn,
+                resolution_run_event(EventType::ResolutionFailed, &failed),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
