@@ -26,9 +26,13 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Instant;
 
-use concord_messages::{ChunkRange, ResolutionJobChunk};
+use concord_messages::{ChunkRange, EventType, ResolutionJobChunk};
 use concord_models::documents::Document;
-use concord_models::ids::JobRunId;
+use concord_models::ids::{JobRunId, MatchingRunId, OrganizationId, ResolutionRunId};
+use concord_models::matching_runs::MatchingRun;
+use concord_models::outbox::OutboxMessage;
+use concord_models::resolution_runs::ResolutionRun;
+use concord_service::outbox::{matching_run_event, resolution_run_event};
 use concord_service::JobError;
 use diesel_async::AsyncPgConnection;
 
@@ -115,26 +119,141 @@ impl ChunkCount {
     }
 }
 
-/// What one kind of chunked run means by each step of taking a chunk (see the module).
+/// A run's row as the engine reads it: the same for every kind of run.
+pub trait RunRow: Send + Sync + Sized {
+    /// The run's id.
+    type Id: Copy + Display + Send + 'static;
+    /// The kind's name in logs and messages (`matching`, `resolution`).
+    const KIND: &'static str;
+
+    fn id(&self) -> Self::Id;
+    fn organization(&self) -> OrganizationId;
+    /// The job run whose documents the run reads.
+    fn documents(&self) -> JobRunId;
+    /// Its progress through its chunks.
+    fn chunks(&self) -> ChunkCount;
+
+    fn find(
+        conn: &mut AsyncPgConnection,
+        id: Self::Id,
+    ) -> impl Future<Output = Result<Option<Self>, JobError>> + Send;
+
+    /// Fails the run with a readable reason and announces it (nothing when it has ended).
+    fn fail(
+        conn: &mut AsyncPgConnection,
+        id: Self::Id,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
+}
+
+/// The run a job names, of the organisation the job names; a job naming another is malformed
+/// (it can never succeed).
+pub async fn find_run<R: RunRow>(
+    conn: &mut AsyncPgConnection,
+    organization_id: OrganizationId,
+    id: R::Id,
+) -> Result<R, JobError> {
+    let run = R::find(conn, id)
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("{} run {id} does not exist", R::KIND)))?;
+    if run.organization() != organization_id {
+        return Err(JobError::Permanent(format!(
+            "{} run {id} does not belong to organization {organization_id}",
+            R::KIND
+        )));
+    }
+    Ok(run)
+}
+
+impl RunRow for MatchingRun {
+    type Id = MatchingRunId;
+    const KIND: &'static str = "matching";
+
+    fn id(&self) -> MatchingRunId {
+        self.id
+    }
+    fn organization(&self) -> OrganizationId {
+        self.organization_id
+    }
+    fn documents(&self) -> JobRunId {
+        self.job_run_id
+    }
+    fn chunks(&self) -> ChunkCount {
+        ChunkCount {
+            done: self.chunks_done,
+            total: self.chunks_total,
+        }
+    }
+
+    async fn find(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+    ) -> Result<Option<Self>, JobError> {
+        Ok(MatchingRun::find_by_id(conn, id).await?)
+    }
+
+    async fn fail(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+        reason: &str,
+    ) -> Result<(), JobError> {
+        if let Some(failed) = MatchingRun::fail(conn, id, reason).await? {
+            let event = matching_run_event(EventType::MatchingRunFailed, &failed);
+            OutboxMessage::enqueue(conn, event).await?;
+        }
+        Ok(())
+    }
+}
+
+impl RunRow for ResolutionRun {
+    type Id = ResolutionRunId;
+    const KIND: &'static str = "resolution";
+
+    fn id(&self) -> ResolutionRunId {
+        self.id
+    }
+    fn organization(&self) -> OrganizationId {
+        self.organization_id
+    }
+    fn documents(&self) -> JobRunId {
+        self.source_run_id
+    }
+    fn chunks(&self) -> ChunkCount {
+        ChunkCount {
+            done: self.chunks_done,
+            total: self.chunks_total,
+        }
+    }
+
+    async fn find(
+        conn: &mut AsyncPgConnection,
+        id: ResolutionRunId,
+    ) -> Result<Option<Self>, JobError> {
+        Ok(ResolutionRun::find_by_id(conn, id).await?)
+    }
+
+    async fn fail(
+        conn: &mut AsyncPgConnection,
+        id: ResolutionRunId,
+        reason: &str,
+    ) -> Result<(), JobError> {
+        if let Some(failed) = ResolutionRun::fail(conn, id, reason).await? {
+            let event = resolution_run_event(EventType::ResolutionFailed, &failed);
+            OutboxMessage::enqueue(conn, event).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What one kind of chunked run means by the steps of taking a chunk (see the module).
 pub trait ChunkedRun: Sync {
     /// The run's row.
-    type Run: Send + Sync;
-    /// The run's id.
-    type RunId: Copy + Display + Send + 'static;
+    type Run: RunRow;
     /// What a run's snapshot compiles to: everything the blocking computation needs (cheap to
     /// clone: shared, cached parts).
     type Prepared: Clone + Send + Sync + 'static;
     /// What a chunk's documents compute to: results to write and counts to add to the run.
     type Output: Send + 'static;
-
-    /// The kind's name in logs (`matching`, `resolution`).
-    const KIND: &'static str;
-
-    /// The job run whose documents the run reads.
-    fn documents_of(run: &Self::Run) -> JobRunId;
-
-    /// The run's id.
-    fn id_of(run: &Self::Run) -> Self::RunId;
 
     /// Compiles the run's snapshot (from the worker's caches).
     fn prepare(
@@ -145,7 +264,7 @@ pub trait ChunkedRun: Sync {
 
     /// The pure computation over a chunk's documents (runs on a blocking thread).
     fn compute(
-        run_id: Self::RunId,
+        run_id: <Self::Run as RunRow>::Id,
         prepared: &Self::Prepared,
         documents: Vec<Document>,
     ) -> Self::Output;
@@ -168,7 +287,7 @@ pub trait ChunkedRun: Sync {
         run: &Self::Run,
         chunk_index: i32,
         output: &Self::Output,
-    ) -> impl Future<Output = Result<Option<(Self::Run, ChunkCount)>, JobError>> + Send;
+    ) -> impl Future<Output = Result<Option<Self::Run>, JobError>> + Send;
 
     /// The last chunk is in: completes the run and announces it, or hands it on.
     fn finish(
@@ -176,14 +295,6 @@ pub trait ChunkedRun: Sync {
         conn: &mut AsyncPgConnection,
         run: &Self::Run,
         prepared: &Self::Prepared,
-    ) -> impl Future<Output = Result<(), JobError>> + Send;
-
-    /// Fails the run with a readable reason and announces it (nothing when it has ended).
-    fn fail(
-        &self,
-        conn: &mut AsyncPgConnection,
-        run: &Self::Run,
-        reason: &str,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
@@ -196,18 +307,19 @@ pub async fn take_chunk<K: ChunkedRun>(
     run: &K::Run,
     place: ChunkPlace,
 ) -> Result<(), JobError> {
-    let run_id = K::id_of(run);
+    let run_id = run.id();
+    let kind_name = <K::Run as RunRow>::KIND;
     let span = ChunkSpan::of(place, &run_id).map_err(JobError::Permanent)?;
     let prepared = match kind.prepare(conn, run).await? {
         Ok(prepared) => prepared,
         Err(RunFailure(reason)) => {
-            tracing::warn!(kind = K::KIND, %run_id, %reason, "run failed");
-            return kind.fail(conn, run, &reason).await;
+            tracing::warn!(kind = kind_name, %run_id, %reason, "run failed");
+            return K::Run::fail(conn, run_id, &reason).await;
         }
     };
 
     let started = Instant::now();
-    let documents = Document::list(conn, K::documents_of(run), Some(span.after), span.len).await?;
+    let documents = Document::list(conn, run.documents(), Some(span.after), span.len).await?;
     let loaded = started.elapsed();
     let output = {
         let prepared = prepared.clone();
@@ -216,8 +328,7 @@ pub async fn take_chunk<K: ChunkedRun>(
             .map_err(|error| {
                 JobError::Permanent(format!(
                     "computing chunk {} of {} run {run_id} panicked: {error}",
-                    span.index,
-                    K::KIND
+                    span.index, kind_name
                 ))
             })?
     };
@@ -225,12 +336,13 @@ pub async fn take_chunk<K: ChunkedRun>(
     kind.write(conn, &output).await?;
     let written = started.elapsed();
 
-    let Some((counted, count)) = kind.count(conn, run, span.index, &output).await? else {
-        tracing::info!(kind = K::KIND, %run_id, chunk = span.index, "chunk already counted; nothing changes");
+    let Some(counted) = kind.count(conn, run, span.index, &output).await? else {
+        tracing::info!(kind = kind_name, %run_id, chunk = span.index, "chunk already counted; nothing changes");
         return Ok(());
     };
+    let count = counted.chunks();
     tracing::info!(
-        kind = K::KIND,
+        kind = kind_name,
         %run_id,
         chunk = span.index,
         documents = K::documents_in(&output),

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use concord_messages::{EventType, MatchingJob};
 use concord_models::documents::Document;
-use concord_models::ids::{JobRunId, MatchingModelId, MatchingRunId, OrganizationId};
+use concord_models::ids::{MatchingModelId, MatchingRunId, OrganizationId};
 use concord_models::match_results::MatchResult;
 use concord_models::matching_configs::Scoring;
 use concord_models::matching_runs::{
@@ -35,7 +35,7 @@ use concord_models::matching_runs::{
 use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
-use concord_runs::engine::{self, ChunkCount, ChunkedRun, RunFailure};
+use concord_runs::engine::{self, ChunkedRun, RunFailure};
 use concord_scoring::matcher::{Assignment, MatchSettings, MatchSpec, ReferenceIndex};
 use concord_service::outbox::matching_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
@@ -105,18 +105,8 @@ impl JobHandler for MatchingJobHandler {
 /// run completed — assigned one-to-one first, or handed to the AI pass when it is smart.
 impl ChunkedRun for MatchingJobHandler {
     type Run = MatchingRun;
-    type RunId = MatchingRunId;
     type Prepared = Prepared;
     type Output = ScoredChunk;
-    const KIND: &'static str = "matching";
-
-    fn documents_of(run: &MatchingRun) -> JobRunId {
-        run.job_run_id
-    }
-
-    fn id_of(run: &MatchingRun) -> MatchingRunId {
-        run.id
-    }
 
     async fn prepare(
         &self,
@@ -160,22 +150,14 @@ impl ChunkedRun for MatchingJobHandler {
         run: &MatchingRun,
         chunk_index: i32,
         output: &ScoredChunk,
-    ) -> Result<Option<(MatchingRun, ChunkCount)>, JobError> {
+    ) -> Result<Option<MatchingRun>, JobError> {
         let tally = ChunkTally {
             chunk_index,
             rows_processed: output.tally.processed,
             rows_matched: output.tally.matched,
             confidence_sum: output.tally.confidence_sum,
         };
-        Ok(MatchingRun::record_chunk(conn, run.id, tally)
-            .await?
-            .map(|counted| {
-                let count = ChunkCount {
-                    done: counted.chunks_done,
-                    total: counted.chunks_total,
-                };
-                (counted, count)
-            }))
+        Ok(MatchingRun::record_chunk(conn, run.id, tally).await?)
     }
 
     /// The last chunk is in: a one-to-one run is assigned across all its results; then a smart
@@ -206,22 +188,6 @@ impl ChunkedRun for MatchingJobHandler {
         }
         Ok(())
     }
-
-    async fn fail(
-        &self,
-        conn: &mut AsyncPgConnection,
-        run: &MatchingRun,
-        reason: &str,
-    ) -> Result<(), JobError> {
-        if let Some(failed) = MatchingRun::fail(conn, run.id, reason).await? {
-            OutboxMessage::enqueue(
-                conn,
-                matching_run_event(EventType::MatchingRunFailed, &failed),
-            )
-            .await?;
-        }
-        Ok(())
-    }
 }
 
 impl MatchingJobHandler {
@@ -233,14 +199,7 @@ impl MatchingJobHandler {
         organization_id: OrganizationId,
         run_id: MatchingRunId,
     ) -> Result<Option<MatchingRun>, JobError> {
-        let run = MatchingRun::find_by_id(conn, run_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("matching run {run_id} does not exist")))?;
-        if run.organization_id != organization_id {
-            return Err(JobError::Permanent(format!(
-                "matching run {run_id} does not belong to organization {organization_id}"
-            )));
-        }
+        let run: MatchingRun = engine::find_run(conn, organization_id, run_id).await?;
         if run.status.has_ended() {
             tracing::info!(%run_id, status = %run.status, "run has ended; job skipped");
             return Ok(None);

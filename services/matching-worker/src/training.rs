@@ -20,7 +20,7 @@ use concord_service::JobError;
 use diesel_async::AsyncPgConnection;
 
 use crate::scoring::document_values;
-use concord_runs::engine::{ChunkedRun, RunFailure};
+use concord_runs::engine::{RunFailure, RunRow};
 
 use crate::{MatchingJobHandler, Prepared};
 
@@ -83,7 +83,7 @@ impl MatchingJobHandler {
             Err(RunFailure(reason)) => {
                 MatchingModel::fail(conn, model_id, &reason).await?;
                 return match run {
-                    Some(run) => self.fail(conn, &run, &reason).await,
+                    Some(run) => <MatchingRun as RunRow>::fail(conn, run.id, &reason).await,
                     None => Ok(()),
                 };
             }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use concord_messages::{EventType, ResolutionJob};
 use concord_models::documents::Document;
-use concord_models::ids::{JobRunId, ResolutionRunId};
+use concord_models::ids::{OrganizationId, ResolutionRunId};
 use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_results::ResolutionResult;
 use concord_models::resolution_runs::{ResolutionChunkTally, ResolutionRun, ResolutionRunStatus};
@@ -24,7 +24,7 @@ use concord_service::outbox::resolution_run_event;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
-use concord_runs::engine::{self, ChunkCount, ChunkedRun, RunFailure};
+use concord_runs::engine::{self, ChunkedRun, RunFailure};
 use concord_runs::resolution::{
     resolve_documents, ChunkTables, PolicyCache, Resolved, TableCache, TableError,
     DEFAULT_POLICIES, DEFAULT_TABLES,
@@ -69,17 +69,8 @@ impl JobHandler for ResolutionJobHandler {
         job: &ResolutionJob,
     ) -> Result<(), JobError> {
         let run_id = ResolutionRunId::from(job.run_id);
-        let run = ResolutionRun::find_by_id(conn, run_id)
-            .await?
-            .ok_or_else(|| {
-                JobError::Permanent(format!("resolution run {run_id} does not exist"))
-            })?;
-        if run.organization_id.as_uuid() != job.organization_id {
-            return Err(JobError::Permanent(format!(
-                "resolution run {run_id} does not belong to organization {}",
-                job.organization_id
-            )));
-        }
+        let organization_id = OrganizationId::from(job.organization_id);
+        let run: ResolutionRun = engine::find_run(conn, organization_id, run_id).await?;
         if run.status != ResolutionRunStatus::Running {
             tracing::info!(%run_id, status = %run.status, "run is not running; chunk skipped");
             return Ok(());
@@ -96,18 +87,8 @@ impl JobHandler for ResolutionJobHandler {
 /// written, the run completed — or handed to the ai-resolver when values wait for the LLM.
 impl ChunkedRun for ResolutionJobHandler {
     type Run = ResolutionRun;
-    type RunId = ResolutionRunId;
     type Prepared = PreparedPolicy;
     type Output = Resolved;
-    const KIND: &'static str = "resolution";
-
-    fn documents_of(run: &ResolutionRun) -> JobRunId {
-        run.source_run_id
-    }
-
-    fn id_of(run: &ResolutionRun) -> ResolutionRunId {
-        run.id
-    }
 
     async fn prepare(
         &self,
@@ -160,7 +141,7 @@ impl ChunkedRun for ResolutionJobHandler {
         run: &ResolutionRun,
         chunk_index: i32,
         output: &Resolved,
-    ) -> Result<Option<(ResolutionRun, ChunkCount)>, JobError> {
+    ) -> Result<Option<ResolutionRun>, JobError> {
         let tally = ResolutionChunkTally {
             chunk_index,
             documents_processed: output.tally.documents,
@@ -168,15 +149,7 @@ impl ChunkedRun for ResolutionJobHandler {
             fields_unresolved: output.tally.unresolved,
             fields_waiting: output.tally.waiting,
         };
-        Ok(ResolutionRun::record_chunk(conn, run.id, tally)
-            .await?
-            .map(|counted| {
-                let count = ChunkCount {
-                    done: counted.chunks_done,
-                    total: counted.chunks_total,
-                };
-                (counted, count)
-            }))
+        Ok(ResolutionRun::record_chunk(conn, run.id, tally).await?)
     }
 
     /// The last chunk is in: values waiting for the LLM send the run to the ai-resolver (which
@@ -202,22 +175,6 @@ impl ChunkedRun for ResolutionJobHandler {
             )
             .await?;
             tracing::info!(%run_id, documents = completed.documents_processed, "resolution run completed");
-        }
-        Ok(())
-    }
-
-    async fn fail(
-        &self,
-        conn: &mut AsyncPgConnection,
-        run: &ResolutionRun,
-        reason: &str,
-    ) -> Result<(), JobError> {
-        if let Some(failed) = ResolutionRun::fail(conn, run.id, reason).await? {
-            OutboxMessage::enqueue(
-                conn,
-                resolution_run_event(EventType::ResolutionFailed, &failed),
-            )
-            .await?;
         }
         Ok(())
     }
