@@ -106,6 +106,32 @@ pub struct ConfigSnapshot {
     pub assignment: Assignment,
 }
 
+impl ConfigSnapshot {
+    /// What a run keeps of `config` as it is now: its chunks of `chunk_size` documents, each
+    /// result keeping `candidates` candidates (`None`: the core's default), scored as the config
+    /// says.
+    pub fn of(
+        config: &crate::matching_configs::MatchingConfig,
+        chunk_size: i32,
+        candidates: Option<i32>,
+    ) -> Self {
+        Self {
+            config_id: config.id,
+            name: config.name.clone(),
+            version: config.version,
+            reference_data_id: config.reference_data_id,
+            field_mappings: config.field_mappings.0.clone(),
+            threshold: config.threshold,
+            review_floor: config.review_floor,
+            ambiguity_margin: config.ambiguity_margin,
+            chunk_size,
+            candidates,
+            scoring: config.scoring,
+            assignment: config.assignment,
+        }
+    }
+}
+
 fn weighted() -> Scoring {
     Scoring::Weighted
 }

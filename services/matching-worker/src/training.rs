@@ -223,20 +223,10 @@ fn fit_model(
     train(spec, &set, &options)
 }
 
-/// What a run would snapshot of a config (for a training on request).
+/// What a run would snapshot of a config (for a training on request: always probabilistic).
 fn snapshot_of(config: &MatchingConfig) -> ConfigSnapshot {
     ConfigSnapshot {
-        config_id: config.id,
-        name: config.name.clone(),
-        version: config.version,
-        reference_data_id: config.reference_data_id,
-        field_mappings: config.field_mappings.0.clone(),
-        threshold: config.threshold,
-        review_floor: config.review_floor,
-        ambiguity_margin: config.ambiguity_margin,
-        chunk_size: 1,
-        candidates: None,
         scoring: Scoring::Probabilistic,
-        assignment: config.assignment,
+        ..ConfigSnapshot::of(config, 1, None)
     }
 }

@@ -189,20 +189,7 @@ async fn create_run(
                     ),
                 });
             }
-            let snapshot = ConfigSnapshot {
-                config_id: config.id,
-                name: config.name.clone(),
-                version: config.version,
-                reference_data_id: config.reference_data_id,
-                field_mappings: config.field_mappings.0.clone(),
-                threshold: config.threshold,
-                review_floor: config.review_floor,
-                ambiguity_margin: config.ambiguity_margin,
-                chunk_size,
-                candidates: Some(candidates),
-                scoring: config.scoring,
-                assignment: config.assignment,
-            };
+            let snapshot = ConfigSnapshot::of(&config, chunk_size, Some(candidates));
             let total = job.document_count;
             let chunks = concord_runs::chunks::chunk_ranges(total, chunk_size);
             // A probabilistic run scores with its config version's trained model; when there is
