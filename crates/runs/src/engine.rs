@@ -144,6 +144,13 @@ pub trait RunRow: Send + Sync + Sized {
         id: Self::Id,
         reason: &str,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// Completes a run whose AI pass has ended and announces it: the completed run, or `None`
+    /// when it was no longer in its AI pass (cancelled meanwhile, completed by a redelivery).
+    fn complete_ai_pass(
+        conn: &mut AsyncPgConnection,
+        id: Self::Id,
+    ) -> impl Future<Output = Result<Option<Self>, JobError>> + Send;
 }
 
 /// The run a job names, of the organisation the job names; a job naming another is malformed
@@ -203,6 +210,18 @@ impl RunRow for MatchingRun {
         }
         Ok(())
     }
+
+    async fn complete_ai_pass(
+        conn: &mut AsyncPgConnection,
+        id: MatchingRunId,
+    ) -> Result<Option<Self>, JobError> {
+        let completed = MatchingRun::complete_ai_pass(conn, id).await?;
+        if let Some(completed) = &completed {
+            let event = matching_run_event(EventType::MatchingRunCompleted, completed);
+            OutboxMessage::enqueue(conn, event).await?;
+        }
+        Ok(completed)
+    }
 }
 
 impl RunRow for ResolutionRun {
@@ -242,6 +261,18 @@ impl RunRow for ResolutionRun {
             OutboxMessage::enqueue(conn, event).await?;
         }
         Ok(())
+    }
+
+    async fn complete_ai_pass(
+        conn: &mut AsyncPgConnection,
+        id: ResolutionRunId,
+    ) -> Result<Option<Self>, JobError> {
+        let completed = ResolutionRun::complete_ai_pass(conn, id).await?;
+        if let Some(completed) = &completed {
+            let event = resolution_run_event(EventType::ResolutionCompleted, completed);
+            OutboxMessage::enqueue(conn, event).await?;
+        }
+        Ok(completed)
     }
 }
 

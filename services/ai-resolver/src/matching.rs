@@ -26,11 +26,10 @@ use concord_models::documents::Document;
 use concord_models::ids::{MatchResultId, MatchingRunId};
 use concord_models::match_results::{AiDecision, MatchResult};
 use concord_models::matching_runs::{ConfigSnapshot, MatchingRun, MatchingRunStatus};
-use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 use concord_models::resolution_runs::AiTally;
 use concord_models::DbPool;
-use concord_service::outbox::matching_run_event;
+use concord_runs::engine::RunRow;
 use concord_service::JobError;
 use diesel_async::AsyncConnection;
 use serde_json::{json, Map, Value};
@@ -136,15 +135,8 @@ impl MatchingPass<'_> {
 
         let mut conn = connection(self.pool).await?;
         conn.transaction::<_, JobError, _>(async |conn| {
-            if let Some(completed) = MatchingRun::complete_ai_pass(conn, run_id).await? {
-                OutboxMessage::enqueue(
-                    conn,
-                    matching_run_event(
-                        concord_messages::EventType::MatchingRunCompleted,
-                        &completed,
-                    ),
-                )
-                .await?;
+            if let Some(completed) = <MatchingRun as RunRow>::complete_ai_pass(conn, run_id).await?
+            {
                 tracing::info!(%run_id, matched = completed.rows_matched,
                     accepted = completed.ai_accepted, "matching run completed after its AI pass");
             }

@@ -19,15 +19,14 @@ use concord_llm::{Candidate, ChoiceItem, ItemOutcome, LlmClient, TaskKind};
 use concord_models::database::connection;
 use concord_models::documents::Document;
 use concord_models::ids::ResolutionRunId;
-use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_results::{
     ResolutionResult, ResolutionResultFilter, ResolutionStatus,
 };
 use concord_models::resolution_runs::{AiTally, ResolutionRun, ResolutionRunStatus};
 use concord_models::DbPool;
+use concord_runs::engine::RunRow;
 use concord_runs::resolution::{self, resolve_documents_with, ChunkTables, TableCache, TableError};
 use concord_scoring::policy::{Decided, EvalLimits, LookupTables, ResolvedValue};
-use concord_service::outbox::resolution_run_event;
 use concord_service::JobError;
 use diesel_async::AsyncConnection;
 use serde_json::json;
@@ -226,15 +225,9 @@ impl ResolutionPass<'_> {
 
         let mut conn = connection(self.pool).await?;
         conn.transaction::<_, JobError, _>(async |conn| {
-            if let Some(completed) = ResolutionRun::complete_ai_pass(conn, run_id).await? {
-                OutboxMessage::enqueue(
-                    conn,
-                    resolution_run_event(
-                        concord_messages::EventType::ResolutionCompleted,
-                        &completed,
-                    ),
-                )
-                .await?;
+            if let Some(completed) =
+                <ResolutionRun as RunRow>::complete_ai_pass(conn, run_id).await?
+            {
                 tracing::info!(%run_id, resolved = completed.fields_resolved,
                     accepted = completed.ai_accepted, "resolution run completed after its AI pass");
             }
@@ -248,14 +241,7 @@ impl ResolutionPass<'_> {
     async fn fail(&self, run_id: ResolutionRunId, reason: &str) -> Result<(), JobError> {
         let mut conn = connection(self.pool).await?;
         conn.transaction::<_, JobError, _>(async |conn| {
-            if let Some(failed) = ResolutionRun::fail(conn, run_id, reason).await? {
-                OutboxMessage::enqueue(
-                    conn,
-                    resolution_run_event(concord_messages::EventType::ResolutionFailed, &failed),
-                )
-                .await?;
-            }
-            Ok(())
+            <ResolutionRun as RunRow>::fail(conn, run_id, reason).await
         })
         .await?;
         self.outbox_waker.notify_one();
