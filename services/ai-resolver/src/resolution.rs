@@ -319,41 +319,26 @@ fn flagged(model: Option<String>, rationale: Option<String>, flag: &str) -> Note
 /// The decision an outcome makes for the policy, and what is noted on the result.
 fn decide(outcome: &ItemOutcome) -> (Decided, Note) {
     match outcome {
-        Ok(answer) => match &answer.chosen {
-            Some(code) if answer.confidence >= MIN_CONFIDENCE => (
+        Ok(answer) => {
+            let (value, flag) = match &answer.chosen {
+                Some(code) if answer.confidence >= MIN_CONFIDENCE => {
+                    (Some(ResolvedValue::Code(code.clone())), None)
+                }
+                Some(_) => (None, Some("low_confidence".to_owned())),
+                None => (None, Some("no_choice".to_owned())),
+            };
+            (
                 Decided {
-                    value: Some(ResolvedValue::Code(code.clone())),
+                    value,
                     confidence: answer.confidence,
                 },
                 Note {
                     model: Some(answer.model.clone()),
                     rationale: Some(answer.rationale.clone()),
-                    flag: None,
+                    flag,
                 },
-            ),
-            Some(_) => (
-                Decided {
-                    value: None,
-                    confidence: answer.confidence,
-                },
-                flagged(
-                    Some(answer.model.clone()),
-                    Some(answer.rationale.clone()),
-                    "low_confidence",
-                ),
-            ),
-            None => (
-                Decided {
-                    value: None,
-                    confidence: answer.confidence,
-                },
-                flagged(
-                    Some(answer.model.clone()),
-                    Some(answer.rationale.clone()),
-                    "no_choice",
-                ),
-            ),
-        },
+            )
+        }
         Err(kind) => (
             Decided {
                 value: None,
