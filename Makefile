@@ -8,7 +8,7 @@ export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
 export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup deps toolchain build up down status demo test lint fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution
+.PHONY: help setup deps toolchain build up down status demo test lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,9 +58,18 @@ bench-matching: deps bench-setup ## Matching accuracy and speed through the REST
 bench-resolution: deps bench-setup ## Value resolution accuracy (vs the RapidFuzz baseline) and speed through the REST API (BENCH_ARGS=...)
 	@bash deploy/bench.sh run resolution
 
-lint: toolchain ## rustfmt and clippy, warnings as errors
+lint: toolchain lint-tools ## rustfmt, clippy (warnings as errors), cargo-deny (licences, bans, sources), cargo-machete
 	@cargo fmt --all -- --check
 	@cargo clippy --workspace --all-targets -- -D warnings
+	@cargo deny --log-level error check licenses bans sources
+	@cargo machete
+
+audit: lint-tools ## RustSec advisories over Cargo.lock (fetches the advisory database from GitHub)
+	@cargo deny check advisories
+
+lint-tools: ## Install the pinned cargo-deny and cargo-machete where missing
+	@command -v cargo-deny >/dev/null || cargo install cargo-deny --version 0.20.2 --locked
+	@command -v cargo-machete >/dev/null || cargo install cargo-machete --version 0.9.2 --locked
 
 fmt: ## Format the code
 	@cargo fmt --all
