@@ -3,7 +3,7 @@
 
 pub mod auth;
 pub mod cli;
-pub mod csv;
+pub mod codec;
 pub mod dialects;
 pub mod error;
 pub mod extract;

@@ -18,10 +18,10 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::codec::csv_reader::{self, CsvFormat, CsvReader};
+use crate::codec::multipart::{self, Event, MultipartReader};
 use crate::error::ApiError;
 use crate::extract::parse_json;
-use crate::reference_data::csv_parser::{CsvError, CsvParser};
-use crate::reference_data::multipart::{self, Event, MultipartReader};
 
 /// Most entries in one table version.
 pub const MAX_ENTRIES: usize = 100_000;
@@ -251,14 +251,6 @@ struct Header {
     aliases: Option<usize>,
 }
 
-fn csv_error(error: CsvError) -> ApiError {
-    ApiError::Validation {
-        field: None,
-        line: Some(error.line),
-        message: error.to_string(),
-    }
-}
-
 fn line_error(line: u64, message: impl std::fmt::Display) -> ApiError {
     ApiError::Validation {
         field: None,
@@ -269,40 +261,32 @@ fn line_error(line: u64, message: impl std::fmt::Display) -> ApiError {
 
 /// A CSV read piece by piece into entries.
 pub struct CsvTable {
-    parser: CsvParser,
+    reader: CsvReader,
     header: Option<Header>,
     entries: Entries,
 }
 
-impl Default for CsvTable {
-    fn default() -> Self {
-        CsvTable::new()
-    }
-}
-
 impl CsvTable {
-    pub fn new() -> CsvTable {
+    pub fn new(format: CsvFormat) -> CsvTable {
         CsvTable {
-            parser: CsvParser::new(MAX_RECORD_BYTES),
+            reader: CsvReader::new(format, MAX_RECORD_BYTES),
             header: None,
             entries: Entries::default(),
         }
     }
 
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), ApiError> {
-        while !chunk.is_empty() {
-            let (used, complete) = self.parser.feed(chunk).map_err(csv_error)?;
-            chunk = &chunk[used..];
-            if complete {
-                self.record()?;
-            }
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        self.reader.push(chunk);
+        while self.reader.next_record()? {
+            self.record()?;
         }
         Ok(())
     }
 
     /// Ends the CSV: its entries (none when it has only a header).
     pub fn finish(mut self) -> Result<Vec<NewLookupEntry>, ApiError> {
-        if self.parser.finish().map_err(csv_error)? {
+        self.reader.end();
+        while self.reader.next_record()? {
             self.record()?;
         }
         if self.header.is_none() {
@@ -315,11 +299,12 @@ impl CsvTable {
     }
 
     fn record(&mut self) -> Result<(), ApiError> {
-        let line = self.parser.record_line();
-        let mut cells: Vec<&str> = Vec::with_capacity(self.parser.field_count());
-        for (index, field) in self.parser.fields().enumerate() {
-            let cell = std::str::from_utf8(field)
-                .map_err(|_| line_error(line, format!("field {} is not valid UTF-8", index + 1)))?;
+        let line = self.reader.record_line();
+        let mut cells: Vec<&str> = Vec::with_capacity(self.reader.field_count());
+        for (index, field) in self.reader.fields().enumerate() {
+            let cell = std::str::from_utf8(field).map_err(|_| {
+                line_error(line, csv_reader::not_utf8(&format!("field {}", index + 1)))
+            })?;
             crate::extract::reject_nul(&format!("field {}", index + 1), Some(line), cell)?;
             cells.push(cell);
         }
@@ -423,7 +408,7 @@ pub async fn read_csv(
     limit: usize,
     query: &HashMap<String, String>,
 ) -> Result<Upload, ApiError> {
-    let mut table = CsvTable::new();
+    let mut table = CsvTable::new(crate::codec::csv_format(query)?);
     let mut read = 0usize;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
@@ -459,6 +444,7 @@ pub async fn read_multipart(
             "a multipart/form-data body needs a `boundary` parameter",
         )
     })?;
+    let format = crate::codec::csv_format(query)?;
     let bad_body = |message: String| ApiError::validation("body", message);
     let mut reader = MultipartReader::new(&boundary).map_err(bad_body)?;
     let mut fields: HashMap<String, String> = ["name", "description", "extends"]
@@ -499,7 +485,7 @@ pub async fn read_multipart(
                             ));
                         }
                         "file" => {
-                            table = Some(CsvTable::new());
+                            table = Some(CsvTable::new(format));
                             Part::File
                         }
                         "name" | "description" | "extends" => Part::Text(name, Vec::new()),
@@ -557,7 +543,7 @@ mod tests {
     use super::*;
 
     fn csv(text: &str) -> Result<Vec<NewLookupEntry>, ApiError> {
-        let mut table = CsvTable::new();
+        let mut table = CsvTable::new(CsvFormat::default());
         for piece in text.as_bytes().chunks(3) {
             table.feed(piece)?;
         }

@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use super::view::{MatchResultView, MatchingRunView, RunProgressView};
 use crate::auth::{Authenticated, Scope};
-use crate::csv::write_record;
+use crate::codec::csv_writer::write_record;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{parse_json, path_id};
 use crate::pagination::{Page, PageRequest};

@@ -10,7 +10,7 @@ use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 use concord_models::DbPool;
 use futures_util::Stream;
 
-use crate::csv::write_record;
+use crate::codec::csv_writer::write_record;
 use crate::error::ApiError;
 
 /// Rows read from the database per page.

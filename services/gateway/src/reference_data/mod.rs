@@ -14,9 +14,7 @@
 //! [`concord_models::reference_datasets::ReferenceRow::load_all`].
 
 pub mod columns;
-pub mod csv_parser;
 pub mod export;
-pub mod multipart;
 pub mod routes;
 pub mod upload;
 pub mod view;

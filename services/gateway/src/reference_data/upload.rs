@@ -14,9 +14,9 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::columns::ColumnInference;
-use super::csv_parser::{CsvError, CsvParser};
-use super::multipart::{self, Event, MultipartReader};
 use super::writer::{DatasetWriter, Source};
+use crate::codec::csv_reader::{self, CsvFormat, CsvReader};
+use crate::codec::multipart::{self, Event, MultipartReader};
 use crate::error::ApiError;
 use crate::extract::parse_json;
 use crate::state::AppState;
@@ -67,20 +67,12 @@ fn unknown_id_column(column: &str, line: Option<u64>) -> ApiError {
 /// The state of one CSV upload: the parser, the header once read, the running type inference
 /// and the writer.
 pub struct CsvIngest {
-    parser: CsvParser,
+    reader: CsvReader,
     id_column: Option<String>,
     id_index: Option<usize>,
     inference: Option<ColumnInference>,
     writer: DatasetWriter,
     started: Instant,
-}
-
-fn csv_error(error: CsvError) -> ApiError {
-    ApiError::Validation {
-        field: None,
-        line: Some(error.line),
-        message: error.to_string(),
-    }
 }
 
 impl CsvIngest {
@@ -89,9 +81,10 @@ impl CsvIngest {
         organization_id: OrganizationId,
         provisional_name: &str,
         id_column: Option<String>,
+        format: CsvFormat,
     ) -> CsvIngest {
         CsvIngest {
-            parser: CsvParser::new(MAX_RECORD_BYTES),
+            reader: CsvReader::new(format, MAX_RECORD_BYTES),
             writer: DatasetWriter::start(
                 state,
                 organization_id,
@@ -107,20 +100,18 @@ impl CsvIngest {
     }
 
     /// Reads a piece of the CSV, storing every row it completes.
-    pub async fn feed(&mut self, mut chunk: &[u8]) -> Result<(), ApiError> {
-        while !chunk.is_empty() {
-            let (used, complete) = self.parser.feed(chunk).map_err(csv_error)?;
-            chunk = &chunk[used..];
-            if complete {
-                self.record().await?;
-            }
+    pub async fn feed(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        self.reader.push(chunk);
+        while self.reader.next_record()? {
+            self.record().await?;
         }
         Ok(())
     }
 
     /// Ends the CSV and commits the dataset under `name`.
     pub async fn finish(mut self, name: String) -> Result<ReferenceDataset, ApiError> {
-        if self.parser.finish().map_err(csv_error)? {
+        self.reader.end();
+        while self.reader.next_record()? {
             self.record().await?;
         }
         let Some(inference) = self.inference.take() else {
@@ -141,7 +132,7 @@ impl CsvIngest {
         tracing::info!(
             dataset_id = %dataset.id,
             rows,
-            lines = self.parser.record_line(),
+            lines = self.reader.record_line(),
             elapsed_ms = self.started.elapsed().as_millis() as u64,
             "reference dataset stored from CSV"
         );
@@ -149,23 +140,23 @@ impl CsvIngest {
     }
 
     async fn record(&mut self) -> Result<(), ApiError> {
-        let line = self.parser.record_line();
+        let line = self.reader.record_line();
         let Some(inference) = self.inference.as_mut() else {
             return self.header(line);
         };
         let expected = inference.names().len();
-        if self.parser.field_count() != expected {
+        if self.reader.field_count() != expected {
             return Err(ApiError::Validation {
                 field: None,
                 line: Some(line),
                 message: format!(
                     "line {line}: expected {expected} fields as in the header, found {}",
-                    self.parser.field_count()
+                    self.reader.field_count()
                 ),
             });
         }
         let mut cells = Vec::with_capacity(expected);
-        for (index, field) in self.parser.fields().enumerate() {
+        for (index, field) in self.reader.fields().enumerate() {
             if field.is_empty() {
                 cells.push(None);
                 continue;
@@ -174,8 +165,11 @@ impl CsvIngest {
                 field: inference.names().get(index).cloned(),
                 line: Some(line),
                 message: format!(
-                    "line {line}: the value of column `{}` is not valid UTF-8",
-                    inference.names().get(index).map_or("", String::as_str)
+                    "line {line}: {}",
+                    csv_reader::not_utf8(&format!(
+                        "the value of column `{}`",
+                        inference.names().get(index).map_or("", String::as_str)
+                    ))
                 ),
             })?;
             let column = inference.names().get(index).map_or("", String::as_str);
@@ -208,13 +202,13 @@ impl CsvIngest {
             line: Some(line),
             message: format!("line {line}: {message}"),
         };
-        if self.parser.field_count() > MAX_COLUMNS {
+        if self.reader.field_count() > MAX_COLUMNS {
             return Err(at_header(format!("more than {MAX_COLUMNS} columns")));
         }
-        let mut names: Vec<String> = Vec::with_capacity(self.parser.field_count());
-        for (index, field) in self.parser.fields().enumerate() {
+        let mut names: Vec<String> = Vec::with_capacity(self.reader.field_count());
+        for (index, field) in self.reader.fields().enumerate() {
             let name = std::str::from_utf8(field)
-                .map_err(|_| at_header(format!("column {} is not valid UTF-8", index + 1)))?
+                .map_err(|_| at_header(csv_reader::not_utf8(&format!("column {}", index + 1))))?
                 .trim();
             if name.contains('\0') {
                 return Err(at_header(format!(
@@ -263,7 +257,8 @@ pub async fn store_csv(
 ) -> Result<ReferenceDataset, ApiError> {
     let name = dataset_name(query.get("name").map(String::as_str))?;
     let id_column = id_column(query.get("id_column").map(String::as_str));
-    let mut ingest = CsvIngest::start(state, organization_id, &name, id_column);
+    let format = crate::codec::csv_format(query)?;
+    let mut ingest = CsvIngest::start(state, organization_id, &name, id_column, format);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
         ingest.feed(&chunk).await?;
@@ -287,6 +282,7 @@ pub async fn store_multipart(
             "a multipart/form-data body needs a `boundary` parameter",
         )
     })?;
+    let format = crate::codec::csv_format(query)?;
     let bad_body = |message: String| ApiError::validation("body", message);
     let mut reader = MultipartReader::new(&boundary).map_err(bad_body)?;
     let mut name = query.get("name").cloned();
@@ -326,6 +322,7 @@ pub async fn store_multipart(
                                 organization_id,
                                 provisional,
                                 id_column(id_column_text.as_deref()),
+                                format,
                             ));
                             Part::File
                         }

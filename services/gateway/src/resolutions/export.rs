@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::runs::find_run;
 use super::view::Renderer;
 use crate::auth::Authenticated;
-use crate::csv::write_record_with;
+use crate::codec::csv_writer::write_record_with;
 use crate::error::ApiError;
 use crate::state::AppState;
 

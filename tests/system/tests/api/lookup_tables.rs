@@ -174,6 +174,23 @@ async fn a_csv_table_splits_aliases_and_keeps_other_columns_as_attributes() {
 }
 
 #[actix_web::test]
+async fn a_semicolon_separated_windows_1252_table_is_read_as_text() {
+    // Detected: `;` from the header, Windows-1252 from the bytes (0xE4 is `ä`, 0x80 is `€`).
+    let app = spawn_app().await;
+    let csv = b"code;label;aliases\r\nEUR;Euro;\x80|euro|EUR\r\nCHF;Schweizer Franken;Fr.|SFr|Fr\xe4nkli\r\n";
+    let reply = post_csv(&app, "?name=currencies.de", &app.key, csv).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let entries = all_entries(&app, &id_of(&reply), None, 10).await;
+    assert_eq!(
+        entries,
+        vec![
+            json!({"code": "EUR", "label": "Euro", "aliases": ["€", "euro", "EUR"], "attributes": {}}),
+            json!({"code": "CHF", "label": "Schweizer Franken", "aliases": ["Fr.", "SFr", "Fränkli"], "attributes": {}}),
+        ]
+    );
+}
+
+#[actix_web::test]
 async fn a_multipart_upload_takes_its_fields_from_parts_or_the_query() {
     let app = spawn_app().await;
     let body = multipart_body(&[
@@ -292,6 +309,18 @@ async fn a_duplicate_code_names_both_places() {
     assert_nothing_stored(&app).await;
 }
 
+#[actix_web::test]
+async fn a_table_said_to_be_utf_8_with_other_bytes_is_422_naming_the_line() {
+    let app = spawn_app().await;
+    let csv = b"code,label\nDE,G\x80\n";
+    let reply = post_csv(&app, "?name=t&encoding=utf-8", &app.key, csv).await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(reply.body["error"]["details"]["line"], 2, "{}", reply.body);
+    let message = reply.body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("encoding=windows-1252"), "{message}");
+    assert_nothing_stored(&app).await;
+}
+
 #[rstest]
 #[case::no_code_column(b"label,aliases\nGermany,DE\n".as_slice(), 1, Some("code"))]
 #[case::no_label_column(b"code,name\nDE,Germany\n".as_slice(), 1, Some("label"))]
@@ -301,7 +330,6 @@ async fn a_duplicate_code_names_both_places() {
 #[case::empty_code(b"code,label\nDE,Germany\n ,Nowhere\n".as_slice(), 3, Some("code"))]
 #[case::control_in_alias(b"code,label,aliases\nDE,Germany,\"a|b\x01\"\n".as_slice(), 2, Some("aliases"))]
 #[case::unterminated_quote(b"code,label\nDE,\"Germany\n".as_slice(), 2, None)]
-#[case::invalid_utf8(b"code,label\nDE,G\x80\n".as_slice(), 2, None)]
 #[case::nul_in_label(b"code,label\nDE,Ger\x00many\n".as_slice(), 2, None)]
 #[actix_web::test]
 async fn invalid_csv_tables_are_422_naming_the_line(

@@ -283,7 +283,6 @@ async fn a_bad_line_is_422_naming_it_and_nothing_is_stored() {
 #[rstest]
 #[case::unterminated_quote(&b"a,b\n1,2\n3,\"open\n4,5\n"[..], Some(3), "unterminated")]
 #[case::text_after_quote(&b"a,b\n1,\"x\"y\n"[..], Some(2), "closing quote")]
-#[case::invalid_utf8(&b"a,b\n1,2\n3,\xff\xfe\n"[..], Some(3), "UTF-8")]
 #[case::empty_column_name(&b"a,,c\n1,2,3\n"[..], Some(1), "column 2")]
 #[case::duplicate_column_name(&b"a,b,a\n1,2,3\n"[..], Some(1), "duplicate column name `a`")]
 #[case::too_many_fields(&b"a,b\n1,2\n3,4,5\n"[..], Some(3), "found 3")]
@@ -312,6 +311,70 @@ async fn invalid_csv_is_422_and_stores_nothing(
         }
         None => assert_eq!(reply.body["error"]["details"]["field"], "body"),
     }
+    assert_nothing_stored(&app).await;
+}
+
+#[rstest]
+#[case::detected("?name=Cities")]
+#[case::given("?name=Cities&delimiter=semicolon&encoding=latin-1")]
+#[case::given_as_characters("?name=Cities&delimiter=%3B&encoding=windows-1252")]
+#[actix_web::test]
+async fn a_semicolon_separated_latin_1_csv_is_stored_as_text(#[case] query: &str) {
+    // As a German spreadsheet saves it: `;` between fields, Windows-1252 bytes, CRLF.
+    let app = spawn_app().await;
+    let csv = b"name;city;note\r\nM\xfcller GmbH;K\xf6ln;\x80 5, net\r\n\"A;B\";Gen\xe8ve;\r\n";
+    let reply = post_csv(&app, query, &app.key, csv).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let rows = all_rows(&app, &id_of(&reply), 10).await;
+    assert_eq!(
+        rows,
+        vec![
+            json!({"row_id": "row-1", "position": 1, "values": {"name": "Müller GmbH", "city": "Köln", "note": "€ 5, net"}}),
+            json!({"row_id": "row-2", "position": 2, "values": {"name": "A;B", "city": "Genève", "note": null}}),
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn a_tab_separated_utf_8_csv_with_a_byte_order_mark_is_read() {
+    let app = spawn_app().await;
+    let csv = "\u{feff}sku\tlabel\nA-1\tBolt, M6 — zinc\n".as_bytes();
+    let reply = post_csv(&app, "?name=Parts&id_column=sku", &app.key, csv).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let rows = all_rows(&app, &id_of(&reply), 10).await;
+    assert_eq!(rows[0]["row_id"], "A-1");
+    assert_eq!(rows[0]["values"]["label"], "Bolt, M6 — zinc");
+}
+
+#[actix_web::test]
+async fn bytes_that_are_not_utf_8_in_a_file_said_to_be_utf_8_are_422_naming_the_line() {
+    let app = spawn_app().await;
+    let csv = b"a,b\n1,2\n3,\xff\xfe\n";
+    let reply = post_csv(&app, "?name=bad&encoding=utf-8", &app.key, csv).await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(reply.body["error"]["details"]["line"], 3, "{}", reply.body);
+    let message = reply.body["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("not valid UTF-8"), "{message}");
+    assert!(message.contains("encoding=windows-1252"), "{message}");
+    assert_nothing_stored(&app).await;
+}
+
+#[rstest]
+#[case("?name=x&delimiter=colon", "delimiter")]
+#[case("?name=x&encoding=utf-16", "encoding")]
+#[actix_web::test]
+async fn an_unknown_csv_format_is_422_naming_the_parameter(
+    #[case] query: &str,
+    #[case] field: &str,
+) {
+    let app = spawn_app().await;
+    let reply = post_csv(&app, query, &app.key, b"a,b\n1,2\n").await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(
+        reply.body["error"]["details"]["field"], field,
+        "{}",
+        reply.body
+    );
     assert_nothing_stored(&app).await;
 }
 

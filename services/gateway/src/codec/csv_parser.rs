@@ -1,10 +1,10 @@
 //! An incremental CSV parser (RFC 4180): it is fed the body chunk by chunk as it arrives, stops
 //! after every complete record, and keeps only the record being read.
 //!
-//! - Fields are separated by `,`, records end with `\n`, `\r\n` or a lone `\r`, and the last
-//!   record may end without a line break.
+//! - Fields are separated by the delimiter (`,` unless told: `;` and tab are common), records
+//!   end with `\n`, `\r\n` or a lone `\r`, and the last record may end without a line break.
 //! - A field that starts with `"` is quoted: it may hold commas, line breaks and doubled quotes
-//!   (`""` for one `"`), and must be followed by `,` or the end of the line. A quote inside an
+//!   (`""` for one `"`), and must be followed by the delimiter or the end of the line. A quote inside an
 //!   unquoted field is kept as it is (`12" pipe`).
 //! - A UTF-8 byte order mark at the very start is skipped; empty lines are skipped.
 //! - Lines are physical lines (1 = the first), counted by line breaks, including those inside
@@ -55,10 +55,17 @@ pub struct CsvParser {
     record_line: u64,
     quote_line: u64,
     max_record_bytes: usize,
+    delimiter: u8,
 }
 
 impl CsvParser {
+    /// A parser of `,`-separated records of at most `max_record_bytes`.
     pub fn new(max_record_bytes: usize) -> CsvParser {
+        CsvParser::with_delimiter(b',', max_record_bytes)
+    }
+
+    /// A parser of records separated by `delimiter` (an ASCII byte other than `"`, `\r`, `\n`).
+    pub fn with_delimiter(delimiter: u8, max_record_bytes: usize) -> CsvParser {
         CsvParser {
             state: State::Bom(0),
             record: Vec::new(),
@@ -67,6 +74,7 @@ impl CsvParser {
             record_line: 1,
             quote_line: 1,
             max_record_bytes,
+            delimiter,
         }
     }
 
@@ -82,7 +90,7 @@ impl CsvParser {
                     let rest = &input[i..];
                     let n = rest
                         .iter()
-                        .position(|b| matches!(b, b',' | b'\r' | b'\n'))
+                        .position(|b| *b == self.delimiter || matches!(b, b'\r' | b'\n'))
                         .unwrap_or(rest.len());
                     self.push(&rest[..n])?;
                     i += n;
@@ -205,7 +213,7 @@ impl CsvParser {
                             self.state = State::Quoted;
                             Ok(false)
                         }
-                        b',' => {
+                        b if b == self.delimiter => {
                             self.end_field();
                             Ok(false)
                         }
@@ -219,7 +227,7 @@ impl CsvParser {
                 }
                 State::Unquoted => {
                     return match byte {
-                        b',' => {
+                        b if b == self.delimiter => {
                             self.end_field();
                             self.state = State::StartField;
                             Ok(false)
@@ -249,7 +257,7 @@ impl CsvParser {
                             self.push(b"\"")?;
                             Ok(false)
                         }
-                        b',' => {
+                        b if b == self.delimiter => {
                             self.end_field();
                             self.state = State::StartField;
                             Ok(false)
