@@ -184,6 +184,61 @@ impl FromRequest for Authenticated {
     }
 }
 
+/// A scope a handler requires, as a type: `Authorized<Read>`, `Authorized<Write>`,
+/// `Authorized<Admin>`.
+pub trait RequiredScope {
+    const SCOPE: Scope;
+}
+
+/// The `read` scope.
+pub struct Read;
+/// The `write` scope.
+pub struct Write;
+/// The `admin` scope.
+pub struct Admin;
+
+impl RequiredScope for Read {
+    const SCOPE: Scope = Scope::Read;
+}
+impl RequiredScope for Write {
+    const SCOPE: Scope = Scope::Write;
+}
+impl RequiredScope for Admin {
+    const SCOPE: Scope = Scope::Admin;
+}
+
+/// The request's key, holding scope `S`: as an extractor, 401 without a key and 403
+/// (`insufficient_scope`) when the key lacks `S` — a handler taking it cannot forget the check.
+/// Derefs to the [`Authenticated`] key (its organisation, its scopes).
+pub struct Authorized<S: RequiredScope> {
+    key: Authenticated,
+    scope: std::marker::PhantomData<S>,
+}
+
+impl<S: RequiredScope> std::ops::Deref for Authorized<S> {
+    type Target = Authenticated;
+
+    fn deref(&self) -> &Authenticated {
+        &self.key
+    }
+}
+
+impl<S: RequiredScope> FromRequest for Authorized<S> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let key = match Authenticated::from_request(req, payload).into_inner() {
+            Ok(key) => key,
+            Err(error) => return ready(Err(error)),
+        };
+        ready(key.require(S::SCOPE).map(|()| Authorized {
+            key,
+            scope: std::marker::PhantomData,
+        }))
+    }
+}
+
 /// Resolves an `Authorization` header value (`Bearer <key>`) to its key. Used for REST requests
 /// and for intake messages alike.
 pub async fn authenticate(

@@ -9,7 +9,7 @@ use concord_models::database::connection;
 use concord_models::ids::ApiKeyId;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{create_key_for, Authenticated, Scope, Scopes};
+use crate::auth::{create_key_for, Admin, Authorized, Scopes};
 use crate::error::ApiError;
 use crate::extract::parse_json;
 use crate::pagination::{Page, PageRequest};
@@ -60,10 +60,9 @@ impl From<ApiKey> for ApiKeyView {
 
 async fn create(
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Admin)?;
     let request: CreateKeyRequest = parse_json(&body)?;
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -82,10 +81,9 @@ async fn create(
 
 async fn list(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Admin)?;
     let page = PageRequest::from_query(&query)?;
     let after: Option<ApiKeyId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
@@ -100,10 +98,9 @@ async fn list(
 
 async fn revoke(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Admin)?;
     let id: ApiKeyId = crate::extract::path_id(&path)?;
     let mut conn = connection(&state.pool).await?;
     if ApiKey::revoke(&mut conn, auth.organization_id, id).await? {

@@ -13,7 +13,7 @@ use concord_scoring::dialect::{DialectError, DialectSettings};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authorized, Read, Write};
 use crate::error::{ApiError, Problem};
 use crate::extract::{parse_json, path_id, requested_version};
 use crate::pagination::{Page, PageRequest};
@@ -105,10 +105,9 @@ fn settings_of(body: &Value) -> Result<Value, ApiError> {
 
 async fn create_dialect(
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let body: Value = parse_json(&body)?;
     let name = name_of(&body)?.ok_or_else(|| ApiError::validation("name", "is required"))?;
     let settings = DialectSettings::parse(&settings_of(&body)?).map_err(problems)?;
@@ -135,10 +134,9 @@ async fn create_dialect(
 async fn get_dialect(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let id = path_id::<DialectId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     let mut dialect = Dialect::find(&mut conn, auth.organization_id, id)
@@ -158,10 +156,9 @@ async fn get_dialect(
 
 async fn list_dialects(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let before: Option<DialectId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
@@ -179,10 +176,9 @@ async fn list_dialects(
 async fn update_dialect(
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<DialectId>(&path)?;
     let body: Value = parse_json(&body)?;
     let name = name_of(&body)?;
@@ -209,10 +205,9 @@ async fn update_dialect(
 
 async fn delete_dialect(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<DialectId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     if Dialect::delete(&mut conn, auth.organization_id, id).await? {

@@ -10,7 +10,7 @@ use concord_models::job_runs::{JobRun, JobSource};
 use super::domain::JobName;
 use super::ingest::{store_ndjson, store_submission};
 use super::view::{DocumentView, JobRunView};
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authorized, Read, Write};
 use crate::error::ApiError;
 use crate::extract::{media_type, parse_json, path_id, read_limited};
 use crate::pagination::{Page, PageRequest};
@@ -31,11 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn create_job(
     req: HttpRequest,
     payload: web::Payload,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let content_type = media_type(&req);
     let run = match content_type.as_str() {
         "application/json" => {
@@ -77,10 +76,9 @@ async fn create_job(
 
 async fn get_job(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let id = path_id::<JobRunId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     let run = JobRun::find(&mut conn, auth.organization_id, id)
@@ -91,10 +89,9 @@ async fn get_job(
 
 async fn list_jobs(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let before: Option<JobRunId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
@@ -110,10 +107,9 @@ async fn list_jobs(
 async fn list_documents(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let id = path_id::<JobRunId>(&path)?;
     let page = PageRequest::from_query(&query)?;
     let after: Option<i32> = page.after_as()?;

@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use super::standard::{self, BuiltIn};
 use super::upload::{read_csv, read_json, read_multipart, Upload, MAX_DESCRIPTION_CHARS};
 use super::view::{table_path, EntryView, TableView};
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{content_type, media_type, read_limited, requested_version};
 use crate::pagination::{Page, PageRequest};
@@ -215,10 +215,9 @@ async fn create_table(
     req: HttpRequest,
     payload: web::Payload,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let upload = read_upload(&req, payload, &state, &query).await?;
     let name = check_name(upload.name.as_deref())?;
     let contents = check_contents(upload)?;
@@ -269,10 +268,9 @@ enum Listed {
 
 async fn list_tables(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let built_in_filter = match query.get("built_in").map(String::as_str) {
         None => None,
@@ -374,10 +372,9 @@ async fn entries_page(
 async fn get_table(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let target = target(&path)?;
     let version = requested_version(&query)?;
     let page = PageRequest::from_query(&query)?;
@@ -406,10 +403,9 @@ async fn get_table(
 async fn list_entries(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let target = target(&path)?;
     let version = requested_version(&query)?;
     let page = PageRequest::from_query(&query)?;
@@ -436,10 +432,9 @@ async fn replace_table(
     path: web::Path<String>,
     payload: web::Payload,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = match target(&path)? {
         Target::BuiltIn(table) => return Err(read_only(table.name)),
         Target::Table(id) => id,
@@ -485,10 +480,9 @@ async fn replace_table(
 
 async fn delete_table(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = match target(&path)? {
         Target::BuiltIn(table) => return Err(read_only(table.name)),
         Target::Table(id) => id,

@@ -16,7 +16,7 @@ use diesel_async::AsyncPgConnection;
 use serde::Deserialize;
 
 use super::view::MatchingConfigView;
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::ApiError;
 use crate::extract::{parse_json, path_id};
 use crate::pagination::{Page, PageRequest};
@@ -141,10 +141,9 @@ async fn validate(
 
 async fn create_config(
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let body: ConfigBody = parse_json(&body)?;
     let dataset_id = body
         .reference_data_id
@@ -182,10 +181,9 @@ async fn create_config(
 
 async fn get_config(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let id = path_id::<MatchingConfigId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     let config = MatchingConfig::find(&mut conn, auth.organization_id, id)
@@ -196,10 +194,9 @@ async fn get_config(
 
 async fn list_configs(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let before: Option<MatchingConfigId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
@@ -217,10 +214,9 @@ async fn list_configs(
 async fn replace_config(
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<MatchingConfigId>(&path)?;
     let body: ConfigBody = parse_json(&body)?;
     let mut conn = connection(&state.pool).await?;
@@ -264,10 +260,9 @@ async fn replace_config(
 
 async fn delete_config(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<MatchingConfigId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     if MatchingConfig::delete(&mut conn, auth.organization_id, id).await? {

@@ -20,7 +20,7 @@ use concord_scoring::matcher::MatchModel;
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{parse_json, path_id, requested_version};
 use crate::state::AppState;
@@ -99,10 +99,9 @@ async fn find_config(
 async fn get_model(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let mut conn = connection(&state.pool).await?;
     let config = find_config(&mut conn, &auth, &path).await?;
     let version = requested_version(&query)?.unwrap_or(config.version);
@@ -134,10 +133,9 @@ struct TrainBody {
 async fn train(
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let body: TrainBody = if body.iter().all(u8::is_ascii_whitespace) {
         TrainBody::default()
     } else {

@@ -26,7 +26,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
 use super::view::{MatchResultView, MatchingRunView, RunProgressView};
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::codec::csv_writer::write_record;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{parse_json, path_id};
@@ -96,10 +96,9 @@ async fn find_run(
 async fn start_run(
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let config_id = path_id::<MatchingConfigId>(&path)?;
     let body: RunBody = parse_json(&body)?;
     let mode = body.mode.unwrap_or(MatchingMode::Manual);
@@ -120,10 +119,9 @@ async fn start_run(
 async fn start_smart_run(
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let config_id = path_id::<MatchingConfigId>(&path)?;
     let body: SmartRunBody = parse_json(&body)?;
     let candidates = candidate_count(body.candidates)?;
@@ -279,10 +277,9 @@ async fn create_run(
 
 async fn get_run(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let run = find_run(&state, &auth, &path).await?;
     let top = if run.status == MatchingRunStatus::Completed {
         let mut conn = connection(&state.pool).await?;
@@ -301,20 +298,18 @@ async fn get_run(
 
 async fn get_progress(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let run = find_run(&state, &auth, &path).await?;
     Ok(HttpResponse::Ok().json(RunProgressView::new(&run, chrono::Utc::now())))
 }
 
 async fn list_runs(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let before: Option<MatchingRunId> = page.after_as()?;
     let config_id = match query.get("config_id") {
@@ -344,10 +339,9 @@ async fn list_runs(
 /// far stay readable. 409 once the run has ended.
 async fn cancel_run(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<MatchingRunId>(&path)?;
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
@@ -395,10 +389,9 @@ const MAX_AI_RESULT_IDS: usize = 10_000;
 async fn ai_resolve(
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<MatchingRunId>(&path)?;
     let body: AiResolveBody = if body.iter().all(u8::is_ascii_whitespace) {
         AiResolveBody::default()
@@ -559,10 +552,9 @@ fn result_filter(query: &HashMap<String, String>) -> Result<ResultFilter, ApiErr
 async fn list_results(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let run = find_run(&state, &auth, &path).await?;
     let page = PageRequest::from_query(&query)?;
     let after: Option<i32> = page.after_as()?;
@@ -604,10 +596,9 @@ const MAX_NOTES_CHARS: usize = 4_000;
 async fn review_result(
     path: web::Path<(String, String)>,
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let (raw_run, raw_result) = path.into_inner();
     let run = find_run(&state, &auth, &raw_run).await?;
     let result_id: MatchResultId = raw_result
@@ -681,10 +672,9 @@ const EXPORT_PAGE: i64 = 2_000;
 /// AI pass's suggested row and flag last (empty when it did not look at the result).
 async fn export_results(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let run = find_run(&state, &auth, &path).await?;
     let header = bytes::Bytes::from_static(
         b"document_id,document_filename,matched_reference_row_id,confidence,status,ambiguous,resolved_by,candidates,match_weight,evidence,review_notes,ai_suggested_row_id,ai_flag\r\n",

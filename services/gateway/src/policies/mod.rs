@@ -17,7 +17,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authorized, Read, Write};
 use crate::error::{ApiError, Problem};
 use crate::extract::{parse_json, path_id, requested_version};
 use crate::lookup_tables;
@@ -162,10 +162,9 @@ pub async fn compile(
 /// `POST /v1/data-policies` `{name, description?, fields?, rules?}`: version 1.
 async fn create_policy(
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let body: Value = parse_json(&body)?;
     reject_unknown_keys(&body, &["name", "description", "fields", "rules"])?;
     let name = name_of(&body)?.ok_or_else(|| ApiError::validation("name", "is required"))?;
@@ -207,10 +206,9 @@ async fn create_policy(
 async fn replace_policy(
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<DataPolicyId>(&path)?;
     let body: Value = parse_json(&body)?;
     reject_unknown_keys(&body, &["name", "description", "fields", "rules"])?;
@@ -254,11 +252,10 @@ async fn replace_policy(
 /// The policy as it is, or as it was at `?version=N`.
 async fn find_policy(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Authorized<Read>,
     raw_id: &str,
     query: &HashMap<String, String>,
 ) -> Result<DataPolicy, ApiError> {
-    auth.require(Scope::Read)?;
     let id = path_id::<DataPolicyId>(raw_id)?;
     let mut conn = connection(&state.pool).await?;
     let mut policy = DataPolicy::find(&mut conn, auth.organization_id, id)
@@ -281,7 +278,7 @@ async fn find_policy(
 async fn get_policy(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let policy = find_policy(&state, &auth, &path, &query).await?;
@@ -291,7 +288,7 @@ async fn get_policy(
 async fn get_fields(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let policy = find_policy(&state, &auth, &path, &query).await?;
@@ -305,7 +302,7 @@ async fn get_fields(
 async fn get_rules(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let policy = find_policy(&state, &auth, &path, &query).await?;
@@ -318,10 +315,9 @@ async fn get_rules(
 
 async fn list_policies(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let before: Option<DataPolicyId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
@@ -337,10 +333,9 @@ async fn list_policies(
 
 async fn delete_policy(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<DataPolicyId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     if DataPolicy::delete(&mut conn, auth.organization_id, id).await? {

@@ -10,7 +10,7 @@ use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 use super::export::csv_stream;
 use super::upload::{store_csv, store_json, store_multipart};
 use super::view::{dataset_path, DatasetView, RowView};
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::ApiError;
 use crate::extract::{content_type, media_type, path_id, read_limited};
 use crate::pagination::{Page, PageRequest};
@@ -38,11 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn create_dataset(
     req: HttpRequest,
     payload: web::Payload,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let content_type = content_type(&req);
     let media_type = media_type(&req);
     let span = tracing::info_span!(
@@ -91,20 +90,18 @@ async fn find_dataset(
 
 async fn get_dataset(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let dataset = find_dataset(&state, &auth, &path).await?;
     Ok(HttpResponse::Ok().json(DatasetView::from(dataset)))
 }
 
 async fn list_datasets(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let before: Option<ReferenceDatasetId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
@@ -121,10 +118,9 @@ async fn list_datasets(
 async fn list_rows(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let after: Option<i32> = page.after_as()?;
     let dataset = find_dataset(&state, &auth, &path).await?;
@@ -141,10 +137,9 @@ async fn list_rows(
 
 async fn export_dataset(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let dataset = find_dataset(&state, &auth, &path).await?;
     let filename: String = dataset
         .name
@@ -168,10 +163,9 @@ async fn export_dataset(
 
 async fn delete_dataset(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<ReferenceDatasetId>(&path)?;
     let mut conn = connection(&state.pool).await?;
     if !ReferenceDataset::delete(&mut conn, auth.organization_id, id).await? {

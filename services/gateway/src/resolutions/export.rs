@@ -3,6 +3,7 @@
 //! number locale, boolean pair and null text, separated by its delimiter and encoded in its
 //! encoding. Streamed page by page, never held whole.
 
+use crate::auth::{Authorized, Read};
 use actix_web::{web, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use concord_models::database::connection;
@@ -13,7 +14,6 @@ use std::sync::Arc;
 
 use super::runs::find_run;
 use super::view::Renderer;
-use crate::auth::Authenticated;
 use crate::codec::csv_writer::write_record_with;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -108,7 +108,7 @@ async fn next_page(mut state: ExportState) -> Result<Option<(Bytes, ExportState)
 
 pub async fn export_results(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;

@@ -22,7 +22,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
 use super::view::{Renderer, ResolutionResultView, ResolutionRunView};
-use crate::auth::{Authenticated, Scope};
+use crate::auth::{Authorized, Read, Write};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{parse_json, path_id};
 use crate::lookup_tables;
@@ -57,10 +57,9 @@ struct CreateBody {
 /// The caller's run, or 404.
 pub(super) async fn find_run(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Authorized<Read>,
     raw_id: &str,
 ) -> Result<ResolutionRun, ApiError> {
-    auth.require(Scope::Read)?;
     let id = path_id::<ResolutionRunId>(raw_id)?;
     let mut conn = connection(&state.pool).await?;
     ResolutionRun::find(&mut conn, auth.organization_id, id)
@@ -74,10 +73,9 @@ pub(super) async fn find_run(
 /// or dialect.
 async fn create_run(
     body: web::Bytes,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let body: CreateBody = parse_json(&body)?;
     let organization_id = auth.organization_id;
     let job_id = JobRunId::from(body.source_run_id);
@@ -184,10 +182,9 @@ async fn create_run(
 /// (200).
 async fn execute_run(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Write)?;
     let id = path_id::<ResolutionRunId>(&path)?;
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
@@ -236,7 +233,7 @@ async fn execute_run(
 
 async fn get_run(
     path: web::Path<String>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;
@@ -245,10 +242,9 @@ async fn get_run(
 
 async fn list_runs(
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::Read)?;
     let page = PageRequest::from_query(&query)?;
     let before: Option<ResolutionRunId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
@@ -296,7 +292,7 @@ fn parse_cursor(text: &str) -> Option<(i32, i16)> {
 async fn list_results(
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
-    auth: Authenticated,
+    auth: Authorized<Read>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;
