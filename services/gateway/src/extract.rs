@@ -197,20 +197,52 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The request's query as `T` (its own parameters; others are ignored): 422 naming `query` when
+/// it cannot be read (a parameter given twice, say).
+pub fn query<T: serde::de::DeserializeOwned>(req: &actix_web::HttpRequest) -> Result<T, ApiError> {
+    actix_web::web::Query::<T>::from_query(req.query_string())
+        .map(actix_web::web::Query::into_inner)
+        .map_err(|error| ApiError::validation("query", format!("invalid query string: {error}")))
+}
+
+/// A query parameter's text parsed as `T`, or 422 naming the parameter with what it must be.
+pub fn param<T: std::str::FromStr>(
+    name: &str,
+    raw: Option<&str>,
+    expected: &str,
+) -> Result<Option<T>, ApiError> {
+    raw.map(|text| {
+        text.trim().parse::<T>().map_err(|_| {
+            ApiError::validation(name, format!("`{name}` must be {expected}, got `{text}`"))
+        })
+    })
+    .transpose()
+}
+
+#[derive(serde::Deserialize)]
+struct VersionParams {
+    version: Option<String>,
+}
+
 /// `?version=N` of a versioned resource (lookup tables, data policies, dialects): a positive
-/// integer, or absent.
-pub fn requested_version(
-    query: &std::collections::HashMap<String, String>,
-) -> Result<Option<i32>, ApiError> {
-    match query.get("version") {
-        None => Ok(None),
-        Some(text) => match text.trim().parse::<i32>() {
-            Ok(version) if version >= 1 => Ok(Some(version)),
-            _ => Err(ApiError::validation(
-                "version",
-                format!("`version` must be a positive integer, got `{text}`"),
-            )),
-        },
+/// integer, or absent (the current version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestedVersion(pub Option<i32>);
+
+impl actix_web::FromRequest for RequestedVersion {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(query::<VersionParams>(req).and_then(|params| {
+            match param::<i32>("version", params.version.as_deref(), "a positive integer")? {
+                Some(version) if version < 1 => Err(ApiError::validation(
+                    "version",
+                    format!("`version` must be a positive integer, got `{version}`"),
+                )),
+                version => Ok(RequestedVersion(version)),
+            }
+        }))
     }
 }
 

@@ -1,7 +1,5 @@
 //! API key management for `admin` keys: create (the key is shown once), list, revoke.
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use concord_models::api_keys::ApiKey;
@@ -59,8 +57,8 @@ impl From<ApiKey> for ApiKeyView {
 }
 
 async fn create(
-    body: web::Bytes,
     auth: Authorized<Admin>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let request: CreateKeyRequest = parse_json(&body)?;
@@ -80,11 +78,10 @@ async fn create(
 }
 
 async fn list(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Admin>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let after: Option<ApiKeyId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
     let rows = ApiKey::list(&mut conn, auth.organization_id, after, page.fetch_limit()).await?;
@@ -97,8 +94,8 @@ async fn list(
 }
 
 async fn revoke(
-    path: web::Path<String>,
     auth: Authorized<Admin>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id: ApiKeyId = crate::extract::path_id(&path)?;

@@ -1,11 +1,12 @@
 //! Cursor pagination for every list: `?limit=&cursor=` in, `{data, pagination{limit, has_more,
 //! next_cursor}}` out. Cursors are opaque to callers.
 
-use std::collections::HashMap;
-
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::future::{ready, Ready};
 
 use crate::error::ApiError;
 
@@ -19,9 +20,29 @@ pub struct PageRequest {
     pub after: Option<String>,
 }
 
+/// The query parameters of every list (other parameters of the query are the list's own).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl FromRequest for PageRequest {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    /// `?limit=&cursor=` of the request: 422 naming `limit` or `cursor` when one is not valid.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            crate::extract::query::<PageParams>(req)
+                .and_then(|params| PageRequest::from_params(&params)),
+        )
+    }
+}
+
 impl PageRequest {
-    pub fn from_query(query: &HashMap<String, String>) -> Result<Self, ApiError> {
-        let limit = match query.get("limit") {
+    pub fn from_params(query: &PageParams) -> Result<Self, ApiError> {
+        let limit = match &query.limit {
             None => DEFAULT_LIMIT,
             Some(text) => match text.parse::<u32>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
@@ -33,7 +54,7 @@ impl PageRequest {
                 }
             },
         };
-        let after = match query.get("cursor").filter(|c| !c.is_empty()) {
+        let after = match query.cursor.as_ref().filter(|c| !c.is_empty()) {
             None => None,
             Some(cursor) => Some(decode(cursor).ok_or_else(|| {
                 ApiError::validation("cursor", "cursor is not one this API issued")
@@ -115,11 +136,17 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn query(pairs: &[(&str, &str)]) -> PageParams {
+        let value = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        PageParams {
+            limit: value("limit"),
+            cursor: value("cursor"),
+        }
     }
 
     #[rstest]
@@ -130,18 +157,18 @@ mod tests {
     #[case(&[("limit", "ten")], None)]
     #[case(&[("cursor", "%%%")], None)]
     fn limits_and_cursors_are_checked(#[case] pairs: &[(&str, &str)], #[case] limit: Option<u32>) {
-        let parsed = PageRequest::from_query(&query(pairs));
+        let parsed = PageRequest::from_params(&query(pairs));
         assert_eq!(parsed.ok().map(|p| p.limit), limit);
     }
 
     #[test]
     fn a_page_hands_out_a_cursor_only_when_more_rows_follow() {
-        let request = PageRequest::from_query(&query(&[("limit", "2")])).expect("valid");
+        let request = PageRequest::from_params(&query(&[("limit", "2")])).expect("valid");
         let page = Page::from_rows(&request, vec![1, 2, 3], |n| n.to_string(), |n| n);
         assert_eq!(page.data, vec![1, 2]);
         assert!(page.pagination.has_more);
         let cursor = page.pagination.next_cursor.expect("a cursor");
-        let next = PageRequest::from_query(&query(&[("cursor", &cursor)])).expect("valid");
+        let next = PageRequest::from_params(&query(&[("cursor", &cursor)])).expect("valid");
         assert_eq!(next.after_as::<i32>().expect("an int"), Some(2));
 
         let last = Page::from_rows(&request, vec![3], |n| n.to_string(), |n| n);

@@ -31,13 +31,20 @@ impl From<csv_reader::FormatError> for ApiError {
     }
 }
 
-/// The CSV format an upload's query gives (`delimiter`, `encoding`; each detected when left
-/// out).
-pub fn csv_format(
-    query: &std::collections::HashMap<String, String>,
-) -> Result<csv_reader::CsvFormat, ApiError> {
-    Ok(csv_reader::CsvFormat::from_params(
-        query.get("delimiter").map(String::as_str),
-        query.get("encoding").map(String::as_str),
-    )?)
+/// The CSV format parameters of an upload's query (`delimiter`, `encoding`; each detected when
+/// left out). Flattened into each upload's query struct.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CsvFormatParams {
+    pub delimiter: Option<String>,
+    pub encoding: Option<String>,
+}
+
+impl CsvFormatParams {
+    /// The format they give: 422 naming `delimiter` or `encoding` when one names nothing we read.
+    pub fn format(&self) -> Result<csv_reader::CsvFormat, ApiError> {
+        Ok(csv_reader::CsvFormat::from_params(
+            self.delimiter.as_deref(),
+            self.encoding.as_deref(),
+        )?)
+    }
 }

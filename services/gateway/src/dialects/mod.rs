@@ -2,8 +2,6 @@
 //! encoding, boolean pair) that resolution results are rendered and exported in. The settings
 //! are validated by the scoring core ([`DialectSettings`]); every update makes a new version.
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use concord_models::database::connection;
@@ -15,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{Authorized, Read, Write};
 use crate::error::{ApiError, Problem};
-use crate::extract::{parse_json, path_id, requested_version};
+use crate::extract::{parse_json, path_id, RequestedVersion};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -104,8 +102,8 @@ fn settings_of(body: &Value) -> Result<Value, ApiError> {
 }
 
 async fn create_dialect(
-    body: web::Bytes,
     auth: Authorized<Write>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body: Value = parse_json(&body)?;
@@ -132,9 +130,9 @@ async fn create_dialect(
 
 /// `GET /v1/dialects/{id}`, or `?version=N` for an earlier version.
 async fn get_dialect(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    version: RequestedVersion,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<DialectId>(&path)?;
@@ -142,7 +140,7 @@ async fn get_dialect(
     let mut dialect = Dialect::find(&mut conn, auth.organization_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("dialect", id.to_string()))?;
-    if let Some(version) = requested_version(&query)? {
+    if let RequestedVersion(Some(version)) = version {
         let old = Dialect::find_version(&mut conn, id, version)
             .await?
             .ok_or_else(|| ApiError::not_found("dialect version", format!("{id} v{version}")))?;
@@ -155,11 +153,10 @@ async fn get_dialect(
 }
 
 async fn list_dialects(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let before: Option<DialectId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
     let rows = Dialect::list(&mut conn, auth.organization_id, before, page.fetch_limit()).await?;
@@ -174,9 +171,9 @@ async fn list_dialects(
 /// `PATCH /v1/dialects/{id}`: the settings given replace those of the current version, the rest
 /// stay; a new version.
 async fn update_dialect(
+    auth: Authorized<Write>,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<DialectId>(&path)?;
@@ -204,8 +201,8 @@ async fn update_dialect(
 }
 
 async fn delete_dialect(
-    path: web::Path<String>,
     auth: Authorized<Write>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<DialectId>(&path)?;

@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use concord_messages::JobSubmission;
 use concord_models::database::connection;
@@ -26,14 +24,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/jobs/{id}/documents", web::get().to(list_documents));
 }
 
+/// The query of an NDJSON upload: the job's `name` (a JSON body carries its own).
+#[derive(Debug, serde::Deserialize)]
+struct NdjsonParams {
+    name: Option<String>,
+}
+
 /// `POST /v1/jobs`: a JSON body `{name, documents}` (up to 10,000 documents) or an NDJSON stream
 /// (`application/x-ndjson`, one document per line, `?name=`).
 async fn create_job(
+    auth: Authorized<Write>,
     req: HttpRequest,
     payload: web::Payload,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<NdjsonParams>,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = media_type(&req);
     let run = match content_type.as_str() {
@@ -50,7 +54,7 @@ async fn create_job(
             .await?
         }
         "application/x-ndjson" => {
-            let name = query.get("name").ok_or_else(|| {
+            let name = query.name.as_deref().ok_or_else(|| {
                 ApiError::validation(
                     "name",
                     "the `name` query parameter is required for an NDJSON upload",
@@ -75,8 +79,8 @@ async fn create_job(
 }
 
 async fn get_job(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<JobRunId>(&path)?;
@@ -88,11 +92,10 @@ async fn get_job(
 }
 
 async fn list_jobs(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let before: Option<JobRunId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
     let rows = JobRun::list(&mut conn, auth.organization_id, before, page.fetch_limit()).await?;
@@ -105,13 +108,12 @@ async fn list_jobs(
 }
 
 async fn list_documents(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<JobRunId>(&path)?;
-    let page = PageRequest::from_query(&query)?;
     let after: Option<i32> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
     JobRun::find(&mut conn, auth.organization_id, id)

@@ -1,7 +1,5 @@
 //! The `/v1/lookup-tables` handlers (see the module documentation for the contract).
 
-use std::collections::HashMap;
-
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use concord_models::database::connection;
@@ -10,11 +8,13 @@ use concord_models::lookup_tables::{LookupTable, LookupTableVersion, NewLookupTa
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 use super::standard::{self, BuiltIn};
-use super::upload::{read_csv, read_json, read_multipart, Upload, MAX_DESCRIPTION_CHARS};
+use super::upload::{
+    read_csv, read_json, read_multipart, Upload, UploadParams, MAX_DESCRIPTION_CHARS,
+};
 use super::view::{table_path, EntryView, TableView};
 use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{content_type, media_type, read_limited, requested_version};
+use crate::extract::{content_type, media_type, param, read_limited, RequestedVersion};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -155,7 +155,7 @@ async fn read_upload(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    query: &HashMap<String, String>,
+    query: &UploadParams,
 ) -> Result<Upload, ApiError> {
     let limit = state.limits.max_json_body_bytes;
     match media_type(req).as_str() {
@@ -212,10 +212,10 @@ async fn table_at(
 // --- handlers ------------------------------------------------------------------------------
 
 async fn create_table(
+    auth: Authorized<Write>,
     req: HttpRequest,
     payload: web::Payload,
-    query: web::Query<HashMap<String, String>>,
-    auth: Authorized<Write>,
+    query: web::Query<UploadParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let upload = read_upload(&req, payload, &state, &query).await?;
@@ -266,23 +266,20 @@ enum Listed {
     Table(LookupTable),
 }
 
+/// The filter of the tables list.
+#[derive(Debug, serde::Deserialize)]
+struct TableListParams {
+    built_in: Option<String>,
+}
+
 async fn list_tables(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    page: PageRequest,
+    query: web::Query<TableListParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
-    let built_in_filter = match query.get("built_in").map(String::as_str) {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(ApiError::validation(
-                "built_in",
-                format!("`built_in` must be `true` or `false`, got `{other}`"),
-            ))
-        }
-    };
+    let built_in_filter =
+        param::<bool>("built_in", query.built_in.as_deref(), "`true` or `false`")?;
     // Where the previous page ended: in the built-ins (their index) or the organisation's tables.
     let (built_ins_from, before) = match page.after.as_deref() {
         None => (Some(0), None),
@@ -370,14 +367,14 @@ async fn entries_page(
 
 /// The table (at `?version=N`, else the latest) with a page of its entries.
 async fn get_table(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    page: PageRequest,
+    version: RequestedVersion,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let target = target(&path)?;
-    let version = requested_version(&query)?;
-    let page = PageRequest::from_query(&query)?;
+    let RequestedVersion(version) = version;
     let mut conn = connection(&state.pool).await?;
     let view = match &target {
         Target::BuiltIn(table) => {
@@ -401,14 +398,14 @@ async fn get_table(
 
 /// Only the entries page of `GET /v1/lookup-tables/{id}` (same `version`, `limit`, `cursor`).
 async fn list_entries(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    page: PageRequest,
+    version: RequestedVersion,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let target = target(&path)?;
-    let version = requested_version(&query)?;
-    let page = PageRequest::from_query(&query)?;
+    let RequestedVersion(version) = version;
     let mut conn = connection(&state.pool).await?;
     let number = match &target {
         Target::BuiltIn(_) => match version {
@@ -428,11 +425,11 @@ async fn list_entries(
 /// `PUT`: the same body as `POST`; replaces the description, `extends` and entries as a new
 /// version. The name cannot change (omit it or repeat it).
 async fn replace_table(
+    auth: Authorized<Write>,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
-    query: web::Query<HashMap<String, String>>,
-    auth: Authorized<Write>,
+    query: web::Query<UploadParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = match target(&path)? {
@@ -479,8 +476,8 @@ async fn replace_table(
 }
 
 async fn delete_table(
-    path: web::Path<String>,
     auth: Authorized<Write>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = match target(&path)? {

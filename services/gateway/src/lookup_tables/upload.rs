@@ -402,13 +402,24 @@ fn read_header(line: u64, cells: &[&str]) -> Result<Header, ApiError> {
     })
 }
 
+/// The query of a table upload: the table's fields (a multipart form may give them as parts
+/// instead) and the CSV's format.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct UploadParams {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub extends: Option<String>,
+    #[serde(flatten)]
+    pub csv: crate::codec::CsvFormatParams,
+}
+
 /// Reads a `text/csv` body (up to `limit` bytes); the table's fields come from the query.
 pub async fn read_csv(
     mut payload: web::Payload,
     limit: usize,
-    query: &HashMap<String, String>,
+    query: &UploadParams,
 ) -> Result<Upload, ApiError> {
-    let mut table = CsvTable::new(crate::codec::csv_format(query)?);
+    let mut table = CsvTable::new(query.csv.format()?);
     let mut read = 0usize;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
@@ -422,9 +433,9 @@ pub async fn read_csv(
         return Err(empty_body());
     }
     Ok(Upload {
-        name: query.get("name").cloned(),
-        description: query.get("description").cloned(),
-        extends: query.get("extends").cloned(),
+        name: query.name.clone(),
+        description: query.description.clone(),
+        extends: query.extends.clone(),
         entries: table.finish()?,
     })
 }
@@ -436,7 +447,7 @@ pub async fn read_multipart(
     mut payload: web::Payload,
     limit: usize,
     content_type: &str,
-    query: &HashMap<String, String>,
+    query: &UploadParams,
 ) -> Result<Upload, ApiError> {
     let boundary = multipart::boundary(content_type).ok_or_else(|| {
         ApiError::validation(
@@ -444,13 +455,17 @@ pub async fn read_multipart(
             "a multipart/form-data body needs a `boundary` parameter",
         )
     })?;
-    let format = crate::codec::csv_format(query)?;
+    let format = query.csv.format()?;
     let bad_body = |message: String| ApiError::validation("body", message);
     let mut reader = MultipartReader::new(&boundary).map_err(bad_body)?;
-    let mut fields: HashMap<String, String> = ["name", "description", "extends"]
-        .into_iter()
-        .filter_map(|key| query.get(key).map(|v| (key.to_owned(), v.clone())))
-        .collect();
+    let mut fields: HashMap<String, String> = [
+        ("name", &query.name),
+        ("description", &query.description),
+        ("extends", &query.extends),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.clone().map(|v| (key.to_owned(), v)))
+    .collect();
     enum Part {
         File,
         Text(String, Vec<u8>),

@@ -2,8 +2,6 @@
 //! the mappings against the reference dataset's columns through the scoring core, so a config
 //! that is stored is one the workers can run.
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpResponse};
 use concord_models::database::connection;
 use concord_models::ids::{MatchingConfigId, ReferenceDatasetId};
@@ -140,8 +138,8 @@ async fn validate(
 }
 
 async fn create_config(
-    body: web::Bytes,
     auth: Authorized<Write>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body: ConfigBody = parse_json(&body)?;
@@ -180,8 +178,8 @@ async fn create_config(
 }
 
 async fn get_config(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<MatchingConfigId>(&path)?;
@@ -193,11 +191,10 @@ async fn get_config(
 }
 
 async fn list_configs(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let before: Option<MatchingConfigId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
     let rows =
@@ -212,9 +209,9 @@ async fn list_configs(
 
 /// `PUT`: replaces the config (a new version). The dataset is fixed after creation.
 async fn replace_config(
+    auth: Authorized<Write>,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<MatchingConfigId>(&path)?;
@@ -259,8 +256,8 @@ async fn replace_config(
 }
 
 async fn delete_config(
-    path: web::Path<String>,
     auth: Authorized<Write>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<MatchingConfigId>(&path)?;

@@ -4,8 +4,6 @@
 //! reviewer's decision on the config's results — in the matching workers. A config's first
 //! probabilistic run trains it by itself.
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use concord_messages::{jobs, MatchingJob};
@@ -22,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{parse_json, path_id, requested_version};
+use crate::extract::{parse_json, path_id, RequestedVersion};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -97,14 +95,14 @@ async fn find_config(
 /// `GET /v1/matching/configs/{id}/model?version=N`: the model of the config's current version
 /// (or of version N). 404 `model_not_trained` while there is none.
 async fn get_model(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    version: RequestedVersion,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = connection(&state.pool).await?;
     let config = find_config(&mut conn, &auth, &path).await?;
-    let version = requested_version(&query)?.unwrap_or(config.version);
+    let version = version.0.unwrap_or(config.version);
     let model = MatchingModel::find_for(&mut conn, config.id, version)
         .await?
         .ok_or_else(|| ApiError::NotYet {
@@ -131,9 +129,9 @@ struct TrainBody {
 /// readable until the new one is stored). 409 `weighted_scoring` for a weighted config; 422 when
 /// there is no job run to learn from.
 async fn train(
+    auth: Authorized<Write>,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body: TrainBody = if body.iter().all(u8::is_ascii_whitespace) {

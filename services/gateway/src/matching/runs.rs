@@ -3,7 +3,7 @@
 //! run goes on to the AI pass (`ai_resolving`) once scored, and `/ai-resolve` sends a completed
 //! run there again; the ai-resolver completes it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use actix_web::{web, HttpResponse};
 use bytes::BytesMut;
@@ -29,7 +29,7 @@ use super::view::{MatchResultView, MatchingRunView, RunProgressView};
 use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::codec::csv_writer::write_record;
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{parse_json, path_id};
+use crate::extract::{param, parse_json, path_id};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -94,9 +94,9 @@ async fn find_run(
 /// a snapshot of its config and one job per chunk in the outbox, in one transaction, and answers
 /// at once with `queued`.
 async fn start_run(
+    auth: Authorized<Write>,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let config_id = path_id::<MatchingConfigId>(&path)?;
@@ -117,9 +117,9 @@ async fn start_run(
 /// `POST /v1/matching/configs/{id}/smart-run` `{job_id}`: a run in `smart` mode — once scored,
 /// the AI pass looks at the results in the review band before the run completes.
 async fn start_smart_run(
+    auth: Authorized<Write>,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let config_id = path_id::<MatchingConfigId>(&path)?;
@@ -276,8 +276,8 @@ async fn create_run(
 }
 
 async fn get_run(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;
@@ -297,8 +297,8 @@ async fn get_run(
 }
 
 async fn get_progress(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;
@@ -306,18 +306,14 @@ async fn get_progress(
 }
 
 async fn list_runs(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    page: PageRequest,
+    query: web::Query<RunListParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let before: Option<MatchingRunId> = page.after_as()?;
-    let config_id = match query.get("config_id") {
-        Some(raw) => Some(raw.parse::<MatchingConfigId>().map_err(|_| {
-            ApiError::validation("config_id", format!("`{raw}` is not a config id"))
-        })?),
-        None => None,
-    };
+    let config_id =
+        param::<MatchingConfigId>("config_id", query.config_id.as_deref(), "a config id")?;
     let mut conn = connection(&state.pool).await?;
     let rows = MatchingRun::list(
         &mut conn,
@@ -338,8 +334,8 @@ async fn list_runs(
 /// `POST /v1/matching/runs/{id}/cancel`: the workers stop at their next chunk; the results so
 /// far stay readable. 409 once the run has ended.
 async fn cancel_run(
-    path: web::Path<String>,
     auth: Authorized<Write>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<MatchingRunId>(&path)?;
@@ -387,9 +383,9 @@ const MAX_AI_RESULT_IDS: usize = 10_000;
 /// over the given results, or over every result in the review band (ambiguous, or unmatched
 /// with candidates) that no reviewer decided. 202 with the run; the ai-resolver completes it.
 async fn ai_resolve(
+    auth: Authorized<Write>,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<MatchingRunId>(&path)?;
@@ -504,31 +500,41 @@ async fn check_results_of_run(
     }
 }
 
-fn parse_query<T: std::str::FromStr>(
-    query: &HashMap<String, String>,
-    name: &str,
-    expected: &str,
-) -> Result<Option<T>, ApiError> {
-    query
-        .get(name)
-        .map(|raw| {
-            raw.parse::<T>()
-                .map_err(|_| ApiError::validation(name, format!("`{raw}` is not {expected}")))
-        })
-        .transpose()
+/// The filter of the runs list.
+#[derive(Debug, Deserialize)]
+struct RunListParams {
+    config_id: Option<String>,
 }
 
-fn result_filter(query: &HashMap<String, String>) -> Result<ResultFilter, ApiError> {
+/// The filters of a run's results list.
+#[derive(Debug, Deserialize)]
+struct ResultParams {
+    status: Option<String>,
+    matched: Option<String>,
+    min_confidence: Option<String>,
+    max_confidence: Option<String>,
+}
+
+fn result_filter(query: &ResultParams) -> Result<ResultFilter, ApiError> {
     let status = query
-        .get("status")
+        .status
+        .as_deref()
         .map(|raw| {
             raw.parse::<ReviewStatus>()
                 .map_err(|message| ApiError::validation("status", message))
         })
         .transpose()?;
-    let matched = parse_query::<bool>(query, "matched", "`true` or `false`")?;
-    let min_confidence = parse_query::<f64>(query, "min_confidence", "a number")?;
-    let max_confidence = parse_query::<f64>(query, "max_confidence", "a number")?;
+    let matched = param::<bool>("matched", query.matched.as_deref(), "`true` or `false`")?;
+    let min_confidence = param::<f64>(
+        "min_confidence",
+        query.min_confidence.as_deref(),
+        "a number",
+    )?;
+    let max_confidence = param::<f64>(
+        "max_confidence",
+        query.max_confidence.as_deref(),
+        "a number",
+    )?;
     for (name, value) in [
         ("min_confidence", min_confidence),
         ("max_confidence", max_confidence),
@@ -550,13 +556,13 @@ fn result_filter(query: &HashMap<String, String>) -> Result<ResultFilter, ApiErr
 /// `GET /v1/matching/runs/{id}/results`: in document order, filtered by `status`, `matched`,
 /// `min_confidence`, `max_confidence`.
 async fn list_results(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    page: PageRequest,
+    query: web::Query<ResultParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;
-    let page = PageRequest::from_query(&query)?;
     let after: Option<i32> = page.after_as()?;
     let filter = result_filter(&query)?;
     let mut conn = connection(&state.pool).await?;
@@ -594,9 +600,9 @@ const MAX_NOTES_CHARS: usize = 4_000;
 /// settles on one of the candidates), `rejected` says the proposed match is wrong and clears it.
 /// A later review overwrites an earlier one.
 async fn review_result(
+    auth: Authorized<Write>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (raw_run, raw_result) = path.into_inner();
@@ -671,8 +677,8 @@ const EXPORT_PAGE: i64 = 2_000;
 /// `GET /v1/matching/runs/{id}/results/export`: every result as CSV, streamed page by page; the
 /// AI pass's suggested row and flag last (empty when it did not look at the result).
 async fn export_results(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;

@@ -5,7 +5,7 @@
 //! lookup tables, bad configs — so a stored policy is one the workers can run; every problem is
 //! answered at once with a 422 naming its rule.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{Authorized, Read, Write};
 use crate::error::{ApiError, Problem};
-use crate::extract::{parse_json, path_id, requested_version};
+use crate::extract::{parse_json, path_id, RequestedVersion};
 use crate::lookup_tables;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -161,8 +161,8 @@ pub async fn compile(
 
 /// `POST /v1/data-policies` `{name, description?, fields?, rules?}`: version 1.
 async fn create_policy(
-    body: web::Bytes,
     auth: Authorized<Write>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body: Value = parse_json(&body)?;
@@ -204,9 +204,9 @@ async fn create_policy(
 
 /// `PUT /v1/data-policies/{id}` `{fields, rules, name?, description?}`: a new version.
 async fn replace_policy(
+    auth: Authorized<Write>,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<DataPolicyId>(&path)?;
@@ -254,14 +254,14 @@ async fn find_policy(
     state: &AppState,
     auth: &Authorized<Read>,
     raw_id: &str,
-    query: &HashMap<String, String>,
+    RequestedVersion(version): RequestedVersion,
 ) -> Result<DataPolicy, ApiError> {
     let id = path_id::<DataPolicyId>(raw_id)?;
     let mut conn = connection(&state.pool).await?;
     let mut policy = DataPolicy::find(&mut conn, auth.organization_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("data policy", id.to_string()))?;
-    if let Some(version) = requested_version(query)? {
+    if let Some(version) = version {
         let old = DataPolicy::find_version(&mut conn, id, version)
             .await?
             .ok_or_else(|| {
@@ -276,22 +276,22 @@ async fn find_policy(
 }
 
 async fn get_policy(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    version: RequestedVersion,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let policy = find_policy(&state, &auth, &path, &query).await?;
+    let policy = find_policy(&state, &auth, &path, version).await?;
     Ok(HttpResponse::Ok().json(DataPolicyView::from(policy)))
 }
 
 async fn get_fields(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    version: RequestedVersion,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let policy = find_policy(&state, &auth, &path, &query).await?;
+    let policy = find_policy(&state, &auth, &path, version).await?;
     Ok(HttpResponse::Ok().json(json!({
         "policy_id": policy.id.to_string(),
         "version": policy.version,
@@ -300,12 +300,12 @@ async fn get_fields(
 }
 
 async fn get_rules(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    version: RequestedVersion,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let policy = find_policy(&state, &auth, &path, &query).await?;
+    let policy = find_policy(&state, &auth, &path, version).await?;
     Ok(HttpResponse::Ok().json(json!({
         "policy_id": policy.id.to_string(),
         "version": policy.version,
@@ -314,11 +314,10 @@ async fn get_rules(
 }
 
 async fn list_policies(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let before: Option<DataPolicyId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
     let rows =
@@ -332,8 +331,8 @@ async fn list_policies(
 }
 
 async fn delete_policy(
-    path: web::Path<String>,
     auth: Authorized<Write>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<DataPolicyId>(&path)?;

@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::http::header;
@@ -8,7 +7,7 @@ use concord_models::ids::ReferenceDatasetId;
 use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 
 use super::export::csv_stream;
-use super::upload::{store_csv, store_json, store_multipart};
+use super::upload::{store_csv, store_json, store_multipart, UploadParams};
 use super::view::{dataset_path, DatasetView, RowView};
 use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::ApiError;
@@ -36,11 +35,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `POST /v1/reference-data`: a JSON body `{name, id_column?, rows}`, a CSV body (`text/csv`,
 /// `?name=&id_column=`) or a multipart form with a `file` part.
 async fn create_dataset(
+    auth: Authorized<Write>,
     req: HttpRequest,
     payload: web::Payload,
-    auth: Authorized<Write>,
     state: web::Data<AppState>,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<UploadParams>,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = content_type(&req);
     let media_type = media_type(&req);
@@ -89,8 +88,8 @@ async fn find_dataset(
 }
 
 async fn get_dataset(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let dataset = find_dataset(&state, &auth, &path).await?;
@@ -98,11 +97,10 @@ async fn get_dataset(
 }
 
 async fn list_datasets(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let before: Option<ReferenceDatasetId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
     let rows =
@@ -116,12 +114,11 @@ async fn list_datasets(
 }
 
 async fn list_rows(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let after: Option<i32> = page.after_as()?;
     let dataset = find_dataset(&state, &auth, &path).await?;
     let columns: Arc<[String]> = dataset.columns().into_iter().map(|c| c.name).collect();
@@ -136,8 +133,8 @@ async fn list_rows(
 }
 
 async fn export_dataset(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let dataset = find_dataset(&state, &auth, &path).await?;
@@ -162,8 +159,8 @@ async fn export_dataset(
 }
 
 async fn delete_dataset(
-    path: web::Path<String>,
     auth: Authorized<Write>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<ReferenceDatasetId>(&path)?;

@@ -248,16 +248,26 @@ impl CsvIngest {
     }
 }
 
+/// The query of an upload: the dataset's `name` and `id_column` (a multipart form may give them
+/// as parts instead), and the CSV's format.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct UploadParams {
+    pub name: Option<String>,
+    pub id_column: Option<String>,
+    #[serde(flatten)]
+    pub csv: crate::codec::CsvFormatParams,
+}
+
 /// `POST` with `text/csv`: the body is the CSV; `name` and `id_column` come from the query.
 pub async fn store_csv(
     state: &AppState,
     organization_id: OrganizationId,
-    query: &HashMap<String, String>,
+    query: &UploadParams,
     mut payload: web::Payload,
 ) -> Result<ReferenceDataset, ApiError> {
-    let name = dataset_name(query.get("name").map(String::as_str))?;
-    let id_column = id_column(query.get("id_column").map(String::as_str));
-    let format = crate::codec::csv_format(query)?;
+    let name = dataset_name(query.name.as_deref())?;
+    let id_column = id_column(query.id_column.as_deref());
+    let format = query.csv.format()?;
     let mut ingest = CsvIngest::start(state, organization_id, &name, id_column, format);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
@@ -273,7 +283,7 @@ pub async fn store_multipart(
     state: &AppState,
     organization_id: OrganizationId,
     content_type: &str,
-    query: &HashMap<String, String>,
+    query: &UploadParams,
     mut payload: web::Payload,
 ) -> Result<ReferenceDataset, ApiError> {
     let boundary = multipart::boundary(content_type).ok_or_else(|| {
@@ -282,11 +292,11 @@ pub async fn store_multipart(
             "a multipart/form-data body needs a `boundary` parameter",
         )
     })?;
-    let format = crate::codec::csv_format(query)?;
+    let format = query.csv.format()?;
     let bad_body = |message: String| ApiError::validation("body", message);
     let mut reader = MultipartReader::new(&boundary).map_err(bad_body)?;
-    let mut name = query.get("name").cloned();
-    let mut id_column_text = query.get("id_column").cloned();
+    let mut name = query.name.clone();
+    let mut id_column_text = query.id_column.clone();
     let mut ingest: Option<CsvIngest> = None;
     let mut file_seen = false;
     enum Part {

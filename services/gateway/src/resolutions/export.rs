@@ -107,8 +107,8 @@ async fn next_page(mut state: ExportState) -> Result<Option<(Bytes, ExportState)
 }
 
 pub async fn export_results(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;

@@ -1,7 +1,5 @@
 //! Creating, executing, reading and listing resolution runs, and their results.
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpResponse};
 use concord_messages::EventType;
 use concord_models::data_policies::DataPolicy;
@@ -72,8 +70,8 @@ pub(super) async fn find_run(
 /// 404 unless the job run exists, is the caller's and is completed; 404 for an unknown policy
 /// or dialect.
 async fn create_run(
-    body: web::Bytes,
     auth: Authorized<Write>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body: CreateBody = parse_json(&body)?;
@@ -181,8 +179,8 @@ async fn create_run(
 /// queued (202); on a run that is not pending nothing changes and the run is answered as it is
 /// (200).
 async fn execute_run(
-    path: web::Path<String>,
     auth: Authorized<Write>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<ResolutionRunId>(&path)?;
@@ -232,8 +230,8 @@ async fn execute_run(
 }
 
 async fn get_run(
-    path: web::Path<String>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;
@@ -241,11 +239,10 @@ async fn get_run(
 }
 
 async fn list_runs(
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    page: PageRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query)?;
     let before: Option<ResolutionRunId> = page.after_as()?;
     let mut conn = connection(&state.pool).await?;
     let rows =
@@ -258,24 +255,35 @@ async fn list_runs(
     )))
 }
 
-fn result_filter(query: &HashMap<String, String>) -> Result<ResolutionResultFilter, ApiError> {
+/// The filters of a run's results list.
+#[derive(Debug, Deserialize)]
+struct ResultParams {
+    document_id: Option<String>,
+    field: Option<String>,
+    step: Option<String>,
+    status: Option<String>,
+}
+
+fn result_filter(query: ResultParams) -> Result<ResolutionResultFilter, ApiError> {
     let step = query
-        .get("step")
+        .step
+        .as_deref()
         .map(|raw| {
             raw.parse::<ResolutionStep>()
                 .map_err(|message| ApiError::validation("step", message))
         })
         .transpose()?;
     let status = query
-        .get("status")
+        .status
+        .as_deref()
         .map(|raw| {
             raw.parse::<ResolutionStatus>()
                 .map_err(|message| ApiError::validation("status", message))
         })
         .transpose()?;
     Ok(ResolutionResultFilter {
-        document_id: query.get("document_id").cloned(),
-        field_key: query.get("field").cloned(),
+        document_id: query.document_id,
+        field_key: query.field,
         step,
         status,
     })
@@ -290,20 +298,20 @@ fn parse_cursor(text: &str) -> Option<(i32, i16)> {
 /// `GET /v1/resolutions/{id}/results`: in document and field order; filtered by `document_id`,
 /// `field`, `step` and `status`.
 async fn list_results(
-    path: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
     auth: Authorized<Read>,
+    path: web::Path<String>,
+    page: PageRequest,
+    query: web::Query<ResultParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;
-    let page = PageRequest::from_query(&query)?;
     let after = match page.after.as_deref() {
         None => None,
         Some(text) => Some(parse_cursor(text).ok_or_else(|| {
             ApiError::validation("cursor", "cursor does not belong to this list")
         })?),
     };
-    let filter = result_filter(&query)?;
+    let filter = result_filter(query.into_inner())?;
     let renderer = Renderer::of(&run)?;
     let mut conn = connection(&state.pool).await?;
     let rows =
