@@ -2,7 +2,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use concord_scoring::policy::{FieldSpec, RuleSpec};
+
 use crate::ids::{DataPolicyId, OrganizationId};
+use crate::json::Json;
 use crate::schema::{data_policies, data_policy_versions};
 use crate::StoreError;
 
@@ -17,8 +20,8 @@ pub struct DataPolicy {
     pub name: String,
     pub description: Option<String>,
     pub version: i32,
-    pub fields: serde_json::Value,
-    pub rules: serde_json::Value,
+    pub fields: Json<Vec<FieldSpec>>,
+    pub rules: Json<Vec<RuleSpec>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -30,8 +33,8 @@ pub struct NewDataPolicy {
     pub organization_id: OrganizationId,
     pub name: String,
     pub description: Option<String>,
-    pub fields: serde_json::Value,
-    pub rules: serde_json::Value,
+    pub fields: Json<Vec<FieldSpec>>,
+    pub rules: Json<Vec<RuleSpec>>,
 }
 
 /// One version of a policy's fields and rules.
@@ -40,8 +43,8 @@ pub struct NewDataPolicy {
 pub struct DataPolicyVersion {
     pub policy_id: DataPolicyId,
     pub version: i32,
-    pub fields: serde_json::Value,
-    pub rules: serde_json::Value,
+    pub fields: Json<Vec<FieldSpec>>,
+    pub rules: Json<Vec<RuleSpec>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -50,8 +53,8 @@ pub struct DataPolicyVersion {
 pub struct DataPolicyUpdate {
     pub name: Option<String>,
     pub description: Option<Option<String>>,
-    pub fields: serde_json::Value,
-    pub rules: serde_json::Value,
+    pub fields: Json<Vec<FieldSpec>>,
+    pub rules: Json<Vec<RuleSpec>>,
 }
 
 impl DataPolicy {

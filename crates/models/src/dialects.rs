@@ -2,7 +2,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use concord_scoring::dialect::DialectSettings;
+
 use crate::ids::{DialectId, OrganizationId};
+use crate::json::Json;
 use crate::schema::{dialect_versions, dialects};
 use crate::StoreError;
 
@@ -16,7 +19,7 @@ pub struct Dialect {
     pub organization_id: OrganizationId,
     pub name: String,
     pub version: i32,
-    pub settings: serde_json::Value,
+    pub settings: Json<DialectSettings>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -27,7 +30,7 @@ pub struct NewDialect {
     pub id: DialectId,
     pub organization_id: OrganizationId,
     pub name: String,
-    pub settings: serde_json::Value,
+    pub settings: Json<DialectSettings>,
 }
 
 /// One version of a dialect.
@@ -37,7 +40,7 @@ pub struct DialectVersion {
     pub dialect_id: DialectId,
     pub version: i32,
     pub name: String,
-    pub settings: serde_json::Value,
+    pub settings: Json<DialectSettings>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -63,7 +66,7 @@ impl Dialect {
         organization_id: OrganizationId,
         id: DialectId,
         name: String,
-        settings: serde_json::Value,
+        settings: DialectSettings,
     ) -> Result<Option<Dialect>, StoreError> {
         let updated = diesel::update(
             dialects::table
@@ -72,7 +75,7 @@ impl Dialect {
         )
         .set((
             dialects::name.eq(name),
-            dialects::settings.eq(settings),
+            dialects::settings.eq(Json(settings)),
             dialects::version.eq(dialects::version + 1),
             dialects::updated_at.eq(diesel::dsl::now),
         ))

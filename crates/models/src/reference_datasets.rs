@@ -12,6 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OrganizationId, ReferenceDatasetId};
+use crate::json::Json;
 use crate::schema::{reference_datasets, reference_rows};
 use crate::text_enum::text_enum;
 use crate::StoreError;
@@ -46,8 +47,8 @@ pub struct ReferenceDataset {
     pub name: String,
     /// The column whose values are the row ids; `None` when ids were generated (`row-1`, ...).
     pub id_column: Option<String>,
-    /// `[{name, type, non_empty}]`: see [`ReferenceDataset::columns`].
-    pub column_schema: serde_json::Value,
+    /// The columns in upload order: see [`ReferenceDataset::columns`].
+    pub column_schema: Json<Vec<ReferenceColumn>>,
     pub row_count: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -59,13 +60,13 @@ pub struct NewReferenceDataset<'a> {
     pub organization_id: OrganizationId,
     pub name: &'a str,
     pub id_column: Option<&'a str>,
-    pub column_schema: serde_json::Value,
+    pub column_schema: Json<Vec<ReferenceColumn>>,
 }
 
 impl ReferenceDataset {
     /// The columns in upload order (the order of every row's cells).
-    pub fn columns(&self) -> Vec<ReferenceColumn> {
-        serde_json::from_value(self.column_schema.clone()).unwrap_or_default()
+    pub fn columns(&self) -> &[ReferenceColumn] {
+        &self.column_schema.0
     }
 
     /// The index of the id column among [`ReferenceDataset::columns`], if ids came from one.
@@ -95,9 +96,7 @@ impl ReferenceDataset {
         columns: &[ReferenceColumn],
         row_count: i32,
     ) -> Result<ReferenceDataset, StoreError> {
-        let schema = serde_json::to_value(columns).map_err(|e| {
-            StoreError::Query(diesel::result::Error::SerializationError(Box::new(e)))
-        })?;
+        let schema = Json(columns.to_vec());
         Ok(diesel::update(reference_datasets::table.find(id))
             .set((
                 reference_datasets::name.eq(name),
@@ -296,13 +295,13 @@ impl ReferenceRow {
                 reference_datasets::column_schema,
                 reference_datasets::row_count,
             ))
-            .first::<(serde_json::Value, i32)>(conn)
+            .first::<(Json<Vec<ReferenceColumn>>, i32)>(conn)
             .await
             .optional()?
         else {
             return Ok(Vec::new());
         };
-        let width = schema.as_array().map_or(0, Vec::len);
+        let width = schema.0.len();
         let mut all = Vec::with_capacity(usize::try_from(row_count).unwrap_or(0));
         let mut after = 0;
         loop {
@@ -318,7 +317,7 @@ impl ReferenceRow {
                 ))
                 .load(conn)
                 .await?;
-            let full = page.len() as i64 == LOAD_PAGE_ROWS;
+            let full = i64::try_from(page.len()) == Ok(LOAD_PAGE_ROWS);
             for (position, row_id, mut cells) in page {
                 after = position;
                 if cells.len() < width {

@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::ids::ResolutionRunId;
+use crate::json::Json;
 use crate::schema::resolution_results;
 use crate::text_enum::text_enum;
 use crate::StoreError;
@@ -37,17 +38,29 @@ pub struct ResolutionResult {
     pub document_id: String,
     pub field_key: String,
     pub original_value: Option<String>,
+    /// The value in its JSON form (a string, an exact decimal number or a boolean), read back
+    /// with the policy's type of the field (`ResolvedValue::from_json`): which of the three it
+    /// is depends on the policy, not on this column.
     pub resolved_value: Option<serde_json::Value>,
     pub resolution_step: Option<ResolutionStep>,
     pub confidence: f64,
     pub status: ResolutionStatus,
-    pub candidates: Option<serde_json::Value>,
+    /// The codes a lookup weighed for a value it could not settle alone (none when it did).
+    pub candidates: Option<Json<Vec<ResolutionCandidate>>>,
     pub reason: Option<String>,
     /// The model that decided a value (step `llm`), and why.
     pub model: Option<String>,
     pub rationale: Option<String>,
     /// Why the model's answer was not used, for a value that waited for it.
     pub ai_flag: Option<String>,
+}
+
+/// A code a lookup weighed for a value, with its similarity in `[0, 1]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResolutionCandidate {
+    pub code: String,
+    pub label: String,
+    pub score: f64,
 }
 
 /// A result to store (the same columns).
@@ -112,8 +125,12 @@ impl ResolutionResult {
             let statuses: Vec<&str> = chunk.iter().map(|r| r.status.as_str()).collect();
             let candidates: Vec<Option<String>> = chunk
                 .iter()
-                .map(|r| r.candidates.as_ref().map(|v| v.to_string()))
-                .collect();
+                .map(|r| r.candidates.as_ref().map(|c| serde_json::to_string(&c.0)))
+                .map(Option::transpose)
+                .collect::<Result<_, _>>()
+                .map_err(|e| {
+                    StoreError::Query(diesel::result::Error::SerializationError(Box::new(e)))
+                })?;
             let reasons: Vec<Option<&str>> = chunk.iter().map(|r| r.reason.as_deref()).collect();
             let models: Vec<Option<&str>> = chunk.iter().map(|r| r.model.as_deref()).collect();
             let rationales: Vec<Option<&str>> =

@@ -94,7 +94,7 @@ pub struct DialectSnapshot {
     pub dialect_id: DialectId,
     pub name: String,
     pub version: i32,
-    pub settings: serde_json::Value,
+    pub settings: concord_scoring::dialect::DialectSettings,
 }
 
 /// What one chunk adds to its run's counters.

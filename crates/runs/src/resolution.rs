@@ -12,9 +12,11 @@ use std::sync::Arc;
 use concord_models::database::connection;
 use concord_models::documents::Document;
 use concord_models::ids::{DataPolicyId, LookupTableId, ResolutionRunId};
+use concord_models::json::Json;
 use concord_models::lookup_tables::{LookupTable, TableRef};
 use concord_models::resolution_results::{
-    NewResolutionResult, ResolutionStatus as StoredStatus, ResolutionStep as StoredStep,
+    NewResolutionResult, ResolutionCandidate, ResolutionStatus as StoredStatus,
+    ResolutionStep as StoredStep,
 };
 use concord_models::resolution_runs::PolicySnapshot;
 use concord_models::DbPool;
@@ -24,7 +26,6 @@ use concord_scoring::policy::{
     ResolutionStep,
 };
 use concord_service::JobError;
-use serde_json::{json, Value};
 
 use crate::cache::OnceCache;
 
@@ -58,14 +59,18 @@ fn stored_step(step: ResolutionStep) -> StoredStep {
     }
 }
 
-fn candidates_json(candidates: &[LookupCandidate]) -> Option<Value> {
+fn stored_candidates(candidates: &[LookupCandidate]) -> Option<Json<Vec<ResolutionCandidate>>> {
     if candidates.is_empty() {
         return None;
     }
-    Some(Value::Array(
+    Some(Json(
         candidates
             .iter()
-            .map(|c| json!({ "code": c.code, "label": c.label, "score": c.score }))
+            .map(|c| ResolutionCandidate {
+                code: c.code.clone(),
+                label: c.label.clone(),
+                score: c.score,
+            })
             .collect(),
     ))
 }
@@ -128,7 +133,7 @@ pub fn resolve_documents_with(
                 resolution_step: field.step.map(stored_step),
                 confidence: field.confidence,
                 status,
-                candidates: candidates_json(&field.candidates),
+                candidates: stored_candidates(&field.candidates),
                 reason: field.reason,
                 model: None,
                 rationale: None,
@@ -224,7 +229,7 @@ impl TableCache {
                 tracing::info!(
                     table = %table.name,
                     entries = index.len(),
-                    build_ms = started.elapsed().as_millis() as u64,
+                    build_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                     "lookup table compiled"
                 );
                 Ok::<_, TableError>(index)

@@ -80,7 +80,7 @@ impl MatchingPass<'_> {
         let results = MatchResult::for_ai_pass(&mut conn, run_id, ids.as_deref()).await?;
         let dataset = ReferenceDataset::find_by_id(&mut conn, snapshot.reference_data_id).await?;
         let columns: Vec<String> = dataset
-            .map(|d| d.columns().into_iter().map(|c| c.name).collect())
+            .map(|d| d.columns().iter().map(|c| c.name.clone()).collect())
             .unwrap_or_default();
         drop(conn);
 

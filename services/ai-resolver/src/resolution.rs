@@ -92,7 +92,7 @@ impl ResolutionPass<'_> {
         let mut after = None;
         loop {
             let page = ResolutionResult::list(&mut conn, run_id, &filter, after, PAGE).await?;
-            let full = page.len() as i64 == PAGE;
+            let full = i64::try_from(page.len()) == Ok(PAGE);
             after = page.last().map(|r| (r.document_position, r.field_position));
             for row in page {
                 waiting.entry(row.document_position).or_default().push(row);
@@ -280,15 +280,11 @@ fn question_item(
                     && row.original_value.as_deref() == Some(question.value.as_str())
             })
             .and_then(|row| row.candidates.as_ref())
-            .and_then(|c| c.as_array())
             .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                let code = c.get("code")?.as_str()?;
-                Some(Candidate {
-                    id: code.to_owned(),
-                    data: json!({"code": code, "label": c.get("label")}),
-                })
+            .flat_map(|candidates| &candidates.0)
+            .map(|c| Candidate {
+                id: c.code.clone(),
+                data: json!({"code": c.code, "label": c.label}),
             })
             .collect(),
     };

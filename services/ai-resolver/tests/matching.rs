@@ -3,6 +3,13 @@
 //! local model when it runs. Every run completes; only choices the model makes twice, with
 //! confidence, among the offered rows and backed by the rows' own evidence are applied.
 
+// Test code: helpers stop the test on a broken fixture (expect); small test counts cast exactly.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::expect_used
+)]
+
 use std::time::Duration;
 
 use concord_ai_resolver::{AiTaskHandler, NAME};
@@ -65,7 +72,7 @@ async fn seed_with(pool: &DbPool, extra: usize) -> Seeded {
                 organization_id,
                 name: "ledger",
                 id_column: None,
-                column_schema: json!([]),
+                column_schema: concord_models::json::Json(Vec::new()),
             },
         )
         .await?;

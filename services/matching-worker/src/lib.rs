@@ -225,7 +225,7 @@ impl MatchingJobHandler {
                 snapshot.reference_data_id, snapshot.name
             ))));
         };
-        let columns: Vec<String> = dataset.columns().into_iter().map(|c| c.name).collect();
+        let columns: Vec<String> = dataset.columns().iter().map(|c| c.name.clone()).collect();
         let spec = match compile_spec(snapshot, &columns) {
             Ok(spec) => spec,
             Err(reason) => return Ok(Err(RunFailure(reason))),

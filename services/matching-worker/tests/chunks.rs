@@ -2,6 +2,14 @@
 //! once, and a worker process killed in the middle of a run loses nothing — the run completes
 //! with every document counted exactly once.
 
+// Test code: helpers stop the test on a broken fixture (expect); small test counts cast exactly.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::expect_used
+)]
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -63,7 +71,7 @@ async fn seed_run_in_mode(
                 organization_id,
                 name: "ledger",
                 id_column: None,
-                column_schema: serde_json::json!([]),
+                column_schema: concord_models::json::Json(Vec::new()),
             },
         )
         .await?;

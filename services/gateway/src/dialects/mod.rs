@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use concord_models::database::connection;
 use concord_models::dialects::{Dialect, NewDialect};
 use concord_models::ids::DialectId;
+use concord_models::json::Json;
 use concord_scoring::dialect::{DialectError, DialectSettings};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -39,7 +40,7 @@ pub struct DialectView {
     pub name: String,
     pub version: i32,
     #[serde(flatten)]
-    pub settings: Value,
+    pub settings: DialectSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub links: Value,
@@ -53,7 +54,7 @@ impl From<Dialect> for DialectView {
             id,
             name: dialect.name,
             version: dialect.version,
-            settings: dialect.settings,
+            settings: dialect.settings.0,
             created_at: dialect.created_at,
             updated_at: dialect.updated_at,
         }
@@ -116,7 +117,7 @@ async fn create_dialect(
             id: DialectId::generate(),
             organization_id: auth.organization_id,
             name,
-            settings: settings.to_json(),
+            settings: Json(settings),
         },
     )
     .await?;
@@ -184,16 +185,13 @@ async fn update_dialect(
     let current = Dialect::find(&mut conn, auth.organization_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("dialect", id.to_string()))?;
-    let settings = DialectSettings::parse(&current.settings)
-        .map_err(problems)?
-        .patched(&patch)
-        .map_err(problems)?;
+    let settings = current.settings.0.patched(&patch).map_err(problems)?;
     let dialect = Dialect::update(
         &mut conn,
         auth.organization_id,
         id,
         name.unwrap_or(current.name),
-        settings.to_json(),
+        settings,
     )
     .await?
     .ok_or_else(|| ApiError::not_found("dialect", id.to_string()))?;

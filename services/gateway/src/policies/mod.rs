@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use concord_models::data_policies::{DataPolicy, DataPolicyUpdate, NewDataPolicy};
 use concord_models::database::connection;
 use concord_models::ids::{DataPolicyId, OrganizationId};
-use concord_scoring::policy::{CompiledPolicy, PolicyDocument, PolicyError};
+use concord_models::json::Json;
+use concord_scoring::policy::{CompiledPolicy, FieldSpec, PolicyDocument, PolicyError, RuleSpec};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -49,8 +50,8 @@ pub struct DataPolicyView {
     pub name: String,
     pub description: Option<String>,
     pub version: i32,
-    pub fields: Value,
-    pub rules: Value,
+    pub fields: Vec<FieldSpec>,
+    pub rules: Vec<RuleSpec>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub links: Value,
@@ -69,8 +70,8 @@ impl From<DataPolicy> for DataPolicyView {
             name: policy.name,
             description: policy.description,
             version: policy.version,
-            fields: policy.fields,
-            rules: policy.rules,
+            fields: policy.fields.0,
+            rules: policy.rules.0,
             created_at: policy.created_at,
             updated_at: policy.updated_at,
         }
@@ -143,7 +144,7 @@ pub async fn compile(
     organization_id: OrganizationId,
     fields: &Value,
     rules: &Value,
-) -> Result<(Value, Value), ApiError> {
+) -> Result<(Json<Vec<FieldSpec>>, Json<Vec<RuleSpec>>), ApiError> {
     let document = PolicyDocument::from_json(&json!({ "fields": fields, "rules": rules }))
         .map_err(policy_problems)?;
     let names = document.lookup_tables();
@@ -154,9 +155,7 @@ pub async fn compile(
         .map(|table| table.name)
         .collect();
     CompiledPolicy::compile(&document, &|name| known.contains(name)).map_err(policy_problems)?;
-    let fields = serde_json::to_value(&document.fields).map_err(ApiError::internal)?;
-    let rules = serde_json::to_value(&document.rules).map_err(ApiError::internal)?;
-    Ok((fields, rules))
+    Ok((Json(document.fields), Json(document.rules)))
 }
 
 /// `POST /v1/data-policies` `{name, description?, fields?, rules?}`: version 1.
@@ -295,7 +294,7 @@ async fn get_fields(
     Ok(HttpResponse::Ok().json(json!({
         "policy_id": policy.id.to_string(),
         "version": policy.version,
-        "data": policy.fields,
+        "data": policy.fields.0,
     })))
 }
 
@@ -309,7 +308,7 @@ async fn get_rules(
     Ok(HttpResponse::Ok().json(json!({
         "policy_id": policy.id.to_string(),
         "version": policy.version,
-        "data": policy.rules,
+        "data": policy.rules.0,
     })))
 }
 

@@ -121,7 +121,7 @@ async fn list_rows(
 ) -> Result<HttpResponse, ApiError> {
     let after: Option<i32> = page.after_as()?;
     let dataset = find_dataset(&state, &auth, &path).await?;
-    let columns: Arc<[String]> = dataset.columns().into_iter().map(|c| c.name).collect();
+    let columns: Arc<[String]> = dataset.columns().iter().map(|c| c.name.clone()).collect();
     let mut conn = connection(&state.pool).await?;
     let rows = ReferenceRow::list(&mut conn, dataset.id, after, page.fetch_limit()).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(

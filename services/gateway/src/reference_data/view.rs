@@ -39,7 +39,7 @@ impl From<ReferenceDataset> for DatasetView {
                 self_: path,
             },
             id: dataset.id.to_string(),
-            columns: dataset.columns(),
+            columns: dataset.columns().to_vec(),
             name: dataset.name,
             id_column: dataset.id_column,
             row_count: dataset.row_count,

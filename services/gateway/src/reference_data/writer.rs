@@ -102,7 +102,7 @@ impl DatasetWriter {
                         organization_id,
                         name: &name,
                         id_column: stored_id_column.as_deref(),
-                        column_schema: serde_json::Value::Array(Vec::new()),
+                        column_schema: concord_models::json::Json(Vec::new()),
                     },
                 )
                 .await?;

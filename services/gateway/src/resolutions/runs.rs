@@ -103,11 +103,10 @@ async fn create_run(
                 .ok_or_else(|| {
                     ApiError::validation("policy_id", format!("no data policy `{policy_id}`"))
                 })?;
-            let document: PolicyDocument = serde_json::from_value(serde_json::json!({
-                "fields": policy.fields,
-                "rules": policy.rules,
-            }))
-            .map_err(ApiError::internal)?;
+            let document = PolicyDocument {
+                fields: policy.fields.0,
+                rules: policy.rules.0,
+            };
             let names = document.lookup_tables();
             let tables: Vec<_> = lookup_tables::find_names(conn, organization_id, &names)
                 .await?
@@ -137,7 +136,7 @@ async fn create_run(
                         dialect_id: dialect.id,
                         name: dialect.name,
                         version: dialect.version,
-                        settings: dialect.settings,
+                        settings: dialect.settings.0,
                     })
                 }
             };

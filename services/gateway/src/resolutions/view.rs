@@ -1,6 +1,7 @@
 //! What the resolution endpoints answer, and the rendering of resolved values in a run's dialect.
 
 use chrono::{DateTime, Utc};
+use concord_models::resolution_results::ResolutionCandidate;
 use concord_models::resolution_results::ResolutionResult;
 use concord_models::resolution_runs::{ResolutionRun, ResolutionRunStatus};
 use concord_scoring::dialect::DialectSettings;
@@ -95,16 +96,7 @@ impl Renderer {
     pub fn of(run: &ResolutionRun) -> Result<Renderer, ApiError> {
         let settings = match &run.dialect_snapshot {
             None => DialectSettings::default(),
-            Some(snapshot) => DialectSettings::parse(&snapshot.0.settings).map_err(|errors| {
-                ApiError::internal(std::io::Error::other(format!(
-                    "the run's dialect snapshot is invalid: {}",
-                    errors
-                        .iter()
-                        .map(|e| format!("{}: {}", e.field, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )))
-            })?,
+            Some(snapshot) => snapshot.0.settings.clone(),
         };
         let specs: Vec<FieldSpec> = run.policy_snapshot.0.fields.clone();
         let fields = specs
@@ -138,7 +130,7 @@ pub struct ResolutionResultView {
     pub resolution_step: Option<&'static str>,
     pub confidence: f64,
     pub status: &'static str,
-    pub candidates: Value,
+    pub candidates: Vec<ResolutionCandidate>,
     pub reason: Option<String>,
     /// For a value the model decided (step `llm`): the model and its one-sentence rationale.
     pub model: Option<String>,
@@ -160,7 +152,7 @@ impl ResolutionResultView {
             resolution_step: row.resolution_step.map(|step| step.as_str()),
             confidence: row.confidence,
             status: row.status.as_str(),
-            candidates: row.candidates.unwrap_or_else(|| json!([])),
+            candidates: row.candidates.map(|c| c.0).unwrap_or_default(),
             reason: row.reason,
             model: row.model,
             rationale: row.rationale,
