@@ -10,7 +10,6 @@ use bytes::BytesMut;
 use concord_messages::{jobs, EventType, MatchingJob};
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
-use concord_models::job_runs::{JobRun, JobRunStatus};
 use concord_models::match_results::{MatchResult, ResultFilter, Review, ReviewStatus};
 use concord_models::matching_configs::{MatchingConfig, Scoring};
 use concord_models::matching_models::{MatchingModel, MatchingModelStatus, TrainingRequest};
@@ -153,7 +152,7 @@ async fn create_run(
     mode: MatchingMode,
     candidates: i32,
 ) -> Result<HttpResponse, ApiError> {
-    let chunk_size = i32::try_from(state.limits.matching_chunk_size).unwrap_or(i32::MAX);
+    let chunk_size = i32::try_from(state.limits.matching_chunk_size).map_err(ApiError::internal)?;
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
     let run = conn
@@ -161,20 +160,14 @@ async fn create_run(
             let config = MatchingConfig::find(conn, organization_id, config_id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("matching config", config_id.to_string()))?;
-            let job = JobRun::find(conn, organization_id, job_id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::validation("job_id", format!("no job run `{job_id}`"))
-                })?;
-            if job.status != JobRunStatus::Completed {
-                return Err(ApiError::Conflict {
-                    code: ErrorCode::JobNotCompleted,
-                    message: format!(
-                        "job run `{job_id}` is {}; only a completed job run can be matched",
-                        job.status
-                    ),
-                });
-            }
+            let job = crate::jobs::completed_job_run(
+                conn,
+                organization_id,
+                job_id,
+                "job_id",
+                "matched",
+            )
+            .await?;
             if ReferenceDataset::find(conn, organization_id, config.reference_data_id)
                 .await?
                 .is_none()
@@ -705,7 +698,7 @@ async fn export_results(
             if rows.is_empty() {
                 return Ok(None);
             }
-            let next = if (rows.len() as i64) < EXPORT_PAGE {
+            let next = if i64::try_from(rows.len()).is_ok_and(|n| n < EXPORT_PAGE) {
                 None
             } else {
                 rows.last().map(|row| row.document_position)

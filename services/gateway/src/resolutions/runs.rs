@@ -6,7 +6,6 @@ use concord_models::data_policies::DataPolicy;
 use concord_models::database::connection;
 use concord_models::dialects::Dialect;
 use concord_models::ids::{DataPolicyId, DialectId, JobRunId, ResolutionRunId};
-use concord_models::job_runs::{JobRun, JobRunStatus};
 use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_results::{
     ResolutionResult, ResolutionResultFilter, ResolutionStatus, ResolutionStep,
@@ -79,25 +78,20 @@ async fn create_run(
     let job_id = JobRunId::from(body.source_run_id);
     let policy_id = DataPolicyId::from(body.policy_id);
     let dialect_id = body.dialect_id.map(DialectId::from);
-    let chunk_size = i32::try_from(state.limits.resolution_chunk_size).unwrap_or(i32::MAX);
+    let chunk_size =
+        i32::try_from(state.limits.resolution_chunk_size).map_err(ApiError::internal)?;
     let mut conn = connection(&state.pool).await?;
     let run = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             // Ids in the body that name nothing of the organisation are 422s naming the field.
-            let job = JobRun::find(conn, organization_id, job_id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::validation("source_run_id", format!("no job run `{job_id}`"))
-                })?;
-            if job.status != JobRunStatus::Completed {
-                return Err(ApiError::Conflict {
-                    code: ErrorCode::JobNotCompleted,
-                    message: format!(
-                        "job run `{job_id}` is {}; only a completed job run can be resolved",
-                        job.status
-                    ),
-                });
-            }
+            let job = crate::jobs::completed_job_run(
+                conn,
+                organization_id,
+                job_id,
+                "source_run_id",
+                "resolved",
+            )
+            .await?;
             let policy = DataPolicy::find(conn, organization_id, policy_id)
                 .await?
                 .ok_or_else(|| {
@@ -195,7 +189,7 @@ async fn execute_run(
             }
             let chunk_size = run.policy_snapshot.0.chunk_size;
             let chunks = chunk_ranges(run.documents_total, chunk_size);
-            let chunks_total = i32::try_from(chunks.len()).unwrap_or(i32::MAX);
+            let chunks_total = i32::try_from(chunks.len()).map_err(ApiError::internal)?;
             let Some(run) = ResolutionRun::execute(conn, organization_id, id, chunks_total).await?
             else {
                 // Started by a concurrent execute: answer the run as it now is.
