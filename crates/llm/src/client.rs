@@ -298,7 +298,9 @@ fn backoff(attempt: u32) -> Duration {
         .saturating_mul(2u32.saturating_pow(attempt))
         .min(MAX_BACKOFF);
     let half = full / 2;
-    let jitter_ms = rand::rng().random_range(0..=half.as_millis().max(1) as u64);
+    // At most MAX_BACKOFF / 2, so it fits; saturating keeps it total.
+    let jitter_ms =
+        rand::rng().random_range(0..=u64::try_from(half.as_millis().max(1)).unwrap_or(u64::MAX));
     half + Duration::from_millis(jitter_ms)
 }
 
@@ -479,7 +481,7 @@ impl Session {
             tracing::debug!(
                 kind = failure.kind.as_str(),
                 attempt,
-                delay_ms = delay.as_millis() as u64,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "retrying model call",
             );
             tokio::time::sleep(delay).await;

@@ -1,5 +1,8 @@
 //! The client against a fake OpenAI-compatible server (wiremock).
 
+// Test code: helpers stop the test on a broken fixture (expect); small test counts cast exactly.
+#![allow(clippy::cast_possible_truncation, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use concord_llm::{Candidate, ChoiceItem, FailureKind, LlmClient, LlmSettings, Session, TaskKind};

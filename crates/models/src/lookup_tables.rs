@@ -259,7 +259,7 @@ impl LookupTable {
         let mut after = None;
         loop {
             let page = Self::entries(conn, id, version, after, LOAD_PAGE_ROWS).await?;
-            let full = page.len() as i64 == LOAD_PAGE_ROWS;
+            let full = i64::try_from(page.len()) == Ok(LOAD_PAGE_ROWS);
             after = page.last().map(|e| e.position);
             all.extend(page);
             if !full {

@@ -29,7 +29,7 @@ pub async fn connect_with_retry(
         match connect(url, connection_name).await {
             Ok(connection) => return Some(connection),
             Err(error) => {
-                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "broker unreachable");
+                tracing::warn!(%error, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "broker unreachable");
             }
         }
         tokio::select! {

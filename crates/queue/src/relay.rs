@@ -86,7 +86,7 @@ impl OutboxRelay {
                 continue;
             };
             match self.publish_batch(current).await {
-                Ok(count) if count as i64 >= BATCH => continue,
+                Ok(count) if i64::try_from(count).map_or(true, |n| n >= BATCH) => continue,
                 Ok(_) => {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,

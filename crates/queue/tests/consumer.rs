@@ -1,6 +1,13 @@
 //! The consume loop against the real RabbitMQ: a handler that panics does not leave its message
 //! unacknowledged — it is delivered again, and handled.
 
+// Test code: the handler under test panics on purpose; a counter metric (a whole f64) read as u64.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::panic
+)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

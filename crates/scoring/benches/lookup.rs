@@ -6,6 +6,9 @@
 //! `cargo bench -p concord-scoring --bench lookup -- --quick`. The service's budget is 1,000,000
 //! values in 60 s end to end: a resolution should take a few microseconds.
 
+// A benchmark: it casts small generated numbers, which the casts carry exactly.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

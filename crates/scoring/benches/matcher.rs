@@ -3,6 +3,9 @@
 //!
 //! `cargo bench -p concord-scoring -- --quick` runs them in about a minute.
 
+// A benchmark: it stops on a bad fixture (panic) and casts small generated numbers exactly.
+#![allow(clippy::cast_possible_truncation, clippy::panic)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

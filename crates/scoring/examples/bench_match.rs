@@ -14,6 +14,9 @@
 //! row; TP = right row, FP = a wrong row or any row for a no-match document, recall = TP /
 //! matchable documents. Reading the CSV files is not timed.
 
+// A benchmark harness: counts as f64 for its figures and small non-negative steps as indexes.
+#![allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
+
 use std::collections::HashMap;
 use std::error::Error;
 use std::io::{Read, Write};

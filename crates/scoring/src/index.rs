@@ -33,6 +33,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 
+use crate::num::{count_f32, count_f64, distance_f64, saturating_u64, to_f32};
 use crate::parse::{Amount, DateReadings};
 use crate::text::{fold, identifier_keys, normalize_org_name, tokens};
 
@@ -218,7 +219,7 @@ impl ExactIndex {
     /// `1.0` for a unique key and lower for keys many rows share.
     pub fn lookup(&self, key: &str, limit: usize) -> Vec<Candidate> {
         let rows = self.get(key);
-        let score = 1.0 / (1.0 + (rows.len().max(1) as f32).ln());
+        let score = 1.0 / (1.0 + count_f32(rows.len().max(1)).ln());
         rows.iter()
             .take(limit)
             .map(|&row| Candidate { row, score })
@@ -494,7 +495,10 @@ impl TextIndex {
         } else {
             0.0
         };
-        let stop_df = ((share * n as f64).ceil() as u32).max(config.min_stop_df);
+        // Saturating: a share of more rows than a u32 counts stops no key.
+        let stop_df = u32::try_from(saturating_u64((share * count_f64(n)).ceil()))
+            .unwrap_or(u32::MAX)
+            .max(config.min_stop_df);
         let mut idf = Vec::with_capacity(features);
         let mut norm_counted = vec![0.0f32; n];
         let mut norm_all = vec![0.0f32; n];
@@ -503,7 +507,7 @@ impl TextIndex {
             let weight = if holders.is_empty() {
                 0.0
             } else {
-                ((n as f64 + 1.0) / holders.len() as f64).ln() as f32
+                to_f32(((count_f64(n) + 1.0) / count_f64(holders.len())).ln())
             };
             idf.push(weight);
             let counted =
@@ -861,7 +865,7 @@ impl RangeIndex {
         let mut out: Vec<Candidate> = Vec::new();
         // A row keyed several times comes once, at its nearest key.
         let mut seen: HashSet<RowIdx> = HashSet::new();
-        let scale = radius as f64 + 1.0;
+        let scale = distance_f64(radius) + 1.0;
         // `left` is the end of the part below `center` not yet taken, `right` the start of the
         // part at or above it.
         let split = within.partition_point(|&(key, _)| key < center);
@@ -897,7 +901,7 @@ impl RangeIndex {
                     right = end;
                 }
             }
-            let score = non_negative((1.0 - distance as f64 / scale) as f32);
+            let score = non_negative(to_f32(1.0 - distance_f64(distance) / scale));
             merge_rows(group_below, group_above, score, limit, &mut seen, &mut out);
         }
         out
@@ -1025,6 +1029,14 @@ pub fn union_ranked(sources: &[(f32, &[Candidate])], limit: usize) -> Vec<Candid
 
 #[cfg(test)]
 mod tests {
+    // Test data: small generated numbers and lengths, which the casts carry exactly.
+    #![allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_precision_loss,
+        clippy::cast_sign_loss
+    )]
+
     use super::*;
     use crate::parse::parse_amount;
     use crate::test_rng::XorShift;

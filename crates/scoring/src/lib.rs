@@ -6,6 +6,7 @@ pub mod dialect;
 pub mod index;
 pub mod lookup;
 pub mod matcher;
+mod num;
 pub mod parse;
 pub mod policy;
 pub mod similarity;

@@ -25,6 +25,7 @@
 use rapidfuzz::distance::{indel, osa};
 
 use crate::clamp_score;
+use crate::num::{count_f64, distance_f64};
 use crate::parse::{Amount, DateReadings};
 use crate::text::{
     abbreviation_long_forms, analyse_org_name, fold, identifier_keys, tokens, IdentifierKeys,
@@ -226,14 +227,14 @@ where
         return 0.0;
     }
     // The distance is at least the difference in length; from `n/2 + 1` edits on the grade is 0.
-    let nf = n as f64;
-    if ka.len().abs_diff(kb.len()) as f64 >= nf / 2.0 + 1.0 {
+    let nf = count_f64(n);
+    if count_f64(ka.len().abs_diff(kb.len())) >= nf / 2.0 + 1.0 {
         return 0.0;
     }
-    let d = match osa_fast(ka, kb) {
+    let d = count_f64(match osa_fast(ka, kb) {
         Some(d) => d,
         None => osa::distance(ka.iter().copied(), kb.iter().copied()),
-    } as f64;
+    });
     let mut score = (1.0 - d / nf) * (1.0 - (d - 1.0).max(0.0) / (nf / 2.0));
     if only_digit_substitutions(ka, kb) {
         score *= DIGIT_SUBSTITUTION_FACTOR;
@@ -254,7 +255,7 @@ pub fn date_similarity(a: &DateReadings, b: &DateReadings, window_days: u32) -> 
     if d > u64::from(window_days) {
         return 0.0;
     }
-    clamp_score(1.0 - d as f64 / (f64::from(window_days) + 1.0))
+    clamp_score(1.0 - distance_f64(d) / (f64::from(window_days) + 1.0))
 }
 
 /// Similarity of a document date and a reference date under a directed window: with `d` the
@@ -291,7 +292,10 @@ pub fn date_window_score(d: i64, min_days: i32, max_days: i32) -> f64 {
     }
     let best = 0i64.clamp(lo, hi);
     let span = (hi - best).max(best - lo);
-    clamp_score(1.0 - (d - best).abs() as f64 / (span as f64 + 1.0))
+    // Both are in `0..=hi - lo`, so the unsigned view is the same number.
+    clamp_score(
+        1.0 - distance_f64((d - best).unsigned_abs()) / (distance_f64(span.unsigned_abs()) + 1.0),
+    )
 }
 
 /// The weight of the shared prefix in [`short_text_similarity`]; the shared words weigh the
@@ -323,7 +327,8 @@ pub fn short_text_similarity(a: &str, b: &str) -> f64 {
     }
     let (a, b) = (truncate(a), truncate(b));
     let (a, b) = if a <= b { (a, b) } else { (b, a) };
-    let prefix = common_prefix_chars(a, b) as f64 / char_count(a).min(char_count(b)).max(1) as f64;
+    let prefix =
+        count_f64(common_prefix_chars(a, b)) / count_f64(char_count(a).min(char_count(b)).max(1));
     let mut ta = [""; MAX_TOKENS];
     let mut tb = [""; MAX_TOKENS];
     let na = collect_tokens(a, &mut ta);
@@ -380,7 +385,7 @@ fn shared_words(ta: &[&str], tb: &[&str]) -> f64 {
             shared += char_count(x).min(tb.get(j).map_or(0, |y| char_count(y)));
         }
     }
-    shared as f64 / total_a.min(total_b) as f64
+    count_f64(shared) / count_f64(total_a.min(total_b))
 }
 
 /// How far apart two amounts may be and still agree, for [`amount_similarity`].
@@ -470,7 +475,7 @@ fn ratio(a: &str, b: &str) -> f64 {
             return 1.0;
         }
         match lcs_bytes(a, b) {
-            Some(lcs) => 1.0 - (total - 2 * lcs) as f64 / total as f64,
+            Some(lcs) => 1.0 - count_f64(total - 2 * lcs) / count_f64(total),
             None => indel::normalized_similarity(a.iter().copied(), b.iter().copied()),
         }
     } else {
@@ -606,10 +611,10 @@ fn soft_token_set(ta: &[&str], tb: &[&str], token_sim: impl Fn(&str, &str) -> f6
     let mut len_a = [0.0f64; MAX_TOKENS];
     let mut len_b = [0.0f64; MAX_TOKENS];
     for (l, t) in len_a.iter_mut().zip(ta) {
-        *l = char_count(t) as f64;
+        *l = count_f64(char_count(t));
     }
     for (l, t) in len_b.iter_mut().zip(tb) {
-        *l = char_count(t) as f64;
+        *l = count_f64(char_count(t));
     }
     let total_a: f64 = len_a.iter().sum();
     let total_b: f64 = len_b.iter().sum();
@@ -623,12 +628,12 @@ fn soft_token_set(ta: &[&str], tb: &[&str], token_sim: impl Fn(&str, &str) -> f6
     let mut heap: Vec<(f64, u8, u8)> = Vec::new();
     let mut count = 0usize;
     let spill = ta.len() * tb.len() > INLINE;
-    for (i, x) in ta.iter().enumerate() {
-        for (j, y) in tb.iter().enumerate() {
+    // Token counts are at most MAX_TOKENS (32), so positions fit a u8.
+    for (i, x) in (0..=u8::MAX).zip(ta) {
+        for (j, y) in (0..=u8::MAX).zip(tb) {
             let sim = if x == y { 1.0 } else { token_sim(x, y) };
             if sim >= TOKEN_MATCH_THRESHOLD {
-                // Token counts are at most MAX_TOKENS (32), so they fit a u8.
-                let pair = (sim, i as u8, j as u8);
+                let pair = (sim, i, j);
                 if spill {
                     heap.push(pair);
                 } else if let Some(slot) = inline.get_mut(count) {
@@ -820,6 +825,9 @@ fn only_digit_substitutions<T: Copy + Eq + Into<char>>(a: &[T], b: &[T]) -> bool
 
 #[cfg(test)]
 mod tests {
+    // Test data: small generated numbers and lengths, which the casts carry exactly.
+    #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+
     use super::*;
 
     /// The bit-parallel kernels agree with rapidfuzz on random short strings.

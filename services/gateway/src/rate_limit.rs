@@ -74,16 +74,24 @@ impl RateLimiter {
         let retry_after_secs = if allowed {
             0
         } else {
-            ((1.0 - bucket.tokens) / rate).ceil().max(1.0) as u64
+            u64::from(whole(((1.0 - bucket.tokens) / rate).ceil().max(1.0)))
         };
         Decision {
             allowed,
             limit: self.per_minute,
-            remaining: bucket.tokens.floor().max(0.0) as u32,
-            reset_secs: ((capacity - bucket.tokens) / rate).ceil().max(0.0) as u64,
+            remaining: whole(bucket.tokens.floor().max(0.0)),
+            reset_secs: u64::from(whole(((capacity - bucket.tokens) / rate).ceil().max(0.0))),
             retry_after_secs,
         }
     }
+}
+
+/// A token count or a number of seconds, already rounded and clamped to be non-negative, as an
+/// integer. A bucket holds between 0 and `per_minute` (a `u32`) tokens and refills within 60 s,
+/// so every value given here is a whole number in `0..=u32::MAX` and the cast is exact.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // exact (see above)
+fn whole(x: f64) -> u32 {
+    x as u32
 }
 
 pub async fn middleware(

@@ -156,7 +156,7 @@ pub(crate) async fn assign_run(
         documents = inputs.len(),
         changed = updates.len(),
         matched = recounted.rows_matched,
-        ms = started.elapsed().as_millis() as u64,
+        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "rows assigned one-to-one"
     );
     Ok(recounted)

@@ -82,8 +82,8 @@ async fn build(
     tracing::info!(
         dataset_id = %dataset.id,
         rows = row_count,
-        load_ms = loaded.as_millis() as u64,
-        total_ms = started.elapsed().as_millis() as u64,
+        load_ms = u64::try_from(loaded.as_millis()).unwrap_or(u64::MAX),
+        total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "reference index built"
     );
     Ok(index)

@@ -1,6 +1,9 @@
 //! The matching worker against the real PostgreSQL and RabbitMQ: a job written to the outbox is
 //! published by the relay, consumed, written to the database and only then acknowledged.
 
+// Test code: helpers stop the test on a broken fixture (expect).
+#![allow(clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -3,6 +3,14 @@
 //! the run once; a lookup table deleted under a run fails it readably; a run that is not running
 //! is left alone.
 
+// Test code: helpers stop the test on a broken fixture (expect); small test counts cast exactly.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::expect_used
+)]
+
 use std::time::Duration;
 
 use concord_messages::{ResolutionJob, ResolutionJobChunk};

@@ -21,6 +21,7 @@ use rapidfuzz::distance::osa;
 
 use crate::clamp_score;
 use crate::index::{RowIdx, TextIndex, TextIndexConfig, TextKind, TextScratch};
+use crate::num::count_f64;
 use crate::text::tokens;
 
 use super::keys::{char_len, compact_key};
@@ -139,12 +140,12 @@ impl TokenWeights {
                 }
             }
         }
-        let n = n_codes.max(1) as f64;
+        let n = count_f64(n_codes.max(1));
         let full = (1.0 + 1.0 / RARE_SHARE).ln().min((1.0 + n).ln());
         let common = df
             .into_iter()
             .filter_map(|(t, (_, count))| {
-                let w = (1.0 + n / count.max(1) as f64).ln() / full;
+                let w = (1.0 + n / count_f64(count.max(1))).ln() / full;
                 (w < 1.0).then(|| (t.to_owned(), w.max(0.05)))
             })
             .collect();
@@ -194,12 +195,12 @@ pub(super) fn score(q: &Views, a: &Views) -> f64 {
         let longest = q.compact_chars.max(a.compact_chars);
         // An edit count is at least the length difference: skip what cannot beat `best`.
         let bound = edit_similarity(
-            q.compact_chars.abs_diff(a.compact_chars) as f64,
-            longest as f64,
+            count_f64(q.compact_chars.abs_diff(a.compact_chars)),
+            count_f64(longest),
         );
         if bound > best {
-            let d = edits(&q.compact, &a.compact) as f64;
-            best = f64::max(best, edit_similarity(d, longest as f64));
+            let d = count_f64(edits(&q.compact, &a.compact));
+            best = f64::max(best, edit_similarity(d, count_f64(longest)));
         }
     }
     clamp_score(best)
@@ -263,18 +264,18 @@ fn word_similarity(q: &[Token], a: &[Token]) -> f64 {
             continue;
         };
         cost += at.weight * f64::from(d);
-        q_size += at.weight * qt.chars as f64;
+        q_size += at.weight * count_f64(qt.chars);
     }
     for (i, qt) in q.iter().enumerate() {
         if q_used & (1 << i) == 0 {
-            let w = qt.weight * qt.chars as f64;
+            let w = qt.weight * count_f64(qt.chars);
             cost += w;
             q_size += w;
         }
     }
     let mut a_size = 0.0;
     for (j, at) in a.iter().enumerate() {
-        let w = at.weight * at.chars as f64;
+        let w = at.weight * count_f64(at.chars);
         a_size += w;
         if a_used & (1 << j) == 0 {
             cost += w;

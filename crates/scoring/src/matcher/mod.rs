@@ -58,6 +58,7 @@ use crate::clamp_score;
 use crate::index::{
     date_key, RangeIndex, RowIdx, TextIndex, TextIndexConfig, TextKind, TextScratch,
 };
+use crate::num::{count_f32, count_f64, distance_f64, saturating_u64, to_f32};
 
 use field::{prepare, Prepared};
 use hash::FxHashMap;
@@ -695,7 +696,9 @@ impl ReferenceIndex {
             day_base,
             day_starts,
             value_counts,
-            max_group: ((n as f64 * STOP_SHARE) as usize).max(STOP_MIN_ROWS),
+            max_group: usize::try_from(saturating_u64(count_f64(n) * STOP_SHARE))
+                .unwrap_or(usize::MAX)
+                .max(STOP_MIN_ROWS),
         }
     }
 
@@ -1366,7 +1369,7 @@ impl ReferenceIndex {
                         // Start afresh, keeping the slots (their answers stay valid).
                         memo.similarities.clear();
                     }
-                    memo.similarities.insert((slot, v), score as f32);
+                    memo.similarities.insert((slot, v), to_f32(score));
                 }
                 score
             }
@@ -1376,12 +1379,12 @@ impl ReferenceIndex {
                 (scratch.cache.get_mut(f), scratch.cache_touched.get_mut(f))
             {
                 if let Some(c) = cache.get_mut(v as usize) {
-                    *c = score as f32;
+                    *c = to_f32(score);
                     touched.push(v);
                 }
             }
             // Use the cached (f32) value so that every row of a value scores the same.
-            return Some(f64::from(score as f32));
+            return Some(f64::from(to_f32(score)));
         }
         Some(score)
     }
@@ -1406,7 +1409,7 @@ impl ReferenceIndex {
             let Some(value) = doc.get(f).and_then(Option::as_ref) else {
                 continue;
             };
-            let weight = weights.get(f).copied().unwrap_or(0.0) as f32;
+            let weight = to_f32(weights.get(f).copied().unwrap_or(0.0));
             scratch.proposals.clear();
             match &column.source {
                 Source::Keys { keys, groups, near } => {
@@ -1429,7 +1432,7 @@ impl ReferenceIndex {
                                 if group.len() > max_group {
                                     continue;
                                 }
-                                let selectivity = 1.0 / (1.0 + (group.len().max(1) as f32).ln());
+                                let selectivity = 1.0 / (1.0 + count_f32(group.len().max(1)).ln());
                                 window(group, &centers, |r| {
                                     proposals.push((r, weight * NEAR_EVIDENCE * selectivity));
                                 });
@@ -1444,7 +1447,7 @@ impl ReferenceIndex {
                         if group.len() > max_group {
                             return;
                         }
-                        let selectivity = 1.0 / (1.0 + (group.len().max(1) as f32).ln());
+                        let selectivity = 1.0 / (1.0 + count_f32(group.len().max(1)).ln());
                         window(group, &centers, |r| {
                             proposals.push((r, weight * selectivity));
                         });
@@ -1623,12 +1626,12 @@ impl ReferenceIndex {
             a_center.saturating_add_unsigned(a_radius),
         );
         let (wd, wa) = (
-            weights.get(d).copied().unwrap_or(0.0) as f32,
-            weights.get(a).copied().unwrap_or(0.0) as f32,
+            to_f32(weights.get(d).copied().unwrap_or(0.0)),
+            to_f32(weights.get(a).copied().unwrap_or(0.0)),
         );
-        let a_scale = a_radius as f64 + 1.0;
+        let a_scale = distance_f64(a_radius) + 1.0;
         let closeness = |center: i64, key: i64, scale: f64| -> f32 {
-            (1.0 - center.abs_diff(key) as f64 / scale).max(0.0) as f32
+            to_f32((1.0 - distance_f64(center.abs_diff(key)) / scale).max(0.0))
         };
         // The short texts of the document that rank the rows by shared prefix.
         let texts: Vec<(&Column, &str, TextHead, f32)> = self
@@ -1643,7 +1646,7 @@ impl ReferenceIndex {
                         ..
                     },
                     Some(Prepared::Text(t)),
-                ) => Some((column, &**t, TextHead::of(t), w as f32)),
+                ) => Some((column, &**t, TextHead::of(t), to_f32(w))),
                 _ => None,
             })
             .collect();
@@ -1673,7 +1676,7 @@ impl ReferenceIndex {
                     }
                 };
                 let shorter = (text_head.len.min(head.len)).max(1);
-                e += w * (shared as f32 / shorter as f32).min(1.0);
+                e += w * (count_f32(shared) / count_f32(shorter as usize)).min(1.0);
             }
             e
         };
@@ -1692,8 +1695,11 @@ impl ReferenceIndex {
                 if !repeated {
                     let from = slice.partition_point(|e| e.other[0] < a_lo);
                     let to = slice.partition_point(|e| e.other[0] <= a_hi);
-                    let cd = crate::similarity::date_window_score(center - day, min_days, max_days)
-                        as f32;
+                    let cd = to_f32(crate::similarity::date_window_score(
+                        center - day,
+                        min_days,
+                        max_days,
+                    ));
                     for e in slice.get(from..to.max(from)).unwrap_or_default() {
                         let ca = closeness(a_center, e.other[0], a_scale);
                         proposals.push((e.row, wd * cd + wa * ca + prefix_evidence(e.row)));
@@ -1784,7 +1790,7 @@ fn value_frequencies(row_value: &[u32], values: &[Prepared]) -> Vec<f32> {
     keys.iter()
         .map(|key| {
             let n = per_key.get(key.as_str()).copied().unwrap_or(1).max(1);
-            (n as f32).log2()
+            count_f32(n as usize).log2()
         })
         .collect()
 }
@@ -1815,7 +1821,7 @@ fn neighbourhood_frequencies(source: &Source, values: &[Prepared]) -> Vec<f32> {
             });
             ids.sort_unstable();
             ids.dedup();
-            (ids.len().max(1) as f32).log2()
+            count_f32(ids.len().max(1)).log2()
         })
         .collect()
 }
@@ -1835,7 +1841,7 @@ fn day_table(entries: &[JointEntry]) -> (i64, Vec<u32>) {
     if span >= MAX_DAY_TABLE || u32::try_from(entries.len()).is_err() {
         return (0, Vec::new());
     }
-    let mut starts = Vec::with_capacity(span as usize + 2);
+    let mut starts = Vec::with_capacity(usize::try_from(span).map_or(0, |span| span + 2));
     let mut at = 0usize;
     for k in 0..=span {
         let day = first.key.saturating_add_unsigned(k);
@@ -1880,9 +1886,9 @@ impl NearKeys {
             while entries.get(at).is_some_and(|e| (e.0 >> (64 - bits)) < slot) {
                 at += 1;
             }
-            starts.push(at as u32);
+            starts.push(u32::try_from(at).unwrap_or(u32::MAX));
         }
-        starts.push(entries.len() as u32);
+        starts.push(u32::try_from(entries.len()).unwrap_or(u32::MAX));
         NearKeys {
             entries,
             starts,
@@ -1900,7 +1906,8 @@ impl NearKeys {
         let bucket = if self.starts.is_empty() {
             &self.entries[..]
         } else {
-            let slot = (h >> (64 - self.bits)) as usize;
+            // Below 2^24, so it fits; were it out of the table, the whole list would be searched.
+            let slot = usize::try_from(h >> (64 - self.bits)).unwrap_or(self.starts.len());
             let from = self.starts.get(slot).map_or(0, |&i| i as usize);
             let to = self
                 .starts
@@ -2095,7 +2102,7 @@ fn range_radius(strategy: &Strategy, value: &Prepared) -> u64 {
             let radius = 2.0 * width * unit;
             if radius > 0.0 {
                 // Saturates (an infinite radius is the whole key range); NaN is 0.
-                radius.min(u64::MAX as f64 / 2.0) as u64
+                saturating_u64(radius.min(distance_f64(u64::MAX) / 2.0))
             } else {
                 0
             }

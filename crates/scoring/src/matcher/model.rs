@@ -76,6 +76,7 @@ use serde::{Deserialize, Serialize};
 
 use super::levels::LevelCondition;
 use super::spec::{FieldRule, MatchSpec};
+use crate::num::count_f64;
 
 /// The smallest probability a model holds (and `1 −` it the largest).
 pub const PROB_FLOOR: f64 = 1e-6;
@@ -266,8 +267,9 @@ impl MatchModel {
             .iter()
             .map(|rule| {
                 let n = rule.levels.len();
-                let raw_m: Vec<f64> = (0..n).map(|l| 0.25f64.powi(l as i32)).collect();
-                let raw_u: Vec<f64> = (0..n).map(|l| 0.25f64.powi((n - 1 - l) as i32)).collect();
+                // m at level `l` is 4^-l, u the same from the other end (u at `l` is 4^-(n-1-l)).
+                let raw_m: Vec<f64> = (0i32..).take(n).map(|l| 0.25f64.powi(l)).collect();
+                let raw_u: Vec<f64> = raw_m.iter().rev().copied().collect();
                 let (sm, su) = (raw_m.iter().sum::<f64>(), raw_u.iter().sum::<f64>());
                 let levels = rule
                     .levels
@@ -585,7 +587,7 @@ pub fn confidences(weights: &[(f64, f64)], n: usize, lambda: f64) -> Vec<f64> {
     };
     let lambda = clamp_probability(lambda);
     // P(some) = λ/n Σ 2^C / ((1 − λ) + λ/n Σ 2^C), with the largest exponent factored out.
-    let log2_prior = lambda.log2() - (n.max(1) as f64).log2();
+    let log2_prior = lambda.log2() - count_f64(n.max(1)).log2();
     let top_c = weights
         .iter()
         .map(|&(_, c)| clean(c) + log2_prior)
@@ -614,7 +616,7 @@ pub fn confidences(weights: &[(f64, f64)], n: usize, lambda: f64) -> Vec<f64> {
             let share = if total > 0.0 && top_w.is_finite() {
                 (clean(w) - top_w).exp2() / total
             } else {
-                1.0 / weights.len().max(1) as f64
+                1.0 / count_f64(weights.len().max(1))
             };
             let p = p_some * share;
             clamp_probability(if p.is_finite() { p } else { 0.0 })

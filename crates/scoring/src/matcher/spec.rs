@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::levels::ComparisonLevels;
 use super::model::{FrequencyKind, MatchModel, ModelWeights};
 
+use crate::num::{saturating_i64, saturating_u64};
 use crate::parse::DateOrder;
 use crate::similarity::Tolerance;
 
@@ -892,7 +893,7 @@ fn signed_days(value: &Value) -> Option<i32> {
             if !(x.is_finite() && x.fract() == 0.0 && x.abs() <= f64::from(MAX_DATE_WINDOW_DAYS)) {
                 return None;
             }
-            x as i64
+            saturating_i64(x) // exact: whole and in range
         }
     };
     let max = i64::from(MAX_DATE_WINDOW_DAYS);
@@ -915,7 +916,7 @@ fn whole_days(value: &Value) -> Option<u32> {
             {
                 return None;
             }
-            x as u64
+            saturating_u64(x) // exact: whole and in range
         }
     };
     u32::try_from(days)

@@ -1,6 +1,9 @@
 //! Tests of the matcher: spec validation, each strategy's scoring, renormalisation, ambiguity,
 //! decision bands, hostile inputs, determinism.
 
+// Test data: small numbers the casts carry exactly, and the f32 rounding the scorer's cache does.
+#![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+
 use rstest::rstest;
 use serde_json::json;
 

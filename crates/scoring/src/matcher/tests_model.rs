@@ -5,6 +5,9 @@
 //! The module docs of [`super::levels`], [`super::model`], [`super::train`] and
 //! [`super::assign`] are the specification tested here.
 
+// Test data: small generated numbers and lengths, which the casts carry exactly.
+#![allow(clippy::cast_precision_loss)]
+
 use std::collections::HashSet;
 use std::sync::OnceLock;
 

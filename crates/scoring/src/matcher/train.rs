@@ -73,6 +73,7 @@ use super::model::{
 use super::run_parallel;
 use super::spec::MatchSpec;
 use crate::index::RowIdx;
+use crate::num::count_f64;
 use std::ops::Range;
 
 /// The share of a field's distribution given to the uniform one is `1 / (SMOOTHING + n)`, `n`
@@ -473,7 +474,7 @@ pub fn train(spec: &MatchSpec, set: &TrainingSet, options: &TrainingOptions) -> 
     report.documents_with_match = if e.w_sums.is_empty() {
         0.0
     } else {
-        e.w_sums.iter().sum::<f64>() / e.w_sums.len() as f64
+        e.w_sums.iter().sum::<f64>() / count_f64(e.w_sums.len())
     };
     let anchor = problem.anchor();
     let counts = problem.expected_counts(&w, anchor);
@@ -582,7 +583,7 @@ fn random_pair_u(
         .zip(fixed_u)
         .zip(matches)
         .map(|((c, fixed), m)| {
-            let c: Vec<f64> = c.iter().map(|&n| n as f64).collect();
+            let c: Vec<f64> = c.iter().map(|&n| count_f64(n)).collect();
             estimate(&c, fixed, mixing(m, &c))
         })
         .collect();
@@ -694,7 +695,7 @@ impl Problem<'_> {
             m,
             u,
             u_anchored,
-            lambda: (e.w_sums.iter().sum::<f64>() + 1.0) / (e.w_sums.len() as f64 + 2.0),
+            lambda: (e.w_sums.iter().sum::<f64>() + 1.0) / (count_f64(e.w_sums.len()) + 2.0),
             tf_mean: tf_sums
                 .iter()
                 .zip(&self.tf_levels)
@@ -939,7 +940,7 @@ fn choose_anchor(set: &TrainingSet, w: &[f64], params: &Params) -> Option<(Ancho
             if total <= 0.0 || total_given <= 0.0 {
                 continue;
             }
-            let levels = all.len() as f64;
+            let levels = count_f64(all.len());
             // Both distributions smoothed like the M-step's, so an unseen level costs nothing.
             let delta = 1.0 / (SMOOTHING + total_given);
             for (&n_all, &n_given) in all.iter().zip(given) {
@@ -954,7 +955,7 @@ fn choose_anchor(set: &TrainingSet, w: &[f64], params: &Params) -> Option<(Ancho
             }
             parameters += all.len().saturating_sub(1);
         }
-        let penalty = parameters as f64 * (n_pairs.max(2) as f64).log2();
+        let penalty = count_f64(parameters) * count_f64(n_pairs.max(2)).log2();
         let net = gain - penalty;
         if net.is_finite() && net > 0.0 && best.is_none_or(|(_, b)| net > b) {
             best = Some((anchor, net));
@@ -983,7 +984,7 @@ fn best_agreement_responsibilities(set: &TrainingSet, w: &mut [f64]) {
                 agreement += if level == MISSING || n < 2 {
                     0.5
                 } else {
-                    1.0 - f64::from(level) / (n - 1) as f64
+                    1.0 - f64::from(level) / count_f64(n - 1)
                 };
             }
             if best.is_none_or(|(b, _)| agreement > b) {
@@ -1120,7 +1121,7 @@ fn expectation_of(
         let free = |k: usize| labels.get(k).copied().flatten().is_none();
         let n = (0..bits.len()).filter(|&k| free(k)).count();
         let lambda = weights.lambda;
-        let prior = lambda.log2() - (n.max(1) as f64).log2() - (1.0 - lambda).log2();
+        let prior = lambda.log2() - count_f64(n.max(1)).log2() - (1.0 - lambda).log2();
         let top = bits
             .iter()
             .enumerate()
@@ -1198,7 +1199,7 @@ fn estimate(counts: &[f64], fixed: &[Option<f64>], delta: f64) -> Vec<f64> {
 /// `δ = L / (L + n)`, so few pairs whose anchor agrees move it little. Fixed levels keep their
 /// value.
 fn estimate_toward(counts: &[f64], fixed: &[Option<f64>], prior: &[f64]) -> Vec<f64> {
-    let strength = counts.len() as f64;
+    let strength = count_f64(counts.len());
     let seen: f64 = counts
         .iter()
         .zip(fixed)
@@ -1221,7 +1222,7 @@ fn shrink(counts: &[f64], fixed: &[Option<f64>], delta: f64, toward: Option<&[f6
     };
     let total = free(counts);
     let toward_total = toward.map_or(0.0, free);
-    let free_levels = fixed.iter().filter(|f| f.is_none()).count().max(1) as f64;
+    let free_levels = count_f64(fixed.iter().filter(|f| f.is_none()).count().max(1));
     let fixed_mass: f64 = fixed.iter().flatten().sum();
     let room = (1.0 - fixed_mass).max(0.0);
     let delta = if total > 0.0 {

@@ -31,6 +31,7 @@
 //! `1.234,50` and `1,234.50` are equal.
 
 use super::fold_lower;
+use crate::num::nearest_f64;
 
 /// Inputs longer than this (in bytes, before trimming) are not amounts.
 const MAX_INPUT_BYTES: usize = 256;
@@ -148,7 +149,7 @@ pub struct Amount {
 impl Amount {
     /// The value as a float (exact up to `f64` precision).
     pub fn value(&self) -> f64 {
-        self.minor_units as f64 / 10f64.powi(i32::from(self.scale))
+        nearest_f64(self.minor_units) / 10f64.powi(i32::from(self.scale))
     }
 
     /// The value in units of `10^-scale`, when exactly representable there without overflow

@@ -144,6 +144,13 @@ impl MatchingRunView {
 }
 
 /// Whether the run scores with a trained model.
+/// Milliseconds as seconds, for the progress view's elapsed time (and the rate and estimate
+/// derived from it). Exact below 2^53 ms (about 285,000 years); beyond, the nearest `f64`.
+#[allow(clippy::cast_precision_loss)] // exact for any duration a run can take (see above)
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
 fn probabilistic(run: &MatchingRun) -> bool {
     run.config_snapshot.0.scoring == Scoring::Probabilistic
 }
@@ -181,7 +188,7 @@ impl RunProgressView {
         let end = run.completed_at.unwrap_or(now);
         let elapsed = run
             .started_at
-            .map(|started| (end - started).num_milliseconds().max(0) as f64 / 1000.0);
+            .map(|started| seconds((end - started).num_milliseconds().max(0)));
         let rate = elapsed
             .filter(|secs| *secs > 0.0 && run.rows_processed > 0)
             .map(|secs| f64::from(run.rows_processed) / secs);

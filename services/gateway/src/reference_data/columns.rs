@@ -130,6 +130,9 @@ fn is_boolean(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    // Test data: a handful of values, whose count casts exactly.
+    #![allow(clippy::cast_possible_wrap)]
+
     use super::*;
     use rstest::rstest;
 

@@ -109,7 +109,7 @@ async fn page(export: &Export, after: i32) -> Result<(Bytes, Option<i32>), ApiEr
         let mut conn = connection(&export.pool).await?;
         ReferenceRow::list(&mut conn, export.dataset_id, Some(after), PAGE_ROWS).await?
     };
-    let full = rows.len() as i64 == PAGE_ROWS;
+    let full = i64::try_from(rows.len()) == Ok(PAGE_ROWS);
     let last = rows.last().map(|row| row.position);
     let mut out = BytesMut::with_capacity(rows.len() * 64);
     for row in &rows {

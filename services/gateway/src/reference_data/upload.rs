@@ -133,7 +133,7 @@ impl CsvIngest {
             dataset_id = %dataset.id,
             rows,
             lines = self.reader.record_line(),
-            elapsed_ms = self.started.elapsed().as_millis() as u64,
+            elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "reference dataset stored from CSV"
         );
         Ok(dataset)
@@ -560,7 +560,7 @@ pub async fn store_json(
     tracing::info!(
         dataset_id = %dataset.id,
         rows = count,
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "reference dataset stored from JSON"
     );
     Ok(dataset)

@@ -65,7 +65,7 @@ async fn next_page(mut state: ExportState) -> Result<Option<(Bytes, ExportState)
     )
     .await?;
     drop(conn);
-    let last_page = (rows.len() as i64) < EXPORT_PAGE;
+    let last_page = i64::try_from(rows.len()).is_ok_and(|n| n < EXPORT_PAGE);
     let width = state.renderer.fields.len();
     let mut out = BytesMut::with_capacity(rows.len() * 24);
     for row in rows {
