@@ -100,7 +100,7 @@ impl LookupTable {
     ) -> Result<LookupTable, StoreError> {
         let extends = new.extends.clone();
         let table = diesel::insert_into(lookup_tables::table)
-            .values((new, lookup_tables::entry_count.eq(count(entries))))
+            .values((new, lookup_tables::entry_count.eq(count(entries)?)))
             .returning(LookupTable::as_returning())
             .get_result(conn)
             .await?;
@@ -127,7 +127,7 @@ impl LookupTable {
             lookup_tables::version.eq(lookup_tables::version + 1),
             lookup_tables::description.eq(description),
             lookup_tables::extends.eq(extends.clone()),
-            lookup_tables::entry_count.eq(count(entries)),
+            lookup_tables::entry_count.eq(count(entries)?),
             lookup_tables::updated_at.eq(diesel::dsl::now),
         ))
         .returning(LookupTable::as_returning())
@@ -269,8 +269,8 @@ impl LookupTable {
     }
 }
 
-fn count(entries: &[NewLookupEntry]) -> i32 {
-    i32::try_from(entries.len()).unwrap_or(i32::MAX)
+fn count(entries: &[NewLookupEntry]) -> Result<i32, StoreError> {
+    Ok(i32::try_from(entries.len())?)
 }
 
 async fn insert_version(
@@ -286,7 +286,7 @@ async fn insert_version(
             lookup_table_versions::table_id.eq(id),
             lookup_table_versions::version.eq(version),
             lookup_table_versions::extends.eq(extends),
-            lookup_table_versions::entry_count.eq(count(entries)),
+            lookup_table_versions::entry_count.eq(count(entries)?),
         ))
         .execute(conn)
         .await?;
@@ -301,8 +301,8 @@ async fn insert_version(
     for (chunk_index, chunk) in entries.chunks(ROWS_PER_INSERT).enumerate() {
         let first = chunk_index * ROWS_PER_INSERT;
         let positions: Vec<i32> = (0..chunk.len())
-            .map(|i| i32::try_from(first + i).unwrap_or(i32::MAX))
-            .collect();
+            .map(|i| i32::try_from(first + i))
+            .collect::<Result<_, _>>()?;
         let codes: Vec<&str> = chunk.iter().map(|e| e.code.as_str()).collect();
         let labels: Vec<&str> = chunk.iter().map(|e| e.label.as_str()).collect();
         let aliases: Vec<String> = chunk.iter().map(|e| e.aliases.join(&separator)).collect();

@@ -512,7 +512,7 @@ impl MatchingRun {
         )
         .set((
             matching_runs::status.eq(MatchingRunStatus::Completed),
-            matching_runs::rows_matched.eq(i32::try_from(matched).unwrap_or(i32::MAX)),
+            matching_runs::rows_matched.eq(i32::try_from(matched)?),
             matching_runs::confidence_sum.eq(sum),
             matching_runs::avg_confidence.eq(average),
             matching_runs::updated_at.eq(now),

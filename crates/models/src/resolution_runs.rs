@@ -325,7 +325,11 @@ impl ResolutionRun {
     ) -> Result<Option<ResolutionRun>, StoreError> {
         let (resolved, unresolved, waiting) =
             crate::resolution_results::ResolutionResult::count_by_status(conn, id).await?;
-        let to_i32 = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+        let (resolved, unresolved, waiting) = (
+            i32::try_from(resolved)?,
+            i32::try_from(unresolved)?,
+            i32::try_from(waiting)?,
+        );
         Ok(diesel::update(
             resolution_runs::table
                 .find(id)
@@ -333,9 +337,9 @@ impl ResolutionRun {
         )
         .set((
             resolution_runs::status.eq(ResolutionRunStatus::Completed),
-            resolution_runs::fields_resolved.eq(to_i32(resolved)),
-            resolution_runs::fields_unresolved.eq(to_i32(unresolved)),
-            resolution_runs::fields_waiting.eq(to_i32(waiting)),
+            resolution_runs::fields_resolved.eq(resolved),
+            resolution_runs::fields_unresolved.eq(unresolved),
+            resolution_runs::fields_waiting.eq(waiting),
             resolution_runs::updated_at.eq(diesel::dsl::now),
             resolution_runs::completed_at.eq(diesel::dsl::now),
         ))

@@ -137,9 +137,18 @@ impl OutboxRelay {
                 let mut pending = Vec::with_capacity(batch.len());
                 let mut broker_error = None;
                 for message in &batch {
-                    let payload = serde_json::to_vec(&message.payload).unwrap_or_default();
+                    let payload =
+                        serde_json::to_vec(&message.payload).map_err(StoreError::from)?;
+                    // Headers carry the trace context only: a row whose headers do not read as
+                    // text pairs is published without them (the trace breaks, nothing is lost).
                     let headers: HashMap<String, String> =
-                        serde_json::from_value(message.headers.clone()).unwrap_or_default();
+                        match serde_json::from_value(message.headers.clone()) {
+                            Ok(headers) => headers,
+                            Err(error) => {
+                                tracing::warn!(message_id = %message.message_id, %error, "outbox headers unreadable; published without them");
+                                HashMap::new()
+                            }
+                        };
                     let outgoing = OutgoingMessage {
                         payload: &payload,
                         message_id: Some(message.message_id.to_string()),

@@ -26,7 +26,7 @@ pub async fn hand_matching_run(
         organization_id: handed.organization_id.as_uuid(),
         item_ids,
     };
-    OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await?;
+    OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)?).await?;
     Ok(Some(handed))
 }
 
@@ -43,5 +43,5 @@ pub async fn hand_resolution_run(
         organization_id: run.organization_id.as_uuid(),
         item_ids: Vec::new(),
     };
-    OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)).await
+    OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::AI, &task)?).await
 }

@@ -43,7 +43,7 @@ pub async fn enqueue_matching_chunks(
             }),
             model_id: None,
         };
-        OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job)).await?;
+        OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job)?).await?;
     }
     Ok(chunks.len())
 }
@@ -66,7 +66,7 @@ pub async fn enqueue_resolution_chunks(
                 end: u64::try_from(*end)?,
             }),
         };
-        OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::RESOLUTION, &job)).await?;
+        OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::RESOLUTION, &job)?).await?;
     }
     Ok(())
 }

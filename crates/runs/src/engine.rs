@@ -205,7 +205,7 @@ impl RunRow for MatchingRun {
         reason: &str,
     ) -> Result<(), JobError> {
         if let Some(failed) = MatchingRun::fail(conn, id, reason).await? {
-            let event = matching_run_event(EventType::MatchingRunFailed, &failed);
+            let event = matching_run_event(EventType::MatchingRunFailed, &failed)?;
             OutboxMessage::enqueue(conn, event).await?;
         }
         Ok(())
@@ -217,7 +217,7 @@ impl RunRow for MatchingRun {
     ) -> Result<Option<Self>, JobError> {
         let completed = MatchingRun::complete_ai_pass(conn, id).await?;
         if let Some(completed) = &completed {
-            let event = matching_run_event(EventType::MatchingRunCompleted, completed);
+            let event = matching_run_event(EventType::MatchingRunCompleted, completed)?;
             OutboxMessage::enqueue(conn, event).await?;
         }
         Ok(completed)
@@ -257,7 +257,7 @@ impl RunRow for ResolutionRun {
         reason: &str,
     ) -> Result<(), JobError> {
         if let Some(failed) = ResolutionRun::fail(conn, id, reason).await? {
-            let event = resolution_run_event(EventType::ResolutionFailed, &failed);
+            let event = resolution_run_event(EventType::ResolutionFailed, &failed)?;
             OutboxMessage::enqueue(conn, event).await?;
         }
         Ok(())
@@ -269,7 +269,7 @@ impl RunRow for ResolutionRun {
     ) -> Result<Option<Self>, JobError> {
         let completed = ResolutionRun::complete_ai_pass(conn, id).await?;
         if let Some(completed) = &completed {
-            let event = resolution_run_event(EventType::ResolutionCompleted, completed);
+            let event = resolution_run_event(EventType::ResolutionCompleted, completed)?;
             OutboxMessage::enqueue(conn, event).await?;
         }
         Ok(completed)

@@ -1,9 +1,11 @@
 //! Building outbox messages: events for upstream systems and jobs for the workers, each carrying
-//! the trace context of the span that wrote it.
+//! the trace context of the span that wrote it. A message that cannot be written as JSON is an
+//! error (`StoreError::Json`) — never a `null` payload published in its place.
 
 use concord_messages::{Event, EventSubject, EventSubjectKind, EventType};
 use concord_models::ids::OrganizationId;
 use concord_models::outbox::{NewOutboxMessage, OutboxExchange};
+use concord_models::StoreError;
 
 /// An event on the events exchange, routed by its type.
 pub fn event(
@@ -13,7 +15,7 @@ pub fn event(
     subject_id: Option<String>,
     correlation_id: Option<String>,
     data: serde_json::Value,
-) -> NewOutboxMessage {
+) -> Result<NewOutboxMessage, StoreError> {
     let event_id = uuid::Uuid::now_v7();
     let data = match data {
         serde_json::Value::Object(map) => map,
@@ -35,20 +37,20 @@ pub fn event(
         },
         data,
     };
-    NewOutboxMessage {
+    Ok(NewOutboxMessage {
         exchange: OutboxExchange::Events,
         routing_key: event_type.routing_key(),
         message_id: event_id,
-        payload: serde_json::to_value(&event).unwrap_or(serde_json::Value::Null),
-        headers: trace_headers(),
-    }
+        payload: serde_json::to_value(&event)?,
+        headers: trace_headers()?,
+    })
 }
 
 /// A `matching.run.*` event about a run as it now is.
 pub fn matching_run_event(
     event_type: EventType,
     run: &concord_models::matching_runs::MatchingRun,
-) -> NewOutboxMessage {
+) -> Result<NewOutboxMessage, StoreError> {
     event(
         event_type,
         Some(run.organization_id),
@@ -63,7 +65,7 @@ pub fn matching_run_event(
 pub fn resolution_run_event(
     event_type: EventType,
     run: &concord_models::resolution_runs::ResolutionRun,
-) -> NewOutboxMessage {
+) -> Result<NewOutboxMessage, StoreError> {
     event(
         event_type,
         Some(run.organization_id),
@@ -75,17 +77,21 @@ pub fn resolution_run_event(
 }
 
 /// A job for the workers of `routing_key` (see `concord_messages::jobs`).
-pub fn job(routing_key: &str, payload: &impl serde::Serialize) -> NewOutboxMessage {
-    NewOutboxMessage {
+pub fn job(
+    routing_key: &str,
+    payload: &impl serde::Serialize,
+) -> Result<NewOutboxMessage, StoreError> {
+    Ok(NewOutboxMessage {
         exchange: OutboxExchange::Jobs,
         routing_key: routing_key.to_owned(),
         message_id: uuid::Uuid::now_v7(),
-        payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
-        headers: trace_headers(),
-    }
+        payload: serde_json::to_value(payload)?,
+        headers: trace_headers()?,
+    })
 }
 
-fn trace_headers() -> serde_json::Value {
-    serde_json::to_value(concord_telemetry::propagation::current_context_headers())
-        .unwrap_or_else(|_| serde_json::json!({}))
+fn trace_headers() -> Result<serde_json::Value, StoreError> {
+    Ok(serde_json::to_value(
+        concord_telemetry::propagation::current_context_headers(),
+    )?)
 }

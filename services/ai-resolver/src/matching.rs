@@ -29,6 +29,7 @@ use concord_models::matching_runs::{ConfigSnapshot, MatchingRun, MatchingRunStat
 use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 use concord_models::resolution_runs::AiTally;
 use concord_models::DbPool;
+use concord_models::StoreError;
 use concord_runs::engine::RunRow;
 use concord_service::JobError;
 use diesel_async::AsyncConnection;
@@ -100,8 +101,8 @@ impl MatchingPass<'_> {
             let (forward, backward) = ask_twice(&session, &items).await;
             let calls = session.calls_made().saturating_sub(calls_before);
             let mut tally = AiTally {
-                items: i32::try_from(items.len()).unwrap_or(i32::MAX),
-                calls: i32::try_from(calls).unwrap_or(i32::MAX),
+                items: i32::try_from(items.len()).map_err(StoreError::from)?,
+                calls: i32::try_from(calls).map_err(StoreError::from)?,
                 ..AiTally::default()
             };
             let decisions: Vec<(MatchResultId, AiDecision)> = batch

@@ -24,6 +24,7 @@ use concord_models::resolution_results::{
 };
 use concord_models::resolution_runs::{AiTally, ResolutionRun, ResolutionRunStatus};
 use concord_models::DbPool;
+use concord_models::StoreError;
 use concord_runs::engine::RunRow;
 use concord_runs::resolution::{self, resolve_documents_with, ChunkTables, TableCache, TableError};
 use concord_scoring::policy::{Decided, EvalLimits, LookupTables, ResolvedValue};
@@ -155,8 +156,8 @@ impl ResolutionPass<'_> {
             let mut conn = connection(self.pool).await?;
             let documents = load_documents(&mut conn, run.source_run_id, batch).await?;
             let mut tally = AiTally {
-                items: i32::try_from(items.len()).unwrap_or(i32::MAX),
-                calls: i32::try_from(calls).unwrap_or(i32::MAX),
+                items: i32::try_from(items.len()).map_err(StoreError::from)?,
+                calls: i32::try_from(calls).map_err(StoreError::from)?,
                 ..AiTally::default()
             };
             let mut new_rows = Vec::new();

@@ -46,7 +46,7 @@ async fn tasks_are_checked_against_the_runs_organisation() {
             };
             OutboxMessage::enqueue(
                 conn,
-                concord_service::outbox::job(concord_messages::jobs::AI, &task),
+                concord_service::outbox::job(concord_messages::jobs::AI, &task)?,
             )
             .await?;
         }

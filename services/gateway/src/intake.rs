@@ -80,7 +80,7 @@ impl IntakeHandler {
             correlation_id.clone(),
             correlation_id,
             json!({ "reason": reason, "routing_key": message.routing_key }),
-        );
+        )?;
         let mut conn = connection(&self.state.pool).await?;
         OutboxMessage::enqueue(&mut conn, event).await?;
         self.state.outbox_waker.notify_one();

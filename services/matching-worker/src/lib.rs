@@ -181,7 +181,7 @@ impl ChunkedRun for MatchingJobHandler {
         if let Some(completed) = MatchingRun::complete(conn, run.id).await? {
             OutboxMessage::enqueue(
                 conn,
-                matching_run_event(EventType::MatchingRunCompleted, &completed),
+                matching_run_event(EventType::MatchingRunCompleted, &completed)?,
             )
             .await?;
             tracing::info!(run_id = %run.id, rows = completed.rows_processed, "matching run completed");

@@ -33,7 +33,7 @@ async fn queue_matching_run(pool: &DbPool) -> MatchingRunId {
         };
         OutboxMessage::enqueue(
             conn,
-            concord_service::outbox::job(concord_messages::jobs::MATCHING, &message),
+            concord_service::outbox::job(concord_messages::jobs::MATCHING, &message)?,
         )
         .await?;
         Ok(run.id)

@@ -171,7 +171,7 @@ impl ChunkedRun for ResolutionJobHandler {
         } else if let Some(completed) = ResolutionRun::complete(conn, run_id).await? {
             OutboxMessage::enqueue(
                 conn,
-                resolution_run_event(EventType::ResolutionCompleted, &completed),
+                resolution_run_event(EventType::ResolutionCompleted, &completed)?,
             )
             .await?;
             tracing::info!(%run_id, documents = completed.documents_processed, "resolution run completed");

@@ -102,11 +102,10 @@ impl JobWriter {
                         None => return Err(WriteError::Abandoned),
                     }
                 }
-                let run =
-                    JobRun::complete(conn, job_run_id, i32::try_from(count).unwrap_or(i32::MAX))
-                        .await?;
+                let count = i32::try_from(count).map_err(StoreError::from)?;
+                let run = JobRun::complete(conn, job_run_id, count).await?;
                 let view = serde_json::to_value(JobRunView::from(run.clone()))
-                    .unwrap_or(serde_json::Value::Null);
+                    .map_err(StoreError::from)?;
                 OutboxMessage::enqueue(
                     conn,
                     concord_service::outbox::event(
@@ -116,7 +115,7 @@ impl JobWriter {
                         Some(run.id.to_string()),
                         correlation_id,
                         view,
-                    ),
+                    )?,
                 )
                 .await?;
                 Ok(run)
@@ -154,7 +153,7 @@ impl JobWriter {
                 ),
             });
         }
-        let values = serde_json::to_value(&document.values).unwrap_or(serde_json::Value::Null);
+        let values = serde_json::to_value(&document.values).map_err(ApiError::internal)?;
         self.buffer.push(Document {
             job_run_id: self.job_run_id,
             position: self.next_position,

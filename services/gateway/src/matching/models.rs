@@ -185,7 +185,7 @@ async fn train(
                 chunk: None,
                 model_id: Some(model.id.as_uuid()),
             };
-            OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job))
+            OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job)?)
                 .await?;
             Ok(model)
         })

@@ -223,7 +223,7 @@ async fn create_run(
                 let run = MatchingRun::complete(conn, run_id)
                     .await?
                     .ok_or_else(|| ApiError::not_found("matching run", run_id.to_string()))?;
-                OutboxMessage::enqueue(conn, matching_run_event(EventType::MatchingRunCompleted, &run))
+                OutboxMessage::enqueue(conn, matching_run_event(EventType::MatchingRunCompleted, &run)?)
                     .await?;
                 return Ok(run);
             }
@@ -244,7 +244,7 @@ async fn create_run(
                     chunk: None,
                     model_id: Some(model.id.as_uuid()),
                 };
-                OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job))
+                OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job)?)
                     .await?;
             } else {
                 concord_runs::chunks::enqueue_matching_chunks(
@@ -340,7 +340,7 @@ async fn cancel_run(
                 CancelOutcome::Cancelled(run) => {
                     OutboxMessage::enqueue(
                         conn,
-                        matching_run_event(EventType::MatchingRunCancelled, &run),
+                        matching_run_event(EventType::MatchingRunCancelled, &run)?,
                     )
                     .await?;
                     Ok(run)

@@ -205,7 +205,7 @@ async fn execute_run(
                     .ok_or_else(|| ApiError::not_found("resolution run", id.to_string()))?;
                 OutboxMessage::enqueue(
                     conn,
-                    resolution_run_event(EventType::ResolutionCompleted, &run),
+                    resolution_run_event(EventType::ResolutionCompleted, &run)?,
                 )
                 .await?;
                 return Ok((run, true));
