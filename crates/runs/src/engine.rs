@@ -172,109 +172,76 @@ pub async fn find_run<R: RunRow>(
     Ok(run)
 }
 
-impl RunRow for MatchingRun {
-    type Id = MatchingRunId;
-    const KIND: &'static str = "matching";
+/// [`RunRow`] for a run table's row type: the two run kinds differ only in these names.
+macro_rules! run_row {
+    ($run:ident, $id:ident, $kind:literal, $documents:ident, $event:ident, $failed:ident, $completed:ident) => {
+        impl RunRow for $run {
+            type Id = $id;
+            const KIND: &'static str = $kind;
 
-    fn id(&self) -> MatchingRunId {
-        self.id
-    }
-    fn organization(&self) -> OrganizationId {
-        self.organization_id
-    }
-    fn documents(&self) -> JobRunId {
-        self.job_run_id
-    }
-    fn chunks(&self) -> ChunkCount {
-        ChunkCount {
-            done: self.chunks_done,
-            total: self.chunks_total,
+            fn id(&self) -> $id {
+                self.id
+            }
+            fn organization(&self) -> OrganizationId {
+                self.organization_id
+            }
+            fn documents(&self) -> JobRunId {
+                self.$documents
+            }
+            fn chunks(&self) -> ChunkCount {
+                ChunkCount {
+                    done: self.chunks_done,
+                    total: self.chunks_total,
+                }
+            }
+
+            async fn find(conn: &mut AsyncPgConnection, id: $id) -> Result<Option<Self>, JobError> {
+                Ok($run::find_by_id(conn, id).await?)
+            }
+
+            async fn fail(
+                conn: &mut AsyncPgConnection,
+                id: $id,
+                reason: &str,
+            ) -> Result<(), JobError> {
+                if let Some(failed) = $run::fail(conn, id, reason).await? {
+                    OutboxMessage::enqueue(conn, $event(EventType::$failed, &failed)?).await?;
+                }
+                Ok(())
+            }
+
+            async fn complete_ai_pass(
+                conn: &mut AsyncPgConnection,
+                id: $id,
+            ) -> Result<Option<Self>, JobError> {
+                let completed = $run::complete_ai_pass(conn, id).await?;
+                if let Some(completed) = &completed {
+                    OutboxMessage::enqueue(conn, $event(EventType::$completed, completed)?).await?;
+                }
+                Ok(completed)
+            }
         }
-    }
-
-    async fn find(
-        conn: &mut AsyncPgConnection,
-        id: MatchingRunId,
-    ) -> Result<Option<Self>, JobError> {
-        Ok(MatchingRun::find_by_id(conn, id).await?)
-    }
-
-    async fn fail(
-        conn: &mut AsyncPgConnection,
-        id: MatchingRunId,
-        reason: &str,
-    ) -> Result<(), JobError> {
-        if let Some(failed) = MatchingRun::fail(conn, id, reason).await? {
-            let event = matching_run_event(EventType::MatchingRunFailed, &failed)?;
-            OutboxMessage::enqueue(conn, event).await?;
-        }
-        Ok(())
-    }
-
-    async fn complete_ai_pass(
-        conn: &mut AsyncPgConnection,
-        id: MatchingRunId,
-    ) -> Result<Option<Self>, JobError> {
-        let completed = MatchingRun::complete_ai_pass(conn, id).await?;
-        if let Some(completed) = &completed {
-            let event = matching_run_event(EventType::MatchingRunCompleted, completed)?;
-            OutboxMessage::enqueue(conn, event).await?;
-        }
-        Ok(completed)
-    }
+    };
 }
 
-impl RunRow for ResolutionRun {
-    type Id = ResolutionRunId;
-    const KIND: &'static str = "resolution";
-
-    fn id(&self) -> ResolutionRunId {
-        self.id
-    }
-    fn organization(&self) -> OrganizationId {
-        self.organization_id
-    }
-    fn documents(&self) -> JobRunId {
-        self.source_run_id
-    }
-    fn chunks(&self) -> ChunkCount {
-        ChunkCount {
-            done: self.chunks_done,
-            total: self.chunks_total,
-        }
-    }
-
-    async fn find(
-        conn: &mut AsyncPgConnection,
-        id: ResolutionRunId,
-    ) -> Result<Option<Self>, JobError> {
-        Ok(ResolutionRun::find_by_id(conn, id).await?)
-    }
-
-    async fn fail(
-        conn: &mut AsyncPgConnection,
-        id: ResolutionRunId,
-        reason: &str,
-    ) -> Result<(), JobError> {
-        if let Some(failed) = ResolutionRun::fail(conn, id, reason).await? {
-            let event = resolution_run_event(EventType::ResolutionFailed, &failed)?;
-            OutboxMessage::enqueue(conn, event).await?;
-        }
-        Ok(())
-    }
-
-    async fn complete_ai_pass(
-        conn: &mut AsyncPgConnection,
-        id: ResolutionRunId,
-    ) -> Result<Option<Self>, JobError> {
-        let completed = ResolutionRun::complete_ai_pass(conn, id).await?;
-        if let Some(completed) = &completed {
-            let event = resolution_run_event(EventType::ResolutionCompleted, completed)?;
-            OutboxMessage::enqueue(conn, event).await?;
-        }
-        Ok(completed)
-    }
-}
+run_row!(
+    MatchingRun,
+    MatchingRunId,
+    "matching",
+    job_run_id,
+    matching_run_event,
+    MatchingRunFailed,
+    MatchingRunCompleted
+);
+run_row!(
+    ResolutionRun,
+    ResolutionRunId,
+    "resolution",
+    source_run_id,
+    resolution_run_event,
+    ResolutionFailed,
+    ResolutionCompleted
+);
 
 /// What one kind of chunked run means by the steps of taking a chunk (see the module).
 pub trait ChunkedRun: Sync {
