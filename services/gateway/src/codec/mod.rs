@@ -5,11 +5,13 @@
 //!   detected; fed chunk by chunk as the body arrives.
 //! * [`csv_parser`] — the strict incremental RFC 4180 parser under it (errors name the line).
 //! * [`csv_writer`] — CSV output for the exports.
-//! * [`multipart`] — `multipart/form-data` bodies, streamed.
+//! * [`multipart`] — `multipart/form-data` bodies, streamed; [`form`] — a form upload's file
+//!   part and text parts, read the same way by every upload.
 
 pub mod csv_parser;
 pub mod csv_reader;
 pub mod csv_writer;
+pub mod form;
 pub mod multipart;
 
 use crate::error::ApiError;

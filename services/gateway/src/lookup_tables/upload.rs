@@ -12,14 +12,13 @@
 use std::collections::{HashMap, HashSet};
 
 use actix_web::web;
-use bytes::Bytes;
 use concord_models::lookup_tables::NewLookupEntry;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::codec::csv_reader::{self, CsvFormat, CsvReader};
-use crate::codec::multipart::{self, Event, MultipartReader};
+use crate::codec::form::{no_file, Form, FormEvent};
 use crate::error::ApiError;
 use crate::extract::parse_json;
 
@@ -444,113 +443,43 @@ pub async fn read_csv(
 /// optional text parts `name`, `description` and `extends` (else the query's). Other parts are
 /// ignored.
 pub async fn read_multipart(
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
     content_type: &str,
     query: &UploadParams,
 ) -> Result<Upload, ApiError> {
-    let boundary = multipart::boundary(content_type).ok_or_else(|| {
-        ApiError::validation(
-            "Content-Type",
-            "a multipart/form-data body needs a `boundary` parameter",
-        )
-    })?;
     let format = query.csv.format()?;
-    let bad_body = |message: String| ApiError::validation("body", message);
-    let mut reader = MultipartReader::new(&boundary).map_err(bad_body)?;
-    let mut fields: HashMap<String, String> = [
-        ("name", &query.name),
-        ("description", &query.description),
-        ("extends", &query.extends),
-    ]
-    .into_iter()
-    .filter_map(|(key, value)| value.clone().map(|v| (key.to_owned(), v)))
-    .collect();
-    enum Part {
-        File,
-        Text(String, Vec<u8>),
-        Ignored,
-    }
-    let mut table: Option<CsvTable> = None;
-    let mut part: Option<Part> = None;
-    let mut read = 0usize;
-    let mut ended = false;
-    loop {
-        let chunk: Option<Result<Bytes, _>> = payload.next().await;
-        let at_end = chunk.is_none();
-        if let Some(chunk) = chunk {
-            let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
-            read += chunk.len();
-            if read > limit {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            reader.push(&chunk);
-        }
-        if at_end && read == 0 {
-            return Err(empty_body());
-        }
-        while let Some(event) = reader.next_event(at_end).map_err(bad_body)? {
-            match event {
-                Event::PartStart { name, .. } => {
-                    part = Some(match name.as_str() {
-                        "file" if table.is_some() => {
-                            return Err(ApiError::validation(
-                                "file",
-                                "send one `file` part per upload",
-                            ));
-                        }
-                        "file" => {
-                            table = Some(CsvTable::new(format));
-                            Part::File
-                        }
-                        "name" | "description" | "extends" => Part::Text(name, Vec::new()),
-                        _ => Part::Ignored,
-                    });
-                }
-                Event::Data(bytes) => match (&mut part, table.as_mut()) {
-                    (Some(Part::File), Some(table)) => table.feed(&bytes)?,
-                    (Some(Part::Text(field, value)), _) => {
-                        if value.len() + bytes.len() > MAX_TEXT_PART_BYTES {
-                            return Err(ApiError::validation(
-                                field.as_str(),
-                                format!("`{field}` must be at most {MAX_TEXT_PART_BYTES} bytes"),
-                            ));
-                        }
-                        value.extend_from_slice(&bytes);
-                    }
-                    _ => {}
-                },
-                Event::PartEnd => {
-                    if let Some(Part::Text(field, value)) = part.take() {
-                        let text = String::from_utf8(value).map_err(|_| {
-                            ApiError::validation(
-                                field.as_str(),
-                                format!("`{field}` must be UTF-8 text"),
-                            )
-                        })?;
-                        crate::extract::reject_nul(&field, None, &text)?;
-                        fields.insert(field, text);
-                    }
-                }
-                Event::End => ended = true,
-            }
-        }
-        if at_end || ended {
-            break;
-        }
-    }
-    let Some(table) = table else {
-        return Err(ApiError::validation(
-            "file",
-            "a multipart upload needs a `file` part holding the CSV",
-        ));
+    let mut form = Form::new(
+        content_type,
+        payload,
+        &["name", "description", "extends"],
+        MAX_TEXT_PART_BYTES,
+        Some(limit),
+    )?;
+    let mut upload = Upload {
+        name: query.name.clone(),
+        description: query.description.clone(),
+        extends: query.extends.clone(),
+        entries: Vec::new(),
     };
-    Ok(Upload {
-        entries: table.finish()?,
-        name: fields.remove("name"),
-        description: fields.remove("description"),
-        extends: fields.remove("extends"),
-    })
+    let mut table: Option<CsvTable> = None;
+    while let Some(event) = form.next().await? {
+        match event {
+            FormEvent::File => table = Some(CsvTable::new(format)),
+            FormEvent::FileData(bytes) => {
+                if let Some(table) = table.as_mut() {
+                    table.feed(&bytes)?;
+                }
+            }
+            FormEvent::Text { field, value } => match field.as_str() {
+                "name" => upload.name = Some(value),
+                "description" => upload.description = Some(value),
+                _ => upload.extends = Some(value),
+            },
+        }
+    }
+    upload.entries = table.ok_or_else(no_file)?.finish()?;
+    Ok(upload)
 }
 
 #[cfg(test)]

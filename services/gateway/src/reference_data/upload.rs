@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::columns::ColumnInference;
 use super::writer::{DatasetWriter, Source};
 use crate::codec::csv_reader::{self, CsvFormat, CsvReader};
-use crate::codec::multipart::{self, Event, MultipartReader};
+use crate::codec::form::{no_file, Form, FormEvent};
 use crate::error::ApiError;
 use crate::extract::parse_json;
 use crate::state::AppState;
@@ -284,110 +284,49 @@ pub async fn store_multipart(
     organization_id: OrganizationId,
     content_type: &str,
     query: &UploadParams,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<ReferenceDataset, ApiError> {
-    let boundary = multipart::boundary(content_type).ok_or_else(|| {
-        ApiError::validation(
-            "Content-Type",
-            "a multipart/form-data body needs a `boundary` parameter",
-        )
-    })?;
     let format = query.csv.format()?;
-    let bad_body = |message: String| ApiError::validation("body", message);
-    let mut reader = MultipartReader::new(&boundary).map_err(bad_body)?;
+    let mut form = Form::new(
+        content_type,
+        payload,
+        &["name", "id_column"],
+        MAX_TEXT_PART_BYTES,
+        None,
+    )?;
     let mut name = query.name.clone();
     let mut id_column_text = query.id_column.clone();
     let mut ingest: Option<CsvIngest> = None;
-    let mut file_seen = false;
-    enum Part {
-        File,
-        Text(String, Vec<u8>),
-        Ignored,
-    }
-    let mut part: Option<Part> = None;
-    let mut ended = false;
-    loop {
-        let chunk = payload.next().await;
-        let at_end = chunk.is_none();
-        if let Some(chunk) = chunk {
-            reader.push(&chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?);
-        }
-        while let Some(event) = reader.next_event(at_end).map_err(bad_body)? {
-            match event {
-                Event::PartStart {
-                    name: part_name, ..
-                } => {
-                    part = Some(match part_name.as_str() {
-                        "file" => {
-                            if file_seen {
-                                return Err(ApiError::validation(
-                                    "file",
-                                    "send one `file` part per upload",
-                                ));
-                            }
-                            file_seen = true;
-                            let provisional = name.as_deref().map(str::trim).unwrap_or("");
-                            ingest = Some(CsvIngest::start(
-                                state,
-                                organization_id,
-                                provisional,
-                                id_column(id_column_text.as_deref()),
-                                format,
-                            ));
-                            Part::File
-                        }
-                        "id_column" if file_seen => {
-                            return Err(ApiError::validation(
-                                "id_column",
-                                "the `id_column` part must come before the `file` part",
-                            ));
-                        }
-                        "name" | "id_column" => Part::Text(part_name, Vec::new()),
-                        _ => Part::Ignored,
-                    });
-                }
-                Event::Data(bytes) => match (&mut part, ingest.as_mut()) {
-                    (Some(Part::File), Some(ingest)) => ingest.feed(&bytes).await?,
-                    (Some(Part::Text(field, value)), _) => {
-                        if value.len() + bytes.len() > MAX_TEXT_PART_BYTES {
-                            return Err(ApiError::validation(
-                                field.as_str(),
-                                format!("`{field}` must be at most {MAX_TEXT_PART_BYTES} bytes"),
-                            ));
-                        }
-                        value.extend_from_slice(&bytes);
-                    }
-                    _ => {}
-                },
-                Event::PartEnd => {
-                    if let Some(Part::Text(field, value)) = part.take() {
-                        let text = String::from_utf8(value).map_err(|_| {
-                            ApiError::validation(
-                                field.as_str(),
-                                format!("`{field}` must be UTF-8 text"),
-                            )
-                        })?;
-                        crate::extract::reject_nul(&field, None, &text)?;
-                        if field == "name" {
-                            name = Some(text);
-                        } else {
-                            id_column_text = Some(text);
-                        }
-                    }
-                }
-                Event::End => ended = true,
+    while let Some(event) = form.next().await? {
+        match event {
+            FormEvent::File => {
+                let provisional = name.as_deref().map(str::trim).unwrap_or("");
+                ingest = Some(CsvIngest::start(
+                    state,
+                    organization_id,
+                    provisional,
+                    id_column(id_column_text.as_deref()),
+                    format,
+                ));
             }
-        }
-        if at_end || ended {
-            break;
+            FormEvent::FileData(bytes) => {
+                if let Some(ingest) = ingest.as_mut() {
+                    ingest.feed(&bytes).await?;
+                }
+            }
+            FormEvent::Text { field, value } => match field.as_str() {
+                "id_column" if ingest.is_some() => {
+                    return Err(ApiError::validation(
+                        "id_column",
+                        "the `id_column` part must come before the `file` part",
+                    ));
+                }
+                "id_column" => id_column_text = Some(value),
+                _ => name = Some(value),
+            },
         }
     }
-    let Some(ingest) = ingest else {
-        return Err(ApiError::validation(
-            "file",
-            "a multipart upload needs a `file` part holding the CSV",
-        ));
-    };
+    let ingest = ingest.ok_or_else(no_file)?;
     let name = dataset_name(name.as_deref())?;
     ingest.finish(name).await
 }
