@@ -8,8 +8,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use concord_messages::{jobs, MatchingJob};
 use concord_models::database::connection;
-use concord_models::ids::{JobRunId, MatchingConfigId};
-use concord_models::job_runs::{JobRun, JobRunStatus};
+use concord_models::ids::{JobRunId, MatchingConfigId, MatchingRunId};
 use concord_models::matching_configs::{MatchingConfig, Scoring};
 use concord_models::matching_models::{MatchingModel, MatchingModelStatus, TrainingRequest};
 use concord_models::matching_runs::{MatchingRun, MatchingRunStatus};
@@ -155,39 +154,11 @@ async fn train(
         Some(id) => JobRunId::from(id),
         None => latest_completed_job(&mut conn, &auth, config.id).await?,
     };
-    let job = JobRun::find(&mut conn, organization_id, job_id)
-        .await?
-        .ok_or_else(|| ApiError::validation("job_id", format!("no job run `{job_id}`")))?;
-    if job.status != JobRunStatus::Completed {
-        return Err(ApiError::Conflict {
-            code: ErrorCode::JobNotCompleted,
-            message: format!(
-                "job run `{job_id}` is {}; a model learns from a completed job run",
-                job.status
-            ),
-        });
-    }
+    crate::jobs::completed_job_run(&mut conn, organization_id, job_id, "job_id", "trained on")
+        .await?;
     let model = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let model = MatchingModel::request_training(
-                conn,
-                TrainingRequest {
-                    organization_id,
-                    config_id: config.id,
-                    config_version: config.version,
-                    job_run_id: job_id,
-                },
-            )
-            .await?;
-            let job = MatchingJob {
-                run_id: None,
-                organization_id: organization_id.as_uuid(),
-                chunk: None,
-                model_id: Some(model.id.as_uuid()),
-            };
-            OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job)?)
-                .await?;
-            Ok(model)
+            request_training(conn, &config, job_id, None).await
         })
         .await?;
     state.outbox_waker.notify_one();
@@ -225,4 +196,33 @@ async fn latest_completed_job(
             }
         }
     }
+}
+
+/// Asks the matching workers to train the model of `config` as it is now on the job run
+/// `job_id` (for the run `run_id`, when a config's first probabilistic run needs it), in the
+/// caller's transaction: the model row (`training`) and the job.
+pub(super) async fn request_training(
+    conn: &mut diesel_async::AsyncPgConnection,
+    config: &MatchingConfig,
+    job_id: JobRunId,
+    run_id: Option<MatchingRunId>,
+) -> Result<MatchingModel, ApiError> {
+    let model = MatchingModel::request_training(
+        conn,
+        TrainingRequest {
+            organization_id: config.organization_id,
+            config_id: config.id,
+            config_version: config.version,
+            job_run_id: job_id,
+        },
+    )
+    .await?;
+    let job = MatchingJob {
+        run_id: run_id.map(|id| id.as_uuid()),
+        organization_id: config.organization_id.as_uuid(),
+        chunk: None,
+        model_id: Some(model.id.as_uuid()),
+    };
+    OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job)?).await?;
+    Ok(model)
 }

@@ -7,12 +7,12 @@ use std::collections::HashSet;
 
 use actix_web::{web, HttpResponse};
 use bytes::BytesMut;
-use concord_messages::{jobs, EventType, MatchingJob};
+use concord_messages::EventType;
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
 use concord_models::match_results::{MatchResult, ResultFilter, Review, ReviewStatus};
 use concord_models::matching_configs::{MatchingConfig, Scoring};
-use concord_models::matching_models::{MatchingModel, MatchingModelStatus, TrainingRequest};
+use concord_models::matching_models::{MatchingModel, MatchingModelStatus};
 use concord_models::matching_runs::{
     CancelOutcome, ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun,
 };
@@ -228,24 +228,7 @@ async fn create_run(
                 return Ok(run);
             }
             if training {
-                let model = MatchingModel::request_training(
-                    conn,
-                    TrainingRequest {
-                        organization_id,
-                        config_id: config.id,
-                        config_version: config.version,
-                        job_run_id: job_id,
-                    },
-                )
-                .await?;
-                let job = MatchingJob {
-                    run_id: Some(run_id.as_uuid()),
-                    organization_id: organization_id.as_uuid(),
-                    chunk: None,
-                    model_id: Some(model.id.as_uuid()),
-                };
-                OutboxMessage::enqueue(conn, concord_service::outbox::job(jobs::MATCHING, &job)?)
-                    .await?;
+                super::models::request_training(conn, &config, job_id, Some(run_id)).await?;
             } else {
                 concord_runs::chunks::enqueue_matching_chunks(
                     conn,
@@ -260,12 +243,7 @@ async fn create_run(
         })
         .await?;
     state.outbox_waker.notify_one();
-    Ok(HttpResponse::Accepted()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/v1/matching/runs/{}", run.id),
-        ))
-        .json(MatchingRunView::new(run, None)))
+    Ok(accepted(run))
 }
 
 async fn get_run(
@@ -413,12 +391,17 @@ async fn ai_resolve(
         })
         .await?;
     state.outbox_waker.notify_one();
-    Ok(HttpResponse::Accepted()
+    Ok(accepted(run))
+}
+
+/// 202 with the run and where to follow it.
+fn accepted(run: MatchingRun) -> HttpResponse {
+    HttpResponse::Accepted()
         .insert_header((
             actix_web::http::header::LOCATION,
             format!("/v1/matching/runs/{}", run.id),
         ))
-        .json(MatchingRunView::new(run, None)))
+        .json(MatchingRunView::new(run, None))
 }
 
 fn run_not_completed(run: &MatchingRun) -> ApiError {
