@@ -137,11 +137,15 @@ async fn start_smart_run(
 
 /// The `candidates` of a run body, checked by the scoring core (1 to 20; default 5).
 fn candidate_count(given: Option<u32>) -> Result<i32, ApiError> {
-    let k = given.map_or(TOP_CANDIDATES, |k| usize::try_from(k).unwrap_or(usize::MAX));
+    let k = match given {
+        None => TOP_CANDIDATES,
+        Some(k) => usize::try_from(k).map_err(ApiError::internal)?,
+    };
     MatchSettings::default()
         .with_candidates(k)
         .map_err(|e| ApiError::validation(e.path, e.message))?;
-    Ok(i32::try_from(k).unwrap_or(i32::MAX))
+    // Validated above: a handful of candidates.
+    i32::try_from(k).map_err(ApiError::internal)
 }
 
 async fn create_run(

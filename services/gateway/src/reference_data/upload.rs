@@ -476,7 +476,7 @@ pub async fn store_json(
             }
         }
         let row_id = match id_index {
-            None => DatasetWriter::generated_id(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+            None => DatasetWriter::generated_id(i32::try_from(i + 1).map_err(ApiError::internal)?),
             Some(index) => match cells[index].as_deref().map(str::trim) {
                 Some(id) if !id.is_empty() => id.to_owned(),
                 _ => {

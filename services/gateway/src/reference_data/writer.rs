@@ -129,7 +129,7 @@ impl DatasetWriter {
                             count += batch.rows.len();
                         }
                         Some(Command::Commit { name, columns }) => {
-                            let count = i32::try_from(count).unwrap_or(i32::MAX);
+                            let count = i32::try_from(count).map_err(StoreError::from)?;
                             return Ok(ReferenceDataset::finish(
                                 conn, dataset_id, &name, &columns, count,
                             )
