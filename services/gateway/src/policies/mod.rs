@@ -284,6 +284,24 @@ async fn get_policy(
     Ok(HttpResponse::Ok().json(DataPolicyView::from(policy)))
 }
 
+/// One part of a policy version (`/fields`, `/rules`).
+#[derive(Debug, Serialize)]
+pub struct PolicyPartView<T: Serialize> {
+    pub policy_id: String,
+    pub version: i32,
+    pub data: T,
+}
+
+impl<T: Serialize> PolicyPartView<T> {
+    fn of(policy: &DataPolicy, data: T) -> Self {
+        Self {
+            policy_id: policy.id.to_string(),
+            version: policy.version,
+            data,
+        }
+    }
+}
+
 async fn get_fields(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -291,11 +309,7 @@ async fn get_fields(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let policy = find_policy(&state, &auth, &path, version).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "policy_id": policy.id.to_string(),
-        "version": policy.version,
-        "data": policy.fields.0,
-    })))
+    Ok(HttpResponse::Ok().json(PolicyPartView::of(&policy, policy.fields.0.clone())))
 }
 
 async fn get_rules(
@@ -305,11 +319,7 @@ async fn get_rules(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let policy = find_policy(&state, &auth, &path, version).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "policy_id": policy.id.to_string(),
-        "version": policy.version,
-        "data": policy.rules.0,
-    })))
+    Ok(HttpResponse::Ok().json(PolicyPartView::of(&policy, policy.rules.0.clone())))
 }
 
 async fn list_policies(
