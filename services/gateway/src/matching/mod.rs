@@ -2,6 +2,7 @@
 //! (queued here, matched in chunks by the matching workers), their results and reviews.
 
 pub mod configs;
+pub mod lifecycle;
 pub mod models;
 pub mod runs;
 pub mod view;

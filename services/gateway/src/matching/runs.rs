@@ -3,31 +3,22 @@
 //! run goes on to the AI pass (`ai_resolving`) once scored, and `/ai-resolve` sends a completed
 //! run there again; the ai-resolver completes it.
 
-use std::collections::HashSet;
-
 use actix_web::{web, HttpResponse};
 use bytes::BytesMut;
-use concord_messages::EventType;
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
 use concord_models::match_results::{MatchResult, ResultFilter, Review, ReviewStatus};
-use concord_models::matching_configs::{MatchingConfig, Scoring};
-use concord_models::matching_models::{MatchingModel, MatchingModelStatus};
-use concord_models::matching_runs::{
-    CancelOutcome, ConfigSnapshot, MatchingMode, MatchingRun, MatchingRunStatus, NewMatchingRun,
-};
-use concord_models::outbox::OutboxMessage;
-use concord_models::reference_datasets::ReferenceDataset;
+use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus};
 use concord_models::DbPool;
 use concord_scoring::matcher::{MatchSettings, TOP_CANDIDATES};
-use concord_service::outbox::matching_run_event;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
+use super::lifecycle;
 use super::view::{MatchResultView, MatchingRunView, RunProgressView};
 use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::codec::csv_writer::write_record;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::extract::{param, parse_json, path_id};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -157,94 +148,17 @@ async fn create_run(
     candidates: i32,
 ) -> Result<HttpResponse, ApiError> {
     let chunk_size = i32::try_from(state.limits.matching_chunk_size).map_err(ApiError::internal)?;
-    let organization_id = auth.organization_id;
+    let request = lifecycle::NewRun {
+        organization_id: auth.organization_id,
+        config_id,
+        job_id,
+        mode,
+        candidates,
+        chunk_size,
+    };
     let mut conn = connection(&state.pool).await?;
     let run = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let config = MatchingConfig::find(conn, organization_id, config_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("matching config", config_id.to_string()))?;
-            let job = crate::jobs::completed_job_run(
-                conn,
-                organization_id,
-                job_id,
-                "job_id",
-                "matched",
-            )
-            .await?;
-            if ReferenceDataset::find(conn, organization_id, config.reference_data_id)
-                .await?
-                .is_none()
-            {
-                return Err(ApiError::Conflict {
-                    code: ErrorCode::ReferenceDataDeleted,
-                    message: format!(
-                        "the reference dataset `{}` of this config was deleted; create a config for another dataset",
-                        config.reference_data_id
-                    ),
-                });
-            }
-            let snapshot = ConfigSnapshot::of(&config, chunk_size, Some(candidates));
-            let total = job.document_count;
-            let chunks = concord_runs::chunks::chunk_ranges(total, chunk_size);
-            // A probabilistic run scores with its config version's trained model; when there is
-            // none yet, the run trains it first (on its own documents).
-            let (model, training) = match config.scoring {
-                Scoring::Weighted => (None, false),
-                Scoring::Probabilistic => {
-                    match MatchingModel::find_for(conn, config.id, config.version).await? {
-                        Some(MatchingModel {
-                            status: MatchingModelStatus::Ready,
-                            model: Some(model),
-                            ..
-                        }) => (Some(model), false),
-                        _ => (None, !chunks.is_empty()),
-                    }
-                }
-            };
-            let run_id = MatchingRunId::generate();
-            let run = MatchingRun::insert(
-                conn,
-                NewMatchingRun {
-                    id: run_id,
-                    organization_id,
-                    job_run_id: job_id,
-                    mode,
-                    status: MatchingRunStatus::Queued,
-                    config_snapshot: concord_models::Json(snapshot),
-                    rows_total: total,
-                    config_id: Some(config.id),
-                    reference_data_id: Some(config.reference_data_id),
-                    chunks_total: i32::try_from(chunks.len()).map_err(ApiError::internal)?,
-                    model,
-                },
-            )
-            .await?;
-            if chunks.is_empty() {
-                // Nothing to match (nor for the AI pass to look at): the run is complete as soon
-                // as it exists.
-                MatchingRun::start(conn, run_id).await?;
-                let run = MatchingRun::complete(conn, run_id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("matching run", run_id.to_string()))?;
-                OutboxMessage::enqueue(conn, matching_run_event(EventType::MatchingRunCompleted, &run)?)
-                    .await?;
-                return Ok(run);
-            }
-            if training {
-                super::models::request_training(conn, &config, job_id, Some(run_id)).await?;
-            } else {
-                concord_runs::chunks::enqueue_matching_chunks(
-                    conn,
-                    organization_id,
-                    run_id,
-                    total,
-                    chunk_size,
-                )
-                .await?;
-            }
-            Ok(run)
-        })
+        .transaction::<_, ApiError, _>(async move |conn| lifecycle::create(conn, request).await)
         .await?;
     state.outbox_waker.notify_one();
     Ok(accepted(run))
@@ -318,24 +232,7 @@ async fn cancel_run(
     let mut conn = connection(&state.pool).await?;
     let run = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            match MatchingRun::cancel(conn, organization_id, id).await? {
-                CancelOutcome::Cancelled(run) => {
-                    OutboxMessage::enqueue(
-                        conn,
-                        matching_run_event(EventType::MatchingRunCancelled, &run)?,
-                    )
-                    .await?;
-                    Ok(run)
-                }
-                CancelOutcome::AlreadyEnded(run) => Err(ApiError::Conflict {
-                    code: ErrorCode::RunEnded,
-                    message: format!(
-                        "matching run `{}` has already ended ({}); only a queued, running or ai_resolving run can be cancelled",
-                        run.id, run.status
-                    ),
-                }),
-                CancelOutcome::NotFound => Err(ApiError::not_found("matching run", id.to_string())),
-            }
+            lifecycle::cancel(conn, organization_id, id).await
         })
         .await?;
     state.outbox_waker.notify_one();
@@ -374,24 +271,7 @@ async fn ai_resolve(
     let mut conn = connection(&state.pool).await?;
     let run = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let run = MatchingRun::find(conn, organization_id, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("matching run", id.to_string()))?;
-            if run.status != MatchingRunStatus::Completed {
-                return Err(run_not_completed(&run));
-            }
-            if let Some(ids) = &result_ids {
-                check_results_of_run(conn, run.id, ids).await?;
-            }
-            let items = result_ids.as_deref().map(distinct).unwrap_or_default();
-            let Some(handed) = concord_runs::ai::hand_matching_run(conn, &run, items).await? else {
-                // Sent to the AI pass by a concurrent request meanwhile.
-                let now = MatchingRun::find(conn, organization_id, id)
-                    .await?
-                    .unwrap_or(run);
-                return Err(run_not_completed(&now));
-            };
-            Ok(handed)
+            lifecycle::send_to_ai(conn, organization_id, id, result_ids).await
         })
         .await?;
     state.outbox_waker.notify_one();
@@ -406,16 +286,6 @@ fn accepted(run: MatchingRun) -> HttpResponse {
             format!("/v1/matching/runs/{}", run.id),
         ))
         .json(MatchingRunView::new(run, None))
-}
-
-fn run_not_completed(run: &MatchingRun) -> ApiError {
-    ApiError::Conflict {
-        code: ErrorCode::RunNotCompleted,
-        message: format!(
-            "matching run `{}` is {}; only a completed run can be sent to the AI pass",
-            run.id, run.status
-        ),
-    }
 }
 
 /// The given result ids, parsed, in the order given; 422 naming the first one that is not an id.
@@ -443,41 +313,6 @@ fn parse_result_ids(raw: Vec<String>) -> Result<Vec<MatchResultId>, ApiError> {
             })
         })
         .collect()
-}
-
-/// The ids once each, in the order given.
-fn distinct(ids: &[MatchResultId]) -> Vec<String> {
-    let mut seen = HashSet::with_capacity(ids.len());
-    ids.iter()
-        .filter(|id| seen.insert(**id))
-        .map(ToString::to_string)
-        .collect()
-}
-
-/// 422 naming the first id (by its index in the request) that is not a result of the run.
-async fn check_results_of_run(
-    conn: &mut diesel_async::AsyncPgConnection,
-    run_id: MatchingRunId,
-    ids: &[MatchResultId],
-) -> Result<(), ApiError> {
-    use concord_models::schema::match_results;
-    use diesel::prelude::*;
-    use diesel_async::RunQueryDsl;
-    let found: HashSet<MatchResultId> = match_results::table
-        .filter(match_results::run_id.eq(run_id))
-        .filter(match_results::id.eq_any(ids))
-        .select(match_results::id)
-        .load::<MatchResultId>(conn)
-        .await?
-        .into_iter()
-        .collect();
-    match ids.iter().enumerate().find(|(_, id)| !found.contains(id)) {
-        None => Ok(()),
-        Some((index, id)) => Err(ApiError::validation(
-            format!("result_ids[{index}]"),
-            format!("`{id}` is not a result of this run"),
-        )),
-    }
 }
 
 /// The filter of the runs list.
