@@ -5,6 +5,7 @@
 //! as CSV rendered in the run's dialect.
 
 pub mod export;
+pub mod lifecycle;
 pub mod runs;
 pub mod view;
 
