@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lookup_tables;
 pub mod matching;
+pub mod names;
 pub mod pagination;
 pub mod policies;
 pub mod rate_limit;

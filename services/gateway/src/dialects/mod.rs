@@ -9,12 +9,13 @@ use concord_models::dialects::{Dialect, NewDialect};
 use concord_models::ids::DialectId;
 use concord_models::json::Json;
 use concord_scoring::dialect::{DialectError, DialectSettings};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 
 use crate::auth::{Authorized, Read, Write};
 use crate::error::{ApiError, Problem};
 use crate::extract::{parse_json, path_id, RequestedVersion};
+use crate::names::Name;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -31,8 +32,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete_dialect)),
     );
 }
-
-const MAX_NAME_CHARS: usize = 200;
 
 #[derive(Debug, Serialize)]
 pub struct DialectView {
@@ -73,33 +72,14 @@ fn problems(errors: Vec<DialectError>) -> ApiError {
     )
 }
 
-/// The body's `name`, trimmed and checked; `None` when absent.
-fn name_of(body: &Value) -> Result<Option<String>, ApiError> {
-    match body.get("name") {
-        None => Ok(None),
-        Some(Value::String(name)) => {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-                Err(ApiError::validation(
-                    "name",
-                    format!("must be 1 to {MAX_NAME_CHARS} characters"),
-                ))
-            } else {
-                Ok(Some(name.to_owned()))
-            }
-        }
-        Some(_) => Err(ApiError::validation("name", "must be a string")),
-    }
-}
-
-/// The settings of a body, without its `name`.
-fn settings_of(body: &Value) -> Result<Value, ApiError> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::validation("", "a dialect is a JSON object"));
-    };
-    let mut map = map.clone();
-    map.remove("name");
-    Ok(Value::Object(map))
+/// A dialect's body: its `name` and any of its settings (read by the core, which names each
+/// problem's field).
+#[derive(Debug, Deserialize)]
+struct DialectBody {
+    #[serde(default)]
+    name: Option<Name>,
+    #[serde(flatten)]
+    settings: Map<String, Value>,
 }
 
 async fn create_dialect(
@@ -107,9 +87,12 @@ async fn create_dialect(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: Value = parse_json(&body)?;
-    let name = name_of(&body)?.ok_or_else(|| ApiError::validation("name", "is required"))?;
-    let settings = DialectSettings::parse(&settings_of(&body)?).map_err(problems)?;
+    let body: DialectBody = parse_json(&body)?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::validation("name", "`name` is required"))?
+        .into_string();
+    let settings = DialectSettings::parse(&Value::Object(body.settings)).map_err(problems)?;
     let mut conn = connection(&state.pool).await?;
     let dialect = Dialect::insert(
         &mut conn,
@@ -178,9 +161,8 @@ async fn update_dialect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<DialectId>(&path)?;
-    let body: Value = parse_json(&body)?;
-    let name = name_of(&body)?;
-    let patch = settings_of(&body)?;
+    let body: DialectBody = parse_json(&body)?;
+    let patch = Value::Object(body.settings);
     let mut conn = connection(&state.pool).await?;
     let current = Dialect::find(&mut conn, auth.organization_id, id)
         .await?
@@ -190,7 +172,7 @@ async fn update_dialect(
         &mut conn,
         auth.organization_id,
         id,
-        name.unwrap_or(current.name),
+        body.name.map_or(current.name, Name::into_string),
         settings,
     )
     .await?

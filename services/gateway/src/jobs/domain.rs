@@ -7,40 +7,12 @@ use concord_messages::SubmittedDocument;
 
 use crate::error::ApiError;
 
-pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DOCUMENT_ID_CHARS: usize = 256;
 pub const MAX_FILENAME_CHARS: usize = 1024;
 pub const MAX_FIELD_NAME_CHARS: usize = 200;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// Documents in one JSON body; larger batches stream as NDJSON.
 pub const MAX_JSON_DOCUMENTS: usize = 10_000;
-
-/// A job run's name: 1 to 200 characters, trimmed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobName(String);
-
-impl JobName {
-    pub fn parse(field: &str, raw: &str) -> Result<JobName, ApiError> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(ApiError::validation(
-                field,
-                format!("`{field}` must not be empty"),
-            ));
-        }
-        if name.chars().count() > MAX_NAME_CHARS {
-            return Err(ApiError::validation(
-                field,
-                format!("`{field}` must be at most {MAX_NAME_CHARS} characters"),
-            ));
-        }
-        Ok(JobName(name.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// A document that passed every rule: a non-empty id, bounded sizes, string values (null values
 /// dropped as "not found").
@@ -151,14 +123,5 @@ mod tests {
             Err(ApiError::Validation { field: Some(f), .. }) => assert_eq!(f, field),
             other => panic!("expected a validation error, got {other:?}"),
         }
-    }
-
-    #[rstest]
-    #[case("", false)]
-    #[case("  ", false)]
-    #[case("March invoices", true)]
-    #[case(&"n".repeat(201), false)]
-    fn names_are_bounded(#[case] name: &str, #[case] ok: bool) {
-        assert_eq!(JobName::parse("name", name).is_ok(), ok);
     }
 }

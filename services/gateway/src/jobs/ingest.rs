@@ -19,10 +19,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::domain::{JobName, ValidDocument, MAX_JSON_DOCUMENTS};
+use super::domain::{ValidDocument, MAX_JSON_DOCUMENTS};
 use super::view::JobRunView;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
+use crate::names::Name;
 use crate::state::AppState;
 
 /// Documents sent to the database per multi-row insert.
@@ -32,7 +33,7 @@ const BATCH_SIZE: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub organization_id: OrganizationId,
-    pub name: JobName,
+    pub name: Name,
     pub source: JobSource,
     /// For intake messages: their message id, so that a redelivery creates nothing new.
     pub intake_message_id: Option<String>,
@@ -224,7 +225,7 @@ pub async fn store_submission(
     source: JobSource,
     intake_message_id: Option<String>,
 ) -> Result<JobRun, ApiError> {
-    let name = JobName::parse("name", &submission.name)?;
+    let name = Name::parse("name", &submission.name)?;
     if submission.documents.len() > MAX_JSON_DOCUMENTS {
         return Err(ApiError::validation(
             "documents",
@@ -261,7 +262,7 @@ pub async fn store_submission(
 pub async fn store_ndjson(
     state: &AppState,
     organization_id: OrganizationId,
-    name: JobName,
+    name: Name,
     mut payload: web::Payload,
 ) -> Result<JobRun, ApiError> {
     let mut writer = JobWriter::start(

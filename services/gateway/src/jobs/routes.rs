@@ -5,12 +5,12 @@ use concord_models::documents::Document;
 use concord_models::ids::JobRunId;
 use concord_models::job_runs::{JobRun, JobSource};
 
-use super::domain::JobName;
 use super::ingest::{store_ndjson, store_submission};
 use super::view::{DocumentView, JobRunView};
 use crate::auth::{Authorized, Read, Write};
 use crate::error::ApiError;
 use crate::extract::{media_type, parse_json, path_id, read_limited};
+use crate::names::Name;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -60,7 +60,7 @@ async fn create_job(
                     "the `name` query parameter is required for an NDJSON upload",
                 )
             })?;
-            let name = JobName::parse("name", name)?;
+            let name = Name::parse("name", name)?;
             store_ndjson(&state, auth.organization_id, name, payload).await?
         }
         other => {

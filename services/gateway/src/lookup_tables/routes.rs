@@ -15,6 +15,7 @@ use super::view::{table_path, EntryView, TableView};
 use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{content_type, media_type, param, read_limited, RequestedVersion};
+use crate::names::Name;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -60,13 +61,9 @@ fn read_only(name: &str) -> ApiError {
 /// A table name: 1 to 100 characters of `A-Z a-z 0-9 _ . -` (surrounding blanks trimmed), not the
 /// name of a built-in table (in any letter case).
 pub fn check_name(raw: Option<&str>) -> Result<String, ApiError> {
-    let name = raw.map(str::trim).unwrap_or("");
-    if name.is_empty() {
-        return Err(ApiError::validation(
-            "name",
-            "`name` is required and must not be empty",
-        ));
-    }
+    let raw = raw.ok_or_else(|| ApiError::validation("name", "`name` is required"))?;
+    let name = Name::parse("name", raw)?;
+    let name = name.as_str();
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::validation(
             "name",
@@ -293,7 +290,7 @@ async fn list_tables(
             None => (None, page.after_as::<LookupTableId>()?),
         },
     };
-    let fetch = usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX);
+    let fetch = page.fetch_count();
     let mut rows: Vec<Listed> = Vec::new();
     if let (Some(from), true) = (built_ins_from, built_in_filter != Some(false)) {
         rows.extend(
@@ -304,7 +301,8 @@ async fn list_tables(
         );
     }
     if rows.len() < fetch && built_in_filter != Some(true) {
-        let remaining = i64::try_from(fetch - rows.len()).unwrap_or(i64::MAX);
+        let remaining =
+            page.fetch_limit() - i64::try_from(rows.len()).map_err(ApiError::internal)?;
         let mut conn = connection(&state.pool).await?;
         rows.extend(
             LookupTable::list(&mut conn, auth.organization_id, before, remaining)
@@ -334,16 +332,15 @@ async fn entries_page(
     target: &Target,
     version: i32,
 ) -> Result<Page<EntryView>, ApiError> {
-    let after: Option<i32> = page.after_as()?;
     match target {
         Target::BuiltIn(table) => {
-            let from = after.map_or(0, |a| {
-                usize::try_from(a).unwrap_or(usize::MAX).saturating_add(1)
-            });
+            let from = page
+                .after_as::<usize>()?
+                .map_or(0, |after| after.saturating_add(1));
             let rows: Vec<(usize, EntryView)> = standard::entries(table.name)
                 .enumerate()
                 .skip(from)
-                .take(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX))
+                .take(page.fetch_count())
                 .map(|(index, entry)| (index, EntryView::from(entry)))
                 .collect();
             Ok(Page::from_rows(
@@ -354,6 +351,7 @@ async fn entries_page(
             ))
         }
         Target::Table(id) => {
+            let after: Option<i32> = page.after_as()?;
             let rows = LookupTable::entries(conn, *id, version, after, page.fetch_limit()).await?;
             Ok(Page::from_rows(
                 page,

@@ -17,6 +17,7 @@ use super::view::MatchingConfigView;
 use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::error::ApiError;
 use crate::extract::{parse_json, path_id};
+use crate::names::Name;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -38,7 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigBody {
-    pub name: String,
+    pub name: Name,
     /// Required on creation; on `PUT` it may be repeated but not changed.
     #[serde(default)]
     pub reference_data_id: Option<uuid::Uuid>,
@@ -74,8 +75,6 @@ struct ValidConfig {
     assignment: Assignment,
 }
 
-const MAX_NAME_CHARS: usize = 200;
-
 /// What a body leaves out: a new config's defaults, or what an existing config has.
 struct Defaults {
     scoring: Scoring,
@@ -89,13 +88,7 @@ async fn validate(
     body: ConfigBody,
     defaults: Defaults,
 ) -> Result<ValidConfig, ApiError> {
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::validation(
-            "name",
-            format!("must be 1 to {MAX_NAME_CHARS} characters"),
-        ));
-    }
+    let name = body.name.into_string();
     let dataset = ReferenceDataset::find(conn, auth.organization_id, dataset_id)
         .await?
         .ok_or_else(|| {

@@ -15,13 +15,14 @@ use concord_models::ids::{DataPolicyId, OrganizationId};
 use concord_models::json::Json;
 use concord_scoring::policy::{CompiledPolicy, FieldSpec, PolicyDocument, PolicyError, RuleSpec};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::{Authorized, Read, Write};
 use crate::error::{ApiError, Problem};
 use crate::extract::{parse_json, path_id, RequestedVersion};
 use crate::lookup_tables;
+use crate::names::{Description, Name, Patch};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -40,9 +41,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/data-policies/{id}/fields", web::get().to(get_fields))
     .route("/data-policies/{id}/rules", web::get().to(get_rules));
 }
-
-const MAX_NAME_CHARS: usize = 200;
-const MAX_DESCRIPTION_CHARS: usize = 2_000;
 
 #[derive(Debug, Serialize)]
 pub struct DataPolicyView {
@@ -90,51 +88,34 @@ fn policy_problems(errors: Vec<PolicyError>) -> ApiError {
     )
 }
 
-/// `name` and `description` of a body, each `None` when absent.
-fn text_field(body: &Value, key: &str, max: usize) -> Result<Option<Option<String>>, ApiError> {
-    match body.get(key) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(text)) => {
-            let text = text.trim();
-            if text.chars().count() > max {
-                Err(ApiError::validation(
-                    key,
-                    format!("must be at most {max} characters"),
-                ))
-            } else {
-                Ok(Some(Some(text.to_owned())))
-            }
-        }
-        Some(_) => Err(ApiError::validation(key, "must be a string")),
-    }
+/// `POST /v1/data-policies`: a policy's name, and its first fields and rules when given.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPolicyBody {
+    name: Name,
+    #[serde(default)]
+    description: Option<Description>,
+    /// Read by the core's policy parser, which names each problem's path; none when absent.
+    #[serde(default = "no_items")]
+    fields: Value,
+    #[serde(default = "no_items")]
+    rules: Value,
 }
 
-fn name_of(body: &Value) -> Result<Option<String>, ApiError> {
-    match text_field(body, "name", MAX_NAME_CHARS)? {
-        None => Ok(None),
-        Some(Some(name)) if !name.is_empty() => Ok(Some(name)),
-        Some(_) => Err(ApiError::validation(
-            "name",
-            format!("must be 1 to {MAX_NAME_CHARS} characters"),
-        )),
-    }
+fn no_items() -> Value {
+    Value::Array(Vec::new())
 }
 
-fn reject_unknown_keys(body: &Value, allowed: &[&str]) -> Result<(), ApiError> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::validation("", "a data policy is a JSON object"));
-    };
-    match map.keys().find(|key| !allowed.contains(&key.as_str())) {
-        Some(key) => Err(ApiError::validation(
-            key.as_str(),
-            format!(
-                "unknown field `{key}`; expected one of: {}",
-                allowed.join(", ")
-            ),
-        )),
-        None => Ok(()),
-    }
+/// `PUT /v1/data-policies/{id}`: the full fields and rules of the new version.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyVersionBody {
+    #[serde(default)]
+    name: Option<Name>,
+    #[serde(default)]
+    description: Patch<Description>,
+    fields: Value,
+    rules: Value,
 }
 
 /// Compiles `fields` and `rules` against the organisation's lookup tables (and the built-in
@@ -164,19 +145,12 @@ async fn create_policy(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: Value = parse_json(&body)?;
-    reject_unknown_keys(&body, &["name", "description", "fields", "rules"])?;
-    let name = name_of(&body)?.ok_or_else(|| ApiError::validation("name", "is required"))?;
-    let description = text_field(&body, "description", MAX_DESCRIPTION_CHARS)?.flatten();
+    let body: NewPolicyBody = parse_json(&body)?;
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
-    let (fields, rules) = compile(
-        &mut conn,
-        organization_id,
-        body.get("fields").unwrap_or(&json!([])),
-        body.get("rules").unwrap_or(&json!([])),
-    )
-    .await?;
+    let (fields, rules) = compile(&mut conn, organization_id, &body.fields, &body.rules).await?;
+    let name = body.name.into_string();
+    let description = body.description.map(Description::into_string);
     let policy = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             Ok(DataPolicy::insert(
@@ -209,16 +183,12 @@ async fn replace_policy(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<DataPolicyId>(&path)?;
-    let body: Value = parse_json(&body)?;
-    reject_unknown_keys(&body, &["name", "description", "fields", "rules"])?;
-    let name = name_of(&body)?;
-    let description = text_field(&body, "description", MAX_DESCRIPTION_CHARS)?;
-    let fields = body
-        .get("fields")
-        .ok_or_else(|| ApiError::validation("fields", "is required (the full list of fields)"))?;
-    let rules = body
-        .get("rules")
-        .ok_or_else(|| ApiError::validation("rules", "is required (the full list of rules)"))?;
+    let body: PolicyVersionBody = parse_json(&body)?;
+    let name = body.name.map(Name::into_string);
+    let description = body
+        .description
+        .into_update()
+        .map(|d| d.map(Description::into_string));
     let organization_id = auth.organization_id;
     let mut conn = connection(&state.pool).await?;
     if DataPolicy::find(&mut conn, organization_id, id)
@@ -227,7 +197,7 @@ async fn replace_policy(
     {
         return Err(ApiError::not_found("data policy", id.to_string()));
     }
-    let (fields, rules) = compile(&mut conn, organization_id, fields, rules).await?;
+    let (fields, rules) = compile(&mut conn, organization_id, &body.fields, &body.rules).await?;
     let policy = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             DataPolicy::update(

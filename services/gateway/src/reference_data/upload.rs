@@ -19,9 +19,9 @@ use crate::codec::csv_reader::{self, CsvFormat, CsvReader};
 use crate::codec::form::{no_file, Form, FormEvent};
 use crate::error::ApiError;
 use crate::extract::parse_json;
+use crate::names::Name;
 use crate::state::AppState;
 
-pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_COLUMN_NAME_CHARS: usize = 200;
 pub const MAX_COLUMNS: usize = 1_000;
 /// Longest CSV record (one row, all its fields).
@@ -29,22 +29,10 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// Longest text part (`name`, `id_column`) of a multipart upload.
 const MAX_TEXT_PART_BYTES: usize = 4 * 1024;
 
-/// A dataset's name: 1 to 200 characters, trimmed.
+/// A dataset's name (a [`Name`]); required.
 pub fn dataset_name(raw: Option<&str>) -> Result<String, ApiError> {
-    let name = raw.map(str::trim).unwrap_or("");
-    if name.is_empty() {
-        return Err(ApiError::validation(
-            "name",
-            "`name` is required and must not be empty",
-        ));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::validation(
-            "name",
-            format!("`name` must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    Ok(name.to_owned())
+    let raw = raw.ok_or_else(|| ApiError::validation("name", "`name` is required"))?;
+    Ok(Name::parse("name", raw)?.into_string())
 }
 
 /// An optional `id_column`: absent or empty means generated ids.
