@@ -63,6 +63,7 @@ resources! {
     concord_models::ids::DataPolicyId => "data policy",
     concord_models::ids::DialectId => "dialect",
     concord_models::ids::JobRunId => "job run",
+    concord_models::ids::MatchResultId => "match result",
     concord_models::ids::MatchingConfigId => "matching config",
     concord_models::ids::MatchingRunId => "matching run",
     concord_models::ids::ReferenceDatasetId => "reference dataset",

@@ -4,6 +4,7 @@
 pub mod configs;
 pub mod lifecycle;
 pub mod models;
+pub mod review;
 pub mod runs;
 pub mod view;
 

@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use bytes::BytesMut;
 use concord_models::database::connection;
 use concord_models::ids::{JobRunId, MatchResultId, MatchingConfigId, MatchingRunId};
-use concord_models::match_results::{MatchResult, ResultFilter, Review, ReviewStatus};
+use concord_models::match_results::{MatchResult, ResultFilter, ReviewStatus};
 use concord_models::matching_runs::{MatchingMode, MatchingRun, MatchingRunStatus};
 use concord_models::DbPool;
 use concord_scoring::matcher::{MatchSettings, TOP_CANDIDATES};
@@ -15,6 +15,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
 use super::lifecycle;
+use super::review::{self, ReviewRequest};
 use super::view::{MatchResultView, MatchingRunView, RunProgressView};
 use crate::auth::{Authenticated, Authorized, Read, Write};
 use crate::codec::csv_writer::write_record;
@@ -390,30 +391,8 @@ async fn list_results(
     )))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReviewBody {
-    status: ReviewDecision,
-    #[serde(default)]
-    notes: Option<String>,
-    /// With `approved`: the row the reviewer settles on, one of the result's candidates (by
-    /// default the matched row, or the best candidate when nothing was matched).
-    #[serde(default)]
-    matched_reference_row_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ReviewDecision {
-    Approved,
-    Rejected,
-}
-
-const MAX_NOTES_CHARS: usize = 4_000;
-
-/// `POST /v1/matching/runs/{id}/results/{result_id}/review`: `approved` confirms the match (or
-/// settles on one of the candidates), `rejected` says the proposed match is wrong and clears it.
-/// A later review overwrites an earlier one.
+/// `POST /v1/matching/runs/{id}/results/{result_id}/review` `{status, notes?,
+/// matched_reference_row_id?}`: the decision is taken by [`review::decide`].
 async fn review_result(
     auth: Authorized<Write>,
     path: web::Path<(String, String)>,
@@ -422,68 +401,11 @@ async fn review_result(
 ) -> Result<HttpResponse, ApiError> {
     let (raw_run, raw_result) = path.into_inner();
     let run = find_run(&state, &auth, &raw_run).await?;
-    let result_id: MatchResultId = raw_result
-        .parse()
-        .map_err(|_| ApiError::not_found("match result", raw_result.as_str()))?;
-    let body: ReviewBody = parse_json(&body)?;
-    if let Some(notes) = &body.notes {
-        if notes.chars().count() > MAX_NOTES_CHARS {
-            return Err(ApiError::validation(
-                "notes",
-                format!("at most {MAX_NOTES_CHARS} characters"),
-            ));
-        }
-    }
+    let result_id: MatchResultId = path_id(&raw_result)?;
+    let request: ReviewRequest = parse_json(&body)?;
     let mut conn = connection(&state.pool).await?;
-    let result = MatchResult::find(&mut conn, run.id, result_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("match result", raw_result.as_str()))?;
-    let review = match body.status {
-        ReviewDecision::Approved => {
-            let chosen = match body.matched_reference_row_id {
-                Some(row_id) => {
-                    if !candidate_ids(&result).any(|id| id == row_id) {
-                        return Err(ApiError::validation(
-                            "matched_reference_row_id",
-                            format!("`{row_id}` is not one of this result's candidates"),
-                        ));
-                    }
-                    Some(row_id)
-                }
-                None => result.matched_reference_row_id.clone(),
-            };
-            Review {
-                status: ReviewStatus::Approved,
-                notes: body.notes,
-                matched_reference_row_id: Some(chosen),
-            }
-        }
-        ReviewDecision::Rejected => {
-            if body.matched_reference_row_id.is_some() {
-                return Err(ApiError::validation(
-                    "matched_reference_row_id",
-                    "only an approval names a row; a rejection clears the match",
-                ));
-            }
-            Review {
-                status: ReviewStatus::Rejected,
-                notes: body.notes,
-                matched_reference_row_id: Some(None),
-            }
-        }
-    };
-    let updated = MatchResult::review(&mut conn, run.id, result_id, review)
-        .await?
-        .ok_or_else(|| ApiError::not_found("match result", raw_result.as_str()))?;
-    Ok(HttpResponse::Ok().json(MatchResultView::from(updated)))
-}
-
-fn candidate_ids(result: &MatchResult) -> impl Iterator<Item = &str> {
-    result
-        .candidates
-        .0
-        .iter()
-        .map(|candidate| candidate.reference_row_id.as_str())
+    let reviewed = review::decide(&mut conn, &run, result_id, request).await?;
+    Ok(HttpResponse::Ok().json(MatchResultView::from(reviewed)))
 }
 
 /// Rows per database page while exporting.
