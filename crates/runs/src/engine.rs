@@ -267,9 +267,6 @@ pub trait ChunkedRun: Sync {
         documents: Vec<Document>,
     ) -> Self::Output;
 
-    /// How many documents the output covers (for the log).
-    fn documents_in(output: &Self::Output) -> u64;
-
     /// Writes a chunk's results, keyed so that writing them again changes nothing.
     fn write(
         &self,
@@ -319,6 +316,7 @@ pub async fn take_chunk<K: ChunkedRun>(
     let started = Instant::now();
     let documents = Document::list(conn, run.documents(), Some(span.after), span.len).await?;
     let loaded = started.elapsed();
+    let document_count = documents.len();
     let output = {
         let prepared = prepared.clone();
         tokio::task::spawn_blocking(move || K::compute(run_id, &prepared, documents))
@@ -343,7 +341,7 @@ pub async fn take_chunk<K: ChunkedRun>(
         kind = kind_name,
         %run_id,
         chunk = span.index,
-        documents = K::documents_in(&output),
+        documents = document_count,
         chunks_done = count.done,
         chunks_total = count.total,
         load_ms = millis(loaded),

@@ -125,6 +125,7 @@ pub fn resolve_documents_with(
             results.push(NewResolutionResult {
                 run_id,
                 document_position: document.position,
+                // A policy holds at most `MAX_FIELDS` fields (asserted below to fit `i16`).
                 field_position: i16::try_from(position).unwrap_or(i16::MAX),
                 document_id: document.document_id.clone(),
                 field_key: field.field_key,
@@ -301,3 +302,6 @@ pub fn compile(snapshot: &PolicySnapshot) -> Result<CompiledPolicy, String> {
         })?;
     Ok(policy)
 }
+
+/// A field's position is stored as `smallint`: every position of a compiled policy fits.
+const _: () = assert!(concord_scoring::policy::MAX_FIELDS <= 32_767);

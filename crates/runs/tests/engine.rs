@@ -54,10 +54,6 @@ impl ChunkedRun for Probe {
         documents.len()
     }
 
-    fn documents_in(output: &usize) -> u64 {
-        *output as u64
-    }
-
     async fn write(&self, _conn: &mut AsyncPgConnection, _output: &usize) -> Result<(), JobError> {
         Ok(())
     }

@@ -10,12 +10,12 @@ use std::future::{ready, Ready};
 
 use crate::error::ApiError;
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 1000;
+pub const DEFAULT_LIMIT: u16 = 50;
+pub const MAX_LIMIT: u16 = 1000;
 
 #[derive(Debug, Clone)]
 pub struct PageRequest {
-    pub limit: u32,
+    pub limit: u16,
     /// The decoded cursor: what the list's last item of the previous page was.
     pub after: Option<String>,
 }
@@ -44,7 +44,7 @@ impl PageRequest {
     pub fn from_params(query: &PageParams) -> Result<Self, ApiError> {
         let limit = match &query.limit {
             None => DEFAULT_LIMIT,
-            Some(text) => match text.parse::<u32>() {
+            Some(text) => match text.parse::<u16>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
                 _ => {
                     return Err(ApiError::validation(
@@ -68,6 +68,11 @@ impl PageRequest {
         i64::from(self.limit) + 1
     }
 
+    /// [`fetch_limit`](Self::fetch_limit) as a count of items.
+    pub fn fetch_count(&self) -> usize {
+        usize::from(self.limit) + 1
+    }
+
     /// The cursor parsed as `T`; a cursor of another list is a validation error.
     pub fn after_as<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError> {
         self.after
@@ -89,7 +94,7 @@ pub struct Page<T: Serialize> {
 
 #[derive(Debug, Serialize)]
 pub struct Pagination {
-    pub limit: u32,
+    pub limit: u16,
     pub has_more: bool,
     pub next_cursor: Option<String>,
 }
@@ -102,8 +107,8 @@ impl<T: Serialize> Page<T> {
         cursor_of: impl Fn(&R) -> String,
         render: impl Fn(R) -> T,
     ) -> Self {
-        let has_more = rows.len() > request.limit as usize;
-        rows.truncate(request.limit as usize);
+        let has_more = rows.len() > usize::from(request.limit);
+        rows.truncate(usize::from(request.limit));
         let next_cursor = if has_more {
             rows.last().map(|row| encode(&cursor_of(row)))
         } else {
@@ -156,7 +161,7 @@ mod tests {
     #[case(&[("limit", "1001")], None)]
     #[case(&[("limit", "ten")], None)]
     #[case(&[("cursor", "%%%")], None)]
-    fn limits_and_cursors_are_checked(#[case] pairs: &[(&str, &str)], #[case] limit: Option<u32>) {
+    fn limits_and_cursors_are_checked(#[case] pairs: &[(&str, &str)], #[case] limit: Option<u16>) {
         let parsed = PageRequest::from_params(&query(pairs));
         assert_eq!(parsed.ok().map(|p| p.limit), limit);
     }

@@ -131,10 +131,6 @@ impl ChunkedRun for MatchingJobHandler {
         scoring::score_documents(run_id, &prepared.spec, &prepared.index, documents)
     }
 
-    fn documents_in(output: &ScoredChunk) -> u64 {
-        u64::try_from(output.results.len()).unwrap_or(u64::MAX)
-    }
-
     async fn write(
         &self,
         conn: &mut AsyncPgConnection,

@@ -126,10 +126,6 @@ impl ChunkedRun for ResolutionJobHandler {
         )
     }
 
-    fn documents_in(output: &Resolved) -> u64 {
-        u64::try_from(output.tally.documents).unwrap_or(0)
-    }
-
     async fn write(&self, conn: &mut AsyncPgConnection, output: &Resolved) -> Result<(), JobError> {
         ResolutionResult::insert_all(conn, &output.results).await?;
         Ok(())

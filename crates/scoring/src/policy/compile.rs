@@ -34,7 +34,7 @@ const MAX_PATTERN_LEN: usize = 1024;
 /// The compiled size a regex may take.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// The most fields and rules a policy may have.
-const MAX_FIELDS: usize = 1000;
+pub const MAX_FIELDS: usize = 1000;
 const MAX_RULES: usize = 5000;
 /// The longest field key, in bytes.
 const MAX_KEY_LEN: usize = 128;

@@ -104,7 +104,7 @@ use serde_json::Value;
 
 use crate::lookup::{LookupCandidate, LookupIndex};
 
-pub use compile::{CompiledPolicy, PolicyField, RULE_TYPES};
+pub use compile::{CompiledPolicy, PolicyField, MAX_FIELDS, RULE_TYPES};
 pub use document::{FieldSpec, PolicyDocument, PolicyError, RuleSpec};
 pub use value::{format_number, Decimal, FieldType, ResolvedValue, AMBIGUOUS_DATE_CONFIDENCE};
 

@@ -118,6 +118,7 @@ impl TableView {
             extends: None,
             version: None,
             latest_version: None,
+            // A compiled-in vocabulary holds a few hundred entries: the saturation never bites.
             entry_count: i64::try_from(table.entry_count).unwrap_or(i64::MAX),
             created_at: None,
             updated_at: None,

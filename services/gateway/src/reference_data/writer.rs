@@ -55,6 +55,8 @@ enum WriteError {
     Abandoned,
     #[error("duplicate row id `{row_id}`")]
     Duplicate { locator: u64, row_id: String },
+    #[error("the store skipped row position {0}, which the batch does not hold")]
+    SkippedUnknown(i32),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -111,19 +113,18 @@ impl DatasetWriter {
                     match receiver.recv().await {
                         Some(Command::Insert(batch)) => {
                             let skipped = ReferenceRow::insert_new(conn, &batch.rows).await?;
-                            if let Some(position) = skipped.first() {
-                                let index = batch
-                                    .rows
-                                    .iter()
-                                    .position(|row| row.position == *position)
-                                    .unwrap_or(0);
+                            if let Some(&position) = skipped.first() {
+                                let index =
+                                    batch.rows.iter().position(|row| row.position == position);
+                                let located = index.and_then(|index| {
+                                    Some((batch.locators.get(index)?, batch.rows.get(index)?))
+                                });
+                                let Some((&locator, row)) = located else {
+                                    return Err(WriteError::SkippedUnknown(position));
+                                };
                                 return Err(WriteError::Duplicate {
-                                    locator: batch.locators.get(index).copied().unwrap_or(0),
-                                    row_id: batch
-                                        .rows
-                                        .get(index)
-                                        .map(|row| row.row_id.clone())
-                                        .unwrap_or_default(),
+                                    locator,
+                                    row_id: row.row_id.clone(),
                                 });
                             }
                             count += batch.rows.len();

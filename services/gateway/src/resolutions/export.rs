@@ -84,10 +84,14 @@ async fn next_page(mut state: ExportState) -> Result<Option<(Bytes, ExportState)
                 cells: vec![None; width],
             });
         }
-        let position = usize::try_from(row.field_position).unwrap_or(usize::MAX);
-        if let Some(open) = state.open.as_mut() {
+        let position = state.renderer.position_of(&row.field_key);
+        if let (Some(open), Some(position)) = (state.open.as_mut(), position) {
             if let Some(cell) = open.cells.get_mut(position) {
-                *cell = Some(state.renderer.render(position, row.resolved_value.as_ref()));
+                *cell = Some(
+                    state
+                        .renderer
+                        .render(&row.field_key, row.resolved_value.as_ref()),
+                );
             }
         }
     }

@@ -1,5 +1,7 @@
 //! What the resolution endpoints answer, and the rendering of resolved values in a run's dialect.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use concord_models::resolution_results::ResolutionCandidate;
 use concord_models::resolution_results::ResolutionResult;
@@ -88,8 +90,10 @@ impl From<ResolutionRun> for ResolutionRunView {
 /// Renders a run's resolved values in its dialect (the default dialect when it has none).
 pub struct Renderer {
     pub settings: DialectSettings,
-    /// The policy's fields, by position.
+    /// The policy's fields, in the policy's order (the export's columns).
     pub fields: Vec<(String, FieldType)>,
+    /// A field's place in `fields`, by key.
+    positions: HashMap<String, usize>,
 }
 
 impl Renderer {
@@ -99,19 +103,39 @@ impl Renderer {
             Some(snapshot) => snapshot.0.settings.clone(),
         };
         let specs: Vec<FieldSpec> = run.policy_snapshot.0.fields.clone();
-        let fields = specs
+        let fields: Vec<(String, FieldType)> = specs
             .into_iter()
             .map(|spec| {
-                let field_type = FieldType::parse(&spec.field_type).unwrap_or(FieldType::String);
-                (spec.field_key, field_type)
+                let field_type = FieldType::parse(&spec.field_type).ok_or_else(|| {
+                    ApiError::internal_message(format!(
+                        "run {}: the policy snapshot's field `{}` has the unknown type `{}`",
+                        run.id, spec.field_key, spec.field_type
+                    ))
+                })?;
+                Ok((spec.field_key, field_type))
             })
+            .collect::<Result<_, ApiError>>()?;
+        let positions = fields
+            .iter()
+            .enumerate()
+            .map(|(position, (key, _)): (usize, &(String, FieldType))| (key.clone(), position))
             .collect();
-        Ok(Renderer { settings, fields })
+        Ok(Renderer {
+            settings,
+            fields,
+            positions,
+        })
     }
 
-    /// The value as the dialect writes it (`null_representation` for none).
-    pub fn render(&self, field_position: usize, value: Option<&Value>) -> String {
-        let typed = match (self.fields.get(field_position), value) {
+    /// Where the field `key` stands in the policy's order, when the policy has it.
+    pub fn position_of(&self, key: &str) -> Option<usize> {
+        self.positions.get(key).copied()
+    }
+
+    /// The value of the field `key` as the dialect writes it (`null_representation` for none).
+    pub fn render(&self, key: &str, value: Option<&Value>) -> String {
+        let field = self.position_of(key).and_then(|p| self.fields.get(p));
+        let typed = match (field, value) {
             (Some((_, field_type)), Some(value)) => ResolvedValue::from_json(field_type, value),
             _ => None,
         };
@@ -142,9 +166,8 @@ pub struct ResolutionResultView {
 
 impl ResolutionResultView {
     pub fn new(row: ResolutionResult, renderer: &Renderer) -> Self {
-        let position = usize::try_from(row.field_position).unwrap_or(usize::MAX);
         Self {
-            rendered_value: renderer.render(position, row.resolved_value.as_ref()),
+            rendered_value: renderer.render(&row.field_key, row.resolved_value.as_ref()),
             document_id: row.document_id,
             field_key: row.field_key,
             original_value: row.original_value,
