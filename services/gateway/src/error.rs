@@ -122,6 +122,41 @@ impl ErrorCode {
         }
     }
 
+    /// What the code means, as the OpenAPI document's table of codes says it.
+    pub fn description(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "No key, an unknown or revoked key.",
+            ErrorCode::InsufficientScope => "The key lacks the scope (`details.required_scope`).",
+            ErrorCode::NotFound => "No such resource in the key's organisation, or no such route.",
+            ErrorCode::ModelNotTrained => "A config's model before it was trained.",
+            ErrorCode::MethodNotAllowed => "The route exists, the method does not.",
+            ErrorCode::MalformedJson => "The body is not JSON (`details.line`, `details.column`).",
+            ErrorCode::BadRequest => "The body could not be read.",
+            ErrorCode::ValidationFailed => {
+                "Well-formed input that breaks a rule (`details.field`; for NDJSON and CSV `details.line`)."
+            }
+            ErrorCode::AlreadySubmitted => "A job's documents were submitted already.",
+            ErrorCode::IdempotencyKeyInUse => {
+                "A request with this `Idempotency-Key` is still being handled."
+            }
+            ErrorCode::IdempotencyKeyReused => "The `Idempotency-Key` was used for another request.",
+            ErrorCode::JobNotCompleted => "The job run has not completed yet.",
+            ErrorCode::LookupTableMissing => "A lookup table the policy uses was deleted.",
+            ErrorCode::NameTaken => "The name is taken.",
+            ErrorCode::ReadOnly => "A built-in resource cannot be changed.",
+            ErrorCode::ReferenceDataDeleted => "The config's reference data was deleted.",
+            ErrorCode::RunEnded => "The run has ended already.",
+            ErrorCode::RunNotCompleted => "The run has not completed yet.",
+            ErrorCode::WeightedScoring => "The config scores `weighted`: it has no model.",
+            ErrorCode::PayloadTooLarge => {
+                "The body is larger than the endpoint reads (`details.limit_bytes`)."
+            }
+            ErrorCode::UnsupportedMediaType => "A content type the endpoint does not read.",
+            ErrorCode::RateLimited => "Over the key's rate limit (`Retry-After`).",
+            ErrorCode::InternalError => "A failure of ours (the `request_id` finds it in the logs).",
+        }
+    }
+
     /// The code's HTTP status.
     pub fn status(self) -> StatusCode {
         match self {

@@ -22,14 +22,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api-keys/{id}", web::delete().to(revoke));
 }
 
-#[derive(Debug, Deserialize)]
+/// A key to create.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "ci", "scopes": ["read", "write"]}))]
 struct CreateKeyRequest {
+    /// 1 to 200 characters.
     name: String,
+    /// `read`, `write` and/or `admin`.
     scopes: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// An API key (its secret only in the answer to its creation).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ApiKeyView {
     id: String,
     name: String,
@@ -39,6 +44,7 @@ struct ApiKeyView {
     revoked_at: Option<DateTime<Utc>>,
     /// Only in the response to its creation.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     key: Option<String>,
 }
 
@@ -56,6 +62,18 @@ impl From<ApiKey> for ApiKeyView {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api keys",
+    operation_id = "create_api_key",
+    summary = "Create an API key",
+    security(("api_key" = ["admin"])),
+    request_body(content = CreateKeyRequest),
+    responses(
+        (status = 201, description = "The key, with its secret `key` (shown this once).", body = ApiKeyView),
+    ),
+)]
 async fn create(
     auth: Authorized<Admin>,
     body: web::Bytes,
@@ -77,6 +95,18 @@ async fn create(
     Ok(HttpResponse::Created().json(view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api keys",
+    operation_id = "list_api_keys",
+    summary = "The organisation's keys",
+    security(("api_key" = ["admin"])),
+    params(crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of keys (without their secrets).", body = Page<ApiKeyView>),
+    ),
+)]
 async fn list(
     auth: Authorized<Admin>,
     page: PageRequest,
@@ -93,6 +123,18 @@ async fn list(
     )))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "api keys",
+    operation_id = "revoke_api_key",
+    summary = "Revoke an API key",
+    security(("api_key" = ["admin"])),
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
+    responses(
+        (status = 204, description = "Revoked: the key is refused from now on."),
+    ),
+)]
 async fn revoke(
     auth: Authorized<Admin>,
     path: web::Path<String>,

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lookup_tables;
 pub mod matching;
 pub mod names;
+pub mod openapi;
 pub mod pagination;
 pub mod policies;
 pub mod rate_limit;

@@ -86,16 +86,18 @@ impl PageRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A page of a list: its items and where the next page starts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T: Serialize> {
     pub data: Vec<T>,
     pub pagination: Pagination,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Pagination {
     pub limit: u16,
     pub has_more: bool,
+    /// The `cursor` of the next page; null on the last.
     pub next_cursor: Option<String>,
 }
 

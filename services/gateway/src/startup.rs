@@ -85,6 +85,7 @@ impl Application {
                 }))
                 .wrap(from_fn(request_context::middleware))
                 .configure(concord_telemetry::ops::configure)
+                .configure(crate::openapi::configure)
                 .service(
                     web::scope("/v1")
                         .wrap(from_fn(idempotency::middleware))

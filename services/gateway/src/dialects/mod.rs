@@ -33,15 +33,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Serialize)]
+/// A dialect at one version: its settings beside its name.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DialectView {
     pub id: String,
     pub name: String,
     pub version: i32,
     #[serde(flatten)]
+    #[schema(value_type = crate::openapi::schemas::DialectSettingsSchema)]
     pub settings: DialectSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub links: Value,
 }
 
@@ -82,6 +85,18 @@ struct DialectBody {
     settings: Map<String, Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/dialects",
+    tag = "dialects",
+    operation_id = "create_dialect",
+    summary = "Create a dialect",
+    security(("api_key" = ["write"])),
+    request_body(content = crate::openapi::schemas::DialectRequestSchema, description = "Its `name` and any settings (the rest take their defaults); every problem answered at once."),
+    responses(
+        (status = 201, description = "The dialect, version 1.", body = DialectView, headers(("Location" = String))),
+    ),
+)]
 async fn create_dialect(
     auth: Authorized<Write>,
     body: web::Bytes,
@@ -113,6 +128,18 @@ async fn create_dialect(
 }
 
 /// `GET /v1/dialects/{id}`, or `?version=N` for an earlier version.
+#[utoipa::path(
+    get,
+    path = "/v1/dialects/{id}",
+    tag = "dialects",
+    operation_id = "get_dialect",
+    summary = "A dialect",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The dialect's id."), crate::openapi::VersionQuery),
+    responses(
+        (status = 200, description = "The dialect at the version asked (else the latest).", body = DialectView),
+    ),
+)]
 async fn get_dialect(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -136,6 +163,18 @@ async fn get_dialect(
     Ok(HttpResponse::Ok().json(DialectView::from(dialect)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/dialects",
+    tag = "dialects",
+    operation_id = "list_dialects",
+    summary = "Dialects, newest first",
+    security(("api_key" = ["read"])),
+    params(crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of dialects.", body = Page<DialectView>),
+    ),
+)]
 async fn list_dialects(
     auth: Authorized<Read>,
     page: PageRequest,
@@ -154,6 +193,19 @@ async fn list_dialects(
 
 /// `PATCH /v1/dialects/{id}`: the settings given replace those of the current version, the rest
 /// stay; a new version.
+#[utoipa::path(
+    patch,
+    path = "/v1/dialects/{id}",
+    tag = "dialects",
+    operation_id = "update_dialect",
+    summary = "Change some settings: a new version",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The dialect's id.")),
+    request_body(content = crate::openapi::schemas::DialectRequestSchema, description = "The settings given replace those of the current version; the rest stay."),
+    responses(
+        (status = 200, description = "The dialect at its new version.", body = DialectView),
+    ),
+)]
 async fn update_dialect(
     auth: Authorized<Write>,
     path: web::Path<String>,
@@ -180,6 +232,18 @@ async fn update_dialect(
     Ok(HttpResponse::Ok().json(DialectView::from(dialect)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/dialects/{id}",
+    tag = "dialects",
+    operation_id = "delete_dialect",
+    summary = "Delete a dialect",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The dialect's id.")),
+    responses(
+        (status = 204, description = "Deleted; runs keep their snapshot."),
+    ),
+)]
 async fn delete_dialect(
     auth: Authorized<Write>,
     path: web::Path<String>,

@@ -32,6 +32,25 @@ struct NdjsonParams {
 
 /// `POST /v1/jobs`: a JSON body `{name, documents}` (up to 10,000 documents) or an NDJSON stream
 /// (`application/x-ndjson`, one document per line, `?name=`).
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    tag = "jobs",
+    operation_id = "create_job",
+    summary = "Submit a job run: a batch of documents",
+    security(("api_key" = ["write"])),
+    params(("name" = Option<String>, Query, description = "The job's name: required for an NDJSON upload (a JSON body carries its own).")),
+    request_body(
+        description = "A JSON batch of up to 10,000 documents, or NDJSON (one document per line, any number, streamed in bounded memory).",
+        content(
+            (crate::openapi::schemas::JobSubmissionSchema = "application/json"),
+            (crate::openapi::schemas::SubmittedDocumentSchema = "application/x-ndjson", example = json!({"document_id": "inv-001", "filename": "inv-001.pdf", "values": {"vendor_name": "Acme GmbH", "total": "1.234,50 EUR"}})),
+        ),
+    ),
+    responses(
+        (status = 201, description = "The stored job run, completed (`Location` names it).", body = JobRunView, headers(("Location" = String, description = "The job run's URL."))),
+    ),
+)]
 async fn create_job(
     auth: Authorized<Write>,
     req: HttpRequest,
@@ -78,6 +97,16 @@ async fn create_job(
         .json(JobRunView::from(run)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    operation_id = "get_job",
+    summary = "A job run",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The job run's id.")),
+    responses((status = 200, description = "The job run.", body = JobRunView)),
+)]
 async fn get_job(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -91,6 +120,16 @@ async fn get_job(
     Ok(HttpResponse::Ok().json(JobRunView::from(run)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    operation_id = "list_jobs",
+    summary = "Job runs, newest first",
+    security(("api_key" = ["read"])),
+    params(crate::openapi::PageQuery),
+    responses((status = 200, description = "A page of job runs.", body = Page<JobRunView>)),
+)]
 async fn list_jobs(
     auth: Authorized<Read>,
     page: PageRequest,
@@ -107,6 +146,16 @@ async fn list_jobs(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/documents",
+    tag = "jobs",
+    operation_id = "list_documents",
+    summary = "A job run's documents, in batch order",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The job run's id."), crate::openapi::PageQuery),
+    responses((status = 200, description = "A page of documents.", body = Page<DocumentView>)),
+)]
 async fn list_documents(
     auth: Authorized<Read>,
     path: web::Path<String>,

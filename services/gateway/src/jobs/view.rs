@@ -5,11 +5,14 @@ use concord_models::documents::Document;
 use concord_models::job_runs::{JobRun, JobRunStatus, JobSource};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+/// A job run: a batch of documents.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobRunView {
     pub id: String,
     pub name: String,
+    #[schema(value_type = crate::openapi::schemas::JobRunStatusSchema)]
     pub status: JobRunStatus,
+    #[schema(value_type = crate::openapi::schemas::JobSourceSchema)]
     pub source: JobSource,
     pub document_count: i32,
     /// For batches from the intake queue: the message id they were sent with.
@@ -21,7 +24,7 @@ pub struct JobRunView {
     pub links: JobRunLinks,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobRunLinks {
     #[serde(rename = "self")]
     pub self_: String,
@@ -50,11 +53,14 @@ impl From<JobRun> for JobRunView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A document of a job run, in batch order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DocumentView {
     pub position: i32,
     pub document_id: String,
     pub filename: String,
+    /// Field name → the raw extracted value.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub values: serde_json::Value,
 }
 

@@ -208,6 +208,20 @@ async fn table_at(
 
 // --- handlers ------------------------------------------------------------------------------
 
+#[utoipa::path(
+    post,
+    path = "/v1/lookup-tables",
+    tag = "lookup tables",
+    operation_id = "create_lookup_table",
+    summary = "Create a lookup table",
+    security(("api_key" = ["write"])),
+    params(("name" = Option<String>, Query, description = "The table's name (CSV and multipart; a JSON body carries its own): letters, digits, `-`, `_`, `.`."), ("description" = Option<String>, Query, description = "CSV and multipart."), ("extends" = Option<String>, Query, description = "A built-in table whose entries come first (CSV and multipart)."), crate::openapi::CsvFormatQuery),
+    request_body(description = "JSON entries, or a CSV (`text/csv`: columns `code`, `label`, `aliases` split on `|`, the rest attributes), or a multipart form whose `file` part is the CSV.", content((crate::lookup_tables::upload::JsonUpload = "application/json"), (String = "text/csv", example = json!("code,label,aliases\nCC-100,Research,R&D|Lab\n")), ("multipart/form-data"))),
+    responses(
+        (status = 201, description = "The table, version 1.", body = TableView, headers(("Location" = String))),
+        (status = 409, description = "`name_taken`: the organisation has a table of this name, or it is a built-in's.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn create_table(
     auth: Authorized<Write>,
     req: HttpRequest,
@@ -269,6 +283,18 @@ struct TableListParams {
     built_in: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/lookup-tables",
+    tag = "lookup tables",
+    operation_id = "list_lookup_tables",
+    summary = "Lookup tables: the built-in ones first, then the organisation's",
+    security(("api_key" = ["read"])),
+    params(("built_in" = Option<bool>, Query, description = "Only built-in (`true`) or only the organisation's (`false`) tables."), crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of tables.", body = Page<TableView>),
+    ),
+)]
 async fn list_tables(
     auth: Authorized<Read>,
     page: PageRequest,
@@ -364,6 +390,18 @@ async fn entries_page(
 }
 
 /// The table (at `?version=N`, else the latest) with a page of its entries.
+#[utoipa::path(
+    get,
+    path = "/v1/lookup-tables/{id}",
+    tag = "lookup tables",
+    operation_id = "get_lookup_table",
+    summary = "A lookup table with a page of its entries",
+    security(("api_key" = ["read"])),
+    params(("id" = String, Path, description = "The table's id, or a built-in table's name (`iso-3166-1`, `iso-4217`, `unece-rec20`)."), crate::openapi::VersionQuery, crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "The table at the version asked (else the latest) and a page of its entries.", body = TableView),
+    ),
+)]
 async fn get_table(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -395,6 +433,18 @@ async fn get_table(
 }
 
 /// Only the entries page of `GET /v1/lookup-tables/{id}` (same `version`, `limit`, `cursor`).
+#[utoipa::path(
+    get,
+    path = "/v1/lookup-tables/{id}/entries",
+    tag = "lookup tables",
+    operation_id = "list_lookup_entries",
+    summary = "A lookup table's entries",
+    security(("api_key" = ["read"])),
+    params(("id" = String, Path, description = "The table's id, or a built-in table's name (`iso-3166-1`, `iso-4217`, `unece-rec20`)."), crate::openapi::VersionQuery, crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of entries.", body = Page<EntryView>),
+    ),
+)]
 async fn list_entries(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -422,6 +472,20 @@ async fn list_entries(
 
 /// `PUT`: the same body as `POST`; replaces the description, `extends` and entries as a new
 /// version. The name cannot change (omit it or repeat it).
+#[utoipa::path(
+    put,
+    path = "/v1/lookup-tables/{id}",
+    tag = "lookup tables",
+    operation_id = "replace_lookup_table",
+    summary = "Replace a lookup table's entries: a new version",
+    security(("api_key" = ["write"])),
+    params(("id" = String, Path, description = "The table's id, or a built-in table's name (`iso-3166-1`, `iso-4217`, `unece-rec20`)."), ("name" = Option<String>, Query, description = "The table's name (CSV and multipart; a JSON body carries its own): letters, digits, `-`, `_`, `.`."), ("description" = Option<String>, Query, description = "CSV and multipart."), ("extends" = Option<String>, Query, description = "A built-in table whose entries come first (CSV and multipart)."), crate::openapi::CsvFormatQuery),
+    request_body(description = "JSON entries, or a CSV (`text/csv`: columns `code`, `label`, `aliases` split on `|`, the rest attributes), or a multipart form whose `file` part is the CSV.", content((crate::lookup_tables::upload::JsonUpload = "application/json"), (String = "text/csv", example = json!("code,label,aliases\nCC-100,Research,R&D|Lab\n")), ("multipart/form-data"))),
+    responses(
+        (status = 200, description = "The table at its new version.", body = TableView),
+        (status = 409, description = "`read_only`: a built-in table cannot be changed.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn replace_table(
     auth: Authorized<Write>,
     req: HttpRequest,
@@ -473,6 +537,19 @@ async fn replace_table(
     Ok(HttpResponse::Ok().json(TableView::latest(table)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/lookup-tables/{id}",
+    tag = "lookup tables",
+    operation_id = "delete_lookup_table",
+    summary = "Delete a lookup table",
+    security(("api_key" = ["write"])),
+    params(("id" = String, Path, description = "The table's id, or a built-in table's name (`iso-3166-1`, `iso-4217`, `unece-rec20`).")),
+    responses(
+        (status = 204, description = "Deleted; policies naming it answer 409 `lookup_table_missing` when a run uses them."),
+        (status = 409, description = "`read_only`: a built-in table cannot be deleted.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn delete_table(
     auth: Authorized<Write>,
     path: web::Path<String>,

@@ -182,9 +182,10 @@ fn empty_body() -> ApiError {
 // --- JSON ----------------------------------------------------------------------------------
 
 /// `{"name", "description", "extends", "entries": [...]}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct JsonUpload {
+#[schema(as = LookupTableUpload, example = json!({"name": "cost-centres", "description": "Our cost centres", "entries": [{"code": "CC-100", "label": "Research", "aliases": ["R&D"]}]}))]
+pub(crate) struct JsonUpload {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -195,8 +196,10 @@ struct JsonUpload {
     entries: Vec<JsonEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One entry of an upload.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LookupEntryUpload)]
 struct JsonEntry {
     code: String,
     label: String,

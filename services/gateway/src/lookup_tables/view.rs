@@ -12,7 +12,8 @@ pub fn table_path(id: impl std::fmt::Display) -> String {
     format!("/v1/lookup-tables/{id}")
 }
 
-#[derive(Debug, Serialize)]
+/// A lookup table (built-in or the organisation's).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TableView {
     /// The table's id; a built-in table's id is its name.
     pub id: String,
@@ -21,10 +22,12 @@ pub struct TableView {
     pub built_in: bool,
     /// A built-in table's title.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub title: Option<String>,
     pub description: Option<String>,
     /// Where a built-in table's data comes from.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub source: Option<String>,
     /// The built-in table whose entries come before this one's (at the version shown).
     pub extends: Option<String>,
@@ -40,20 +43,23 @@ pub struct TableView {
     pub links: TableLinks,
     /// On `GET /v1/lookup-tables/{id}`: a page of the entries.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub entries: Option<Page<EntryView>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TableLinks {
     #[serde(rename = "self")]
     pub self_: String,
     pub entries: String,
     /// The built-in table it extends.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub extends: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One entry: a code, its label, aliases and attributes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EntryView {
     pub code: String,
     pub label: String,

@@ -36,14 +36,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The body of `POST` and `PUT`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MatchingConfigRequest, example = json!({"name": "Invoices to ledger", "reference_data_id": "0192f5e4-8f7a-7c3e-9a55-2b1f0c3d4e5f", "field_mappings": [{"source": "invoice_number", "target": "invoice_id", "strategy": "fuzzy", "params": {"kind": "identifier"}}, {"source": "vendor_name", "target": "vendor", "strategy": "fuzzy", "params": {"kind": "name"}}], "threshold": 0.85}))]
 pub struct ConfigBody {
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     pub name: Name,
     /// Required on creation; on `PUT` it may be repeated but not changed.
     #[serde(default)]
     pub reference_data_id: Option<uuid::Uuid>,
+    #[schema(value_type = Vec<crate::openapi::schemas::FieldMappingSchema>)]
     pub field_mappings: Vec<FieldMapping>,
+    /// Default 0.85.
     #[serde(default)]
     pub threshold: Option<f64>,
     #[serde(default)]
@@ -59,7 +63,7 @@ pub struct ConfigBody {
     pub assignment: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBandBody {
     /// Results from here up to the threshold go to review.
@@ -130,6 +134,19 @@ async fn validate(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/matching/configs",
+    tag = "matching",
+    operation_id = "create_config",
+    summary = "Create a matching config",
+    security(("api_key" = ["write"])),
+    request_body(content = ConfigBody, description = "Field mappings onto a dataset's columns, validated against them."),
+    responses(
+        (status = 201, description = "The config, version 1.", body = MatchingConfigView, headers(("Location" = String))),
+        (status = 409, description = "`reference_data_deleted`: the dataset was deleted.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn create_config(
     auth: Authorized<Write>,
     body: web::Bytes,
@@ -170,6 +187,18 @@ async fn create_config(
         .json(MatchingConfigView::from(config)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/matching/configs/{id}",
+    tag = "matching",
+    operation_id = "get_config",
+    summary = "A matching config",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The config's id.")),
+    responses(
+        (status = 200, description = "The config at its latest version.", body = MatchingConfigView),
+    ),
+)]
 async fn get_config(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -183,6 +212,18 @@ async fn get_config(
     Ok(HttpResponse::Ok().json(MatchingConfigView::from(config)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/matching/configs",
+    tag = "matching",
+    operation_id = "list_configs",
+    summary = "Matching configs, newest first",
+    security(("api_key" = ["read"])),
+    params(crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of configs.", body = Page<MatchingConfigView>),
+    ),
+)]
 async fn list_configs(
     auth: Authorized<Read>,
     page: PageRequest,
@@ -201,6 +242,19 @@ async fn list_configs(
 }
 
 /// `PUT`: replaces the config (a new version). The dataset is fixed after creation.
+#[utoipa::path(
+    put,
+    path = "/v1/matching/configs/{id}",
+    tag = "matching",
+    operation_id = "replace_config",
+    summary = "Replace a matching config: a new version",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The config's id.")),
+    request_body(content = ConfigBody, description = "The whole config; `reference_data_id` may be repeated but not changed."),
+    responses(
+        (status = 200, description = "The config at its new version.", body = MatchingConfigView),
+    ),
+)]
 async fn replace_config(
     auth: Authorized<Write>,
     path: web::Path<String>,
@@ -248,6 +302,18 @@ async fn replace_config(
     Ok(HttpResponse::Ok().json(MatchingConfigView::from(config)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/matching/configs/{id}",
+    tag = "matching",
+    operation_id = "delete_config",
+    summary = "Delete a matching config",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The config's id.")),
+    responses(
+        (status = 204, description = "Deleted; its runs stay."),
+    ),
+)]
 async fn delete_config(
     auth: Authorized<Write>,
     path: web::Path<String>,

@@ -28,12 +28,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// What `/model` answers.
-#[derive(Debug, Serialize)]
+/// A config version's model: requested, then trained by a matching worker.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MatchingModelView {
     pub id: String,
     pub config_id: String,
     pub config_version: i32,
     /// `training`, `ready` or `failed`.
+    #[schema(value_type = crate::openapi::schemas::MatchingModelStatusSchema)]
     pub status: MatchingModelStatus,
     /// The job run whose documents it learns (or learnt) from.
     pub job_id: String,
@@ -46,7 +48,9 @@ pub struct MatchingModelView {
     /// The model: per field and level m, u, u among candidates and the weights in bits; λ;
     /// the training report (sample sizes, iterations, last change, converged). Null until the
     /// first training ends.
+    #[schema(value_type = Option<Object>)]
     pub model: Option<MatchModel>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub links: serde_json::Value,
 }
 
@@ -93,6 +97,19 @@ async fn find_config(
 
 /// `GET /v1/matching/configs/{id}/model?version=N`: the model of the config's current version
 /// (or of version N). 404 `model_not_trained` while there is none.
+#[utoipa::path(
+    get,
+    path = "/v1/matching/configs/{id}/model",
+    tag = "matching",
+    operation_id = "get_model",
+    summary = "A config version's model",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The config's id."), crate::openapi::VersionQuery),
+    responses(
+        (status = 200, description = "The model (`status: training` until a worker has learnt it).", body = MatchingModelView),
+        (status = 404, description = "`not_found`: no such config; `model_not_trained`: the version has no model yet (its first run trains one, or `POST …/train`).", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn get_model(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -114,8 +131,10 @@ async fn get_model(
     Ok(HttpResponse::Ok().json(MatchingModelView::from(model)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What to train on (an empty body: the job run of the config's latest completed run).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TrainRequest)]
 struct TrainBody {
     /// The job run whose documents to learn from; by default that of the config's latest
     /// completed run.
@@ -127,6 +146,20 @@ struct TrainBody {
 /// version again, in the matching workers: 202 with the model (`training`; its last model stays
 /// readable until the new one is stored). 409 `weighted_scoring` for a weighted config; 422 when
 /// there is no job run to learn from.
+#[utoipa::path(
+    post,
+    path = "/v1/matching/configs/{id}/train",
+    tag = "matching",
+    operation_id = "train_model",
+    summary = "Train the config's model on a job run",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The config's id.")),
+    request_body(content = TrainBody, description = "The job run to learn from; an empty body: that of the config's latest completed run."),
+    responses(
+        (status = 202, description = "Training requested: `status: training`, then `ready`.", body = MatchingModelView, headers(("Location" = String))),
+        (status = 409, description = "`weighted_scoring`: the config scores `weighted` and learns nothing; `job_not_completed`: the job run is still ingesting.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn train(
     auth: Authorized<Write>,
     path: web::Path<String>,

@@ -15,11 +15,14 @@ use crate::error::ApiError;
 pub const MAX_NOTES_CHARS: usize = 4_000;
 
 /// What a reviewer decides, as the API reads it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "approved", "notes": "same PO", "matched_reference_row_id": "L-1"}))]
 pub struct ReviewRequest {
     pub status: ReviewDecision,
+    /// At most 4,000 characters.
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 4000)]
     pub notes: Option<ReviewNotes>,
     /// With `approved`: the row the reviewer settles on, one of the result's candidates (by
     /// default the matched row, or none when nothing was matched).
@@ -27,7 +30,7 @@ pub struct ReviewRequest {
     pub matched_reference_row_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewDecision {
     Approved,

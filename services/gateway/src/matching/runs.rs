@@ -46,23 +46,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Debug, Deserialize)]
+/// A run over a completed job run.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MatchingRunRequest, example = json!({"job_id": "0192f5e4-8f7a-7c3e-9a55-2b1f0c3d4e5f", "mode": "manual"}))]
 struct RunBody {
     job_id: uuid::Uuid,
+    /// Default `manual`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::schemas::MatchingModeSchema>)]
     mode: Option<MatchingMode>,
     /// How many of the best candidates each result keeps (what an AI pass is offered):
     /// 1 to 20, default 5.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 20)]
     candidates: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A smart run over a completed job run.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SmartRunRequest)]
 struct SmartRunBody {
     job_id: uuid::Uuid,
+    /// The best rows each result keeps, 1–20 (default 5).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 20)]
     candidates: Option<u32>,
 }
 
@@ -84,6 +93,20 @@ async fn find_run(
 /// `POST /v1/matching/configs/{id}/run` `{job_id, mode?: manual | smart}`: creates the run with
 /// a snapshot of its config and one job per chunk in the outbox, in one transaction, and answers
 /// at once with `queued`.
+#[utoipa::path(
+    post,
+    path = "/v1/matching/configs/{id}/run",
+    tag = "matching",
+    operation_id = "start_run",
+    summary = "Start a matching run",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The config's id.")),
+    request_body(content = RunBody),
+    responses(
+        (status = 202, description = "The run, `queued`: matched in chunks by the workers; poll `/progress`.", body = MatchingRunView, headers(("Location" = String))),
+        (status = 409, description = "`job_not_completed`: the job run is still ingesting; `reference_data_deleted`: the config's dataset was deleted; `lookup_table_missing`.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn start_run(
     auth: Authorized<Write>,
     path: web::Path<String>,
@@ -107,6 +130,20 @@ async fn start_run(
 
 /// `POST /v1/matching/configs/{id}/smart-run` `{job_id}`: a run in `smart` mode — once scored,
 /// the AI pass looks at the results in the review band before the run completes.
+#[utoipa::path(
+    post,
+    path = "/v1/matching/configs/{id}/smart-run",
+    tag = "matching",
+    operation_id = "start_smart_run",
+    summary = "Start a smart run (then the AI pass over its review band)",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The config's id.")),
+    request_body(content = SmartRunBody),
+    responses(
+        (status = 202, description = "The run, `queued`: matched in chunks by the workers; poll `/progress`.", body = MatchingRunView, headers(("Location" = String))),
+        (status = 409, description = "`job_not_completed`: the job run is still ingesting; `reference_data_deleted`: the config's dataset was deleted; `lookup_table_missing`.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn start_smart_run(
     auth: Authorized<Write>,
     path: web::Path<String>,
@@ -165,6 +202,18 @@ async fn create_run(
     Ok(accepted(run))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/matching/runs/{id}",
+    tag = "matching",
+    operation_id = "get_matching_run",
+    summary = "A matching run",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "The run: counters, and the top 50 results once completed.", body = MatchingRunView),
+    ),
+)]
 async fn get_run(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -186,6 +235,18 @@ async fn get_run(
     Ok(HttpResponse::Ok().json(MatchingRunView::new(run, top)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/matching/runs/{id}/progress",
+    tag = "matching",
+    operation_id = "get_matching_progress",
+    summary = "A run's progress",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "Phase, processed/total, rate and ETA.", body = RunProgressView),
+    ),
+)]
 async fn get_progress(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -195,6 +256,18 @@ async fn get_progress(
     Ok(HttpResponse::Ok().json(RunProgressView::new(&run, chrono::Utc::now())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/matching/runs",
+    tag = "matching",
+    operation_id = "list_matching_runs",
+    summary = "Matching runs, newest first",
+    security(("api_key" = ["read"])),
+    params(("config_id" = Option<uuid::Uuid>, Query, description = "Only the runs of this config."), crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of runs.", body = Page<MatchingRunView>),
+    ),
+)]
 async fn list_runs(
     auth: Authorized<Read>,
     page: PageRequest,
@@ -223,6 +296,19 @@ async fn list_runs(
 
 /// `POST /v1/matching/runs/{id}/cancel`: the workers stop at their next chunk; the results so
 /// far stay readable. 409 once the run has ended.
+#[utoipa::path(
+    post,
+    path = "/v1/matching/runs/{id}/cancel",
+    tag = "matching",
+    operation_id = "cancel_matching_run",
+    summary = "Cancel a run",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "The run, `cancelled`: the workers stop at the next chunk; results so far stay.", body = MatchingRunView),
+        (status = 409, description = "`run_ended`: the run has ended already.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn cancel_run(
     auth: Authorized<Write>,
     path: web::Path<String>,
@@ -240,8 +326,10 @@ async fn cancel_run(
     Ok(HttpResponse::Ok().json(MatchingRunView::new(run, None)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The results to send to the AI pass.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AiResolveRequest)]
 struct AiResolveBody {
     /// The results to look at; the whole review band when absent.
     #[serde(default)]
@@ -255,6 +343,20 @@ const MAX_AI_RESULT_IDS: usize = 10_000;
 /// smart) to the AI pass — `ai_resolving` and a task for the ai-resolver, in one transaction —
 /// over the given results, or over every result in the review band (ambiguous, or unmatched
 /// with candidates) that no reviewer decided. 202 with the run; the ai-resolver completes it.
+#[utoipa::path(
+    post,
+    path = "/v1/matching/runs/{id}/ai-resolve",
+    tag = "matching",
+    operation_id = "ai_resolve",
+    summary = "Send a completed run to the AI pass",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id.")),
+    request_body(content = AiResolveBody, description = "The results to look at (up to 10,000, each of the run); an empty body: the run's whole review band."),
+    responses(
+        (status = 202, description = "The run, `ai_resolving`; the ai-resolver completes it.", body = MatchingRunView),
+        (status = 409, description = "`run_not_completed`: only a completed run goes to the AI pass.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn ai_resolve(
     auth: Authorized<Write>,
     path: web::Path<String>,
@@ -371,6 +473,18 @@ fn result_filter(query: &ResultParams) -> Result<ResultFilter, ApiError> {
 
 /// `GET /v1/matching/runs/{id}/results`: in document order, filtered by `status`, `matched`,
 /// `min_confidence`, `max_confidence`.
+#[utoipa::path(
+    get,
+    path = "/v1/matching/runs/{id}/results",
+    tag = "matching",
+    operation_id = "list_match_results",
+    summary = "A run's results, one per document",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id."), ("status" = Option<crate::openapi::schemas::ReviewStatusSchema>, Query, description = "Only results with this review status."), ("matched" = Option<bool>, Query, description = "Only matched (`true`) or unmatched (`false`) results."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1), ("max_confidence" = Option<f64>, Query, minimum = 0, maximum = 1), crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of results, in document order.", body = Page<MatchResultView>),
+    ),
+)]
 async fn list_results(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -393,6 +507,19 @@ async fn list_results(
 
 /// `POST /v1/matching/runs/{id}/results/{result_id}/review` `{status, notes?,
 /// matched_reference_row_id?}`: the decision is taken by [`review::decide`].
+#[utoipa::path(
+    post,
+    path = "/v1/matching/runs/{id}/results/{result_id}/review",
+    tag = "matching",
+    operation_id = "review_result",
+    summary = "A reviewer's decision on a result",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id."), ("result_id" = uuid::Uuid, Path, description = "The result's id.")),
+    request_body(content = ReviewRequest),
+    responses(
+        (status = 200, description = "The reviewed result (a later review overwrites).", body = MatchResultView),
+    ),
+)]
 async fn review_result(
     auth: Authorized<Write>,
     path: web::Path<(String, String)>,
@@ -413,6 +540,18 @@ const EXPORT_PAGE: i64 = 2_000;
 
 /// `GET /v1/matching/runs/{id}/results/export`: every result as CSV, streamed page by page; the
 /// AI pass's suggested row and flag last (empty when it did not look at the result).
+#[utoipa::path(
+    get,
+    path = "/v1/matching/runs/{id}/results/export",
+    tag = "matching",
+    operation_id = "export_match_results",
+    summary = "A run's results as CSV",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "One row per document: `document_id, document_filename, matched_reference_row_id, confidence, status, ambiguous, resolved_by, candidates, match_weight, evidence, review_notes, ai_suggested_row_id, ai_flag`.", content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
+    ),
+)]
 async fn export_results(
     auth: Authorized<Read>,
     path: web::Path<String>,

@@ -7,25 +7,32 @@ use concord_models::matching_runs::{ConfigSnapshot, MatchingMode, MatchingRun, M
 use serde::Serialize;
 use serde_json::json;
 
-#[derive(Debug, Serialize)]
+/// A matching config at its latest version.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MatchingConfigView {
     pub id: String,
     pub name: String,
     pub reference_data_id: String,
+    #[schema(value_type = Vec<crate::openapi::schemas::FieldMappingSchema>)]
     pub field_mappings: Vec<concord_scoring::matcher::FieldMapping>,
+    /// Results at or above it are matched (default 0.85).
     pub threshold: f64,
     pub review_band: ReviewBandView,
+    /// Two candidates closer than this are ambiguous (default 0.02).
     pub ambiguity_margin: f64,
+    #[schema(value_type = crate::openapi::schemas::ScoringSchema)]
     pub scoring: Scoring,
+    #[schema(value_type = crate::openapi::schemas::AssignmentSchema)]
     pub assignment: Assignment,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub links: serde_json::Value,
 }
 
 /// Results with a confidence in `[lower, upper)` go to review.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewBandView {
     pub lower: f64,
     pub upper: f64,
@@ -63,13 +70,16 @@ impl From<MatchingConfig> for MatchingConfigView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A matching run: its counters and, once completed, its most confident results.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MatchingRunView {
     pub id: String,
     pub config_id: Option<String>,
     pub job_id: String,
     pub reference_data_id: Option<String>,
+    #[schema(value_type = crate::openapi::schemas::MatchingModeSchema)]
     pub mode: MatchingMode,
+    #[schema(value_type = crate::openapi::schemas::MatchingRunStatusSchema)]
     pub status: MatchingRunStatus,
     pub rows_total: i32,
     pub rows_processed: i32,
@@ -78,6 +88,7 @@ pub struct MatchingRunView {
     /// The AI pass (smart runs, or `/ai-resolve` of a completed run).
     pub ai: AiCountersView,
     pub error: Option<String>,
+    #[schema(value_type = crate::openapi::schemas::ConfigSnapshotSchema)]
     pub config: ConfigSnapshot,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -85,13 +96,15 @@ pub struct MatchingRunView {
     pub completed_at: Option<DateTime<Utc>>,
     /// Once completed: the 50 most confident results.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub top_results: Option<Vec<MatchResultView>>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub links: serde_json::Value,
 }
 
 /// What the AI pass did so far: results shown to the model, its choices applied, results
 /// flagged (its choice not applied), model calls.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AiCountersView {
     pub items: i32,
     pub accepted: i32,
@@ -156,12 +169,14 @@ fn probabilistic(run: &MatchingRun) -> bool {
 }
 
 /// A light view for polling.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunProgressView {
     pub run_id: String,
+    #[schema(value_type = crate::openapi::schemas::MatchingRunStatusSchema)]
     pub status: MatchingRunStatus,
     /// `queued`, `training` (a probabilistic run's config has no model yet: the run trains it
     /// first), `matching`, `ai_resolving`, or the status once the run has ended.
+    #[schema(value_type = String, example = "matching")]
     pub phase: &'static str,
     pub processed: i32,
     pub total: i32,
@@ -221,7 +236,8 @@ impl RunProgressView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// One document's result.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MatchResultView {
     pub id: String,
     pub run_id: String,
@@ -229,19 +245,23 @@ pub struct MatchResultView {
     pub document_filename: String,
     pub matched_reference_row_id: Option<String>,
     pub confidence: f64,
+    #[schema(value_type = crate::openapi::schemas::ReviewStatusSchema)]
     pub status: ReviewStatus,
     pub ambiguous: bool,
+    #[schema(value_type = crate::openapi::schemas::ResolvedBySchema)]
     pub resolved_by: ResolvedBy,
     /// The best candidate's match weight in bits (probabilistic runs).
     pub match_weight: Option<f64>,
+    #[schema(value_type = Vec<crate::openapi::schemas::FieldEvidenceSchema>)]
     pub evidence: Vec<concord_models::match_results::FieldEvidence>,
+    #[schema(value_type = Vec<crate::openapi::schemas::MatchCandidateSchema>)]
     pub candidates: Vec<concord_models::match_results::MatchCandidate>,
     pub review: Option<ReviewView>,
     /// What the AI pass decided, once it looked at the result (null otherwise).
     pub ai: Option<AiDecisionView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AiDecisionView {
     pub model: Option<String>,
     pub rationale: Option<String>,
@@ -253,7 +273,7 @@ pub struct AiDecisionView {
     pub decided_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewView {
     pub notes: Option<String>,
     pub reviewed_at: DateTime<Utc>,

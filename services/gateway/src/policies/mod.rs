@@ -42,16 +42,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/data-policies/{id}/rules", web::get().to(get_rules));
 }
 
-#[derive(Debug, Serialize)]
+/// A data policy at one version: its output fields and the rules deriving them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DataPolicyView {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
     pub version: i32,
+    #[schema(value_type = Vec<crate::openapi::schemas::FieldSpecSchema>)]
     pub fields: Vec<FieldSpec>,
+    #[schema(value_type = Vec<crate::openapi::schemas::RuleSpecSchema>)]
     pub rules: Vec<RuleSpec>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub links: Value,
 }
 
@@ -89,16 +93,22 @@ fn policy_problems(errors: Vec<PolicyError>) -> ApiError {
 }
 
 /// `POST /v1/data-policies`: a policy's name, and its first fields and rules when given.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewDataPolicyRequest, example = json!({"name": "Invoice header", "description": "What the ERP import needs", "fields": [{"field_key": "currency", "type": "code"}], "rules": [{"rule_type": "lookup", "target_field": "currency", "config": {"source": "currency", "table": "iso-4217"}}]}))]
 struct NewPolicyBody {
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     name: Name,
+    /// At most 2,000 characters.
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     description: Option<Description>,
     /// Read by the core's policy parser, which names each problem's path; none when absent.
     #[serde(default = "no_items")]
+    #[schema(value_type = Vec<crate::openapi::schemas::FieldSpecSchema>)]
     fields: Value,
     #[serde(default = "no_items")]
+    #[schema(value_type = Vec<crate::openapi::schemas::RuleSpecSchema>)]
     rules: Value,
 }
 
@@ -107,14 +117,21 @@ fn no_items() -> Value {
 }
 
 /// `PUT /v1/data-policies/{id}`: the full fields and rules of the new version.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DataPolicyVersionRequest)]
 struct PolicyVersionBody {
+    /// A new name (absent: unchanged).
     #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
     name: Option<Name>,
+    /// A new description (absent: unchanged; null: none).
     #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     description: Patch<Description>,
+    #[schema(value_type = Vec<crate::openapi::schemas::FieldSpecSchema>)]
     fields: Value,
+    #[schema(value_type = Vec<crate::openapi::schemas::RuleSpecSchema>)]
     rules: Value,
 }
 
@@ -140,6 +157,18 @@ pub async fn compile(
 }
 
 /// `POST /v1/data-policies` `{name, description?, fields?, rules?}`: version 1.
+#[utoipa::path(
+    post,
+    path = "/v1/data-policies",
+    tag = "data policies",
+    operation_id = "create_policy",
+    summary = "Create a data policy",
+    security(("api_key" = ["write"])),
+    request_body(content = NewPolicyBody, description = "Its name, and its first fields and rules when given; the rules are compiled, every problem answered at once (422 naming each rule)."),
+    responses(
+        (status = 201, description = "The policy, version 1.", body = DataPolicyView, headers(("Location" = String))),
+    ),
+)]
 async fn create_policy(
     auth: Authorized<Write>,
     body: web::Bytes,
@@ -176,6 +205,19 @@ async fn create_policy(
 }
 
 /// `PUT /v1/data-policies/{id}` `{fields, rules, name?, description?}`: a new version.
+#[utoipa::path(
+    put,
+    path = "/v1/data-policies/{id}",
+    tag = "data policies",
+    operation_id = "replace_policy",
+    summary = "Replace a policy's fields and rules: a new version",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The policy's id.")),
+    request_body(content = PolicyVersionBody),
+    responses(
+        (status = 200, description = "The policy at its new version.", body = DataPolicyView),
+    ),
+)]
 async fn replace_policy(
     auth: Authorized<Write>,
     path: web::Path<String>,
@@ -244,6 +286,18 @@ async fn find_policy(
     Ok(policy)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/data-policies/{id}",
+    tag = "data policies",
+    operation_id = "get_policy",
+    summary = "A data policy",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The policy's id."), crate::openapi::VersionQuery),
+    responses(
+        (status = 200, description = "The policy at the version asked (else the latest).", body = DataPolicyView),
+    ),
+)]
 async fn get_policy(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -272,6 +326,18 @@ impl<T: Serialize> PolicyPartView<T> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/data-policies/{id}/fields",
+    tag = "data policies",
+    operation_id = "get_policy_fields",
+    summary = "A policy version's fields",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The policy's id."), crate::openapi::VersionQuery),
+    responses(
+        (status = 200, description = "Its fields.", body = crate::openapi::schemas::PolicyFieldsSchema),
+    ),
+)]
 async fn get_fields(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -282,6 +348,18 @@ async fn get_fields(
     Ok(HttpResponse::Ok().json(PolicyPartView::of(&policy, policy.fields.0.clone())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/data-policies/{id}/rules",
+    tag = "data policies",
+    operation_id = "get_policy_rules",
+    summary = "A policy version's rules",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The policy's id."), crate::openapi::VersionQuery),
+    responses(
+        (status = 200, description = "Its rules.", body = crate::openapi::schemas::PolicyRulesSchema),
+    ),
+)]
 async fn get_rules(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -292,6 +370,18 @@ async fn get_rules(
     Ok(HttpResponse::Ok().json(PolicyPartView::of(&policy, policy.rules.0.clone())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/data-policies",
+    tag = "data policies",
+    operation_id = "list_policies",
+    summary = "Data policies, newest first",
+    security(("api_key" = ["read"])),
+    params(crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of policies.", body = Page<DataPolicyView>),
+    ),
+)]
 async fn list_policies(
     auth: Authorized<Read>,
     page: PageRequest,
@@ -309,6 +399,18 @@ async fn list_policies(
     )))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/data-policies/{id}",
+    tag = "data policies",
+    operation_id = "delete_policy",
+    summary = "Delete a data policy",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The policy's id.")),
+    responses(
+        (status = 204, description = "Deleted; runs keep their snapshot."),
+    ),
+)]
 async fn delete_policy(
     auth: Authorized<Write>,
     path: web::Path<String>,

@@ -34,6 +34,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `POST /v1/reference-data`: a JSON body `{name, id_column?, rows}`, a CSV body (`text/csv`,
 /// `?name=&id_column=`) or a multipart form with a `file` part.
+#[utoipa::path(
+    post,
+    path = "/v1/reference-data",
+    tag = "reference data",
+    operation_id = "create_dataset",
+    summary = "Upload a reference dataset",
+    security(("api_key" = ["write"])),
+    params(("name" = Option<String>, Query, description = "The dataset's name (CSV and multipart; a JSON body carries its own)."), ("id_column" = Option<String>, Query, description = "The column whose values are the row ids (CSV and multipart; absent: generated)."), crate::openapi::CsvFormatQuery),
+    request_body(description = "JSON rows, or a CSV (`text/csv`, streamed: millions of rows in flat memory), or a multipart form whose `file` part is the CSV (and optional `name`, `id_column` parts). A bad line is a 422 naming it, and nothing is stored.", content((crate::reference_data::upload::JsonUpload = "application/json"), (String = "text/csv", example = json!("invoice_id,vendor,amount\nL-1,Acme GmbH,1234.50\n")), ("multipart/form-data"))),
+    responses(
+        (status = 201, description = "The stored dataset with its inferred column types (`Location` names it).", body = DatasetView, headers(("Location" = String, description = "The dataset's URL."))),
+    ),
+)]
 async fn create_dataset(
     auth: Authorized<Write>,
     req: HttpRequest,
@@ -87,6 +100,18 @@ async fn find_dataset(
         .ok_or_else(|| ApiError::not_found(RESOURCE, raw_id))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reference-data/{id}",
+    tag = "reference data",
+    operation_id = "get_dataset",
+    summary = "A reference dataset",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The dataset's id.")),
+    responses(
+        (status = 200, description = "The dataset.", body = DatasetView),
+    ),
+)]
 async fn get_dataset(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -96,6 +121,18 @@ async fn get_dataset(
     Ok(HttpResponse::Ok().json(DatasetView::from(dataset)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reference-data",
+    tag = "reference data",
+    operation_id = "list_datasets",
+    summary = "Reference datasets, newest first",
+    security(("api_key" = ["read"])),
+    params(crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of datasets.", body = Page<DatasetView>),
+    ),
+)]
 async fn list_datasets(
     auth: Authorized<Read>,
     page: PageRequest,
@@ -113,6 +150,18 @@ async fn list_datasets(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reference-data/{id}/rows",
+    tag = "reference data",
+    operation_id = "list_rows",
+    summary = "A dataset's rows, in upload order",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The dataset's id."), crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of rows.", body = Page<RowView>),
+    ),
+)]
 async fn list_rows(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -132,6 +181,18 @@ async fn list_rows(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reference-data/{id}/export",
+    tag = "reference data",
+    operation_id = "export_dataset",
+    summary = "A dataset as CSV",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The dataset's id.")),
+    responses(
+        (status = 200, description = "The dataset as CSV (UTF-8, a header line, streamed).", content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
+    ),
+)]
 async fn export_dataset(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -158,6 +219,18 @@ async fn export_dataset(
         .streaming(csv_stream(state.pool.clone(), &dataset)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/reference-data/{id}",
+    tag = "reference data",
+    operation_id = "delete_dataset",
+    summary = "Delete a reference dataset",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The dataset's id.")),
+    responses(
+        (status = 204, description = "Deleted; configs using it stay, their next run answers 409 `reference_data_deleted`."),
+    ),
+)]
 async fn delete_dataset(
     auth: Authorized<Write>,
     path: web::Path<String>,

@@ -322,12 +322,17 @@ pub async fn store_multipart(
 // --- JSON ----------------------------------------------------------------------------------
 
 /// `{"name", "id_column", "rows": [{"col": value, ...}]}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReferenceDataUpload, example = json!({"name": "Ledger 2024", "id_column": "invoice_id", "rows": [{"invoice_id": "L-1", "vendor": "Acme GmbH", "amount": "1234.50"}]}))]
 pub struct JsonUpload {
+    /// 1 to 200 characters.
     pub name: String,
+    /// The column whose values are the row ids (unique); absent: generated (`row-1`, …).
     #[serde(default)]
     pub id_column: Option<String>,
+    /// Column → value (a string, number or boolean; null or empty: no value).
+    #[schema(value_type = Vec<std::collections::BTreeMap<String, serde_json::Value>>)]
     pub rows: Vec<JsonRow>,
 }
 

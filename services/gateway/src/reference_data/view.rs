@@ -5,19 +5,22 @@ use concord_models::reference_datasets::{ReferenceColumn, ReferenceDataset, Refe
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+/// A reference dataset.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DatasetView {
     pub id: String,
     pub name: String,
     /// The column whose values are the row ids; null when ids were generated (`row-1`, ...).
     pub id_column: Option<String>,
+    /// Its columns in order, with their inferred types.
+    #[schema(value_type = Vec<crate::openapi::schemas::ReferenceColumnSchema>)]
     pub columns: Vec<ReferenceColumn>,
     pub row_count: i32,
     pub created_at: DateTime<Utc>,
     pub links: DatasetLinks,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DatasetLinks {
     #[serde(rename = "self")]
     pub self_: String,
@@ -49,10 +52,12 @@ impl From<ReferenceDataset> for DatasetView {
 }
 
 /// One row: `{row_id, position, values: {column: value or null}}`, the values in column order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RowView {
     pub row_id: String,
     pub position: i32,
+    /// Column → value (null: an empty cell), in column order.
+    #[schema(value_type = std::collections::BTreeMap<String, Option<String>>)]
     pub values: RowValues,
 }
 

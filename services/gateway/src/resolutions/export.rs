@@ -110,6 +110,18 @@ async fn next_page(mut state: ExportState) -> Result<Option<(Bytes, ExportState)
     Ok(Some((bytes, state)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/resolutions/{id}/results/export",
+    tag = "resolutions",
+    operation_id = "export_resolution_results",
+    summary = "A run's results as CSV, in its dialect",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "One row per document, one column per policy field, rendered in the run's dialect (its delimiter, encoding, dates, numbers, booleans, null text).", content_type = "text/csv", body = String, headers(("Content-Disposition" = String))),
+    ),
+)]
 pub async fn export_results(
     auth: Authorized<Read>,
     path: web::Path<String>,

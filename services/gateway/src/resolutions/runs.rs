@@ -33,8 +33,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Deserialize)]
+/// A resolution run to create: the job run to resolve, the policy, the dialect (default: ISO dates, `.` decimals, `,`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResolutionRunRequest)]
 struct CreateBody {
     source_run_id: uuid::Uuid,
     policy_id: uuid::Uuid,
@@ -59,6 +61,19 @@ pub(super) async fn find_run(
 /// snapshots of the policy (with the versions of the lookup tables it names) and the dialect.
 /// 404 unless the job run exists, is the caller's and is completed; 404 for an unknown policy
 /// or dialect.
+#[utoipa::path(
+    post,
+    path = "/v1/resolutions",
+    tag = "resolutions",
+    operation_id = "create_resolution",
+    summary = "Create a resolution run",
+    security(("api_key" = ["write"])),
+    request_body(content = CreateBody, description = "A `pending` run with snapshots of the policy (and the lookup-table versions it names) and of the dialect. Ids naming nothing of the organisation are a 422 naming the field."),
+    responses(
+        (status = 201, description = "The run, `pending`: `POST …/execute` starts it.", body = ResolutionRunView, headers(("Location" = String))),
+        (status = 409, description = "`job_not_completed`: the job run is still ingesting; `lookup_table_missing`: a table the policy names was deleted.", body = crate::openapi::errors::ErrorEnvelope),
+    ),
+)]
 async fn create_run(
     auth: Authorized<Write>,
     body: web::Bytes,
@@ -93,6 +108,19 @@ async fn create_run(
 /// `POST /v1/resolutions/{id}/execute`: a pending run becomes `running` and its chunk jobs are
 /// queued (202); on a run that is not pending nothing changes and the run is answered as it is
 /// (200).
+#[utoipa::path(
+    post,
+    path = "/v1/resolutions/{id}/execute",
+    tag = "resolutions",
+    operation_id = "execute_resolution",
+    summary = "Start a pending resolution run",
+    security(("api_key" = ["write"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id.")),
+    responses(
+        (status = 202, description = "The run, `running`: resolved in chunks by the workers.", body = ResolutionRunView),
+        (status = 200, description = "The run was not pending: nothing changed.", body = ResolutionRunView),
+    ),
+)]
 async fn execute_run(
     auth: Authorized<Write>,
     path: web::Path<String>,
@@ -114,6 +142,18 @@ async fn execute_run(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/resolutions/{id}",
+    tag = "resolutions",
+    operation_id = "get_resolution",
+    summary = "A resolution run",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "The run with its counters.", body = ResolutionRunView),
+    ),
+)]
 async fn get_run(
     auth: Authorized<Read>,
     path: web::Path<String>,
@@ -123,6 +163,18 @@ async fn get_run(
     Ok(HttpResponse::Ok().json(ResolutionRunView::from(run)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/resolutions",
+    tag = "resolutions",
+    operation_id = "list_resolutions",
+    summary = "Resolution runs, newest first",
+    security(("api_key" = ["read"])),
+    params(crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of runs.", body = Page<ResolutionRunView>),
+    ),
+)]
 async fn list_runs(
     auth: Authorized<Read>,
     page: PageRequest,
@@ -182,6 +234,18 @@ fn parse_cursor(text: &str) -> Option<(i32, i16)> {
 
 /// `GET /v1/resolutions/{id}/results`: in document and field order; filtered by `document_id`,
 /// `field`, `step` and `status`.
+#[utoipa::path(
+    get,
+    path = "/v1/resolutions/{id}/results",
+    tag = "resolutions",
+    operation_id = "list_resolution_results",
+    summary = "A run's results, one per document and field",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The run's id."), ("document_id" = Option<String>, Query, description = "Only this document's results."), ("field" = Option<String>, Query, description = "Only this field's results."), ("step" = Option<crate::openapi::schemas::ResolutionStepSchema>, Query, description = "Only values resolved by this step."), ("status" = Option<crate::openapi::schemas::ResolutionStatusSchema>, Query, description = "Only results with this status."), crate::openapi::PageQuery),
+    responses(
+        (status = 200, description = "A page of results.", body = Page<ResolutionResultView>),
+    ),
+)]
 async fn list_results(
     auth: Authorized<Read>,
     path: web::Path<String>,

@@ -13,9 +13,11 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 
-#[derive(Debug, Serialize)]
+/// A resolution run.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResolutionRunView {
     pub id: String,
+    #[schema(value_type = crate::openapi::schemas::ResolutionRunStatusSchema)]
     pub status: ResolutionRunStatus,
     pub source_run_id: String,
     pub policy_id: Option<String>,
@@ -28,10 +30,11 @@ pub struct ResolutionRunView {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub links: Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CountersView {
     pub documents_total: i32,
     pub documents_processed: i32,
@@ -143,17 +146,22 @@ impl Renderer {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// One field of one document, resolved.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResolutionResultView {
     pub document_id: String,
     pub field_key: String,
     pub original_value: Option<String>,
+    /// The typed value (its JSON type the policy field's); null when unresolved.
     pub resolved_value: Option<Value>,
     /// `resolved_value` as the run's dialect renders it.
     pub rendered_value: String,
+    #[schema(value_type = Option<crate::openapi::schemas::ResolutionStepSchema>)]
     pub resolution_step: Option<&'static str>,
     pub confidence: f64,
+    #[schema(value_type = crate::openapi::schemas::ResolutionStatusSchema)]
     pub status: &'static str,
+    #[schema(value_type = Vec<crate::openapi::schemas::ResolutionCandidateSchema>)]
     pub candidates: Vec<ResolutionCandidate>,
     pub reason: Option<String>,
     /// For a value the model decided (step `llm`): the model and its one-sentence rationale.
