@@ -65,8 +65,9 @@ impl Api {
 
     /// The address of an API path (`/v1/...`) with its query parameters.
     pub fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, CliError> {
-        let mut url = Url::parse(&format!("{}{path}", self.base))
-            .map_err(|e| CliError::Usage(format!("`{}{path}` is not an address: {e}", self.base)))?;
+        let mut url = Url::parse(&format!("{}{path}", self.base)).map_err(|e| {
+            CliError::Usage(format!("`{}{path}` is not an address: {e}", self.base))
+        })?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }

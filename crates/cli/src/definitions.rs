@@ -89,7 +89,14 @@ pub async fn run_configs(
             let mut body = read_body(&args.file).await?;
             override_with(&mut body.name, args.name);
             override_with(&mut body.reference_data_id, args.reference_data);
-            save(context, Method::POST, "/v1/matching/configs", &body, "matching config").await
+            save(
+                context,
+                Method::POST,
+                "/v1/matching/configs",
+                &body,
+                "matching config",
+            )
+            .await
         }
         ConfigsCommand::Update(args) => {
             let mut body = read_body(&args.file).await?;
@@ -108,7 +115,14 @@ pub async fn run_policies(
         PoliciesCommand::Create(args) => {
             let mut body = read_body(&args.file).await?;
             override_with(&mut body.name, args.name);
-            save(context, Method::POST, "/v1/data-policies", &body, "data policy").await
+            save(
+                context,
+                Method::POST,
+                "/v1/data-policies",
+                &body,
+                "data policy",
+            )
+            .await
         }
         PoliciesCommand::Update(args) => {
             let mut body = read_body(&args.file).await?;

@@ -132,7 +132,9 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Usage(_) | CliError::Input { .. } => Exit::Usage,
-            CliError::Api { status: 401 | 403, .. } => Exit::Unauthorized,
+            CliError::Api {
+                status: 401 | 403, ..
+            } => Exit::Unauthorized,
             CliError::Api { .. } => Exit::Refused,
             CliError::Unreachable { .. } | CliError::NotTheApi { .. } => Exit::Unreachable,
             CliError::RunEnded { .. } => Exit::RunFailed,
@@ -205,7 +207,11 @@ impl CliError {
                 Some(FailureDetails::Api(&body.details)),
                 body.request_id.as_deref(),
             ),
-            CliError::Input { path, line, message } => (
+            CliError::Input {
+                path,
+                line,
+                message,
+            } => (
                 None,
                 message.clone(),
                 Some(FailureDetails::Input { path, line: *line }),

@@ -161,9 +161,7 @@ async fn submit_json(
         .request(Method::POST, context.api.url("/v1/jobs", &[])?)
         .header(CONTENT_TYPE, "application/json")
         .body(body);
-    let mut bar = context
-        .progress
-        .transfer(&file_label(&args.file), None);
+    let mut bar = context.progress.transfer(&file_label(&args.file), None);
     bar.phase("sending");
     let response = context.api.send(request).await;
     bar.abandon();
@@ -187,7 +185,11 @@ fn parse_json_documents(path: &Path, bytes: &[u8]) -> Result<Vec<SubmittedDocume
     };
     let documents = parsed.map_err(|(at, error)| {
         let line = u64::try_from(error.line()).ok().filter(|l| *l > 0);
-        let at = if at == "." { String::new() } else { format!("{at}: ") };
+        let at = if at == "." {
+            String::new()
+        } else {
+            format!("{at}: ")
+        };
         CliError::input(path, line, format!("{at}{error}"))
     })?;
     deserializer
@@ -329,8 +331,7 @@ impl LineMap {
                             .strip_prefix(&prefix)
                             .unwrap_or(&body.message)
                             .to_owned();
-                        body.message =
-                            format!("{}, line {csv_line}: {message}", path.display());
+                        body.message = format!("{}, line {csv_line}: {message}", path.display());
                         body.details.line = Some(csv_line);
                     }
                 }
@@ -401,7 +402,10 @@ fn csv_to_ndjson(
             CliError::input(
                 path,
                 Some(1),
-                format!("no column `{name}` ({option}); the header has {}", header.iter().collect::<Vec<_>>().join(", ")),
+                format!(
+                    "no column `{name}` ({option}); the header has {}",
+                    header.iter().collect::<Vec<_>>().join(", ")
+                ),
             )
         })
     };
@@ -474,7 +478,7 @@ mod tests {
             id: 1,
             filename: Some(2),
         })
-        .unwrap();
+        .expect("in a test");
         assert_eq!(
             json,
             r#"{"document_id":"d1","filename":"d1.pdf","values":{"vendor":"Acme \"GmbH\"","amount":null}}"#
@@ -487,13 +491,15 @@ mod tests {
             {"document_id": "a", "values": {"x": "1"}},
             {"document_id": "b", "values": {"x": 2}}
         ]}"#;
-        let error = parse_json_documents(Path::new("jobs.json"), bytes).unwrap_err();
+        let error = parse_json_documents(Path::new("jobs.json"), bytes).expect_err("an error");
         let text = error.to_string();
         assert!(text.contains("documents[1].values.x"), "{text}");
         assert!(text.contains("line 3"), "{text}");
-        let documents =
-            parse_json_documents(Path::new("jobs.json"), br#"[{"document_id": "a", "values": {}}]"#)
-                .unwrap();
+        let documents = parse_json_documents(
+            Path::new("jobs.json"),
+            br#"[{"document_id": "a", "values": {}}]"#,
+        )
+        .expect("in a test");
         assert_eq!(documents.len(), 1);
     }
 }

@@ -179,9 +179,10 @@ where
 }
 
 fn execute(cli: Cli, progress: Reporter<'_>) -> Result<Outcome, CliError> {
-    let key = cli.key.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
-        CliError::Usage("no API key: pass --key or set CONCORD_KEY".to_owned())
-    })?;
+    let key = cli
+        .key
+        .filter(|k| !k.trim().is_empty())
+        .ok_or_else(|| CliError::Usage("no API key: pass --key or set CONCORD_KEY".to_owned()))?;
     let api = Api::new(&cli.url, key.trim())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -225,8 +226,8 @@ mod tests {
         );
         (
             exit,
-            String::from_utf8(stdout).unwrap(),
-            String::from_utf8(stderr).unwrap(),
+            String::from_utf8(stdout).expect("in a test"),
+            String::from_utf8(stderr).expect("in a test"),
         )
     }
 
@@ -249,18 +250,11 @@ mod tests {
     #[test]
     fn no_key_is_a_usage_error_named_in_json_too() {
         let (exit, stdout, stderr) = run_args(&[
-            "concord",
-            "--key",
-            " ",
-            "--output",
-            "json",
-            "runs",
-            "watch",
-            "0193",
+            "concord", "--key", " ", "--output", "json", "runs", "watch", "0193",
         ]);
         assert_eq!(exit, Exit::Usage);
         assert!(stderr.contains("CONCORD_KEY"), "{stderr}");
-        let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let document: serde_json::Value = serde_json::from_str(&stdout).expect("in a test");
         assert_eq!(document["error"]["code"], "usage");
         assert_eq!(document["error"]["exit_code"], 2);
     }

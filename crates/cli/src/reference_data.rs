@@ -95,7 +95,10 @@ pub struct Dataset {
     pub columns: Vec<IgnoredAny>,
 }
 
-pub async fn run(context: &mut Context<'_>, command: ReferenceDataCommand) -> Result<Outcome, CliError> {
+pub async fn run(
+    context: &mut Context<'_>,
+    command: ReferenceDataCommand,
+) -> Result<Outcome, CliError> {
     match command {
         ReferenceDataCommand::Upload(args) => upload(context, args).await,
     }

@@ -173,7 +173,8 @@ pub async fn watch(context: &mut Context<'_>, id: &str) -> Result<Outcome, CliEr
         let remaining = counters
             .documents_total
             .saturating_sub(counters.documents_processed);
-        let eta = rate.and_then(|rate| Duration::try_from_secs_f64(f64::from(remaining) / rate).ok());
+        let eta =
+            rate.and_then(|rate| Duration::try_from_secs_f64(f64::from(remaining) / rate).ok());
         let phase = if run.status == ResolutionStatus::Running && counters.fields_waiting > 0 {
             "running (values waiting for the LLM)"
         } else {

@@ -149,9 +149,8 @@ pub async fn download(
     let mut part = path.as_os_str().to_owned();
     part.push(".part");
     let part = std::path::PathBuf::from(part);
-    let local = |context: String| {
-        move |source: std::io::Error| CliError::LocalIo { context, source }
-    };
+    let local =
+        |context: String| move |source: std::io::Error| CliError::LocalIo { context, source };
     let mut file = tokio::fs::File::create(&part)
         .await
         .map_err(local(format!("creating {}", part.display())))?;
@@ -187,8 +186,10 @@ pub async fn download(
         let _ = tokio::fs::remove_file(&part).await;
         return Err(error);
     }
-    tokio::fs::rename(&part, path)
-        .await
-        .map_err(local(format!("renaming {} to {}", part.display(), path.display())))?;
+    tokio::fs::rename(&part, path).await.map_err(local(format!(
+        "renaming {} to {}",
+        part.display(),
+        path.display()
+    )))?;
     Ok((written, counter.records().saturating_sub(1)))
 }
