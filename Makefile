@@ -25,7 +25,7 @@ setup: toolchain deps ## Everything the stack needs: dependencies, database, mig
 	@cargo build --bins
 	@$(BIN_DIR)/gateway migrate
 
-build: toolchain ## Build the four service binaries
+build: toolchain ## Build the four service binaries and the `concord` command line
 	@cargo build --bins
 
 up: setup ## Start the gateway and the three workers in the background (logs in .run/)
