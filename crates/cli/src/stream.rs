@@ -58,6 +58,12 @@ impl Counts {
     }
 }
 
+/// A length in bytes as a count: a `usize` is at most 64 bits on every target this builds for, so
+/// the conversion loses nothing (it would saturate, never wrap, on a wider one).
+pub fn byte_count(len: usize) -> u64 {
+    u64::try_from(len).unwrap_or(u64::MAX)
+}
+
 /// Opens `path` for streaming: the file and its size.
 pub async fn open(path: &Path) -> Result<(tokio::fs::File, u64), CliError> {
     let file = tokio::fs::File::open(path)
@@ -96,7 +102,7 @@ pub fn file_body(
             }
             piece.truncate(read);
             counter.feed(&piece);
-            let sent = sent + u64::try_from(read).unwrap_or(u64::MAX);
+            let sent = sent + byte_count(read);
             counts.set(sent, counter.records());
             Ok(Some((
                 Bytes::from(piece),
@@ -169,7 +175,7 @@ pub async fn download(
                 .await
                 .map_err(local(format!("writing {}", part.display())))?;
             counter.feed(&chunk);
-            written += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+            written += byte_count(chunk.len());
             bar.transferred(written, counter.records().saturating_sub(1));
         }
         file.flush()
