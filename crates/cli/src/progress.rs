@@ -18,10 +18,10 @@ pub enum Mode {
 
 /// A transfer's bar: bytes against the file's size, and the rows counted so far.
 const TRANSFER_TEMPLATE: &str =
-    "{spinner} {prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}";
+    "{spinner} {prefix} [{bar:24}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}";
 /// A run's bar: documents processed against the total; the message carries the phase, rate and
 /// ETA as the server computes them.
-const RUN_TEMPLATE: &str = "{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}";
+const RUN_TEMPLATE: &str = "{spinner} {prefix} [{bar:24}] {pos}/{len} {msg}";
 /// How often a line is written in [`Mode::Lines`] while nothing but the counts change.
 const LINE_EVERY: Duration = Duration::from_secs(2);
 
@@ -88,13 +88,18 @@ pub struct RunTick<'p> {
 }
 
 impl Bar<'_, '_> {
-    /// A transfer's bytes so far and the rows (records, lines) they held.
-    pub fn transferred(&mut self, bytes: u64, rows: u64) {
-        let message = format!("{} rows", group(rows));
+    /// A transfer's bytes so far and the rows (records, lines) they held, with a word on what
+    /// happens now (`sent; storing`).
+    pub fn transferred(&mut self, bytes: u64, rows: u64, note: Option<&str>) {
+        let mut message = format!("{} rows", group(rows));
+        if let Some(note) = note {
+            message.push(' ');
+            message.push_str(note);
+        }
         if let Some(bar) = &self.inner {
             bar.set_position(bytes);
             bar.set_message(message);
-        } else if self.line_due(None) {
+        } else if self.line_due(Some(note.unwrap_or(""))) {
             let total = self
                 .total
                 .map(|t| format!("/{}", bytes_text(t)))

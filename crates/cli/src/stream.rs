@@ -132,10 +132,10 @@ pub async fn send_counted(
             result = &mut send => break result,
             _ = ticker.tick() => {
                 let rows = counts.records().saturating_sub(header_records);
-                bar.transferred(counts.bytes(), rows);
-                if counts.bytes() >= total {
-                    bar.phase(&format!("{} rows sent; storing", crate::progress::group(rows)));
-                }
+                // Once everything is sent the API is storing it (one transaction) and answers
+                // when it committed.
+                let note = (counts.bytes() >= total).then_some("sent; storing");
+                bar.transferred(counts.bytes(), rows, note);
             }
         }
     };
@@ -176,7 +176,7 @@ pub async fn download(
                 .map_err(local(format!("writing {}", part.display())))?;
             counter.feed(&chunk);
             written += byte_count(chunk.len());
-            bar.transferred(written, counter.records().saturating_sub(1));
+            bar.transferred(written, counter.records().saturating_sub(1), None);
         }
         file.flush()
             .await
