@@ -5,7 +5,8 @@
 //!   dropped;
 //! - [`consumer`]: the consume loop with manual ack after the handler's commit, retry,
 //!   dead-lettering with a reason, reconnection and drain on shutdown;
-//! - [`relay`]: the outbox relay that publishes what the services committed.
+//! - [`relay`]: the outbox relay that publishes what the services committed;
+//! - [`rpc`]: request and reply (direct reply-to) for answers wanted now.
 
 pub mod broker;
 pub mod consumer;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod headers;
 pub mod publisher;
 pub mod relay;
+pub mod rpc;
 pub mod topology;
 
 pub use consumer::{run_consumer, ConsumerConfig, HandleOutcome, IncomingMessage, MessageHandler};

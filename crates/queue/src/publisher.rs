@@ -72,6 +72,32 @@ impl Publisher {
         routing_key: &str,
         message: &OutgoingMessage<'_>,
     ) -> Result<PendingConfirm, QueueError> {
+        self.start_publish_with(exchange, routing_key, message, |properties| properties)
+            .await
+    }
+
+    /// [`Publisher::publish`] with properties of the caller's on top of the usual ones (a
+    /// request's `reply-to` and expiry, say).
+    pub async fn publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &OutgoingMessage<'_>,
+        customise: impl FnOnce(BasicProperties) -> BasicProperties,
+    ) -> Result<(), QueueError> {
+        self.start_publish_with(exchange, routing_key, message, customise)
+            .await?
+            .confirmed()
+            .await
+    }
+
+    async fn start_publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &OutgoingMessage<'_>,
+        customise: impl FnOnce(BasicProperties) -> BasicProperties,
+    ) -> Result<PendingConfirm, QueueError> {
         let mut properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
@@ -82,6 +108,7 @@ impl Publisher {
         if let Some(id) = &message.correlation_id {
             properties = properties.with_correlation_id(id.as_str().into());
         }
+        let properties = customise(properties);
         let confirm = self
             .channel
             .basic_publish(

@@ -44,6 +44,13 @@ impl<K: PartialEq, V> OnceCache<K, V> {
         Ok(value.clone())
     }
 
+    /// The value of `key` if it is built, without building it or waiting for a build.
+    pub fn peek(&self, key: &K) -> Option<Arc<V>> {
+        let slots = self.lock();
+        let (_, slot) = slots.iter().find(|(k, _)| k == key)?;
+        slot.get().cloned()
+    }
+
     /// How many keys are held (built or being built).
     pub fn len(&self) -> usize {
         self.lock().len()

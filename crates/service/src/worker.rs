@@ -46,6 +46,10 @@ pub struct WorkerContext {
     pub registry: Registry,
     /// Wakes the outbox relay after a commit that wrote to the outbox.
     pub outbox_waker: Arc<tokio::sync::Notify>,
+    /// The broker, for what a worker serves beside its queue (real-time requests, say).
+    pub amqp_url: String,
+    /// Fires when the worker stops.
+    pub shutdown: CancellationToken,
 }
 
 pub struct Worker {
@@ -88,6 +92,8 @@ impl Worker {
             topology: service.topology.clone(),
             registry: registry.clone(),
             outbox_waker: relay.waker(),
+            amqp_url: service.amqp_url.clone(),
+            shutdown: shutdown.child_token(),
         };
         let handler = Arc::new(TransactionalHandler::new(
             pool.clone(),

@@ -63,11 +63,15 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: a failure of ours (the `request_id` finds it in the logs).
     InternalError,
+    /// 503: the config's reference index is being built on the matching workers (`Retry-After`).
+    IndexWarming,
+    /// 503: no matching worker answered in time (`Retry-After`).
+    MatchingUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::Unauthorized,
         ErrorCode::InsufficientScope,
         ErrorCode::NotFound,
@@ -91,6 +95,8 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimited,
         ErrorCode::InternalError,
+        ErrorCode::IndexWarming,
+        ErrorCode::MatchingUnavailable,
     ];
 
     /// The code as the envelope writes it.
@@ -119,6 +125,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::InternalError => "internal_error",
+            ErrorCode::IndexWarming => "index_warming",
+            ErrorCode::MatchingUnavailable => "matching_unavailable",
         }
     }
 
@@ -154,6 +162,12 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "A content type the endpoint does not read.",
             ErrorCode::RateLimited => "Over the key's rate limit (`Retry-After`).",
             ErrorCode::InternalError => "A failure of ours (the `request_id` finds it in the logs).",
+            ErrorCode::IndexWarming => {
+                "The config's reference index is being built on the matching workers; ask again after `Retry-After`."
+            }
+            ErrorCode::MatchingUnavailable => {
+                "No matching worker answered in time; ask again after `Retry-After`."
+            }
         }
     }
 
@@ -181,6 +195,9 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::IndexWarming | ErrorCode::MatchingUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -236,6 +253,13 @@ pub enum ApiError {
     },
     #[error("rate limit exceeded: retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Something the request needs is not ready or not reachable now; worth asking again.
+    #[error("{message}")]
+    Unavailable {
+        code: ErrorCode,
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("reading the request body failed: {0}")]
     BodyRead(String),
     #[error("internal error")]
@@ -294,7 +318,9 @@ impl ApiError {
             ApiError::InsufficientScope(_) => ErrorCode::InsufficientScope,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => ErrorCode::NotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
-            ApiError::NotYet { code, .. } | ApiError::Conflict { code, .. } => *code,
+            ApiError::NotYet { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unavailable { code, .. } => *code,
             ApiError::MalformedJson { .. } => ErrorCode::MalformedJson,
             ApiError::Validation { .. } | ApiError::ValidationList(_) => {
                 ErrorCode::ValidationFailed
@@ -329,7 +355,10 @@ impl ApiError {
                 "errors": problems,
             }),
             ApiError::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Unavailable {
+                retry_after_secs, ..
+            } => {
                 json!({ "retry_after_seconds": retry_after_secs })
             }
             _ => json!({}),
@@ -362,7 +391,11 @@ impl ResponseError for ApiError {
             tracing::error!(error = %source, request_id = request_id.as_deref().unwrap_or(""), "internal error");
         }
         let mut response = HttpResponse::build(status);
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::Unavailable {
+            retry_after_secs, ..
+        } = self
+        {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
         }
         if let ApiError::Unauthorized(_) = self {

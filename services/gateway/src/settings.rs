@@ -45,6 +45,10 @@ impl GatewaySettings {
                     defaults.resolution_chunk_size,
                 )?
                 .max(1),
+                realtime_timeout: std::time::Duration::from_millis(env_or(
+                    "CONCORD_REALTIME_TIMEOUT_MS",
+                    3_000u64,
+                )?),
             },
         })
     }

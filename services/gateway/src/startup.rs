@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::intake::IntakeHandler;
+use crate::matching::realtime::RealtimeClient;
 use crate::rate_limit::RateLimiter;
 use crate::request_context::{self, HttpMetrics};
 use crate::settings::GatewaySettings;
@@ -49,6 +50,11 @@ impl Application {
             rate_limiter: RateLimiter::new(settings.rate_limit_per_minute),
             metrics: HttpMetrics::register(&registry)?,
             limits: settings.limits,
+            realtime: RealtimeClient::new(
+                &service.amqp_url,
+                service.topology.namespace(),
+                settings.limits.realtime_timeout,
+            ),
         });
         let ops = web::Data::new(Ops {
             registry: registry.clone(),

@@ -14,6 +14,8 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     pub metrics: HttpMetrics,
     pub limits: Limits,
+    /// The matching workers' real-time matches.
+    pub realtime: crate::matching::realtime::RealtimeClient,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +28,8 @@ pub struct Limits {
     pub matching_chunk_size: u32,
     /// Documents per chunk of a resolution run.
     pub resolution_chunk_size: u32,
+    /// How long a real-time match waits for a matching worker's answer before a 503.
+    pub realtime_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -35,6 +39,7 @@ impl Default for Limits {
             max_ndjson_line_bytes: 1024 * 1024,
             matching_chunk_size: 5_000,
             resolution_chunk_size: 5_000,
+            realtime_timeout: std::time::Duration::from_secs(3),
         }
     }
 }

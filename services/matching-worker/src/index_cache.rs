@@ -40,6 +40,15 @@ impl IndexCache {
             })
             .await
     }
+
+    /// The index of `dataset` for `spec` if this worker has built it, without building it.
+    pub fn ready(
+        &self,
+        dataset: &ReferenceDataset,
+        spec: &MatchSpec,
+    ) -> Option<Arc<ReferenceIndex>> {
+        self.0.peek(&(dataset.id, spec.index_key()))
+    }
 }
 
 async fn build(

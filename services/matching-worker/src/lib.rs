@@ -19,6 +19,7 @@
 
 mod assignment;
 mod index_cache;
+pub mod realtime;
 mod scoring;
 mod training;
 
@@ -49,14 +50,22 @@ pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9101";
 
 pub struct MatchingJobHandler {
     pool: DbPool,
-    indexes: IndexCache,
+    indexes: Arc<IndexCache>,
 }
 
 impl MatchingJobHandler {
+    /// The handler of the worker's jobs; the worker also answers real-time matches
+    /// ([`realtime`]) from the same indexes until it stops.
     pub fn new(context: &WorkerContext) -> Self {
+        let indexes = Arc::new(IndexCache::new(index_cache::DEFAULT_CAPACITY));
+        Arc::new(realtime::RealtimeMatcher::new(
+            context.pool.clone(),
+            Arc::clone(&indexes),
+        ))
+        .spawn(context);
         Self {
             pool: context.pool.clone(),
-            indexes: IndexCache::new(index_cache::DEFAULT_CAPACITY),
+            indexes,
         }
     }
 }
@@ -222,23 +231,10 @@ impl MatchingJobHandler {
             ))));
         };
         let columns: Vec<String> = dataset.columns().iter().map(|c| c.name.clone()).collect();
-        let spec = match compile_spec(snapshot, &columns) {
-            Ok(spec) => spec,
+        let spec = match compile_with_model(snapshot, &columns, model) {
+            Ok(spec) => Arc::new(spec),
             Err(reason) => return Ok(Err(RunFailure(reason))),
         };
-        let spec = match (snapshot.scoring, model) {
-            (Scoring::Weighted, _) | (Scoring::Probabilistic, None) => spec,
-            (Scoring::Probabilistic, Some(model)) => match spec.with_model(model.clone()) {
-                Ok(spec) => spec,
-                Err(error) => {
-                    return Ok(Err(RunFailure(format!(
-                        "the run's model does not fit its config: {}",
-                        error.message
-                    ))))
-                }
-            },
-        };
-        let spec = Arc::new(spec);
         let index = self
             .indexes
             .get_or_build(&self.pool, &dataset, &columns, &spec)
@@ -275,6 +271,21 @@ pub(crate) fn cores() -> usize {
 /// A job that cannot be what its sender meant (a count or position out of range).
 fn permanent(error: impl std::fmt::Display) -> JobError {
     JobError::Permanent(format!("the job is malformed: {error}"))
+}
+
+/// [`compile_spec`], scoring with `model` when the snapshot scores probabilistically.
+pub(crate) fn compile_with_model(
+    snapshot: &ConfigSnapshot,
+    columns: &[String],
+    model: Option<&concord_scoring::matcher::MatchModel>,
+) -> Result<MatchSpec, String> {
+    let spec = compile_spec(snapshot, columns)?;
+    match (snapshot.scoring, model) {
+        (Scoring::Weighted, _) | (Scoring::Probabilistic, None) => Ok(spec),
+        (Scoring::Probabilistic, Some(model)) => spec
+            .with_model(model.clone())
+            .map_err(|error| format!("the model does not fit its config: {}", error.message)),
+    }
 }
 
 /// The scoring core's spec of a run's snapshot, against the dataset's columns as they are.

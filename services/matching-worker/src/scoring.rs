@@ -32,13 +32,16 @@ pub(crate) fn field_value<'a>(
     field: &str,
 ) -> Option<std::borrow::Cow<'a, str>> {
     match values.get(field)? {
-        serde_json::Value::String(text) if !text.trim().is_empty() => {
-            Some(std::borrow::Cow::Borrowed(text.as_str()))
-        }
+        serde_json::Value::String(text) => present(text).map(std::borrow::Cow::Borrowed),
         serde_json::Value::Number(number) => Some(std::borrow::Cow::Owned(number.to_string())),
         serde_json::Value::Bool(flag) => Some(std::borrow::Cow::Owned(flag.to_string())),
         _ => None,
     }
+}
+
+/// A text value as the core sees it: blank is missing.
+pub(crate) fn present(text: &str) -> Option<&str> {
+    (!text.trim().is_empty()).then_some(text)
 }
 
 /// A document's values aligned with the spec's fields (by source).
@@ -121,40 +124,80 @@ fn score_with(
     for document in documents {
         let owned = document_values(spec, &document);
         let values: Vec<Option<&str>> = owned.iter().map(|v| v.as_deref()).collect();
-        let outcome = index.match_document(spec, &values, scratch);
-        let evidence = match outcome.candidates.first() {
-            Some(best) => field_evidence(spec, index, &values, best.row, &outcome.evidence),
-            None => Vec::new(),
-        };
-        let candidates: Vec<MatchCandidate> = outcome
-            .candidates
-            .iter()
-            .map(|c| candidate(index, c))
-            .collect();
-        let matched = outcome.matched.map(|row| index.row_id(row).to_owned());
+        let scored = score_document(spec, index, &values, scratch);
         tally.processed += 1;
-        if matched.is_some() {
+        if scored.matched.is_some() {
             tally.matched += 1;
         }
-        tally.confidence_sum += outcome.confidence;
+        tally.confidence_sum += scored.confidence;
         results.push(NewMatchResult {
             id: MatchResultId::generate(),
             run_id,
             document_position: document.position,
             document_id: document.document_id,
             document_filename: document.filename,
-            matched_reference_row_id: matched,
-            confidence: outcome.confidence,
-            status: review_status(outcome.decision),
-            ambiguous: outcome.ambiguous,
+            matched_reference_row_id: scored.matched,
+            confidence: scored.confidence,
+            status: review_status(scored.decision),
+            ambiguous: scored.ambiguous,
             resolved_by: ResolvedBy::Rules,
-            evidence,
-            candidates,
-            match_weight: outcome.match_weight,
-            candidates_considered: i32::try_from(outcome.candidates_considered).unwrap_or(i32::MAX),
+            evidence: scored.evidence,
+            candidates: scored.candidates,
+            match_weight: scored.match_weight,
+            candidates_considered: i32::try_from(scored.candidates_considered).unwrap_or(i32::MAX),
         });
     }
     ScoredChunk { results, tally }
+}
+
+/// One document scored: what a result keeps of it (a run's, or a real-time match's).
+pub(crate) struct DocumentScore {
+    pub matched: Option<String>,
+    pub confidence: f64,
+    pub decision: Decision,
+    pub ambiguous: bool,
+    pub match_weight: Option<f64>,
+    pub evidence: Vec<FieldEvidence>,
+    pub candidates: Vec<MatchCandidate>,
+    /// Reference rows compared (at most the index's size).
+    pub candidates_considered: usize,
+}
+
+/// Scores one document's values (aligned with the spec's fields) against the index.
+pub(crate) fn score_document(
+    spec: &MatchSpec,
+    index: &ReferenceIndex,
+    values: &[Option<&str>],
+    scratch: &mut MatchScratch,
+) -> DocumentScore {
+    let outcome = index.match_document(spec, values, scratch);
+    let evidence = match outcome.candidates.first() {
+        Some(best) => field_evidence(spec, index, values, best.row, &outcome.evidence),
+        None => Vec::new(),
+    };
+    DocumentScore {
+        matched: outcome.matched.map(|row| index.row_id(row).to_owned()),
+        confidence: outcome.confidence,
+        decision: outcome.decision,
+        ambiguous: outcome.ambiguous,
+        match_weight: outcome.match_weight,
+        evidence,
+        candidates: outcome
+            .candidates
+            .iter()
+            .map(|c| candidate(index, c))
+            .collect(),
+        candidates_considered: outcome.candidates_considered,
+    }
+}
+
+/// Scores one document on the calling thread's kept scratch.
+pub(crate) fn score_one(
+    spec: &MatchSpec,
+    index: &ReferenceIndex,
+    values: &[Option<&str>],
+) -> DocumentScore {
+    SCRATCH.with_borrow_mut(|scratch| score_document(spec, index, values, scratch))
 }
 
 /// The review status a decision starts with: review-band results need a reviewer.

@@ -4,6 +4,7 @@
 pub mod configs;
 pub mod lifecycle;
 pub mod models;
+pub mod realtime;
 pub mod review;
 pub mod runs;
 pub mod view;
@@ -13,5 +14,6 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     configs::configure(cfg);
     models::configure(cfg);
+    realtime::configure(cfg);
     runs::configure(cfg);
 }

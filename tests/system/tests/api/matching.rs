@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, AppOptions, TestApp};
 
-fn reference_rows() -> Value {
+pub(crate) fn reference_rows() -> Value {
     json!([
         {"ref_id": "R1", "vendor": "Acme GmbH", "invoice": "INV-1001", "date": "2024-03-14", "amount": "1234.50", "currency": "EUR"},
         {"ref_id": "R2", "vendor": "Globex Corporation", "invoice": "INV-2002", "date": "2024-03-15", "amount": "99.00", "currency": "USD"},
@@ -25,7 +25,7 @@ fn reference_rows() -> Value {
     ])
 }
 
-fn documents() -> Value {
+pub(crate) fn documents() -> Value {
     json!([
         {"document_id": "d1", "filename": "d1.pdf", "values": {"vendor_name": "ACME Gmbh", "invoice_number": "INV 1001", "invoice_date": "14.03.2024", "amount": "1.234,50 EUR"}},
         {"document_id": "d2", "filename": "d2.pdf", "values": {"vendor_name": "Globex Corp.", "invoice_number": "#2002", "invoice_date": "03/15/2024", "amount": "$99.00"}},
@@ -35,7 +35,7 @@ fn documents() -> Value {
     ])
 }
 
-fn mappings() -> Value {
+pub(crate) fn mappings() -> Value {
     json!([
         {"source": "vendor_name", "target": "vendor", "strategy": "fuzzy", "params": {"kind": "name"}, "weight": 2},
         {"source": "invoice_number", "target": "invoice", "strategy": "fuzzy", "params": {"kind": "identifier"}, "weight": 3},
@@ -44,7 +44,7 @@ fn mappings() -> Value {
     ])
 }
 
-async fn upload_reference_data(app: &TestApp, key: &str) -> String {
+pub(crate) async fn upload_reference_data(app: &TestApp, key: &str) -> String {
     let reply = app
         .post_json(
             "/v1/reference-data",
@@ -56,7 +56,7 @@ async fn upload_reference_data(app: &TestApp, key: &str) -> String {
     reply.body["id"].as_str().expect("a dataset id").to_owned()
 }
 
-async fn create_config(app: &TestApp, dataset_id: &str) -> String {
+pub(crate) async fn create_config(app: &TestApp, dataset_id: &str) -> String {
     let reply = app
         .post_json(
             "/v1/matching/configs",
@@ -74,7 +74,7 @@ async fn create_config(app: &TestApp, dataset_id: &str) -> String {
     reply.body["id"].as_str().expect("a config id").to_owned()
 }
 
-async fn create_job(app: &TestApp) -> String {
+pub(crate) async fn create_job(app: &TestApp) -> String {
     let reply = app
         .post_json(
             "/v1/jobs",

@@ -1,0 +1,220 @@
+//! `POST /v1/matching/configs/{id}/match`: one document's values matched now, answered with the
+//! decision, confidence, evidence and candidates a run would give it, and no run created. The
+//! gateway holds no index: it asks the matching workers over RabbitMQ (request and reply,
+//! `concord_queue::rpc`), which keep each config's index warm; a worker that has not built the
+//! index yet answers at once that it is building it (503 `index_warming` with `Retry-After`), and
+//! no worker answering in time is a 503 `matching_unavailable` — never a hanging request.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use concord_models::ids::MatchingConfigId;
+use concord_models::match_results::{FieldEvidence, MatchCandidate, ReviewStatus};
+use concord_queue::rpc::{RpcClient, RpcError};
+use concord_runs::realtime::{
+    RealtimeDecision, RealtimeMatch, RealtimeMatchReply, RealtimeMatchRequest, Refusal,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Authorized, Read};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{parse_json, path_id};
+use crate::jobs::domain::{MAX_DOCUMENT_ID_CHARS, MAX_FIELD_NAME_CHARS, MAX_VALUE_BYTES};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/matching/configs/{id}/match",
+        web::post().to(match_document),
+    );
+}
+
+/// The most fields one document may give.
+const MAX_FIELDS: usize = 1_000;
+/// What a caller is told to wait when no worker answered.
+const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
+/// How the gateway reaches the matching workers' real-time server.
+pub struct RealtimeClient {
+    rpc: RpcClient,
+    queue: String,
+    timeout: Duration,
+}
+
+impl RealtimeClient {
+    /// A client of the namespace's request queue; a request unanswered after `timeout` is a 503.
+    pub fn new(amqp_url: &str, namespace: &str, timeout: Duration) -> Self {
+        Self {
+            rpc: RpcClient::new(amqp_url, "gateway-realtime"),
+            queue: concord_runs::realtime::request_queue(namespace),
+            timeout,
+        }
+    }
+
+    async fn ask(&self, request: &RealtimeMatchRequest) -> Result<RealtimeMatchReply, ApiError> {
+        let body = serde_json::to_vec(request).map_err(ApiError::internal)?;
+        let reply = self
+            .rpc
+            .call(&self.queue, &body, self.timeout)
+            .await
+            .map_err(|error| {
+                let message = match &error {
+                    RpcError::Timeout { .. } => {
+                        format!("no matching worker answered within {:?}", self.timeout)
+                    }
+                    RpcError::NoServer(_) => "no matching worker is running".to_owned(),
+                    RpcError::Broker(_) => "the message broker cannot be reached".to_owned(),
+                };
+                tracing::warn!(%error, "a real-time match went unanswered");
+                ApiError::Unavailable {
+                    code: ErrorCode::MatchingUnavailable,
+                    message,
+                    retry_after_secs: UNAVAILABLE_RETRY_SECS,
+                }
+            })?;
+        serde_json::from_slice(&reply).map_err(|error| {
+            ApiError::internal_message(format!("a matching worker's reply cannot be read: {error}"))
+        })
+    }
+}
+
+/// The body: the document's values by field name (null or blank for a value not found), and
+/// optionally its id, echoed back.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchBody {
+    #[serde(default)]
+    document_id: Option<String>,
+    values: BTreeMap<String, Option<String>>,
+}
+
+/// The answer: what a run would store for the document.
+#[derive(Debug, Serialize)]
+pub struct RealtimeMatchView {
+    pub config_id: String,
+    pub config_version: i32,
+    pub document_id: Option<String>,
+    /// `matched`, `review` (a run marks it `needs_review`) or `unmatched`.
+    pub decision: RealtimeDecision,
+    /// The review status a run would give the result.
+    pub status: &'static str,
+    pub matched_reference_row_id: Option<String>,
+    pub confidence: f64,
+    pub ambiguous: bool,
+    pub match_weight: Option<f64>,
+    pub evidence: Vec<FieldEvidence>,
+    pub candidates: Vec<MatchCandidate>,
+    pub candidates_considered: usize,
+}
+
+async fn match_document(
+    auth: Authorized<Read>,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let config_id: MatchingConfigId = path_id(&path)?;
+    let body: MatchBody = parse_json(&body)?;
+    let values = checked_values(body.values)?;
+    if let Some(id) = &body.document_id {
+        if id.chars().count() > MAX_DOCUMENT_ID_CHARS {
+            return Err(ApiError::validation(
+                "document_id",
+                format!("`document_id` must be at most {MAX_DOCUMENT_ID_CHARS} characters"),
+            ));
+        }
+    }
+    let request = RealtimeMatchRequest {
+        organization_id: auth.organization_id,
+        config_id,
+        values,
+    };
+    match state.realtime.ask(&request).await? {
+        RealtimeMatchReply::Scored(scored) => {
+            Ok(HttpResponse::Ok().json(view(config_id, body.document_id, scored)))
+        }
+        RealtimeMatchReply::Warming { retry_after_ms } => Err(ApiError::Unavailable {
+            code: ErrorCode::IndexWarming,
+            message: format!(
+                "the reference index of config `{config_id}` is being built; ask again shortly"
+            ),
+            retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+        }),
+        RealtimeMatchReply::Refused { refusal, message } => Err(match refusal {
+            Refusal::ConfigNotFound => {
+                ApiError::not_found("matching config", config_id.to_string())
+            }
+            Refusal::ModelNotTrained => ApiError::NotYet {
+                code: ErrorCode::ModelNotTrained,
+                message,
+            },
+            Refusal::ReferenceDataDeleted => ApiError::Conflict {
+                code: ErrorCode::ReferenceDataDeleted,
+                message,
+            },
+            Refusal::Unavailable => ApiError::Unavailable {
+                code: ErrorCode::MatchingUnavailable,
+                message,
+                retry_after_secs: UNAVAILABLE_RETRY_SECS,
+            },
+            Refusal::Invalid => ApiError::internal_message(message),
+        }),
+    }
+}
+
+/// The values a document gives (null and blank ones left out), each name and value bounded.
+fn checked_values(
+    values: BTreeMap<String, Option<String>>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    if values.len() > MAX_FIELDS {
+        return Err(ApiError::validation(
+            "values",
+            format!("a document has at most {MAX_FIELDS} fields"),
+        ));
+    }
+    let mut given = BTreeMap::new();
+    for (name, value) in values {
+        let field = format!("values.{name}");
+        if name.trim().is_empty() || name.chars().count() > MAX_FIELD_NAME_CHARS {
+            return Err(ApiError::validation(
+                field,
+                format!("field names must be 1 to {MAX_FIELD_NAME_CHARS} characters"),
+            ));
+        }
+        let Some(value) = value else { continue };
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(ApiError::validation(
+                &field,
+                format!("`{field}` must be at most {MAX_VALUE_BYTES} bytes"),
+            ));
+        }
+        given.insert(name, value);
+    }
+    Ok(given)
+}
+
+fn view(
+    config_id: MatchingConfigId,
+    document_id: Option<String>,
+    scored: RealtimeMatch,
+) -> RealtimeMatchView {
+    RealtimeMatchView {
+        config_id: config_id.to_string(),
+        config_version: scored.config_version,
+        document_id,
+        decision: scored.decision,
+        status: match scored.decision {
+            RealtimeDecision::Review => ReviewStatus::NeedsReview,
+            RealtimeDecision::Matched | RealtimeDecision::Unmatched => ReviewStatus::Unreviewed,
+        }
+        .as_str(),
+        matched_reference_row_id: scored.matched_reference_row_id,
+        confidence: scored.confidence,
+        ambiguous: scored.ambiguous,
+        match_weight: scored.match_weight,
+        evidence: scored.evidence,
+        candidates: scored.candidates,
+        candidates_considered: scored.candidates_considered,
+    }
+}
