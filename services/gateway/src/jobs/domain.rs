@@ -56,30 +56,45 @@ impl ValidDocument {
                 format!("`{field}` must be at most {MAX_FILENAME_CHARS} characters"),
             ));
         }
-        let mut values = BTreeMap::new();
-        for (name, value) in raw.values {
-            let field = at(&format!("values.{name}"));
-            if name.trim().is_empty() || name.chars().count() > MAX_FIELD_NAME_CHARS {
-                return Err(ApiError::validation(
-                    &field,
-                    format!("field names must be 1 to {MAX_FIELD_NAME_CHARS} characters"),
-                ));
-            }
-            let Some(value) = value else { continue };
-            if value.len() > MAX_VALUE_BYTES {
-                return Err(ApiError::validation(
-                    &field,
-                    format!("`{field}` must be at most {MAX_VALUE_BYTES} bytes"),
-                ));
-            }
-            values.insert(name, value);
-        }
+        let values = valid_values(path, raw.values)?;
         Ok(ValidDocument {
             document_id,
             filename,
             values,
         })
     }
+}
+
+/// A document's values (`path` names the document, as in [`ValidDocument::parse`]): names of 1 to
+/// [`MAX_FIELD_NAME_CHARS`] characters, values of at most [`MAX_VALUE_BYTES`] bytes, null values
+/// dropped as "not found".
+pub fn valid_values(
+    path: &str,
+    raw: impl IntoIterator<Item = (String, Option<String>)>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut values = BTreeMap::new();
+    for (name, value) in raw {
+        let field = if path.is_empty() {
+            format!("values.{name}")
+        } else {
+            format!("{path}.values.{name}")
+        };
+        if name.trim().is_empty() || name.chars().count() > MAX_FIELD_NAME_CHARS {
+            return Err(ApiError::validation(
+                &field,
+                format!("field names must be 1 to {MAX_FIELD_NAME_CHARS} characters"),
+            ));
+        }
+        let Some(value) = value else { continue };
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(ApiError::validation(
+                &field,
+                format!("`{field}` must be at most {MAX_VALUE_BYTES} bytes"),
+            ));
+        }
+        values.insert(name, value);
+    }
+    Ok(values)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use concord_models::ids::MatchingConfigId;
-use concord_models::match_results::{FieldEvidence, MatchCandidate, ReviewStatus};
+use concord_models::match_results::ReviewStatus;
 use concord_queue::rpc::{RpcClient, RpcError};
 use concord_runs::realtime::{
     RealtimeDecision, RealtimeMatch, RealtimeMatchReply, RealtimeMatchRequest, Refusal,
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Authorized, Read};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{parse_json, path_id};
-use crate::jobs::domain::{MAX_DOCUMENT_ID_CHARS, MAX_FIELD_NAME_CHARS, MAX_VALUE_BYTES};
+use crate::jobs::domain::{valid_values, MAX_DOCUMENT_ID_CHARS};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -30,8 +30,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The most fields one document may give.
-const MAX_FIELDS: usize = 1_000;
 /// What a caller is told to wait when no worker answered.
 const UNAVAILABLE_RETRY_SECS: u64 = 2;
 
@@ -93,19 +91,11 @@ struct MatchBody {
 #[derive(Debug, Serialize)]
 pub struct RealtimeMatchView {
     pub config_id: String,
-    pub config_version: i32,
     pub document_id: Option<String>,
-    /// `matched`, `review` (a run marks it `needs_review`) or `unmatched`.
-    pub decision: RealtimeDecision,
-    /// The review status a run would give the result.
+    /// The review status a run would give the result (`needs_review` for `decision: review`).
     pub status: &'static str,
-    pub matched_reference_row_id: Option<String>,
-    pub confidence: f64,
-    pub ambiguous: bool,
-    pub match_weight: Option<f64>,
-    pub evidence: Vec<FieldEvidence>,
-    pub candidates: Vec<MatchCandidate>,
-    pub candidates_considered: usize,
+    #[serde(flatten)]
+    pub scored: RealtimeMatch,
 }
 
 async fn match_document(
@@ -116,7 +106,7 @@ async fn match_document(
 ) -> Result<HttpResponse, ApiError> {
     let config_id: MatchingConfigId = path_id(&path)?;
     let body: MatchBody = parse_json(&body)?;
-    let values = checked_values(body.values)?;
+    let values = valid_values("", body.values)?;
     if let Some(id) = &body.document_id {
         if id.chars().count() > MAX_DOCUMENT_ID_CHARS {
             return Err(ApiError::validation(
@@ -163,58 +153,19 @@ async fn match_document(
     }
 }
 
-/// The values a document gives (null and blank ones left out), each name and value bounded.
-fn checked_values(
-    values: BTreeMap<String, Option<String>>,
-) -> Result<BTreeMap<String, String>, ApiError> {
-    if values.len() > MAX_FIELDS {
-        return Err(ApiError::validation(
-            "values",
-            format!("a document has at most {MAX_FIELDS} fields"),
-        ));
-    }
-    let mut given = BTreeMap::new();
-    for (name, value) in values {
-        let field = format!("values.{name}");
-        if name.trim().is_empty() || name.chars().count() > MAX_FIELD_NAME_CHARS {
-            return Err(ApiError::validation(
-                field,
-                format!("field names must be 1 to {MAX_FIELD_NAME_CHARS} characters"),
-            ));
-        }
-        let Some(value) = value else { continue };
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(ApiError::validation(
-                &field,
-                format!("`{field}` must be at most {MAX_VALUE_BYTES} bytes"),
-            ));
-        }
-        given.insert(name, value);
-    }
-    Ok(given)
-}
-
 fn view(
     config_id: MatchingConfigId,
     document_id: Option<String>,
     scored: RealtimeMatch,
 ) -> RealtimeMatchView {
+    let status = match scored.decision {
+        RealtimeDecision::Review => ReviewStatus::NeedsReview,
+        RealtimeDecision::Matched | RealtimeDecision::Unmatched => ReviewStatus::Unreviewed,
+    };
     RealtimeMatchView {
         config_id: config_id.to_string(),
-        config_version: scored.config_version,
         document_id,
-        decision: scored.decision,
-        status: match scored.decision {
-            RealtimeDecision::Review => ReviewStatus::NeedsReview,
-            RealtimeDecision::Matched | RealtimeDecision::Unmatched => ReviewStatus::Unreviewed,
-        }
-        .as_str(),
-        matched_reference_row_id: scored.matched_reference_row_id,
-        confidence: scored.confidence,
-        ambiguous: scored.ambiguous,
-        match_weight: scored.match_weight,
-        evidence: scored.evidence,
-        candidates: scored.candidates,
-        candidates_considered: scored.candidates_considered,
+        status: status.as_str(),
+        scored,
     }
 }
