@@ -8,7 +8,7 @@ export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
 export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup deps toolchain build up down status demo test lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution
+.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ status: ## Show which services run and whether they are ready
 demo: up llm-up ## The whole stack and the local LLM: sample jobs submitted, matched (manual and smart), resolved, shown back
 	@bash deploy/demo.sh
 
-test: toolchain deps ## Every test, against the real PostgreSQL and RabbitMQ
+test: toolchain deps test-tools ## Every test, against the real PostgreSQL and RabbitMQ
 	@bash deploy/clean-test.sh
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --profile ci; \
@@ -48,6 +48,9 @@ test: toolchain deps ## Every test, against the real PostgreSQL and RabbitMQ
 		echo "cargo-nextest not found; running cargo test"; \
 		cargo test --workspace; \
 	fi
+
+test-tools: ## The test virtualenv outside the repository (schemathesis, openapi-spec-validator), pinned
+	@bash deploy/test-tools.sh
 
 bench-setup: ## The bench virtualenv (pandas, Splink) outside the repository
 	@bash deploy/bench.sh setup

@@ -63,6 +63,37 @@ text_enum_schemas! {
     ResolutionStatusSchema => ResolutionStatus, "A resolved value's status.";
 }
 
+/// A string schema of fixed values.
+macro_rules! string_enum_schemas {
+    ($($schema:ident => [$($value:literal),+], $doc:literal;)*) => {
+        $(
+            #[doc = $doc]
+            pub struct $schema;
+
+            impl utoipa::PartialSchema for $schema {
+                fn schema() -> RefOr<Schema> {
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .description(Some($doc))
+                        .enum_values(Some([$($value),+]))
+                        .into()
+                }
+            }
+
+            impl ToSchema for $schema {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($schema))
+                }
+            }
+        )*
+    };
+}
+
+string_enum_schemas! {
+    StrategySchema => ["exact", "fuzzy", "date_range", "numeric_range"], "How a field is compared (README, \"Matching: strategies and decisions\").";
+    EncodingSchema => ["utf-8", "utf-8-bom", "iso-8859-1", "windows-1252"], "The export's text encoding.";
+}
+
 /// One field mapping of a matching config (`concord_scoring::matcher::FieldMapping`).
 #[allow(dead_code)] // a schema: never built, only described
 #[derive(ToSchema)]
@@ -73,6 +104,7 @@ pub struct FieldMappingSchema {
     /// The reference dataset column name.
     pub target: String,
     /// `exact`, `fuzzy`, `date_range` or `numeric_range`.
+    #[schema(value_type = StrategySchema)]
     pub strategy: String,
     /// The strategy's parameters (README, "Matching: strategies and decisions").
     #[schema(required = false)]
@@ -229,9 +261,11 @@ pub struct BooleanFormatSchema {
 #[derive(ToSchema)]
 #[schema(as = JobSubmission, example = json!({"name": "March invoices", "documents": [{"document_id": "inv-001", "filename": "inv-001.pdf", "values": {"vendor_name": "Acme GmbH", "total": "1.234,50 EUR", "po_number": null}}]}))]
 pub struct JobSubmissionSchema {
-    /// 1 to 200 characters.
+    /// 1 to 200 characters, not only blanks.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Up to 10,000 documents (larger batches stream as NDJSON).
+    #[schema(max_items = 10000)]
     pub documents: Vec<SubmittedDocumentSchema>,
 }
 
@@ -241,7 +275,8 @@ pub struct JobSubmissionSchema {
 #[derive(ToSchema)]
 #[schema(as = SubmittedDocument)]
 pub struct SubmittedDocumentSchema {
-    /// 1 to 256 characters, unique in the batch.
+    /// 1 to 256 characters, not only blanks.
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub document_id: String,
     #[schema(required = false)]
     pub filename: Option<String>,
@@ -262,10 +297,12 @@ pub struct DialectRequestSchema {
     /// The number locale, e.g. `de-DE` (default `en-US`).
     pub number_locale: Option<String>,
     /// One character (default `,`).
+    #[schema(min_length = 1, max_length = 1)]
     pub delimiter: Option<String>,
     /// Default empty.
     pub null_representation: Option<String>,
     /// `utf-8` (default), `utf-8-bom`, `iso-8859-1` or `windows-1252`.
+    #[schema(value_type = Option<EncodingSchema>)]
     pub encoding: Option<String>,
     pub boolean_format: Option<BooleanFormatSchema>,
 }

@@ -19,6 +19,7 @@ mod lookup_tables;
 mod matching;
 mod matching_models;
 mod openapi;
+mod openapi;
 mod ops;
 mod outbox;
 mod rate_limit;
