@@ -19,7 +19,6 @@ mod lookup_tables;
 mod matching;
 mod matching_models;
 mod openapi;
-mod openapi;
 mod ops;
 mod outbox;
 mod rate_limit;
