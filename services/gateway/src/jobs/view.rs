@@ -7,6 +7,7 @@ use serde::Serialize;
 
 /// A job run: a batch of documents.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938f5e-8f7a-7c3e-9a55-2b1f0c3d4e5f", "name": "March invoices", "status": "completed", "source": "rest", "document_count": 2, "intake_message_id": null, "error": null, "created_at": "2026-03-31T09:12:01Z", "updated_at": "2026-03-31T09:12:01Z", "completed_at": "2026-03-31T09:12:01Z", "links": {"self": "/v1/jobs/01938f5e-8f7a-7c3e-9a55-2b1f0c3d4e5f", "documents": "/v1/jobs/01938f5e-8f7a-7c3e-9a55-2b1f0c3d4e5f/documents"}}))]
 pub struct JobRunView {
     pub id: String,
     pub name: String,

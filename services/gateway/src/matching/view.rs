@@ -238,6 +238,7 @@ impl RunProgressView {
 
 /// One document's result.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938f62-0000-7000-8000-000000000001", "run_id": "01938f61-aaaa-7bbb-8ccc-0123456789ab", "document_id": "inv-001", "document_filename": "inv-001.pdf", "matched_reference_row_id": "L-1", "confidence": 0.993, "status": "unreviewed", "ambiguous": false, "resolved_by": "rules", "match_weight": 14.2, "evidence": [{"source": "invoice_number", "target": "invoice_id", "strategy": "fuzzy", "score": 1.0, "level": "exact", "match_weight": 9.1, "document_value": "INV 1001", "reference_value": "INV-1001"}], "candidates": [{"reference_row_id": "L-1", "confidence": 0.993, "match_weight": 14.2, "candidate_weight": 14.2}], "review": null, "ai": null}))]
 pub struct MatchResultView {
     pub id: String,
     pub run_id: String,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 /// A reference dataset.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938f60-1b2c-7d4e-8f90-a1b2c3d4e5f6", "name": "Ledger 2024", "id_column": "invoice_id", "columns": [{"name": "invoice_id", "type": "string", "non_empty": 2}, {"name": "amount", "type": "number", "non_empty": 2}], "row_count": 2, "created_at": "2026-03-31T09:10:00Z", "links": {"self": "/v1/reference-data/01938f60-1b2c-7d4e-8f90-a1b2c3d4e5f6", "rows": "/v1/reference-data/01938f60-1b2c-7d4e-8f90-a1b2c3d4e5f6/rows", "export": "/v1/reference-data/01938f60-1b2c-7d4e-8f90-a1b2c3d4e5f6/export"}}))]
 pub struct DatasetView {
     pub id: String,
     pub name: String,

@@ -283,7 +283,7 @@ fn test_tool(name: &str) -> PathBuf {
 }
 
 #[actix_web::test]
-async fn the_served_document_validates_as_openapi_3_1() {
+async fn the_served_document_validates_as_openapi_3_1_and_its_examples_as_their_schemas() {
     let validator = test_tool("openapi-spec-validator");
     let app = spawn_app_with(AppOptions::default()).await;
     let reply = app
@@ -292,6 +292,7 @@ async fn the_served_document_validates_as_openapi_3_1() {
     assert_eq!(reply.status, 200);
     let path = std::env::temp_dir().join(format!("concord-openapi-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, reply.body.to_string()).expect("written");
+    let document = path.clone();
     let output = actix_web::rt::task::spawn_blocking(move || {
         Command::new(validator)
             .args(["--schema", "3.1", "--validation-errors", "all"])
@@ -309,6 +310,23 @@ async fn the_served_document_validates_as_openapi_3_1() {
     );
     assert!(output.status.success(), "{text}");
     assert!(text.contains("OK"), "{text}");
+
+    // And every example in it is valid against its schema.
+    let python = test_tool("python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis/examples.py");
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(&document)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the example check runs")
+    })
+    .await
+    .expect("the example check ends");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains(", 0 invalid"), "{text}");
 }
 
 /// What the run works on: a completed matching run with its results, a completed resolution
