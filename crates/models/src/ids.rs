@@ -83,6 +83,14 @@ typed_id!(ResolutionRunId);
 typed_id!(LookupTableId);
 typed_id!(DataPolicyId);
 typed_id!(DialectId);
+typed_id!(
+    /// A webhook endpoint: a URL an organisation's events are delivered to.
+    WebhookEndpointId
+);
+typed_id!(
+    /// One event's delivery to one endpoint; also the `webhook-id` every attempt carries.
+    WebhookDeliveryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,8 @@ pub mod resolution_results;
 pub mod resolution_runs;
 pub mod schema;
 mod text_enum;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 pub use database::{migrate, DbConnection, DbPool};
 pub use error::StoreError;

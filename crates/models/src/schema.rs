@@ -347,6 +347,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        url -> Text,
+        event_types -> Nullable<Array<Text>>,
+        secret -> Text,
+        enabled -> Bool,
+        consecutive_failures -> Int4,
+        disabled_reason -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        endpoint_id -> Uuid,
+        organization_id -> Uuid,
+        event_id -> Uuid,
+        event_type -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Nullable<Timestamptz>,
+        first_attempt_at -> Nullable<Timestamptz>,
+        last_attempt_at -> Nullable<Timestamptz>,
+        last_status_code -> Nullable<Int4>,
+        last_latency_ms -> Nullable<Int4>,
+        last_response_excerpt -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(job_runs -> organizations (organization_id));
 diesel::joinable!(documents -> job_runs (job_run_id));
@@ -360,6 +399,7 @@ diesel::joinable!(data_policy_versions -> data_policies (policy_id));
 diesel::joinable!(dialect_versions -> dialects (dialect_id));
 diesel::joinable!(resolution_run_chunks -> resolution_runs (run_id));
 diesel::joinable!(resolution_results -> resolution_runs (run_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -386,4 +426,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox_messages,
     idempotency_keys,
     processed_messages,
+    webhook_endpoints,
+    webhook_deliveries,
 );
