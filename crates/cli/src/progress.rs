@@ -21,7 +21,7 @@ const TRANSFER_TEMPLATE: &str =
     "{spinner} {prefix} [{bar:24}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}";
 /// A run's bar: documents processed against the total; the message carries the phase, rate and
 /// ETA as the server computes them.
-const RUN_TEMPLATE: &str = "{spinner} {prefix} [{bar:24}] {pos}/{len} {msg}";
+const RUN_TEMPLATE: &str = "{spinner} {prefix} [{bar:24}] {human_pos}/{human_len} {msg}";
 /// How often a line is written in [`Mode::Lines`] while nothing but the counts change.
 const LINE_EVERY: Duration = Duration::from_secs(2);
 
@@ -42,7 +42,8 @@ impl<'a> Reporter<'a> {
 
     /// A bar following a run.
     pub fn run(&mut self, label: &str) -> Bar<'_, 'a> {
-        self.bar(label, Some(0), RUN_TEMPLATE)
+        // No length until the first answer says it (a zero length would draw a full bar).
+        self.bar(label, None, RUN_TEMPLATE)
     }
 
     fn bar(&mut self, label: &str, total: Option<u64>, template: &str) -> Bar<'_, 'a> {
