@@ -17,10 +17,19 @@ pub enum Role {
     Ai,
     /// The gateway's consumer of upstream job submissions.
     Intake,
+    /// The webhook sender's copy of every event (bound to the events exchange with `#`), so
+    /// that events published while the sender is down wait for it.
+    Webhooks,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Matching, Role::Resolution, Role::Ai, Role::Intake];
+    pub const ALL: [Role; 5] = [
+        Role::Matching,
+        Role::Resolution,
+        Role::Ai,
+        Role::Intake,
+        Role::Webhooks,
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -28,6 +37,7 @@ impl Role {
             Role::Resolution => "resolution",
             Role::Ai => "ai",
             Role::Intake => "intake",
+            Role::Webhooks => "webhooks",
         }
     }
 }
@@ -144,6 +154,10 @@ impl Topology {
                         "job.submit.v1",
                     )
                     .await?
+                }
+                Role::Webhooks => {
+                    self.bind(channel, &self.queue(role), &self.events_exchange(), "#")
+                        .await?
                 }
                 _ => {
                     self.bind(
