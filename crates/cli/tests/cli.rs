@@ -566,7 +566,12 @@ async fn a_cancelled_run_exits_4() {
         ])
         .await;
     let dataset_id = upload.json()["id"].as_str().expect("an id").to_owned();
-    let documents = app.file("march.csv", DOCUMENTS);
+    // A JSON job file (a bare array of documents), named by `--name`.
+    let documents = app.file(
+        "march.json",
+        r#"[{"document_id": "d1", "filename": "d1.pdf", "values": {"vendor_name": "Acme GmbH", "invoice_number": "INV-1001"}},
+            {"document_id": "d2", "values": {"vendor_name": "Globex", "amount": null}}]"#,
+    );
     let job = app
         .concord(&[
             "--output",
@@ -578,6 +583,9 @@ async fn a_cancelled_run_exits_4() {
             "m",
         ])
         .await;
+    assert_eq!(job.code, 0, "{job:?}");
+    assert_eq!(job.json()["name"], "m");
+    assert_eq!(job.json()["document_count"], 2);
     let job_id = job.json()["id"].as_str().expect("a job id").to_owned();
     let config = app.file("config.json", CONFIG);
     let created = app
