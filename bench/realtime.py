@@ -175,17 +175,22 @@ def main() -> None:
             raise SystemExit(f"match: {status} {body[:500]!r}")
         time.sleep(float(headers.get("Retry-After", headers.get("retry-after", "1"))))
 
-    agree = 0
+    agree = exact = 0
+    worst = 0.0
     checked = docs[: args.agreement]
     for d, body in zip(checked, bodies):
         status, _, answer = api.request("POST", path, body)
         answer = json.loads(answer)
         stored = results[d["document_id"]]
         if status == 200 and answer["matched_reference_row_id"] == stored["matched_reference_row_id"] \
-                and answer["confidence"] == stored["confidence"] and answer["status"] == stored["status"]:
+                and answer["status"] == stored["status"] \
+                and [c["reference_row_id"] for c in answer["candidates"]] == \
+                [c["reference_row_id"] for c in stored["candidates"]]:
             agree += 1
-    print(f"[realtime] agreement with the run: {agree}/{len(checked)} documents (row, confidence, status)",
-          flush=True)
+            worst = max(worst, abs(answer["confidence"] - stored["confidence"]))
+            exact += answer["confidence"] == stored["confidence"]
+    print(f"[realtime] agreement with the run: {agree}/{len(checked)} documents with the same row, status and "
+          f"candidates; confidence bit-identical in {exact}, largest difference {worst:.1e}", flush=True)
 
     sequential = []
     for i in range(args.sequential):
