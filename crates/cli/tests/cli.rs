@@ -77,6 +77,13 @@ async fn spawn_app() -> TestApp {
     }
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The test's files; the database goes with `TestDatabase`.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl TestApp {
     fn file(&self, name: &str, content: &str) -> PathBuf {
         let path = self.dir.join(name);
