@@ -1,0 +1,10 @@
+use concord_webhook_sender::{Application, SenderSettings, NAME};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    concord_telemetry::logging::init(NAME);
+    let settings = SenderSettings::from_env()?;
+    let app = Application::build(settings).await?;
+    concord_service::shutdown::cancel_on_signal(app.shutdown_token());
+    app.run_until_stopped().await
+}
