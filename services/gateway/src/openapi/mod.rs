@@ -11,6 +11,7 @@
 //! 409s. CODE_STYLE.md, "A new endpoint", says how one is documented.
 
 pub mod errors;
+pub mod links;
 pub mod schemas;
 
 use actix_web::http::header::{self, CacheDirective};
@@ -142,9 +143,16 @@ pub struct CsvFormatQuery {
 )]
 pub struct ApiDoc;
 
-/// The document as served.
+/// The document as utoipa builds it.
 pub fn document() -> Document {
     ApiDoc::openapi()
+}
+
+/// The document as served: utoipa's, with the links between operations ([`links`]).
+pub fn document_json() -> Result<serde_json::Value, serde_json::Error> {
+    let mut json = serde_json::to_value(document())?;
+    links::add(&mut json);
+    Ok(json)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -162,13 +170,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses((status = 200, description = "The OpenAPI 3.1 document (this one).", content_type = "application/json", body = Object)),
 )]
 async fn openapi_json() -> Result<HttpResponse, crate::error::ApiError> {
-    let json = document()
-        .to_json()
-        .map_err(crate::error::ApiError::internal)?;
+    let json = document_json().map_err(crate::error::ApiError::internal)?;
     Ok(HttpResponse::Ok()
-        .content_type("application/json")
         .insert_header(header::CacheControl(vec![CacheDirective::NoCache]))
-        .body(json))
+        .json(json))
 }
 
 const DOCS_HTML: &str = include_str!("docs/index.html");
@@ -439,7 +444,7 @@ mod tests {
     use super::*;
 
     fn json() -> serde_json::Value {
-        serde_json::to_value(document()).expect("the document serialises")
+        document_json().expect("the document serialises")
     }
 
     #[test]

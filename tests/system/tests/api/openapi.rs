@@ -459,8 +459,9 @@ async fn fixtures(app: &TestApp, revocable_key: String) -> Fixtures {
 /// The schemathesis configuration: the key, and for each operation on a resource the id of a
 /// real one (the rest of each request is generated).
 fn config(key: &str, fixtures: &Fixtures) -> String {
-    let mut toml =
-        format!("headers = {{ Authorization = \"Bearer {key}\" }}\nrequest-timeout = 30\n");
+    let mut toml = format!(
+        "headers = {{ Authorization = \"Bearer {key}\" }}\nrequest-timeout = 30\n\n[phases.stateful]\ngeneration.max-examples = {STATEFUL_SCENARIOS}\n"
+    );
     for (operation, parameters) in &fixtures.values {
         let values: Vec<String> = parameters
             .iter()
@@ -477,6 +478,8 @@ fn config(key: &str, fixtures: &Fixtures) -> String {
 /// Examples per operation and phase: with the coverage phase's own cases, about 2,800 requests in
 /// about 25 s here. `CONCORD_SCHEMATHESIS_EXAMPLES` asks for more (a deeper run by hand).
 const MAX_EXAMPLES: &str = "10";
+/// Sequences of linked calls (create, then read, change, delete what was created).
+const STATEFUL_SCENARIOS: u32 = 60;
 /// The run's bound: it takes well under a minute here; a hang fails the test instead of CI.
 const TIME_LIMIT: Duration = Duration::from_secs(300);
 
@@ -516,7 +519,7 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
             "--checks",
             "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
             "--phases",
-            "examples,coverage,fuzzing",
+            "examples,coverage,fuzzing,stateful",
             "--max-examples",
             &std::env::var("CONCORD_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.to_owned()),
             "--seed",
