@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use concord_models::ids::MatchingConfigId;
-use concord_models::match_results::ReviewStatus;
+use concord_models::match_results::{FieldEvidence, MatchCandidate, ReviewStatus};
 use concord_queue::rpc::{RpcClient, RpcError};
 use concord_runs::realtime::{
     RealtimeDecision, RealtimeMatch, RealtimeMatchReply, RealtimeMatchRequest, Refusal,
@@ -79,26 +79,66 @@ impl RealtimeClient {
 
 /// The body: the document's values by field name (null or blank for a value not found), and
 /// optionally its id, echoed back.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MatchBody {
+pub struct MatchBody {
+    /// Echoed back.
     #[serde(default)]
     document_id: Option<String>,
+    /// The document's values by field name (the config's mappings' `source`s).
+    #[schema(example = json!({"vendor_name": "ACME Gmbh", "invoice_number": "INV 1001", "invoice_date": "14.03.2024", "amount": "1.234,50 EUR"}))]
     values: BTreeMap<String, Option<String>>,
 }
 
 /// The answer: what a run would store for the document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"config_id": "01938f60-0000-7000-8000-000000000001", "config_version": 1, "document_id": "inv-001", "decision": "matched", "status": "unreviewed", "matched_reference_row_id": "L-1", "confidence": 0.993, "ambiguous": false, "match_weight": 14.2, "evidence": [{"source": "invoice_number", "target": "invoice_id", "strategy": "fuzzy", "score": 1.0, "level": "exact", "match_weight": 9.1, "document_value": "INV 1001", "reference_value": "INV-1001"}], "candidates": [{"reference_row_id": "L-1", "confidence": 0.993, "match_weight": 14.2, "candidate_weight": 14.2}], "candidates_considered": 12}))]
 pub struct RealtimeMatchView {
     pub config_id: String,
+    /// The config version it was matched with.
+    pub config_version: i32,
+    /// The body's `document_id`, echoed.
     pub document_id: Option<String>,
+    /// `matched` (above the threshold and clear of the runner-up), `review` (in the review band,
+    /// or ambiguous) or `unmatched`.
+    #[schema(value_type = String, example = "matched")]
+    pub decision: RealtimeDecision,
     /// The review status a run would give the result (`needs_review` for `decision: review`).
+    #[schema(value_type = crate::openapi::schemas::ReviewStatusSchema)]
     pub status: &'static str,
-    #[serde(flatten)]
-    pub scored: RealtimeMatch,
+    pub matched_reference_row_id: Option<String>,
+    pub confidence: f64,
+    pub ambiguous: bool,
+    /// The best candidate's match weight in bits (probabilistic configs).
+    pub match_weight: Option<f64>,
+    /// Field by field, against the best candidate.
+    #[schema(value_type = Vec<crate::openapi::schemas::FieldEvidenceSchema>)]
+    pub evidence: Vec<FieldEvidence>,
+    /// The best candidates, best first.
+    #[schema(value_type = Vec<crate::openapi::schemas::MatchCandidateSchema>)]
+    pub candidates: Vec<MatchCandidate>,
+    /// How many reference rows were compared.
+    pub candidates_considered: usize,
 }
 
-async fn match_document(
+#[utoipa::path(
+    post,
+    path = "/v1/matching/configs/{id}/match",
+    tag = "matching",
+    operation_id = "match_document",
+    summary = "Match one document now (no run)",
+    description = "The decision, confidence, evidence and candidates a run would give the document, answered by a matching worker from the index it keeps warm. While a worker builds the config's index the answer is 503 `index_warming` with `Retry-After`; with no worker answering in time, 503 `matching_unavailable`.",
+    security(("api_key" = ["read"])),
+    params(("id" = uuid::Uuid, Path, description = "The config's id.")),
+    request_body(content = MatchBody),
+    responses(
+        (status = 200, description = "The document's match.", body = RealtimeMatchView),
+        (status = 404, description = "`model_not_trained`: the config scores probabilistically and its version has no model yet.", body = crate::openapi::errors::ErrorEnvelope),
+        (status = 409, description = "`reference_data_deleted`: the config's dataset was deleted.", body = crate::openapi::errors::ErrorEnvelope),
+        (status = 503, description = "`index_warming` (the index is being built) or `matching_unavailable` (no worker answered); ask again after `Retry-After`.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
+    ),
+)]
+pub async fn match_document(
     auth: Authorized<Read>,
     path: web::Path<String>,
     body: web::Bytes,
@@ -164,8 +204,16 @@ fn view(
     };
     RealtimeMatchView {
         config_id: config_id.to_string(),
+        config_version: scored.config_version,
         document_id,
+        decision: scored.decision,
         status: status.as_str(),
-        scored,
+        matched_reference_row_id: scored.matched_reference_row_id,
+        confidence: scored.confidence,
+        ambiguous: scored.ambiguous,
+        match_weight: scored.match_weight,
+        evidence: scored.evidence,
+        candidates: scored.candidates,
+        candidates_considered: scored.candidates_considered,
     }
 }

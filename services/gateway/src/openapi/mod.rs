@@ -87,6 +87,7 @@ pub struct CsvFormatQuery {
         crate::matching::models::get_model,
         crate::matching::models::train,
         crate::matching::runs::start_run,
+        crate::matching::realtime::match_document,
         crate::matching::runs::start_smart_run,
         crate::matching::runs::list_runs,
         crate::matching::runs::get_run,
