@@ -24,6 +24,7 @@ pub mod resolutions;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod webhooks;
 
 pub use settings::GatewaySettings;
 pub use startup::Application;

@@ -49,6 +49,9 @@ impl GatewaySettings {
                     "CONCORD_REALTIME_TIMEOUT_MS",
                     3_000u64,
                 )?),
+                webhook_targets: concord_webhooks::target::TargetPolicy {
+                    allow_private: env_or("CONCORD_WEBHOOKS_ALLOW_PRIVATE_TARGETS", false)?,
+                },
             },
         })
     }

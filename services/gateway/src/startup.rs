@@ -24,7 +24,7 @@ use crate::settings::GatewaySettings;
 use crate::state::AppState;
 use crate::{
     auth, dialects, idempotency, jobs, keys, lookup_tables, matching, policies, rate_limit,
-    reference_data, resolutions,
+    reference_data, resolutions, webhooks,
 };
 
 pub struct Application {
@@ -104,7 +104,8 @@ impl Application {
                         .configure(reference_data::configure)
                         .configure(dialects::configure)
                         .configure(policies::configure)
-                        .configure(resolutions::configure),
+                        .configure(resolutions::configure)
+                        .configure(webhooks::configure),
                 )
                 .default_service(web::to(request_context::no_route))
         })

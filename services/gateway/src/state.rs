@@ -30,6 +30,8 @@ pub struct Limits {
     pub resolution_chunk_size: u32,
     /// How long a real-time match waits for a matching worker's answer before a 503.
     pub realtime_timeout: std::time::Duration,
+    /// Which webhook URLs may be registered (private addresses only when the operator allows).
+    pub webhook_targets: concord_webhooks::target::TargetPolicy,
 }
 
 impl Default for Limits {
@@ -40,6 +42,7 @@ impl Default for Limits {
             matching_chunk_size: 5_000,
             resolution_chunk_size: 5_000,
             realtime_timeout: std::time::Duration::from_secs(3),
+            webhook_targets: concord_webhooks::target::TargetPolicy::default(),
         }
     }
 }
