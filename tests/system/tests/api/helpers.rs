@@ -29,6 +29,8 @@ pub struct AppOptions {
     pub amqp_url: String,
     pub matching_chunk_size: u32,
     pub resolution_chunk_size: u32,
+    /// Webhook URLs on private addresses (the tests' receivers are on loopback).
+    pub allow_private_webhook_targets: bool,
 }
 
 impl Default for AppOptions {
@@ -38,6 +40,7 @@ impl Default for AppOptions {
             amqp_url: amqp_url(),
             matching_chunk_size: Limits::default().matching_chunk_size,
             resolution_chunk_size: Limits::default().resolution_chunk_size,
+            allow_private_webhook_targets: true,
         }
     }
 }
@@ -65,6 +68,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         limits: Limits {
             matching_chunk_size: options.matching_chunk_size,
             resolution_chunk_size: options.resolution_chunk_size,
+            webhook_targets: concord_webhooks::target::TargetPolicy {
+                allow_private: options.allow_private_webhook_targets,
+            },
             ..Limits::default()
         },
     };

@@ -25,3 +25,4 @@ mod rate_limit;
 mod realtime;
 mod reference_data;
 mod resolutions;
+mod webhooks;
