@@ -25,10 +25,10 @@ setup: toolchain deps ## Everything the stack needs: dependencies, database, mig
 	@cargo build --bins
 	@$(BIN_DIR)/gateway migrate
 
-build: toolchain ## Build the four service binaries and the `concord` command line
+build: toolchain ## Build the five service binaries and the `concord` command line
 	@cargo build --bins
 
-up: setup ## Start the gateway and the three workers in the background (logs in .run/)
+up: setup ## Start the gateway, the three workers and the webhook sender in the background (logs in .run/)
 	@bash deploy/services.sh up
 
 down: ## Stop the services started by `make up`

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start, stop and inspect the four services as background processes (`make up`, `make down`,
+# Start, stop and inspect the five services as background processes (`make up`, `make down`,
 # `make status`). Logs and pid files go to $CONCORD_RUN_DIR (default <repo>/.run).
 set -euo pipefail
 
@@ -8,8 +8,8 @@ run_dir="${CONCORD_RUN_DIR:-$repo/.run}"
 # CONCORD_PROFILE=release runs the optimised binaries (the benchmarks do).
 bin_dir="${CARGO_TARGET_DIR:-$HOME/.cache/concord-target}/${CONCORD_PROFILE:-debug}"
 http_addr="${CONCORD_HTTP_ADDR:-127.0.0.1:8080}"
-services=(gateway matching-worker resolution-worker ai-resolver)
-declare -A ops=([gateway]="$http_addr" [matching-worker]=127.0.0.1:9101 [resolution-worker]=127.0.0.1:9102 [ai-resolver]=127.0.0.1:9103)
+services=(gateway matching-worker resolution-worker ai-resolver webhook-sender)
+declare -A ops=([gateway]="$http_addr" [matching-worker]=127.0.0.1:9101 [resolution-worker]=127.0.0.1:9102 [ai-resolver]=127.0.0.1:9103 [webhook-sender]=127.0.0.1:9104)
 
 log() { echo "[services] $*"; }
 
