@@ -115,6 +115,7 @@ fn the_route_scanner_finds_both_ways_of_registering_a_route() {
     )
     .expect("written");
     let routes = routes_in(&[file]);
+    std::fs::remove_dir_all(&dir).expect("removed");
     let expected: BTreeSet<(String, String)> =
         [("get", "/a"), ("post", "/a"), ("delete", "/a/{id}")]
             .into_iter()
@@ -293,6 +294,7 @@ async fn the_served_document_validates_as_openapi_3_1_and_its_examples_as_their_
     let path = std::env::temp_dir().join(format!("concord-openapi-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, reply.body.to_string()).expect("written");
     let document = path.clone();
+    let checked = path.clone();
     let output = actix_web::rt::task::spawn_blocking(move || {
         Command::new(validator)
             .args(["--schema", "3.1", "--validation-errors", "all"])
@@ -317,7 +319,7 @@ async fn the_served_document_validates_as_openapi_3_1_and_its_examples_as_their_
     let output = actix_web::rt::task::spawn_blocking(move || {
         Command::new(python)
             .arg(script)
-            .arg(&document)
+            .arg(&checked)
             .stdin(Stdio::null())
             .output()
             .expect("the example check runs")
@@ -327,6 +329,7 @@ async fn the_served_document_validates_as_openapi_3_1_and_its_examples_as_their_
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{text}");
     assert!(text.contains(", 0 invalid"), "{text}");
+    std::fs::remove_file(&document).expect("removed");
 }
 
 /// What the run works on: a completed matching run with its results, a completed resolution
@@ -560,4 +563,5 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
         started.elapsed()
     );
     assert!(output.contains("passed"), "{output}");
+    std::fs::remove_dir_all(&dir).expect("the run's directory is removed");
 }
