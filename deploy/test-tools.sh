@@ -2,7 +2,8 @@
 # The tools `make test` needs beyond cargo (`make test-tools`): a virtualenv outside the
 # repository with schemathesis (the property-based run against the live gateway's OpenAPI
 # document, tests/system/tests/api/openapi.rs) and openapi-spec-validator (the document validates
-# as OpenAPI 3.1). Pinned; created once, checked on every run.
+# as OpenAPI 3.1; jsonschema, which schemathesis brings, checks its examples). Pinned; created
+# once, checked on every run.
 set -euo pipefail
 
 venv="${CONCORD_TEST_VENV:-$HOME/.cache/concord-test-venv}"
@@ -16,8 +17,17 @@ if [[ -x "$venv/bin/python" ]] \
   && [[ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("openapi-spec-validator"))' 2>/dev/null)" == "$validator_version" ]]; then
   exit 0
 fi
-command -v python3 >/dev/null || { echo "python3 is missing: apt-get install python3 python3-venv" >&2; exit 1; }
+if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing python3 and python3-venv (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+  else
+    echo "python3 with venv is missing: apt-get install python3 python3-venv" >&2
+    exit 1
+  fi
+fi
 log "creating the test virtualenv in $venv (schemathesis $schemathesis_version, openapi-spec-validator $validator_version)"
+rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check \
   "schemathesis==$schemathesis_version" "openapi-spec-validator==$validator_version"
