@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A dialect at one version: its settings beside its name.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938f72-0000-7000-8000-0000000000cc", "name": "German ERP", "version": 1, "date_format": "DD.MM.YYYY", "number_locale": "de-DE", "delimiter": ";", "null_representation": "", "encoding": "windows-1252", "boolean_format": {"true": "ja", "false": "nein"}, "created_at": "2026-03-31T09:00:00Z", "updated_at": "2026-03-31T09:00:00Z", "links": {"self": "/v1/dialects/01938f72-0000-7000-8000-0000000000cc"}}))]
 pub struct DialectView {
     pub id: String,
     pub name: String,

@@ -216,7 +216,7 @@ pub struct FieldSpecSchema {
 /// One rule of a data policy (`concord_scoring::policy::RuleSpec`).
 #[allow(dead_code)] // a schema: never built, only described
 #[derive(ToSchema)]
-#[schema(as = RuleSpec, example = json!({"rule_type": "lookup", "target_field": "currency", "config": {"source": "currency", "table": "iso-4217"}}))]
+#[schema(as = RuleSpec, example = json!({"rule_type": "lookup", "target_field": "currency", "config": {"source_field": "currency", "table": "iso-4217"}}))]
 pub struct RuleSpecSchema {
     /// What derives the field (README, "Data policies").
     pub rule_type: String,

@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A data policy at one version: its output fields and the rules deriving them.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938f71-0000-7000-8000-0000000000bb", "name": "Invoice header", "description": "What the ERP import needs", "version": 2, "fields": [{"field_key": "currency", "type": "code"}], "rules": [{"rule_type": "lookup", "target_field": "currency", "config": {"source_field": "currency", "table": "iso-4217"}}], "created_at": "2026-03-31T09:00:00Z", "updated_at": "2026-03-31T09:05:00Z", "links": {"self": "/v1/data-policies/01938f71-0000-7000-8000-0000000000bb", "fields": "/v1/data-policies/01938f71-0000-7000-8000-0000000000bb/fields", "rules": "/v1/data-policies/01938f71-0000-7000-8000-0000000000bb/rules"}}))]
 pub struct DataPolicyView {
     pub id: String,
     pub name: String,
@@ -95,7 +96,7 @@ fn policy_problems(errors: Vec<PolicyError>) -> ApiError {
 /// `POST /v1/data-policies`: a policy's name, and its first fields and rules when given.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = NewDataPolicyRequest, example = json!({"name": "Invoice header", "description": "What the ERP import needs", "fields": [{"field_key": "currency", "type": "code"}], "rules": [{"rule_type": "lookup", "target_field": "currency", "config": {"source": "currency", "table": "iso-4217"}}]}))]
+#[schema(as = NewDataPolicyRequest, example = json!({"name": "Invoice header", "description": "What the ERP import needs", "fields": [{"field_key": "currency", "type": "code"}], "rules": [{"rule_type": "lookup", "target_field": "currency", "config": {"source_field": "currency", "table": "iso-4217"}}]}))]
 struct NewPolicyBody {
     #[schema(value_type = String, min_length = 1, max_length = 200)]
     name: Name,

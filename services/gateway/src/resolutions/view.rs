@@ -15,6 +15,7 @@ use crate::error::ApiError;
 
 /// A resolution run.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938f70-0000-7000-8000-0000000000aa", "status": "completed", "source_run_id": "01938f5e-8f7a-7c3e-9a55-2b1f0c3d4e5f", "policy_id": "01938f71-0000-7000-8000-0000000000bb", "policy_version": 2, "dialect_id": "01938f72-0000-7000-8000-0000000000cc", "dialect_version": 1, "counters": {"documents_total": 2, "documents_processed": 2, "fields_resolved": 5, "fields_unresolved": 1, "fields_waiting": 0, "ai_items": 0, "ai_accepted": 0, "ai_flagged": 0, "ai_calls": 0}, "error": null, "created_at": "2026-03-31T09:20:00Z", "updated_at": "2026-03-31T09:20:03Z", "started_at": "2026-03-31T09:20:01Z", "completed_at": "2026-03-31T09:20:03Z", "links": {"self": "/v1/resolutions/01938f70-0000-7000-8000-0000000000aa", "execute": "/v1/resolutions/01938f70-0000-7000-8000-0000000000aa/execute", "results": "/v1/resolutions/01938f70-0000-7000-8000-0000000000aa/results", "export": "/v1/resolutions/01938f70-0000-7000-8000-0000000000aa/results/export", "source_run": "/v1/jobs/01938f5e-8f7a-7c3e-9a55-2b1f0c3d4e5f"}}))]
 pub struct ResolutionRunView {
     pub id: String,
     #[schema(value_type = crate::openapi::schemas::ResolutionRunStatusSchema)]
@@ -148,6 +149,7 @@ impl Renderer {
 
 /// One field of one document, resolved.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"document_id": "inv-001", "field_key": "currency", "original_value": "US dollars", "resolved_value": "USD", "rendered_value": "USD", "resolution_step": "lookup", "confidence": 0.97, "status": "resolved", "candidates": [{"code": "USD", "label": "US Dollar", "score": 0.97}], "reason": null, "model": null, "rationale": null, "ai_flag": null}))]
 pub struct ResolutionResultView {
     pub document_id: String,
     pub field_key: String,
