@@ -3,7 +3,6 @@
 //! with the endpoint's secret), retries, disabling, the target policy, and a restart of the
 //! sender with a broker outage in the middle of a stream.
 
-
 // Helpers outside the test functions stop the test by panicking too.
 #![allow(clippy::expect_used, clippy::panic)]
 
