@@ -16,6 +16,7 @@ use concord_models::matching_runs::{MatchingMode, MatchingRunStatus};
 use concord_models::reference_datasets::ColumnType;
 use concord_models::resolution_results::{ResolutionStatus, ResolutionStep};
 use concord_models::resolution_runs::ResolutionRunStatus;
+use concord_models::webhook_deliveries::WebhookDeliveryStatus;
 use serde_json::{Map, Value};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
@@ -61,6 +62,7 @@ text_enum_schemas! {
     ColumnTypeSchema => ColumnType, "The narrowest type every non-empty value of the column fits, inferred at upload.";
     ResolutionStepSchema => ResolutionStep, "The step of the policy that resolved the value.";
     ResolutionStatusSchema => ResolutionStatus, "A resolved value's status.";
+    WebhookDeliveryStatusSchema => WebhookDeliveryStatus, "A webhook delivery's status: `pending` (due again at `next_attempt_at`), `delivered` (a 2xx answer) or `failed` (past its retry window).";
 }
 
 /// A string schema of fixed values.

@@ -1,7 +1,7 @@
 //! What the webhook routes answer.
 
 use chrono::{DateTime, Utc};
-use concord_models::webhook_deliveries::WebhookDelivery;
+use concord_models::webhook_deliveries::{WebhookDelivery, WebhookDeliveryStatus};
 use concord_models::webhook_endpoints::WebhookEndpoint;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -63,8 +63,8 @@ pub struct DeliveryView {
     pub id: String,
     pub event_id: String,
     pub event_type: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    #[schema(value_type = crate::openapi::schemas::WebhookDeliveryStatusSchema)]
+    pub status: WebhookDeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_attempt_at: Option<DateTime<Utc>>,
@@ -91,7 +91,7 @@ impl From<WebhookDelivery> for DeliveryView {
             id,
             event_id: delivery.event_id.to_string(),
             event_type: delivery.event_type,
-            status: delivery.status.as_str().to_owned(),
+            status: delivery.status,
             attempts: delivery.attempts,
             next_attempt_at: delivery.next_attempt_at,
             last_attempt_at: delivery.last_attempt_at,
