@@ -450,3 +450,79 @@ async fn a_restart_of_the_sender_and_a_broker_outage_lose_no_delivery() {
     assert_eq!(ids_per_event.len(), 50);
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_sender_died_mid_attempt_is_sent_when_its_lease_ends() {
+    use concord_models::ids::WebhookDeliveryId;
+    use concord_models::webhook_deliveries::NewWebhookDelivery;
+    use concord_models::Json;
+
+    let stack = stack().await;
+    let acme = organization(&stack.pool, "acme").await;
+    let ok = receiver(200, "ok").await;
+    let hook = endpoint(&stack.pool, acme, ok.uri(), None).await;
+    let event = Event {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: EventType::JobCompleted,
+        occurred_at: chrono::Utc::now(),
+        organization_id: Some(acme.as_uuid()),
+        correlation_id: None,
+        subject: concord_messages::EventSubject {
+            kind: EventSubjectKind::JobRun,
+            id: None,
+        },
+        data: serde_json::Map::new(),
+    };
+    let id = WebhookDeliveryId::generate();
+    {
+        let mut conn = concord_models::database::connection(&stack.pool)
+            .await
+            .expect("a connection");
+        WebhookDelivery::insert_new(
+            &mut conn,
+            &[NewWebhookDelivery {
+                id,
+                endpoint_id: hook.id,
+                organization_id: acme,
+                event_id: event.event_id,
+                event_type: "job.completed".to_owned(),
+                payload: Json(event.clone()),
+                status: WebhookDeliveryStatus::Pending,
+                next_attempt_at: Some(chrono::Utc::now()),
+            }],
+        )
+        .await
+        .expect("a delivery");
+        // A sender took it, then died before recording anything.
+        let taken = WebhookDelivery::claim_due(
+            &mut conn,
+            10,
+            chrono::Utc::now() + chrono::Duration::seconds(2),
+        )
+        .await
+        .expect("claimed");
+        assert_eq!(taken.len(), 1);
+        // Leased: another sender does not take it meanwhile.
+        let again = WebhookDelivery::claim_due(&mut conn, 10, chrono::Utc::now())
+            .await
+            .expect("claimed");
+        assert!(again.is_empty());
+    }
+    let sender = start_sender(&stack, concord_test_support::amqp_url(), quick()).await;
+    let got = eventually(WAIT, "the delivery after its lease", || async {
+        let got = received(&ok, &hook.secret).await;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(got[0].0, id.to_string());
+    assert_eq!(got[0].1.event_id, event.event_id);
+    let delivery = eventually(WAIT, "recorded", || async {
+        deliveries_of(&stack.pool, event.event_id)
+            .await
+            .into_iter()
+            .find(|d| d.status == WebhookDeliveryStatus::Delivered)
+    })
+    .await;
+    assert_eq!(delivery.attempts, 1);
+    sender.stop().await;
+}
