@@ -23,6 +23,9 @@ pub enum TargetError {
     Forbidden { host: String, address: IpAddr },
 }
 
+/// How long a registration waits for the name's addresses.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Whether private targets may be called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TargetPolicy {
@@ -61,7 +64,8 @@ impl TargetPolicy {
     }
 
     /// Checks the URL, then every address its host resolves to now. A name that does not
-    /// resolve passes (the sender checks again at each attempt, and the attempt fails).
+    /// resolve (within [`RESOLVE_TIMEOUT`]) passes: the sender checks again at each attempt, on
+    /// the addresses it connects to, and the attempt fails.
     pub async fn check_resolved(&self, text: &str) -> Result<Url, TargetError> {
         let url = self.check_url(text)?;
         if self.allow_private {
@@ -70,7 +74,8 @@ impl TargetPolicy {
         if let (Some(url::Host::Domain(domain)), Some(port)) =
             (url.host(), url.port_or_known_default())
         {
-            if let Ok(addresses) = tokio::net::lookup_host((domain, port)).await {
+            let lookup = tokio::net::lookup_host((domain, port));
+            if let Ok(Ok(addresses)) = tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
                 for address in addresses {
                     self.check_address(domain, address.ip())?;
                 }
