@@ -28,6 +28,7 @@ pub mod resolution_runs;
 pub mod schema;
 mod text_enum;
 pub mod webhook_deliveries;
+pub mod webhook_delivery_attempts;
 pub mod webhook_endpoints;
 
 pub use database::{migrate, DbConnection, DbPool};

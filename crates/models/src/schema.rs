@@ -386,6 +386,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_delivery_attempts (id) {
+        id -> Int8,
+        delivery_id -> Uuid,
+        attempted_at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        latency_ms -> Int4,
+        response_excerpt -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(job_runs -> organizations (organization_id));
 diesel::joinable!(documents -> job_runs (job_run_id));
@@ -400,6 +412,7 @@ diesel::joinable!(dialect_versions -> dialects (dialect_id));
 diesel::joinable!(resolution_run_chunks -> resolution_runs (run_id));
 diesel::joinable!(resolution_results -> resolution_runs (run_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_delivery_attempts -> webhook_deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -428,4 +441,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     processed_messages,
     webhook_endpoints,
     webhook_deliveries,
+    webhook_delivery_attempts,
 );
