@@ -11,6 +11,9 @@ use concord_models::outbox::OutboxMessage;
 use concord_models::webhook_deliveries::{
     WebhookAttemptUpdate, WebhookDelivery, WebhookDeliveryStatus,
 };
+use concord_models::webhook_delivery_attempts::{
+    NewWebhookDeliveryAttempt, WebhookDeliveryAttempt,
+};
 use concord_models::webhook_endpoints::WebhookEndpoint;
 use concord_models::{DbPool, StoreError};
 use concord_webhooks::headers;
@@ -300,9 +303,18 @@ impl DeliveryLoop {
         };
         let disable_after = i32::try_from(settings.disable_after).unwrap_or(i32::MAX);
         let reason = attempt.error.clone();
+        let history = NewWebhookDeliveryAttempt {
+            delivery_id: delivery.id,
+            attempted_at: attempt.at,
+            status_code: update.last_status_code,
+            latency_ms: latency_ms(attempt.latency),
+            response_excerpt: update.last_response_excerpt.clone(),
+            error: update.last_error.clone(),
+        };
         let mut conn = connection(&self.pool).await?;
         conn.transaction::<_, StoreError, _>(async |conn| {
             WebhookDelivery::record_attempt(conn, delivery.id, update).await?;
+            WebhookDeliveryAttempt::insert(conn, history).await?;
             let Some(reason) = reason else {
                 WebhookEndpoint::record_success(conn, endpoint.id).await?;
                 return Ok(false);
@@ -345,12 +357,16 @@ fn attempt_fields(attempt: &Attempt) -> WebhookAttemptUpdate {
         next_attempt_at: None,
         last_attempt_at: Some(attempt.at),
         last_status_code: attempt.status_code.map(i32::from),
-        // A latency past 24 days is shown as the longest one the column holds.
-        last_latency_ms: Some(i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX)),
+        last_latency_ms: Some(latency_ms(attempt.latency)),
         last_response_excerpt: attempt.excerpt.clone(),
         last_error: attempt.error.clone(),
         delivered_at: None,
     }
+}
+
+/// A latency in milliseconds; one past 24 days is shown as the longest the column holds.
+fn latency_ms(latency: Duration) -> i32 {
+    i32::try_from(latency.as_millis()).unwrap_or(i32::MAX)
 }
 
 /// The ceiling of the delay after the `attempts`-th failed attempt: `base · 2^(attempts-1)`,

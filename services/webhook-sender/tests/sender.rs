@@ -337,6 +337,26 @@ async fn a_failing_receiver_is_retried_then_disabled_and_the_disabling_is_announ
         delivery.last_response_excerpt.as_deref(),
         Some("down for maintenance")
     );
+    // Every attempt is in its history, in order.
+    let history = {
+        let mut conn = concord_models::database::connection(&stack.pool)
+            .await
+            .expect("a connection");
+        concord_models::webhook_delivery_attempts::WebhookDeliveryAttempt::of_delivery(
+            &mut conn,
+            delivery.id,
+            100,
+        )
+        .await
+        .expect("the attempts")
+    };
+    assert_eq!(history.len(), 4);
+    assert!(history.iter().all(|a| a.status_code == Some(500)
+        && a.response_excerpt.as_deref() == Some("down for maintenance")
+        && a.error.is_some()));
+    assert!(history
+        .windows(2)
+        .all(|w| w[0].attempted_at <= w[1].attempted_at));
     // Still within its retry window: it waits for the endpoint to be enabled again.
     assert_eq!(delivery.status, WebhookDeliveryStatus::Pending);
     sender.stop().await;
