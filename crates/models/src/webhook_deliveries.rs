@@ -174,6 +174,21 @@ impl WebhookDelivery {
         Ok(query.load(conn).await?)
     }
 
+    /// The endpoint's delivery; `None` for another endpoint's.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        endpoint_id: WebhookEndpointId,
+        id: WebhookDeliveryId,
+    ) -> Result<Option<WebhookDelivery>, StoreError> {
+        Ok(webhook_deliveries::table
+            .find(id)
+            .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+            .select(WebhookDelivery::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
     /// Every delivery of an event (to any endpoint).
     pub async fn of_event(
         conn: &mut AsyncPgConnection,

@@ -130,6 +130,7 @@ pub struct CsvFormatQuery {
         crate::webhooks::routes::update_webhook,
         crate::webhooks::routes::delete_webhook,
         crate::webhooks::routes::list_deliveries,
+        crate::webhooks::routes::get_delivery,
         crate::webhooks::routes::redeliver,
         openapi_json,
         docs_page,

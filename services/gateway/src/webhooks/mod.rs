@@ -25,6 +25,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/webhooks/{id}/deliveries").route(web::get().to(routes::list_deliveries)),
     )
     .service(
+        web::resource("/webhooks/{id}/deliveries/{delivery_id}")
+            .route(web::get().to(routes::get_delivery)),
+    )
+    .service(
         web::resource("/webhooks/{id}/deliveries/{delivery_id}/redeliver")
             .route(web::post().to(routes::redeliver)),
     );

@@ -5,6 +5,7 @@ use concord_messages::EventType;
 use concord_models::database::connection;
 use concord_models::ids::{WebhookDeliveryId, WebhookEndpointId};
 use concord_models::webhook_deliveries::WebhookDelivery;
+use concord_models::webhook_delivery_attempts::WebhookDeliveryAttempt;
 use concord_models::webhook_endpoints::{
     NewWebhookEndpoint, WebhookEndpoint, WebhookEndpointUpdate,
 };
@@ -18,7 +19,12 @@ use crate::error::ApiError;
 use crate::extract::{parse_json, path_id};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
-use crate::webhooks::view::{CreatedWebhookView, DeliveryView, WebhookView};
+use crate::webhooks::view::{
+    AttemptView, CreatedWebhookView, DeliveryDetailView, DeliveryView, WebhookView,
+};
+
+/// The attempts a delivery's detail shows (the latest).
+const ATTEMPTS_SHOWN: i64 = 100;
 
 /// The longest URL accepted.
 const MAX_URL_LENGTH: usize = 2048;
@@ -329,6 +335,44 @@ pub async fn list_deliveries(
         |delivery| delivery.id.to_string(),
         DeliveryView::from,
     )))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/deliveries/{delivery_id}",
+    tag = "webhooks",
+    operation_id = "get_webhook_delivery",
+    summary = "A delivery and the history of its attempts",
+    security(("api_key" = ["read"])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The endpoint's id."),
+        ("delivery_id" = uuid::Uuid, Path, description = "The delivery's id (its `webhook-id`)."),
+    ),
+    responses(
+        (status = 200, description = "The delivery and its latest 100 attempts, oldest first: when, the status code, latency, response excerpt and error of each.", body = DeliveryDetailView),
+    ),
+)]
+pub async fn get_delivery(
+    auth: Authorized<Read>,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (endpoint_id, delivery_id) = path.into_inner();
+    let endpoint_id = path_id::<WebhookEndpointId>(&endpoint_id)?;
+    let delivery_id = path_id::<WebhookDeliveryId>(&delivery_id)?;
+    let mut conn = connection(&state.pool).await?;
+    WebhookEndpoint::find(&mut conn, auth.organization_id, endpoint_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook", endpoint_id.to_string()))?;
+    let delivery = WebhookDelivery::find(&mut conn, endpoint_id, delivery_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook delivery", delivery_id.to_string()))?;
+    let attempts =
+        WebhookDeliveryAttempt::of_delivery(&mut conn, delivery_id, ATTEMPTS_SHOWN).await?;
+    Ok(HttpResponse::Ok().json(DeliveryDetailView {
+        delivery: DeliveryView::from(delivery),
+        attempt_history: attempts.into_iter().map(AttemptView::from).collect(),
+    }))
 }
 
 #[utoipa::path(

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use concord_models::webhook_deliveries::{WebhookDelivery, WebhookDeliveryStatus};
+use concord_models::webhook_delivery_attempts::WebhookDeliveryAttempt;
 use concord_models::webhook_endpoints::WebhookEndpoint;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -103,4 +104,37 @@ impl From<WebhookDelivery> for DeliveryView {
             created_at: delivery.created_at,
         }
     }
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    pub attempted_at: DateTime<Utc>,
+    /// The HTTP status of the answer; null when there was none.
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    /// The first KiB of the answer's body.
+    pub response_excerpt: Option<String>,
+    /// Why it failed; null for a 2xx answer.
+    pub error: Option<String>,
+}
+
+impl From<WebhookDeliveryAttempt> for AttemptView {
+    fn from(attempt: WebhookDeliveryAttempt) -> Self {
+        Self {
+            attempted_at: attempt.attempted_at,
+            status_code: attempt.status_code,
+            latency_ms: attempt.latency_ms,
+            response_excerpt: attempt.response_excerpt,
+            error: attempt.error,
+        }
+    }
+}
+
+/// A delivery with the history of its attempts (the latest 100, oldest first).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryDetailView {
+    #[serde(flatten)]
+    pub delivery: DeliveryView,
+    pub attempt_history: Vec<AttemptView>,
 }

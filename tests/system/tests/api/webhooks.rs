@@ -333,6 +333,21 @@ async fn a_jobs_event_is_delivered_signed_logged_and_redelivered_with_its_webhoo
     })
     .await;
     assert_eq!(logged["last_status_code"], 200);
+    // Its detail has both attempts, oldest first.
+    let detail = app
+        .get(&format!("{deliveries}/{delivery_id}"), &app.read_key)
+        .await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    let history = detail.body["attempt_history"].as_array().expect("attempts");
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|a| a["status_code"] == 200
+        && a["response_excerpt"] == "thanks"
+        && a["error"].is_null()));
+    assert!(history[0]["attempted_at"].as_str() <= history[1]["attempted_at"].as_str());
+    let hidden = app
+        .get(&format!("{deliveries}/{delivery_id}"), &app.other_key)
+        .await;
+    assert_eq!(hidden.status, 404);
     let unknown = app
         .post_json(
             &format!("{deliveries}/{}/redeliver", uuid::Uuid::now_v7()),
