@@ -2,8 +2,8 @@
 # The tools `make test` needs beyond cargo (`make test-tools`): a virtualenv outside the
 # repository with schemathesis (the property-based run against the live gateway's OpenAPI
 # document, tests/system/tests/api/openapi.rs) and openapi-spec-validator (the document validates
-# as OpenAPI 3.1; jsonschema, which schemathesis brings, checks its examples). Pinned; created
-# once, checked on every run.
+# as OpenAPI 3.1; jsonschema, which schemathesis brings, checks its examples), pinned, created
+# once, checked on every run; and Debian's chromium for the docs page's browser test.
 set -euo pipefail
 
 venv="${CONCORD_TEST_VENV:-$HOME/.cache/concord-test-venv}"
@@ -11,6 +11,17 @@ schemathesis_version="4.32.5"
 validator_version="0.9.0"
 
 log() { echo "[test-tools] $*"; }
+
+# Debian's Chromium: the docs page is rendered in it headless (tests/system/tests/api/openapi.rs).
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing chromium (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing: apt-get install chromium" >&2
+    exit 1
+  fi
+fi
 
 if [[ -x "$venv/bin/python" ]] \
   && [[ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" == "$schemathesis_version" ]] \

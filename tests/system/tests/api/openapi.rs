@@ -283,6 +283,68 @@ fn test_tool(name: &str) -> PathBuf {
     program
 }
 
+/// Debian's Chromium, which `make test-tools` installs.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+#[actix_web::test]
+async fn the_docs_page_renders_in_headless_chromium_with_no_request_leaving_the_machine() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is not installed: run `make test-tools`"
+    );
+    let app = spawn_app_with(AppOptions::default()).await;
+    let url = app.url("/docs");
+    let profile = std::env::temp_dir().join(format!("concord-chromium-{}", uuid::Uuid::new_v4()));
+    let mut command = Command::new(CHROMIUM);
+    command
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // Any name but the gateway's loopback address resolves to nothing: a request for an
+            // asset elsewhere would fail and leave the page unrendered.
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .stdin(Stdio::null());
+    let output = actix_web::rt::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the browser task")
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The script fetched /openapi.json from the gateway and rendered it: operations by their
+    // summaries, the error-code table, the security scheme.
+    for rendered in [
+        "Start a matching run",
+        "Match one document now (no run)",
+        "index_warming",
+        "api_key",
+    ] {
+        assert!(
+            dom.contains(rendered),
+            "`{rendered}` is not on the rendered page:\n{dom}"
+        );
+    }
+    assert!(
+        !dom.contains("could not be loaded"),
+        "the page did not load its document:\n{dom}"
+    );
+}
+
 #[actix_web::test]
 async fn the_served_document_validates_as_openapi_3_1_and_its_examples_as_their_schemas() {
     let validator = test_tool("openapi-spec-validator");
