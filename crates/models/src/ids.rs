@@ -84,6 +84,10 @@ typed_id!(LookupTableId);
 typed_id!(DataPolicyId);
 typed_id!(DialectId);
 typed_id!(
+    /// A read-only reconciliation token of one matching config.
+    ReconciliationTokenId
+);
+typed_id!(
     /// A webhook endpoint: a URL an organisation's events are delivered to.
     WebhookEndpointId
 );

@@ -22,6 +22,7 @@ pub mod matching_runs;
 pub mod organizations;
 pub mod outbox;
 pub mod processed_messages;
+pub mod reconciliation_tokens;
 pub mod reference_datasets;
 pub mod resolution_results;
 pub mod resolution_runs;

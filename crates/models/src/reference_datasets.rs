@@ -267,10 +267,6 @@ impl ReferenceRow {
             .await?)
     }
 
-    /// Every row of the dataset in upload order, as `(row_id, cells)` with the cells aligned with
-    /// [`ReferenceDataset::columns`] (padded with `None` should a row be shorter). Reads in pages
-    /// of 10,000 rows by position. An empty result for a dataset id that
-    /// [`ReferenceDataset::find_by_id`] does not know means the dataset was deleted.
     /// The rows with these ids: `(row_id, cells)`, in no particular order.
     pub async fn find_by_row_ids(
         conn: &mut AsyncPgConnection,
@@ -285,6 +281,52 @@ impl ReferenceRow {
             .await?)
     }
 
+    /// Up to `limit` rows whose cell in column `column` (an index of
+    /// [`ReferenceDataset::columns`]) begins with `prefix`, or has a word that does, ignoring
+    /// case: `(row_id, cells)` in upload order, the cells beginning with it first. What an
+    /// auto-complete asks; a scan of the dataset's rows, bounded by `limit`.
+    pub async fn search_prefix(
+        conn: &mut AsyncPgConnection,
+        dataset_id: ReferenceDatasetId,
+        column: usize,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Vec<Option<String>>)>, StoreError> {
+        use diesel::sql_types::{Array, BigInt, Int4, Nullable, Text, Uuid};
+        #[derive(QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = Text)]
+            row_id: String,
+            #[diesel(sql_type = Array<Nullable<Text>>)]
+            cells: Vec<Option<String>>,
+        }
+        const SEARCH: &str = "SELECT row_id, cells FROM reference_rows \
+            WHERE dataset_id = $1 AND (cells[$2] ILIKE $3 OR cells[$2] ILIKE $4) \
+            ORDER BY (cells[$2] ILIKE $3) DESC, position LIMIT $5";
+        let escaped: String = prefix
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        // Arrays of SQL count from 1.
+        let column = i32::try_from(column.saturating_add(1)).unwrap_or(i32::MAX);
+        let found: Vec<Found> = diesel::sql_query(SEARCH)
+            .bind::<Uuid, _>(dataset_id)
+            .bind::<Int4, _>(column)
+            .bind::<Text, _>(format!("{escaped}%"))
+            .bind::<Text, _>(format!("% {escaped}%"))
+            .bind::<BigInt, _>(limit)
+            .load(conn)
+            .await?;
+        Ok(found.into_iter().map(|f| (f.row_id, f.cells)).collect())
+    }
+
+    /// Every row of the dataset in upload order, as `(row_id, cells)` with the cells aligned with
+    /// [`ReferenceDataset::columns`] (padded with `None` should a row be shorter). Reads in pages
+    /// of 10,000 rows by position. An empty result for a dataset id that
+    /// [`ReferenceDataset::find_by_id`] does not know means the dataset was deleted.
     pub async fn load_all(
         conn: &mut AsyncPgConnection,
         dataset_id: ReferenceDatasetId,

@@ -348,6 +348,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    reconciliation_tokens (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        config_id -> Uuid,
+        name -> Text,
+        token_prefix -> Text,
+        token_hash -> Bytea,
+        query_field -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     webhook_endpoints (id) {
         id -> Uuid,
         organization_id -> Uuid,
@@ -411,6 +425,7 @@ diesel::joinable!(data_policy_versions -> data_policies (policy_id));
 diesel::joinable!(dialect_versions -> dialects (dialect_id));
 diesel::joinable!(resolution_run_chunks -> resolution_runs (run_id));
 diesel::joinable!(resolution_results -> resolution_runs (run_id));
+diesel::joinable!(reconciliation_tokens -> matching_configs (config_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_delivery_attempts -> webhook_deliveries (delivery_id));
 
@@ -439,6 +454,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox_messages,
     idempotency_keys,
     processed_messages,
+    reconciliation_tokens,
     webhook_endpoints,
     webhook_deliveries,
     webhook_delivery_attempts,

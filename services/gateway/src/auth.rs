@@ -87,16 +87,23 @@ impl Scopes {
     }
 }
 
-/// The plaintext of a key, shown once when it is created.
-pub struct ApiKeySecret(String);
+/// The plaintext of a credential (an API key, a reconciliation token), shown once when it is
+/// created; only its [`hash_key`] is stored.
+pub struct Secret(String);
 
 const KEY_PREFIX: &str = "cnc_";
 
-impl ApiKeySecret {
+impl Secret {
+    /// A new API key.
     pub fn generate() -> Self {
+        Self::with_prefix(KEY_PREFIX)
+    }
+
+    /// 24 random bytes in hex after `prefix`, which says what kind of credential it is.
+    pub fn with_prefix(prefix: &str) -> Self {
         let mut bytes = [0u8; 24];
         rand::rng().fill_bytes(&mut bytes);
-        ApiKeySecret(format!("{KEY_PREFIX}{}", hex::encode(bytes)))
+        Secret(format!("{prefix}{}", hex::encode(bytes)))
     }
 
     pub fn expose(&self) -> &str {
@@ -119,7 +126,7 @@ pub async fn create_key(
     organization: &str,
     name: &str,
     scopes: &Scopes,
-) -> Result<(Organization, ApiKey, ApiKeySecret), ApiError> {
+) -> Result<(Organization, ApiKey, Secret), ApiError> {
     let organization = {
         let mut conn = connection(pool).await?;
         Organization::find_or_create(&mut conn, organization).await?
@@ -133,9 +140,9 @@ pub async fn create_key_for(
     organization_id: OrganizationId,
     name: &str,
     scopes: &Scopes,
-) -> Result<(ApiKey, ApiKeySecret), ApiError> {
+) -> Result<(ApiKey, Secret), ApiError> {
     let mut conn = connection(pool).await?;
-    let secret = ApiKeySecret::generate();
+    let secret = Secret::generate();
     let hash = hash_key(secret.expose());
     let key = ApiKey::insert(
         &mut conn,
@@ -296,8 +303,8 @@ mod tests {
 
     #[test]
     fn generated_keys_are_distinct_and_hash_stably() {
-        let a = ApiKeySecret::generate();
-        let b = ApiKeySecret::generate();
+        let a = Secret::generate();
+        let b = Secret::generate();
         assert_ne!(a.expose(), b.expose());
         assert!(a.expose().starts_with(KEY_PREFIX));
         assert_eq!(hash_key(a.expose()), hash_key(a.expose()));

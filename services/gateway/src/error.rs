@@ -49,6 +49,8 @@ pub enum ErrorCode {
     ReadOnly,
     /// 409: the config's reference data was deleted.
     ReferenceDataDeleted,
+    /// 409: a reconciliation token's query field is no longer a field of its config.
+    QueryFieldRemoved,
     /// 409: the run has ended already.
     RunEnded,
     /// 409: the run has not completed yet.
@@ -71,7 +73,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::Unauthorized,
         ErrorCode::InsufficientScope,
         ErrorCode::NotFound,
@@ -88,6 +90,7 @@ impl ErrorCode {
         ErrorCode::NameTaken,
         ErrorCode::ReadOnly,
         ErrorCode::ReferenceDataDeleted,
+        ErrorCode::QueryFieldRemoved,
         ErrorCode::RunEnded,
         ErrorCode::RunNotCompleted,
         ErrorCode::WeightedScoring,
@@ -118,6 +121,7 @@ impl ErrorCode {
             ErrorCode::NameTaken => "name_taken",
             ErrorCode::ReadOnly => "read_only",
             ErrorCode::ReferenceDataDeleted => "reference_data_deleted",
+            ErrorCode::QueryFieldRemoved => "query_field_removed",
             ErrorCode::RunEnded => "run_ended",
             ErrorCode::RunNotCompleted => "run_not_completed",
             ErrorCode::WeightedScoring => "weighted_scoring",
@@ -153,6 +157,9 @@ impl ErrorCode {
             ErrorCode::NameTaken => "The name is taken.",
             ErrorCode::ReadOnly => "A built-in resource cannot be changed.",
             ErrorCode::ReferenceDataDeleted => "The config's reference data was deleted.",
+            ErrorCode::QueryFieldRemoved => {
+                "A reconciliation token's query field is no longer a field of its config: issue a new token."
+            }
             ErrorCode::RunEnded => "The run has ended already.",
             ErrorCode::RunNotCompleted => "The run has not completed yet.",
             ErrorCode::WeightedScoring => "The config scores `weighted`: it has no model.",
@@ -188,6 +195,7 @@ impl ErrorCode {
             | ErrorCode::NameTaken
             | ErrorCode::ReadOnly
             | ErrorCode::ReferenceDataDeleted
+            | ErrorCode::QueryFieldRemoved
             | ErrorCode::RunEnded
             | ErrorCode::RunNotCompleted
             | ErrorCode::WeightedScoring => StatusCode::CONFLICT,

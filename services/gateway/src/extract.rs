@@ -66,6 +66,7 @@ resources! {
     concord_models::ids::MatchResultId => "match result",
     concord_models::ids::MatchingConfigId => "matching config",
     concord_models::ids::MatchingRunId => "matching run",
+    concord_models::ids::ReconciliationTokenId => "reconciliation token",
     concord_models::ids::ReferenceDatasetId => "reference dataset",
     concord_models::ids::ResolutionRunId => "resolution run",
 }

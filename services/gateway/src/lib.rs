@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod policies;
 pub mod rate_limit;
+pub mod reconcile;
 pub mod reference_data;
 pub mod request_context;
 pub mod resolutions;

@@ -70,7 +70,8 @@ pub async fn middleware(
     let span = tracing::info_span!(
         "http_request",
         %method,
-        path = %req.path(),
+        // A reconciliation service's URL holds its token: never logged.
+        path = %crate::reconcile::redact_path(req.path()),
         request_id = %request_id,
         status = tracing::field::Empty,
         trace_id = tracing::field::Empty,

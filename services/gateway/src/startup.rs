@@ -92,6 +92,7 @@ impl Application {
                 .wrap(from_fn(request_context::middleware))
                 .configure(concord_telemetry::ops::configure)
                 .configure(crate::openapi::configure)
+                .configure(crate::reconcile::configure_service)
                 .service(
                     web::scope("/v1")
                         .wrap(from_fn(idempotency::middleware))
@@ -104,6 +105,7 @@ impl Application {
                         .configure(reference_data::configure)
                         .configure(dialects::configure)
                         .configure(policies::configure)
+                        .configure(crate::reconcile::configure_tokens)
                         .configure(resolutions::configure)
                         .configure(webhooks::configure),
                 )

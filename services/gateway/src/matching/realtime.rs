@@ -50,6 +50,46 @@ impl RealtimeClient {
         }
     }
 
+    /// What a run would give the request's document, or the refusal as an error: 503
+    /// `index_warming` (with the worker's `Retry-After`) while the index builds, 503
+    /// `matching_unavailable` when no worker answers, 404 for a config the organisation does not
+    /// have, 404 `model_not_trained`, 409 `reference_data_deleted`.
+    pub async fn match_now(
+        &self,
+        request: &RealtimeMatchRequest,
+    ) -> Result<RealtimeMatch, ApiError> {
+        let config_id = request.config_id;
+        match self.ask(request).await? {
+            RealtimeMatchReply::Scored(scored) => Ok(scored),
+            RealtimeMatchReply::Warming { retry_after_ms } => Err(ApiError::Unavailable {
+                code: ErrorCode::IndexWarming,
+                message: format!(
+                    "the reference index of config `{config_id}` is being built; ask again shortly"
+                ),
+                retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+            }),
+            RealtimeMatchReply::Refused { refusal, message } => Err(match refusal {
+                Refusal::ConfigNotFound => {
+                    ApiError::not_found("matching config", config_id.to_string())
+                }
+                Refusal::ModelNotTrained => ApiError::NotYet {
+                    code: ErrorCode::ModelNotTrained,
+                    message,
+                },
+                Refusal::ReferenceDataDeleted => ApiError::Conflict {
+                    code: ErrorCode::ReferenceDataDeleted,
+                    message,
+                },
+                Refusal::Unavailable => ApiError::Unavailable {
+                    code: ErrorCode::MatchingUnavailable,
+                    message,
+                    retry_after_secs: UNAVAILABLE_RETRY_SECS,
+                },
+                Refusal::Invalid => ApiError::internal_message(message),
+            }),
+        }
+    }
+
     async fn ask(&self, request: &RealtimeMatchRequest) -> Result<RealtimeMatchReply, ApiError> {
         let body = serde_json::to_vec(request).map_err(ApiError::internal)?;
         let reply = self
@@ -160,37 +200,8 @@ pub async fn match_document(
         config_id,
         values,
     };
-    match state.realtime.ask(&request).await? {
-        RealtimeMatchReply::Scored(scored) => {
-            Ok(HttpResponse::Ok().json(view(config_id, body.document_id, scored)))
-        }
-        RealtimeMatchReply::Warming { retry_after_ms } => Err(ApiError::Unavailable {
-            code: ErrorCode::IndexWarming,
-            message: format!(
-                "the reference index of config `{config_id}` is being built; ask again shortly"
-            ),
-            retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
-        }),
-        RealtimeMatchReply::Refused { refusal, message } => Err(match refusal {
-            Refusal::ConfigNotFound => {
-                ApiError::not_found("matching config", config_id.to_string())
-            }
-            Refusal::ModelNotTrained => ApiError::NotYet {
-                code: ErrorCode::ModelNotTrained,
-                message,
-            },
-            Refusal::ReferenceDataDeleted => ApiError::Conflict {
-                code: ErrorCode::ReferenceDataDeleted,
-                message,
-            },
-            Refusal::Unavailable => ApiError::Unavailable {
-                code: ErrorCode::MatchingUnavailable,
-                message,
-                retry_after_secs: UNAVAILABLE_RETRY_SECS,
-            },
-            Refusal::Invalid => ApiError::internal_message(message),
-        }),
-    }
+    let scored = state.realtime.match_now(&request).await?;
+    Ok(HttpResponse::Ok().json(view(config_id, body.document_id, scored)))
 }
 
 fn view(

@@ -286,6 +286,25 @@ pub struct SubmittedDocumentSchema {
     pub values: std::collections::BTreeMap<String, Option<String>>,
 }
 
+/// What a reconciliation service answers a `GET`: its manifest, or (with `queries`) the
+/// candidates of each query by its key.
+#[allow(dead_code)] // a schema: never built, only described
+#[derive(ToSchema)]
+#[schema(as = ReconciliationAnswer)]
+pub enum ReconciliationAnswerSchema {
+    Manifest(crate::reconcile::service::Manifest),
+    Results(std::collections::BTreeMap<String, crate::reconcile::protocol::QueryResult>),
+}
+
+/// A batch of reconciliation queries as OpenRefine posts it.
+#[allow(dead_code)] // a schema: never built, only described
+#[derive(ToSchema)]
+#[schema(as = QueriesForm)]
+pub struct QueriesFormSchema {
+    /// The batch as JSON: `{"q0": {"query": "Acme GmbH", "limit": 3}}`.
+    pub queries: String,
+}
+
 /// A dialect's body: its `name` (required on creation) and any of its settings; a `PATCH`
 /// changes those it gives.
 #[allow(dead_code)] // a schema: never built, only described
