@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 use awc::Client;
@@ -290,4 +291,25 @@ pub fn ndjson(ids: impl IntoIterator<Item = String>) -> Vec<u8> {
         body.push(b'\n');
     }
     body
+}
+
+/// The test virtualenv (`make test-tools`, deploy/test-tools.sh).
+pub fn test_venv() -> PathBuf {
+    match std::env::var_os("CONCORD_TEST_VENV") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+            .join(".cache/concord-test-venv"),
+    }
+}
+
+/// A program of the test virtualenv, or a failure saying how to install it.
+pub fn test_tool(name: &str) -> PathBuf {
+    let venv = test_venv();
+    let program = venv.join("bin").join(name);
+    assert!(
+        program.exists(),
+        "{name} is not installed in {}: run `make test-tools`",
+        venv.display()
+    );
+    program
 }

@@ -23,6 +23,7 @@ mod ops;
 mod outbox;
 mod rate_limit;
 mod realtime;
+mod reconciliation;
 mod reference_data;
 mod resolutions;
 mod webhooks;

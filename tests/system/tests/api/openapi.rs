@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use concord_gateway::auth::{create_key, Scopes};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, AppOptions, TestApp};
+use crate::helpers::{spawn_app_with, test_tool, AppOptions, TestApp};
 use crate::matching::{
     create_config, create_job, matching_worker, start_run, upload_reference_data, wait_for_status,
 };
@@ -260,27 +260,6 @@ async fn resolution_worker(app: &TestApp) -> concord_test_support::worker::TestW
         concord_resolution_worker::ResolutionJobHandler::new,
     )
     .await
-}
-
-/// The test virtualenv (`make test-tools`, deploy/test-tools.sh).
-fn test_venv() -> PathBuf {
-    match std::env::var_os("CONCORD_TEST_VENV") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-            .join(".cache/concord-test-venv"),
-    }
-}
-
-/// A program of the test virtualenv, or a failure saying how to install it.
-fn test_tool(name: &str) -> PathBuf {
-    let venv = test_venv();
-    let program = venv.join("bin").join(name);
-    assert!(
-        program.exists(),
-        "{name} is not installed in {}: run `make test-tools`",
-        venv.display()
-    );
-    program
 }
 
 /// Debian's Chromium, which `make test-tools` installs.
