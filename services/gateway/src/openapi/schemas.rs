@@ -289,7 +289,8 @@ pub struct SubmittedDocumentSchema {
 /// What a reconciliation service answers a `GET`: its manifest, or (with `queries`) the
 /// candidates of each query by its key.
 #[allow(dead_code)] // a schema: never built, only described
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Serialize)]
+#[serde(untagged)]
 #[schema(as = ReconciliationAnswer)]
 pub enum ReconciliationAnswerSchema {
     Manifest(crate::reconcile::service::Manifest),

@@ -48,7 +48,7 @@ pub struct CreateTokenBody {
 
 /// A reconciliation token (the secret and the service URL only in the answer to its creation).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"id": "01938f60-0000-7000-8000-0000000000aa", "config_id": "01938f60-0000-7000-8000-000000000001", "name": "openrefine", "token_prefix": "crt_5f1e2a3b", "query_field": "vendor_name", "created_at": "2026-12-04T10:00:00Z", "revoked_at": null, "token": "crt_5f1e2a3b...", "service_url": "http://localhost:8080/reconcile/crt_5f1e2a3b..."}))]
+#[schema(example = json!({"id": "01938f60-0000-7000-8000-0000000000aa", "config_id": "01938f60-0000-7000-8000-000000000001", "name": "openrefine", "token_prefix": "crt_5f1e2a3b", "query_field": "vendor_name", "created_at": "2026-12-04T10:00:00Z", "revoked_at": null, "token": "crt_5f1e2a3b..."}))]
 pub struct ReconciliationTokenView {
     id: String,
     config_id: String,

@@ -452,6 +452,21 @@ async fn fixtures(app: &TestApp, revocable_key: String) -> Fixtures {
     })
     .await;
 
+    let token = |name: &str| {
+        let name = name.to_owned();
+        let path = format!("/v1/matching/configs/{config}/reconciliation-tokens");
+        async move {
+            let reply = app.post_json(&path, &app.key, &json!({"name": name})).await;
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            (
+                reply.body["id"].as_str().expect("an id").to_owned(),
+                reply.body["token"].as_str().expect("a token").to_owned(),
+            )
+        }
+    };
+    let (_, reconciliation_token) = token("openrefine").await;
+    let (revocable_token, _) = token("revocable").await;
+
     let id = |value: &String| vec![("id", value.clone())];
     let mut values = vec![
         ("get_job", id(&job)),
@@ -495,8 +510,23 @@ async fn fixtures(app: &TestApp, revocable_key: String) -> Fixtures {
         ("list_resolution_results", id(&resolution)),
         ("export_resolution_results", id(&resolution)),
         ("revoke_api_key", id(&revocable_key)),
+        ("create_reconciliation_token", id(&config)),
+        ("list_reconciliation_tokens", id(&config)),
+        (
+            "revoke_reconciliation_token",
+            vec![("id", config.clone()), ("token_id", revocable_token)],
+        ),
     ];
     values.push(("docs_asset", vec![("asset", "docs.js".to_owned())]));
+    for operation in [
+        "reconciliation_service",
+        "reconcile",
+        "reconciliation_suggest_entity",
+        "reconciliation_suggest_property",
+        "reconciliation_preview",
+    ] {
+        values.push((operation, vec![("token", reconciliation_token.clone())]));
+    }
     Fixtures { values }
 }
 
