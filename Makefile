@@ -8,7 +8,7 @@ export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
 export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime
+.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ bench-resolution: deps bench-setup ## Value resolution accuracy (vs the RapidFuz
 
 bench-realtime: deps ## Real-time match latency (p50/p99) at 1M reference rows and 200 requests/s on loopback (BENCH_ARGS=...)
 	@bash deploy/bench.sh run realtime
+
+bench-reconcile: deps ## The invoice bench's vendor names reconciled (W3C API, as OpenRefine sends them) against the ledger's vendors (BENCH_ARGS=...)
+	@bash deploy/bench.sh run reconcile
 
 lint: toolchain lint-tools ## rustfmt, clippy (warnings as errors), cargo-deny (licences, bans, sources), cargo-machete
 	@cargo fmt --all -- --check
