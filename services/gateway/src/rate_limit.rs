@@ -1,5 +1,5 @@
-//! Per-key rate limiting: a token bucket per API key (in this gateway process), refilled at
-//! `limit / 60` tokens a second up to `limit`. Every authenticated response carries
+//! Per-caller rate limiting: a token bucket per API key, and per reconciliation token (in this
+//! gateway process), refilled at `limit / 60` tokens a second up to `limit`. Every authenticated response carries
 //! `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a refusal is a 429 with
 //! `Retry-After`.
 
@@ -12,7 +12,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
-use concord_models::ids::ApiKeyId;
+use concord_models::ids::{ApiKeyId, ReconciliationTokenId};
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -21,7 +21,15 @@ use crate::state::AppState;
 
 pub struct RateLimiter {
     per_minute: u32,
-    buckets: Mutex<HashMap<ApiKeyId, Bucket>>,
+    buckets: Mutex<HashMap<Caller, Bucket>>,
+}
+
+/// Who a bucket is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Caller {
+    Key(ApiKeyId),
+    /// A reconciliation service's token (its requests carry no key).
+    ReconciliationToken(ReconciliationTokenId),
 }
 
 struct Bucket {
@@ -49,18 +57,18 @@ impl RateLimiter {
         }
     }
 
-    pub fn check(&self, key: ApiKeyId) -> Decision {
-        self.check_at(key, Instant::now())
+    pub fn check(&self, caller: Caller) -> Decision {
+        self.check_at(caller, Instant::now())
     }
 
-    fn check_at(&self, key: ApiKeyId, now: Instant) -> Decision {
+    fn check_at(&self, caller: Caller, now: Instant) -> Decision {
         let capacity = f64::from(self.per_minute);
         let rate = capacity / 60.0;
         let mut buckets = match self.buckets.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let bucket = buckets.entry(key).or_insert(Bucket {
+        let bucket = buckets.entry(caller).or_insert(Bucket {
             tokens: capacity,
             updated: now,
         });
@@ -103,7 +111,7 @@ pub async fn middleware(
     let (Some(key), Some(state)) = (key, state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let decision = state.rate_limiter.check(key);
+    let decision = state.rate_limiter.check(Caller::Key(key));
     let mut response = if decision.allowed {
         next.call(req).await?.map_into_boxed_body()
     } else {
@@ -133,7 +141,7 @@ mod tests {
     #[test]
     fn a_bucket_allows_its_limit_then_refuses_until_it_refills() {
         let limiter = RateLimiter::new(3);
-        let key = ApiKeyId::generate();
+        let key = Caller::Key(ApiKeyId::generate());
         let start = Instant::now();
         for expected_remaining in [2, 1, 0] {
             let decision = limiter.check_at(key, start);
@@ -157,7 +165,18 @@ mod tests {
     fn keys_have_their_own_buckets() {
         let limiter = RateLimiter::new(1);
         let now = Instant::now();
-        assert!(limiter.check_at(ApiKeyId::generate(), now).allowed);
-        assert!(limiter.check_at(ApiKeyId::generate(), now).allowed);
+        assert!(
+            limiter
+                .check_at(Caller::Key(ApiKeyId::generate()), now)
+                .allowed
+        );
+        assert!(
+            limiter
+                .check_at(Caller::Key(ApiKeyId::generate()), now)
+                .allowed
+        );
+        let token = Caller::ReconciliationToken(ReconciliationTokenId::generate());
+        assert!(limiter.check_at(token, now).allowed);
+        assert!(!limiter.check_at(token, now).allowed);
     }
 }

@@ -26,6 +26,7 @@ use super::protocol::{
 use super::tokens::base_url;
 use crate::auth::hash_key;
 use crate::error::{ApiError, ErrorCode};
+use crate::rate_limit::Caller;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -71,7 +72,8 @@ struct Service {
 }
 
 impl Service {
-    /// The service of `token`: 401 for a token that is unknown or revoked, 409
+    /// The service of `token`: 401 for a token that is unknown or revoked, 429 over the token's
+    /// rate limit (each token has a bucket like a key's; a batch is one request), 409
     /// `reference_data_deleted` when the config's dataset is gone, 409 `query_field_removed`
     /// when the config no longer has the token's query field.
     async fn open(state: &AppState, token: &str) -> Result<Service, ApiError> {
@@ -84,6 +86,14 @@ impl Service {
         let token = ReconciliationToken::find_active_by_hash(&mut conn, &hash_key(token))
             .await?
             .ok_or_else(refused)?;
+        let decision = state
+            .rate_limiter
+            .check(Caller::ReconciliationToken(token.id));
+        if !decision.allowed {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: decision.retry_after_secs,
+            });
+        }
         let config = MatchingConfig::find(&mut conn, token.organization_id, token.config_id)
             .await?
             .ok_or_else(refused)?;
@@ -283,6 +293,7 @@ fn cors(result: Result<HttpResponse, ApiError>) -> HttpResponse {
     responses(
         (status = 200, description = "The manifest, or the candidates of each query by its key.", body = crate::openapi::schemas::ReconciliationAnswerSchema),
         (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
         (status = 404, description = "`model_not_trained`: the config scores probabilistically and has no model yet.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `details.field` names the query and its field (`q0.properties[1].pid`).", body = crate::openapi::errors::ErrorEnvelope),
@@ -328,6 +339,7 @@ async fn manifest_or_queries(
         (status = 200, description = "The candidates of each query, by its key.", body = BTreeMap<String, QueryResult>),
         (status = 400, description = "`bad_request`: the form is not UTF-8.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
         (status = 404, description = "`model_not_trained`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 413, description = "`payload_too_large`.", body = crate::openapi::errors::ErrorEnvelope),
@@ -574,6 +586,7 @@ fn prefix_of(params: &SuggestParams) -> Result<&str, ApiError> {
     responses(
         (status = 200, description = "The suggestions.", body = Suggestions<SuggestedEntity>),
         (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
         (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `prefix` missing, `cursor` out of range.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 500, description = "`internal_error`.", body = crate::openapi::errors::ErrorEnvelope),
@@ -646,6 +659,7 @@ async fn suggest_entity(
     responses(
         (status = 200, description = "The suggestions.", body = Suggestions<SuggestedProperty>),
         (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
         (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `prefix` missing.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 500, description = "`internal_error`.", body = crate::openapi::errors::ErrorEnvelope),
@@ -698,6 +712,7 @@ struct PreviewParams {
     responses(
         (status = 200, description = "The row.", content_type = "text/html", body = String),
         (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
         (status = 404, description = "`not_found`: no such row.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `id` missing.", body = crate::openapi::errors::ErrorEnvelope),

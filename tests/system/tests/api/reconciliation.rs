@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, test_tool, Reply, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, test_tool, AppOptions, Reply, TestApp};
 use crate::matching::matching_worker;
 
 /// A small vendor master: two namesakes told apart by their tax id, and a name with markup.
@@ -632,4 +632,30 @@ async fn noisy_vendor_names_reconcile_to_the_right_vendor_with_match_only_where_
         sure_share >= 0.5,
         "match:true on only {sure_share:.3} of known vendors"
     );
+}
+
+#[actix_web::test]
+async fn a_token_has_its_own_rate_limit() {
+    let app = spawn_app_with(AppOptions {
+        rate_limit_per_minute: 3,
+        ..AppOptions::default()
+    })
+    .await;
+    let config = vendor_config(&app, vendors()).await;
+    let (token, _) = issue_token(&app, &config).await;
+    for _ in 0..3 {
+        let manifest = get_open(&app, &service_path(&token)).await;
+        assert_eq!(manifest.status, 200, "{}", manifest.body);
+    }
+    let refused = get_open(&app, &service_path(&token)).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.error_code(), "rate_limited");
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(
+        refused.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    // The key that issued it keeps its own bucket.
+    let listed = app.get(&tokens_path(&config), &app.read_key).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
 }
