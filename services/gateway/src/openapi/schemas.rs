@@ -293,7 +293,7 @@ pub struct SubmittedDocumentSchema {
 #[serde(untagged)]
 #[schema(as = ReconciliationAnswer)]
 pub enum ReconciliationAnswerSchema {
-    Manifest(crate::reconcile::service::Manifest),
+    Manifest(Box<crate::reconcile::service::Manifest>),
     Results(std::collections::BTreeMap<String, crate::reconcile::protocol::QueryResult>),
 }
 

@@ -187,7 +187,7 @@ fn parse_query(
         let at = format!("{key}.properties[{index}]");
         if !fields.fields.contains(&property.pid) {
             return Err(ApiError::validation(
-                &format!("{at}.pid"),
+                format!("{at}.pid"),
                 format!(
                     "`{at}.pid`: `{}` is not a field of the config (its fields: {})",
                     property.pid,
@@ -200,7 +200,7 @@ fn parse_query(
             PropertyValues::Many(list) => {
                 if list.len() > 1 {
                     return Err(ApiError::validation(
-                        &format!("{at}.v"),
+                        format!("{at}.v"),
                         format!(
                             "`{at}.v`: a field of the config takes one value, not {}",
                             list.len()
@@ -223,14 +223,14 @@ fn parse_query(
                 "is given twice".to_owned()
             };
             return Err(ApiError::validation(
-                &format!("{at}.pid"),
+                format!("{at}.pid"),
                 format!("`{at}.pid`: `{}` {what}", property.pid),
             ));
         }
     }
     if values.is_empty() {
         return Err(ApiError::validation(
-            &format!("{key}.query"),
+            format!("{key}.query"),
             format!("`{key}`: a query needs its text (`query`) or a property value"),
         ));
     }
@@ -242,7 +242,7 @@ fn parse_query(
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| {
                     ApiError::validation(
-                        &format!("{key}.limit"),
+                        format!("{key}.limit"),
                         format!("`{key}.limit` must be a whole number of 0 or more, got {number}"),
                     )
                 })?,

@@ -733,12 +733,15 @@ async fn preview(
             crate::extract::reject_nul("id", None, &id)?;
             let service = Service::open(&state, &path).await?;
             let mut conn = connection(&state.pool).await?;
-            let (row_id, cells) =
-                ReferenceRow::find_by_row_ids(&mut conn, service.dataset.id, &[id.clone()])
-                    .await?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| ApiError::not_found("reference row", id))?;
+            let (row_id, cells) = ReferenceRow::find_by_row_ids(
+                &mut conn,
+                service.dataset.id,
+                std::slice::from_ref(&id),
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found("reference row", id))?;
             let name = service.name_of(&row_id, &cells);
             let columns = service.dataset.columns().iter().zip(cells.iter());
             let page = preview_page(

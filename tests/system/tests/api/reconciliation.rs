@@ -561,8 +561,9 @@ async fn noisy_vendor_names_reconcile_to_the_right_vendor_with_match_only_where_
         queries.push((query, Some(id.clone())));
     }
 
-    let (mut known, mut first_right, mut sure, mut sure_right, mut unknown_sure) = (0, 0, 0, 0, 0);
-    let mut among_best = 0;
+    let (mut known, mut first_right, mut sure, mut sure_right, mut unknown_sure) =
+        (0u32, 0u32, 0u32, 0u32, 0u32);
+    let mut among_best = 0u32;
     let mut wrong_sure = Vec::new();
     for (batch_index, chunk) in queries.chunks(10).enumerate() {
         let batch: serde_json::Map<String, Value> = chunk
@@ -584,7 +585,7 @@ async fn noisy_vendor_names_reconcile_to_the_right_vendor_with_match_only_where_
                 Some(truth) => {
                     known += 1;
                     let right = best["id"] == truth.as_str();
-                    first_right += usize::from(right);
+                    first_right += u32::from(right);
                     // Among the best, tied: a name whose legal form was dropped, or spelled
                     // alike, fits its namesakes equally well.
                     let candidates = reply.body[format!("q{i}")]["result"]
@@ -594,10 +595,10 @@ async fn noisy_vendor_names_reconcile_to_the_right_vendor_with_match_only_where_
                     let tied = candidates
                         .iter()
                         .any(|c| c["id"] == truth.as_str() && c["score"] == best["score"]);
-                    among_best += usize::from(tied);
+                    among_best += u32::from(tied);
                     if is_sure {
                         sure += 1;
-                        sure_right += usize::from(right);
+                        sure_right += u32::from(right);
                         if !right {
                             wrong_sure.push(format!("{query} → {best}"));
                         }
@@ -612,10 +613,10 @@ async fn noisy_vendor_names_reconcile_to_the_right_vendor_with_match_only_where_
             }
         }
     }
-    let top1 = first_right as f64 / known as f64;
-    let tied_best = among_best as f64 / known as f64;
-    let precision = sure_right as f64 / sure.max(1) as f64;
-    let sure_share = sure as f64 / known as f64;
+    let top1 = f64::from(first_right) / f64::from(known);
+    let tied_best = f64::from(among_best) / f64::from(known);
+    let precision = f64::from(sure_right) / f64::from(sure.max(1));
+    let sure_share = f64::from(sure) / f64::from(known);
     println!(
         "vendor reconciliation: {known} known queries, top-1 {top1:.3}, among the best (ties) {tied_best:.3}, match:true on {sure} ({sure_share:.3}) with precision {precision:.3}; {unknown_sure} unknown vendors matched"
     );
