@@ -88,6 +88,10 @@ typed_id!(
     ReconciliationTokenId
 );
 typed_id!(
+    /// A reviewer's signed-in session of the review UI.
+    ReviewSessionId
+);
+typed_id!(
     /// A webhook endpoint: a URL an organisation's events are delivered to.
     WebhookEndpointId
 );

@@ -26,6 +26,7 @@ pub mod reconciliation_tokens;
 pub mod reference_datasets;
 pub mod resolution_results;
 pub mod resolution_runs;
+pub mod review_sessions;
 pub mod schema;
 mod text_enum;
 pub mod webhook_deliveries;

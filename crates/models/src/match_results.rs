@@ -168,6 +168,29 @@ pub struct Review {
     pub matched_reference_row_id: Option<Option<String>>,
 }
 
+/// A result's review fields as they stood: what undoing a decision puts back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReviewState {
+    pub result_id: MatchResultId,
+    pub run_id: MatchingRunId,
+    pub status: ReviewStatus,
+    pub notes: Option<String>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub matched_reference_row_id: Option<String>,
+    pub resolved_by: ResolvedBy,
+}
+
+/// Which of a run's review set a reviewer looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewSetFilter {
+    /// Waiting for a reviewer: `needs_review`, or ambiguous and not yet reviewed.
+    Pending,
+    /// Decided by a reviewer.
+    Decided,
+    /// Both.
+    All,
+}
+
 /// Rows per insert statement.
 const ROWS_PER_INSERT: usize = 5_000;
 
@@ -285,6 +308,89 @@ impl MatchResult {
             query = query.filter(match_results::confidence.le(max));
         }
         Ok(query.load(conn).await?)
+    }
+
+    /// Its review fields as they stand now.
+    pub fn review_state(&self) -> ReviewState {
+        ReviewState {
+            result_id: self.id,
+            run_id: self.run_id,
+            status: self.status,
+            notes: self.review_notes.clone(),
+            reviewed_at: self.reviewed_at,
+            matched_reference_row_id: self.matched_reference_row_id.clone(),
+            resolved_by: self.resolved_by,
+        }
+    }
+
+    /// Puts a result's review fields back as `state` had them (undoing a decision).
+    pub async fn restore(
+        conn: &mut AsyncPgConnection,
+        state: &ReviewState,
+    ) -> Result<Option<MatchResult>, StoreError> {
+        Ok(diesel::update(
+            match_results::table
+                .find(state.result_id)
+                .filter(match_results::run_id.eq(state.run_id)),
+        )
+        .set((
+            match_results::status.eq(state.status),
+            match_results::review_notes.eq(state.notes.clone()),
+            match_results::reviewed_at.eq(state.reviewed_at),
+            match_results::matched_reference_row_id.eq(state.matched_reference_row_id.clone()),
+            match_results::resolved_by.eq(state.resolved_by),
+        ))
+        .returning(MatchResult::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+    }
+
+    /// The run's review set — results a reviewer has to look at (`needs_review`, or ambiguous)
+    /// or has decided — in document order, as `(id, position, status, ambiguous)`: what the
+    /// review queue and its next/previous keys walk.
+    pub async fn review_set(
+        conn: &mut AsyncPgConnection,
+        run_id: MatchingRunId,
+        filter: ReviewSetFilter,
+    ) -> Result<Vec<(MatchResultId, i32, ReviewStatus, bool)>, StoreError> {
+        let pending =
+            match_results::status
+                .eq(ReviewStatus::NeedsReview)
+                .or(match_results::ambiguous
+                    .eq(true)
+                    .and(match_results::status.eq(ReviewStatus::Unreviewed)));
+        let decided = match_results::status
+            .eq(ReviewStatus::Approved)
+            .or(match_results::status.eq(ReviewStatus::Rejected));
+        let query = match_results::table
+            .filter(match_results::run_id.eq(run_id))
+            .order(match_results::document_position.asc())
+            .select((
+                match_results::id,
+                match_results::document_position,
+                match_results::status,
+                match_results::ambiguous,
+            ))
+            .into_boxed();
+        let query = match filter {
+            ReviewSetFilter::Pending => query.filter(pending),
+            ReviewSetFilter::Decided => query.filter(decided),
+            ReviewSetFilter::All => query.filter(pending.or(decided)),
+        };
+        Ok(query.load(conn).await?)
+    }
+
+    /// Every confidence of the run (for its histogram).
+    pub async fn confidences(
+        conn: &mut AsyncPgConnection,
+        run_id: MatchingRunId,
+    ) -> Result<Vec<f64>, StoreError> {
+        Ok(match_results::table
+            .filter(match_results::run_id.eq(run_id))
+            .select(match_results::confidence)
+            .load(conn)
+            .await?)
     }
 
     /// The run's most confident results.

@@ -23,6 +23,19 @@ pub struct NewOrganization<'a> {
 
 impl Organization {
     /// The organisation of that name, created if it does not exist yet.
+    /// The organisation with that id.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        id: OrganizationId,
+    ) -> Result<Option<Organization>, StoreError> {
+        Ok(organizations::table
+            .find(id)
+            .select(Organization::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
     pub async fn find_or_create(
         conn: &mut AsyncPgConnection,
         name: &str,

@@ -362,6 +362,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    review_sessions (id) {
+        id -> Uuid,
+        session_hash -> Bytea,
+        api_key_id -> Uuid,
+        csrf_token -> Text,
+        last_decision -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     webhook_endpoints (id) {
         id -> Uuid,
         organization_id -> Uuid,
@@ -426,6 +438,7 @@ diesel::joinable!(dialect_versions -> dialects (dialect_id));
 diesel::joinable!(resolution_run_chunks -> resolution_runs (run_id));
 diesel::joinable!(resolution_results -> resolution_runs (run_id));
 diesel::joinable!(reconciliation_tokens -> matching_configs (config_id));
+diesel::joinable!(review_sessions -> api_keys (api_key_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_delivery_attempts -> webhook_deliveries (delivery_id));
 
@@ -455,6 +468,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     processed_messages,
     reconciliation_tokens,
+    review_sessions,
     webhook_endpoints,
     webhook_deliveries,
     webhook_delivery_attempts,

@@ -7,6 +7,7 @@ pub mod codec;
 pub mod dialects;
 pub mod error;
 pub mod extract;
+pub mod html;
 pub mod idempotency;
 pub mod intake;
 pub mod jobs;
@@ -25,6 +26,7 @@ pub mod resolutions;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod ui;
 pub mod webhooks;
 
 pub use settings::GatewaySettings;

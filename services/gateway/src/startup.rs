@@ -93,6 +93,7 @@ impl Application {
                 .configure(concord_telemetry::ops::configure)
                 .configure(crate::openapi::configure)
                 .configure(crate::reconcile::configure_service)
+                .configure(crate::ui::configure)
                 .service(
                     web::scope("/v1")
                         .wrap(from_fn(idempotency::middleware))

@@ -26,6 +26,7 @@ use super::protocol::{
 use super::tokens::base_url;
 use crate::auth::hash_key;
 use crate::error::{ApiError, ErrorCode};
+use crate::html::escape;
 use crate::rate_limit::Caller;
 use crate::state::AppState;
 
@@ -782,22 +783,6 @@ fn preview_page<'a>(
     }
     page.push_str("</table></body></html>");
     page
-}
-
-/// Text as HTML: the five characters that could open markup or an attribute, escaped.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,714 @@
+//! The review UI's pages: the runs, a run (summary, histogram, review queue), a result (the
+//! document beside its candidates, the evidence, the decision), and the decision and undo forms.
+//! A decision is [`crate::matching::review::decide`], the same use case as the API's review
+//! endpoint.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use concord_models::database::connection;
+use concord_models::documents::Document;
+use concord_models::ids::{MatchResultId, MatchingRunId};
+use concord_models::match_results::{MatchResult, ReviewSetFilter};
+use concord_models::matching_runs::MatchingRun;
+use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
+use concord_models::review_sessions::ReviewSession;
+use serde::Deserialize;
+
+use super::session::Reviewer;
+use super::{form, page, see_other, UiError};
+use crate::auth::Scope;
+use crate::error::ApiError;
+use crate::extract::path_id;
+use crate::html::escape;
+use crate::matching::review::{decide, ReviewDecision, ReviewNotes, ReviewRequest};
+use crate::matching::view::RunProgressView;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ui/runs", web::get().to(runs))
+        .route("/ui/runs/{id}", web::get().to(run))
+        .route("/ui/runs/{id}/results/{result_id}", web::get().to(result))
+        .route(
+            "/ui/runs/{id}/results/{result_id}/decide",
+            web::post().to(decide_result),
+        )
+        .route("/ui/undo", web::post().to(undo));
+}
+
+/// Runs on the runs page.
+const RUNS_SHOWN: i64 = 100;
+/// Candidates shown beside the document (and keys `1`–`5`).
+const CANDIDATES_SHOWN: usize = 5;
+/// Bins of the confidence histogram.
+const BINS: usize = 20;
+
+fn percent(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+async fn runs(reviewer: Reviewer, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
+    let mut conn = connection(&state.pool).await?;
+    let runs = MatchingRun::list(
+        &mut conn,
+        reviewer.key.organization_id,
+        None,
+        None,
+        RUNS_SHOWN,
+    )
+    .await?;
+    let now = Utc::now();
+    let active = runs.iter().any(|r| !r.status.has_ended());
+    let mut body = String::from("<h1>Matching runs</h1>");
+    if active {
+        body.push_str("<div data-refresh=\"3\" hidden></div>");
+    }
+    if runs.is_empty() {
+        body.push_str("<p>No matching runs yet.</p>");
+    } else {
+        body.push_str("<table class=\"runs\"><caption>Newest first; a running run's progress updates by itself.</caption><thead><tr><th scope=\"col\">Run</th><th scope=\"col\">Config</th><th scope=\"col\">Phase</th><th scope=\"col\">Progress</th><th scope=\"col\">Rate</th><th scope=\"col\">ETA</th><th scope=\"col\">Matched</th></tr></thead><tbody>");
+        for run in &runs {
+            let progress = RunProgressView::new(run, now);
+            let _ = write!(
+                body,
+                "<tr><td><a href=\"/ui/runs/{id}\">{short}</a><br><small>{created}</small></td><td>{config}</td><td>{phase}</td><td><progress max=\"100\" value=\"{pct:.0}\" aria-label=\"progress\"></progress> {processed}/{total}</td><td>{rate}</td><td>{eta}</td><td>{matched}</td></tr>",
+                id = run.id,
+                short = escape(&run.id.to_string()[..8]),
+                created = run.created_at.format("%Y-%m-%d %H:%M"),
+                config = escape(&run.config_snapshot.0.name),
+                phase = progress.phase,
+                pct = progress.percent,
+                processed = progress.processed,
+                total = progress.total,
+                rate = progress
+                    .rate_per_second
+                    .map(|r| format!("{r:.0}/s"))
+                    .unwrap_or_else(|| "–".to_owned()),
+                eta = progress
+                    .eta_seconds
+                    .map(|s| format!("{s:.0} s"))
+                    .unwrap_or_else(|| "–".to_owned()),
+                matched = run.rows_matched,
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    Ok(page(
+        StatusCode::OK,
+        "Matching runs",
+        Some(&reviewer.header()),
+        &body,
+    ))
+}
+
+/// The organisation's run, or 404.
+async fn find_run(
+    conn: &mut diesel_async::AsyncPgConnection,
+    reviewer: &Reviewer,
+    raw_id: &str,
+) -> Result<MatchingRun, UiError> {
+    let id: MatchingRunId = path_id(raw_id)?;
+    MatchingRun::find(conn, reviewer.key.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("matching run", raw_id).into())
+}
+
+#[derive(Deserialize)]
+struct RunQuery {
+    show: Option<String>,
+}
+
+/// The confidence histogram as SVG: `BINS` bars over [0, 1], the review band shaded, the
+/// threshold and the review floor drawn.
+fn histogram(confidences: &[f64], threshold: f64, floor: f64) -> String {
+    let mut counts = [0u32; BINS];
+    for &c in confidences {
+        let bin = (c.clamp(0.0, 1.0) * BINS as f64).floor() as usize;
+        counts[bin.min(BINS - 1)] += 1;
+    }
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let (width, height, left, bottom) = (600.0, 160.0, 40.0, 20.0);
+    let plot = width - left - 10.0;
+    let x = |v: f64| left + v.clamp(0.0, 1.0) * plot;
+    let mut svg = format!(
+        "<svg class=\"histogram\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-labelledby=\"hist-title\"><title id=\"hist-title\">Confidences of the run's results: {} results; threshold {}, review band from {}</title>",
+        confidences.len(),
+        percent(threshold),
+        percent(floor)
+    );
+    let _ = write!(
+        svg,
+        "<rect class=\"band\" x=\"{:.1}\" y=\"0\" width=\"{:.1}\" height=\"{:.1}\"/>",
+        x(floor),
+        (x(threshold) - x(floor)).max(0.0),
+        height - bottom
+    );
+    let bar = plot / BINS as f64;
+    for (i, &count) in counts.iter().enumerate() {
+        let h = (height - bottom - 10.0) * f64::from(count) / f64::from(max);
+        let _ = write!(
+            svg,
+            "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}–{} %: {count}</title></rect>",
+            left + i as f64 * bar + 1.0,
+            height - bottom - h,
+            bar - 2.0,
+            h,
+            i * 5,
+            (i + 1) * 5
+        );
+    }
+    for (value, class, label) in [
+        (threshold, "threshold", "threshold"),
+        (floor, "floor", "review floor"),
+    ] {
+        let _ = write!(
+            svg,
+            "<line class=\"{class}\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"{1:.1}\"/><text x=\"{2:.1}\" y=\"12\" class=\"label\">{label} {3}</text>",
+            x(value),
+            height - bottom,
+            x(value) + 3.0,
+            percent(value)
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{left}\" y=\"{}\" class=\"axis\">0 %</text><text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">100 %</text><text x=\"2\" y=\"20\" class=\"axis\">{max}</text></svg>",
+        height - 4.0,
+        width - 10.0,
+        height - 4.0
+    );
+    svg
+}
+
+async fn run(
+    reviewer: Reviewer,
+    path: web::Path<String>,
+    query: web::Query<RunQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    let mut conn = connection(&state.pool).await?;
+    let run = find_run(&mut conn, &reviewer, &path).await?;
+    let snapshot = &run.config_snapshot.0;
+    let filter = match query.show.as_deref() {
+        None | Some("pending") => ReviewSetFilter::Pending,
+        Some("decided") => ReviewSetFilter::Decided,
+        Some("all") => ReviewSetFilter::All,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "show",
+                format!("`show` must be pending, decided or all, got `{other}`"),
+            )
+            .into())
+        }
+    };
+    let confidences = MatchResult::confidences(&mut conn, run.id).await?;
+    let pending = MatchResult::review_set(&mut conn, run.id, ReviewSetFilter::Pending).await?;
+    let decided = MatchResult::review_set(&mut conn, run.id, ReviewSetFilter::Decided).await?;
+    let shown = match filter {
+        ReviewSetFilter::Pending => pending.clone(),
+        ReviewSetFilter::Decided => decided.clone(),
+        ReviewSetFilter::All => {
+            // Pending first, then the decided.
+            let mut all = pending.clone();
+            all.extend(decided.iter().cloned());
+            all
+        }
+    };
+    let progress = RunProgressView::new(&run, Utc::now());
+    let mut body = format!(
+        "<h1>Run {} <small>{}</small></h1>",
+        escape(&run.id.to_string()[..8]),
+        escape(&snapshot.name)
+    );
+    if !run.status.has_ended() {
+        body.push_str("<div data-refresh=\"3\" hidden></div>");
+    }
+    let _ = write!(
+        body,
+        "<dl class=\"summary\"><div><dt>Phase</dt><dd>{}</dd></div><div><dt>Documents</dt><dd>{}/{}</dd></div><div><dt>Matched</dt><dd>{}</dd></div><div><dt>Mean confidence</dt><dd>{}</dd></div><div><dt>To review</dt><dd>{}</dd></div><div><dt>Decided</dt><dd>{}</dd></div></dl>",
+        progress.phase,
+        run.rows_processed,
+        run.rows_total,
+        run.rows_matched,
+        run.avg_confidence.map(percent).unwrap_or_else(|| "–".to_owned()),
+        pending.len(),
+        decided.len()
+    );
+    body.push_str("<h2>Confidences</h2>");
+    body.push_str(&histogram(
+        &confidences,
+        snapshot.threshold,
+        snapshot.review_floor,
+    ));
+    body.push_str("<h2 id=\"queue\">Review queue</h2><p class=\"filters\">Show: ");
+    for (value, label) in [
+        ("pending", "to review"),
+        ("decided", "decided"),
+        ("all", "all"),
+    ] {
+        let current = query.show.as_deref().unwrap_or("pending") == value;
+        let _ = write!(
+            body,
+            "<a href=\"/ui/runs/{}?show={value}#queue\"{}>{label}</a> ",
+            run.id,
+            if current {
+                " aria-current=\"page\""
+            } else {
+                ""
+            }
+        );
+    }
+    body.push_str("</p>");
+    if shown.is_empty() {
+        body.push_str("<p>Nothing here.</p>");
+    } else {
+        let ids: Vec<MatchResultId> = shown.iter().map(|(id, ..)| *id).collect();
+        let results = results_by_id(&mut conn, run.id, &ids).await?;
+        body.push_str("<table class=\"queue\"><thead><tr><th scope=\"col\">Document</th><th scope=\"col\">Status</th><th scope=\"col\">Confidence</th><th scope=\"col\">Proposed row</th></tr></thead><tbody>");
+        for (id, _, status, ambiguous) in &shown {
+            let Some(r) = results.get(id) else { continue };
+            let _ = write!(
+                body,
+                "<tr><td><a href=\"/ui/runs/{}/results/{}\">{}</a></td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
+                run.id,
+                id,
+                escape(&r.document_id),
+                status.as_str(),
+                if *ambiguous { " · ambiguous" } else { "" },
+                percent(r.confidence),
+                escape(r.matched_reference_row_id.as_deref().unwrap_or("–"))
+            );
+        }
+        body.push_str("</tbody></table>");
+        if let Some((first, ..)) = pending.first() {
+            let _ = write!(
+                body,
+                "<p><a class=\"button\" href=\"/ui/runs/{}/results/{first}\" data-key=\"j\">Start reviewing (j)</a></p>",
+                run.id
+            );
+        }
+    }
+    Ok(page(StatusCode::OK, "Run", Some(&reviewer.header()), &body))
+}
+
+async fn results_by_id(
+    conn: &mut diesel_async::AsyncPgConnection,
+    run_id: MatchingRunId,
+    ids: &[MatchResultId],
+) -> Result<HashMap<MatchResultId, MatchResult>, UiError> {
+    let mut out = HashMap::new();
+    for id in ids {
+        if let Some(result) = MatchResult::find(conn, run_id, *id).await? {
+            out.insert(*id, result);
+        }
+    }
+    Ok(out)
+}
+
+/// The evidence of the best candidate as a waterfall: each field's match weight in bits (or its
+/// score, for weighted runs) added from left to right.
+fn waterfall(result: &MatchResult) -> String {
+    let fields: Vec<(String, f64)> = result
+        .evidence
+        .0
+        .iter()
+        .filter_map(|e| {
+            e.match_weight
+                .or(e.score)
+                .map(|v| (format!("{} → {}", e.source, e.target), v))
+        })
+        .collect();
+    if fields.is_empty() {
+        return "<p>No evidence.</p>".to_owned();
+    }
+    let bits = result.evidence.0.iter().any(|e| e.match_weight.is_some());
+    let mut low: f64 = 0.0;
+    let mut high: f64 = 0.0;
+    let mut total = 0.0;
+    for (_, v) in &fields {
+        total += v;
+        low = low.min(total);
+        high = high.max(total);
+    }
+    let span = (high - low).max(1e-9);
+    let (width, row, left) = (600.0, 22.0, 190.0);
+    let plot = width - left - 60.0;
+    let x = |v: f64| left + (v - low) / span * plot;
+    let height = row * (fields.len() + 1) as f64 + 6.0;
+    let unit = if bits { "bits" } else { "score" };
+    let mut svg = format!(
+        "<svg class=\"waterfall\" viewBox=\"0 0 {width} {height:.0}\" role=\"img\" aria-labelledby=\"wf-title\"><title id=\"wf-title\">Evidence for the best candidate, field by field ({unit}); total {total:.2}</title>"
+    );
+    let mut at = 0.0;
+    for (i, (label, v)) in fields.iter().enumerate() {
+        let y = i as f64 * row + 4.0;
+        let (from, to) = (at, at + v);
+        let class = if *v >= 0.0 { "for" } else { "against" };
+        let _ = write!(
+            svg,
+            "<text x=\"4\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"{class}\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{v:+.2}</text>",
+            y + 14.0,
+            escape(label),
+            x(from.min(to)),
+            (x(from.max(to)) - x(from.min(to))).max(1.0),
+            row - 6.0,
+            x(from.max(to)) + 4.0,
+            y + 14.0
+        );
+        at = to;
+    }
+    let y = fields.len() as f64 * row + 4.0;
+    let _ = write!(
+        svg,
+        "<text x=\"4\" y=\"{:.1}\" class=\"label total\">total</text><rect class=\"total\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{total:.2} {unit}</text></svg>",
+        y + 14.0,
+        x(0.0_f64.min(total)),
+        (x(0.0_f64.max(total)) - x(0.0_f64.min(total))).max(1.0),
+        row - 6.0,
+        x(0.0_f64.max(total)) + 4.0,
+        y + 14.0
+    );
+    svg
+}
+
+/// A document's value of a field as text.
+fn document_value(document: &Document, field: &str) -> String {
+    match document.field_values.get(field) {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn normalised(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+async fn result(
+    reviewer: Reviewer,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    let (run_raw, result_raw) = path.into_inner();
+    let mut conn = connection(&state.pool).await?;
+    let run = find_run(&mut conn, &reviewer, &run_raw).await?;
+    let result_id: MatchResultId = path_id(&result_raw)?;
+    let result = MatchResult::find(&mut conn, run.id, result_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("match result", result_raw.as_str()))?;
+    let snapshot = &run.config_snapshot.0;
+    let document = Document::at_positions(&mut conn, run.job_run_id, &[result.document_position])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            ApiError::internal_message(format!(
+                "result `{result_id}` names document position {} its job run lacks",
+                result.document_position
+            ))
+        })?;
+    let candidates: Vec<_> = result.candidates.0.iter().take(CANDIDATES_SHOWN).collect();
+    let row_ids: Vec<String> = candidates
+        .iter()
+        .map(|c| c.reference_row_id.clone())
+        .collect();
+    let dataset = ReferenceDataset::find_by_id(&mut conn, snapshot.reference_data_id).await?;
+    let rows: HashMap<String, Vec<Option<String>>> = match &dataset {
+        Some(dataset) => ReferenceRow::find_by_row_ids(&mut conn, dataset.id, &row_ids)
+            .await?
+            .into_iter()
+            .collect(),
+        None => HashMap::new(),
+    };
+    let column_of = |target: &str| {
+        dataset
+            .as_ref()
+            .and_then(|d| d.columns().iter().position(|c| c.name == target))
+    };
+
+    // Where this result is in the review set, for next/previous.
+    let set = MatchResult::review_set(&mut conn, run.id, ReviewSetFilter::All).await?;
+    let at = set.iter().position(|(id, ..)| *id == result.id);
+    let previous = at
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| set.get(i))
+        .map(|(id, ..)| *id);
+    let next = match at {
+        Some(i) => set.get(i + 1).map(|(id, ..)| *id),
+        None => set.first().map(|(id, ..)| *id),
+    };
+
+    let mut body = format!(
+        "<p class=\"crumbs\"><a href=\"/ui/runs/{}\">Run {}</a> · <a href=\"/ui/runs/{}#queue\">queue</a>{}</p>",
+        run.id,
+        escape(&run.id.to_string()[..8]),
+        run.id,
+        at.map(|i| format!(" · {} of {}", i + 1, set.len()))
+            .unwrap_or_default()
+    );
+    let _ = write!(
+        body,
+        "<h1>Document {} <small>{}</small></h1><p class=\"status\" id=\"status\" data-status=\"{}\">Status <strong>{}</strong>{} · confidence <strong>{}</strong>{} · settled by {}</p>",
+        escape(&result.document_id),
+        escape(&result.document_filename),
+        result.status.as_str(),
+        result.status.as_str(),
+        if result.ambiguous { " · <strong>ambiguous</strong>" } else { "" },
+        percent(result.confidence),
+        result
+            .match_weight
+            .map(|w| format!(" · match weight {w:.2} bits"))
+            .unwrap_or_default(),
+        result.resolved_by.as_str()
+    );
+
+    // The document beside its candidates, field by field.
+    body.push_str("<table class=\"compare\"><caption>The document's values beside each candidate's; equal values are marked.</caption><thead><tr><th scope=\"col\">Field</th><th scope=\"col\">Document</th>");
+    for (i, c) in candidates.iter().enumerate() {
+        let chosen =
+            result.matched_reference_row_id.as_deref() == Some(c.reference_row_id.as_str());
+        let _ = write!(
+            body,
+            "<th scope=\"col\"{}>{}. {}<br><small>{}{}</small></th>",
+            if chosen { " class=\"chosen\"" } else { "" },
+            i + 1,
+            escape(&c.reference_row_id),
+            percent(c.confidence),
+            if chosen { " · matched" } else { "" }
+        );
+    }
+    body.push_str("</tr></thead><tbody>");
+    for mapping in &snapshot.field_mappings {
+        let doc = document_value(&document, &mapping.source);
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\">{} <small>→ {}</small></th><td>{}</td>",
+            escape(&mapping.source),
+            escape(&mapping.target),
+            escape(&doc)
+        );
+        for c in &candidates {
+            let value = column_of(&mapping.target)
+                .and_then(|col| rows.get(&c.reference_row_id)?.get(col).cloned().flatten())
+                .unwrap_or_default();
+            let same = !doc.is_empty() && normalised(&doc) == normalised(&value);
+            let _ = write!(
+                body,
+                "<td{}>{}</td>",
+                if same { " class=\"same\"" } else { "" },
+                escape(&value)
+            );
+        }
+        body.push_str("</tr>");
+    }
+    body.push_str("</tbody></table>");
+
+    body.push_str("<h2>Evidence</h2>");
+    body.push_str(&waterfall(&result));
+
+    if let Some(model) = &result.ai_model {
+        let _ = write!(
+            body,
+            "<section class=\"ai\" aria-label=\"AI suggestion\"><h2>AI suggestion</h2><p>{} suggests <strong>{}</strong>{}{}</p><blockquote>{}</blockquote></section>",
+            escape(model),
+            escape(result.ai_suggested_row_id.as_deref().unwrap_or("no row")),
+            result
+                .ai_confidence
+                .map(|c| format!(" with confidence {}", percent(c)))
+                .unwrap_or_default(),
+            result
+                .ai_flag
+                .as_deref()
+                .map(|f| format!(" (not applied: {})", escape(f)))
+                .unwrap_or_default(),
+            escape(result.ai_rationale.as_deref().unwrap_or(""))
+        );
+    }
+
+    // The decision.
+    let can_decide = reviewer.key.scopes.contains(&Scope::Write);
+    if can_decide {
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"/ui/runs/{}/results/{}/decide\" class=\"decide\" aria-label=\"Decision\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><label for=\"notes\">Notes (n)</label><textarea id=\"notes\" name=\"notes\" rows=\"2\" maxlength=\"4000\">{}</textarea><div class=\"buttons\"><button type=\"submit\" name=\"decision\" value=\"approved\" data-key=\"a\"{}>Approve (a)</button><button type=\"submit\" name=\"decision\" value=\"rejected\" data-key=\"r\">Reject (r)</button>",
+            run.id,
+            result.id,
+            escape(&reviewer.session.csrf_token),
+            escape(result.review_notes.as_deref().unwrap_or("")),
+            if result.matched_reference_row_id.is_none() { " disabled title=\"nothing is matched: pick a candidate\"" } else { "" }
+        );
+        for (i, c) in candidates.iter().enumerate() {
+            let _ = write!(
+                body,
+                "<button type=\"submit\" name=\"pick\" value=\"{}\" data-key=\"{}\">Pick {} ({})</button>",
+                escape(&c.reference_row_id),
+                i + 1,
+                escape(&c.reference_row_id),
+                i + 1
+            );
+        }
+        body.push_str("</div></form>");
+        if reviewer.session.last_decision.is_some() {
+            let _ = write!(
+                body,
+                "<form method=\"post\" action=\"/ui/undo\" class=\"undo\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" data-key=\"u\">Undo the last decision (u)</button></form>",
+                escape(&reviewer.session.csrf_token)
+            );
+        }
+    } else {
+        body.push_str("<p class=\"readonly\">Your key is read only: you can look, not decide.</p>");
+    }
+    body.push_str("<nav class=\"steps\" aria-label=\"Results\">");
+    if let Some(previous) = previous {
+        let _ = write!(
+            body,
+            "<a href=\"/ui/runs/{}/results/{previous}\" data-key=\"k\" rel=\"prev\">← previous (k)</a>",
+            run.id
+        );
+    }
+    if let Some(next) = next {
+        let _ = write!(
+            body,
+            "<a href=\"/ui/runs/{}/results/{next}\" data-key=\"j\" rel=\"next\">next (j) →</a>",
+            run.id
+        );
+    }
+    body.push_str("</nav><p class=\"keys\">Keys: <kbd>a</kbd> approve · <kbd>r</kbd> reject · <kbd>1</kbd>–<kbd>5</kbd> pick a candidate · <kbd>j</kbd>/<kbd>k</kbd> next/previous · <kbd>u</kbd> undo · <kbd>n</kbd> notes</p>");
+    Ok(page(
+        StatusCode::OK,
+        &format!("Document {}", result.document_id),
+        Some(&reviewer.header()),
+        &body,
+    ))
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    csrf: Option<String>,
+    decision: Option<String>,
+    pick: Option<String>,
+    notes: Option<String>,
+}
+
+/// Records a decision, remembers what undoing it restores, and goes on to the next result
+/// waiting for review (after this one, then from the start), or back to the run when none is
+/// left.
+async fn decide_result(
+    reviewer: Reviewer,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    let fields: DecisionForm = form(&body)?;
+    reviewer.check_csrf(fields.csrf.as_deref())?;
+    reviewer.require(Scope::Write)?;
+    let (run_raw, result_raw) = path.into_inner();
+    let mut conn = connection(&state.pool).await?;
+    let run = find_run(&mut conn, &reviewer, &run_raw).await?;
+    let result_id: MatchResultId = path_id(&result_raw)?;
+    let before = MatchResult::find(&mut conn, run.id, result_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("match result", result_raw.as_str()))?;
+    let (status, row) = match (fields.pick, fields.decision.as_deref()) {
+        (Some(row), _) => (ReviewDecision::Approved, Some(row)),
+        (None, Some("approved")) => (ReviewDecision::Approved, None),
+        (None, Some("rejected")) => (ReviewDecision::Rejected, None),
+        (None, other) => {
+            return Err(ApiError::validation(
+                "decision",
+                format!(
+                    "`decision` must be approved or rejected (or `pick` a candidate), got `{}`",
+                    other.unwrap_or("")
+                ),
+            )
+            .into())
+        }
+    };
+    let notes = fields
+        .notes
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .map(ReviewNotes::parse)
+        .transpose()
+        .map_err(|rule| ApiError::validation("notes", format!("`notes` {rule}")))?;
+    decide(
+        &mut conn,
+        &run,
+        result_id,
+        ReviewRequest {
+            status,
+            notes,
+            matched_reference_row_id: row,
+        },
+    )
+    .await?;
+    ReviewSession::set_last_decision(&mut conn, reviewer.session.id, Some(before.review_state()))
+        .await?;
+
+    let pending = MatchResult::review_set(&mut conn, run.id, ReviewSetFilter::Pending).await?;
+    let next = pending
+        .iter()
+        .find(|(_, position, ..)| *position > before.document_position)
+        .or_else(|| pending.first())
+        .map(|(id, ..)| *id);
+    Ok(match next {
+        Some(next) => see_other(&format!("/ui/runs/{}/results/{next}", run.id)),
+        None => see_other(&format!("/ui/runs/{}?show=decided#queue", run.id)),
+    })
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// Undoes the session's last decision: the result's review fields as they were before it.
+async fn undo(
+    reviewer: Reviewer,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    let fields: CsrfForm = form(&body)?;
+    reviewer.check_csrf(fields.csrf.as_deref())?;
+    reviewer.require(Scope::Write)?;
+    let Some(last) = reviewer.session.last_decision.as_ref().map(|j| j.0.clone()) else {
+        return Ok(see_other("/ui/runs"));
+    };
+    let mut conn = connection(&state.pool).await?;
+    let run = MatchingRun::find(&mut conn, reviewer.key.organization_id, last.run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("matching run", last.run_id.to_string()))?;
+    MatchResult::restore(&mut conn, &last)
+        .await?
+        .ok_or_else(|| ApiError::not_found("match result", last.result_id.to_string()))?;
+    ReviewSession::set_last_decision(&mut conn, reviewer.session.id, None).await?;
+    Ok(see_other(&format!(
+        "/ui/runs/{}/results/{}",
+        run.id, last.result_id
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_counts_every_confidence_and_draws_the_band() {
+        let svg = histogram(&[0.0, 0.5, 0.99, 1.0, 1.0], 0.85, 0.6);
+        assert!(svg.contains("5 results"));
+        assert!(svg.contains("95–100 %: 3"), "{svg}");
+        assert!(svg.contains("class=\"threshold\"") && svg.contains("class=\"floor\""));
+        // Out of range values are clamped, not lost.
+        let clamped = histogram(&[-1.0, 2.0], 0.85, 0.6);
+        assert!(
+            clamped.contains("0–5 %: 1") && clamped.contains("95–100 %: 1"),
+            "{clamped}"
+        );
+    }
+}
