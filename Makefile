@@ -8,7 +8,7 @@ export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
 export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile
+.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile ui-screenshots
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ test: toolchain deps test-tools ## Every test, against the real PostgreSQL and R
 		echo "cargo-nextest not found; running cargo test"; \
 		cargo test --workspace; \
 	fi
+
+ui-screenshots: toolchain deps test-tools ## The README's screenshots of the review UI, taken by its browser test (docs/screenshots/)
+	@mkdir -p docs/screenshots
+	@CONCORD_UI_SCREENSHOTS=$(CURDIR)/docs/screenshots cargo nextest run -p concord-system-tests a_reviewer_decides_ten_results
 
 test-tools: ## The test virtualenv outside the repository (schemathesis, openapi-spec-validator), pinned
 	@bash deploy/test-tools.sh

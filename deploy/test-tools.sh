@@ -23,6 +23,27 @@ if [[ ! -x /usr/bin/chromium ]]; then
   fi
 fi
 
+# playwright-core, pinned by tests/system/browser/package-lock.json, drives that Chromium through
+# the review UI (tests/system/tests/api/ui.rs): installed from the npm registry into the
+# directory's node_modules (ignored by git), again whenever the lock file asks for another version.
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+browser_dir="$repo/tests/system/browser"
+if ! command -v npm >/dev/null; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing nodejs and npm (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "node and npm are missing: apt-get install nodejs npm" >&2
+    exit 1
+  fi
+fi
+wanted="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["packages"]["node_modules/playwright-core"]["version"])' "$browser_dir/package-lock.json")"
+installed="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$browser_dir/node_modules/playwright-core/package.json" 2>/dev/null || true)"
+if [[ "$wanted" != "$installed" ]]; then
+  log "installing playwright-core $wanted (npm ci in tests/system/browser)"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --silent)
+fi
+
 if [[ -x "$venv/bin/python" ]] \
   && [[ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" == "$schemathesis_version" ]] \
   && [[ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("openapi-spec-validator"))' 2>/dev/null)" == "$validator_version" ]]; then

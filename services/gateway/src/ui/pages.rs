@@ -160,16 +160,21 @@ fn histogram(confidences: &[f64], threshold: f64, floor: f64) -> String {
             (i + 1) * 5
         );
     }
-    for (value, class, label) in [
-        (threshold, "threshold", "threshold"),
-        (floor, "floor", "review floor"),
+    for (value, class, label, y) in [
+        (floor, "floor", "review floor", 12.0),
+        (threshold, "threshold", "threshold", 26.0),
     ] {
+        // A label near the right edge is written to the left of its line.
+        let (text_x, anchor) = if x(value) > width * 0.7 {
+            (x(value) - 4.0, "end")
+        } else {
+            (x(value) + 4.0, "start")
+        };
         let _ = write!(
             svg,
-            "<line class=\"{class}\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"{1:.1}\"/><text x=\"{2:.1}\" y=\"12\" class=\"label\">{label} {3}</text>",
+            "<line class=\"{class}\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"{1:.1}\"/><text x=\"{text_x:.1}\" y=\"{y}\" text-anchor=\"{anchor}\" class=\"label\">{label} {2}</text>",
             x(value),
             height - bottom,
-            x(value) + 3.0,
             percent(value)
         );
     }
@@ -267,7 +272,7 @@ async fn run(
     } else {
         let ids: Vec<MatchResultId> = shown.iter().map(|(id, ..)| *id).collect();
         let results = results_by_id(&mut conn, run.id, &ids).await?;
-        body.push_str("<table class=\"queue\"><thead><tr><th scope=\"col\">Document</th><th scope=\"col\">Status</th><th scope=\"col\">Confidence</th><th scope=\"col\">Proposed row</th></tr></thead><tbody>");
+        body.push_str("<table class=\"queue\"><thead><tr><th scope=\"col\">Document</th><th scope=\"col\">Status</th><th scope=\"col\">Confidence</th><th scope=\"col\">Matched row, or best candidate</th></tr></thead><tbody>");
         for (id, _, status, ambiguous) in &shown {
             let Some(r) = results.get(id) else { continue };
             let _ = write!(
@@ -279,7 +284,12 @@ async fn run(
                 status.as_str(),
                 if *ambiguous { " · ambiguous" } else { "" },
                 percent(r.confidence),
-                escape(r.matched_reference_row_id.as_deref().unwrap_or("–"))
+                escape(
+                    r.matched_reference_row_id
+                        .as_deref()
+                        .or_else(|| r.candidates.0.first().map(|c| c.reference_row_id.as_str()))
+                        .unwrap_or("–")
+                )
             );
         }
         body.push_str("</tbody></table>");
@@ -308,23 +318,25 @@ async fn results_by_id(
     Ok(out)
 }
 
-/// The evidence of the best candidate as a waterfall: each field's match weight in bits (or its
-/// score, for weighted runs) added from left to right.
+/// The evidence of the best candidate: for a probabilistic run a waterfall, each field's match
+/// weight in bits added from left to right to the total; for a weighted run each field's score
+/// (0–1) on its own.
 fn waterfall(result: &MatchResult) -> String {
+    if !result.evidence.0.iter().any(|e| e.match_weight.is_some()) {
+        return score_bars(result);
+    }
     let fields: Vec<(String, f64)> = result
         .evidence
         .0
         .iter()
         .filter_map(|e| {
             e.match_weight
-                .or(e.score)
                 .map(|v| (format!("{} → {}", e.source, e.target), v))
         })
         .collect();
     if fields.is_empty() {
         return "<p>No evidence.</p>".to_owned();
     }
-    let bits = result.evidence.0.iter().any(|e| e.match_weight.is_some());
     let mut low: f64 = 0.0;
     let mut high: f64 = 0.0;
     let mut total = 0.0;
@@ -338,7 +350,7 @@ fn waterfall(result: &MatchResult) -> String {
     let plot = width - left - 60.0;
     let x = |v: f64| left + (v - low) / span * plot;
     let height = row * (fields.len() + 1) as f64 + 6.0;
-    let unit = if bits { "bits" } else { "score" };
+    let unit = "bits";
     let mut svg = format!(
         "<svg class=\"waterfall\" viewBox=\"0 0 {width} {height:.0}\" role=\"img\" aria-labelledby=\"wf-title\"><title id=\"wf-title\">Evidence for the best candidate, field by field ({unit}); total {total:.2}</title>"
     );
@@ -371,6 +383,43 @@ fn waterfall(result: &MatchResult) -> String {
         x(0.0_f64.max(total)) + 4.0,
         y + 14.0
     );
+    svg
+}
+
+/// Each field's score (0–1) against the best candidate, as bars (weighted runs).
+fn score_bars(result: &MatchResult) -> String {
+    let fields: Vec<(String, f64)> = result
+        .evidence
+        .0
+        .iter()
+        .filter_map(|e| e.score.map(|v| (format!("{} → {}", e.source, e.target), v)))
+        .collect();
+    if fields.is_empty() {
+        return "<p>No evidence.</p>".to_owned();
+    }
+    let (width, row, left) = (600.0, 22.0, 190.0);
+    let plot = width - left - 60.0;
+    let height = row * fields.len() as f64 + 6.0;
+    let mut svg = format!(
+        "<svg class=\"waterfall\" viewBox=\"0 0 {width} {height:.0}\" role=\"img\" aria-labelledby=\"wf-title\"><title id=\"wf-title\">Each field's score against the best candidate (0 to 1); the confidence is their weighted mean, {}</title>",
+        percent(result.confidence)
+    );
+    for (i, (label, v)) in fields.iter().enumerate() {
+        let y = i as f64 * row + 4.0;
+        let w = v.clamp(0.0, 1.0) * plot;
+        let class = if *v >= 0.5 { "for" } else { "against" };
+        let _ = write!(
+            svg,
+            "<text x=\"4\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"{class}\" x=\"{left}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{v:.2}</text>",
+            y + 14.0,
+            escape(label),
+            w.max(1.0),
+            row - 6.0,
+            left + w + 4.0,
+            y + 14.0
+        );
+    }
+    svg.push_str("</svg>");
     svg
 }
 

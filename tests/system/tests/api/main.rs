@@ -26,4 +26,5 @@ mod realtime;
 mod reconciliation;
 mod reference_data;
 mod resolutions;
+mod ui;
 mod webhooks;
