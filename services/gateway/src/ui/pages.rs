@@ -248,6 +248,10 @@ async fn run(
         snapshot.threshold,
         snapshot.review_floor,
     ));
+    if let Some(model) = &run.model {
+        body.push_str("<h2>Model</h2>");
+        body.push_str(&model_chart(&model.0));
+    }
     body.push_str("<h2 id=\"queue\">Review queue</h2><p class=\"filters\">Show: ");
     for (value, label) in [
         ("pending", "to review"),
@@ -302,6 +306,74 @@ async fn run(
         }
     }
     Ok(page(StatusCode::OK, "Run", Some(&reviewer.header()), &body))
+}
+
+/// The run's probabilistic model: each field's levels with m, u and the match weight in bits
+/// (log2 m/u), as bars either side of zero, and the same figures in a table.
+fn model_chart(model: &concord_scoring::matcher::MatchModel) -> String {
+    let levels: Vec<(String, &concord_scoring::matcher::model::LevelModel)> = model
+        .fields
+        .iter()
+        .flat_map(|f| {
+            f.levels
+                .iter()
+                .map(move |l| (format!("{} · {}", f.source, l.name), l))
+        })
+        .collect();
+    if levels.is_empty() {
+        return "<p>The model has no levels.</p>".to_owned();
+    }
+    let reach = levels
+        .iter()
+        .map(|(_, l)| l.weight.abs())
+        .filter(|w| w.is_finite())
+        .fold(1.0_f64, f64::max);
+    let (width, row, left) = (600.0, 20.0, 200.0);
+    let half = (width - left - 50.0) / 2.0;
+    let zero = left + half;
+    let height = row * levels.len() as f64 + 6.0;
+    let mut svg = format!(
+        "<svg class=\"model\" viewBox=\"0 0 {width} {height:.0}\" role=\"img\" aria-labelledby=\"model-title\"><title id=\"model-title\">Match weight in bits of each field's levels (log2 of m over u); λ = {:.4}</title><line class=\"zero\" x1=\"{zero}\" x2=\"{zero}\" y1=\"0\" y2=\"{height:.0}\"/>",
+        model.lambda
+    );
+    for (i, (label, level)) in levels.iter().enumerate() {
+        let y = i as f64 * row + 3.0;
+        let w = if level.weight.is_finite() {
+            level.weight / reach * half
+        } else {
+            0.0
+        };
+        let (x, class) = if w >= 0.0 {
+            (zero, "for")
+        } else {
+            (zero + w, "against")
+        };
+        let _ = write!(
+            svg,
+            "<text x=\"4\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{:+.2}</text>",
+            y + 13.0,
+            escape(label),
+            w.abs().max(1.0),
+            row - 5.0,
+            zero + w.max(0.0) + 4.0,
+            y + 13.0,
+            level.weight
+        );
+    }
+    svg.push_str("</svg>");
+    let mut table = String::from("<table class=\"model\"><caption>m: how often a true match is at the level; u: how often a non-match is.</caption><thead><tr><th scope=\"col\">Field · level</th><th scope=\"col\">m</th><th scope=\"col\">u</th><th scope=\"col\">weight (bits)</th></tr></thead><tbody>");
+    for (label, level) in &levels {
+        let _ = write!(
+            table,
+            "<tr><th scope=\"row\">{}</th><td>{:.4}</td><td>{:.6}</td><td>{:+.2}</td></tr>",
+            escape(label),
+            level.m,
+            level.u,
+            level.weight
+        );
+    }
+    table.push_str("</tbody></table>");
+    format!("{svg}{table}")
 }
 
 async fn results_by_id(

@@ -395,3 +395,70 @@ async fn what_a_reviewer_may_not_do_is_refused() {
     let after = fetch(&app, "GET", "/ui/runs", &session, None).await;
     assert_eq!(after.status, 303, "the session is gone");
 }
+
+#[actix_web::test]
+async fn a_probabilistic_run_shows_its_histogram_model_and_evidence_in_bits() {
+    let app = spawn_app().await;
+    let _worker = matching_worker(&app).await;
+    let dataset = crate::matching::upload_reference_data(&app, &app.key).await;
+    let config = crate::matching::create_config(&app, &dataset).await;
+    let job = crate::matching::create_job(&app).await;
+    let run = crate::matching::start_run(&app, &config, &job).await;
+    wait_for_status(&app, &run, "completed").await;
+    let (session, _) = sign_in(&app, &app.read_key).await;
+
+    let page = fetch(
+        &app,
+        "GET",
+        &format!("/ui/runs/{run}?show=all"),
+        &session,
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("class=\"histogram\""), "{}", page.text);
+    assert!(page.text.contains("5 results"), "every result is counted");
+    assert!(page.text.contains("class=\"threshold\"") && page.text.contains("class=\"floor\""));
+    assert!(page.text.contains("<h2>Model</h2>"), "{}", page.text);
+    assert!(page.text.contains("weight (bits)"));
+    for field in ["vendor_name", "invoice_number", "invoice_date", "amount"] {
+        assert!(
+            page.text.contains(&format!("{field} · ")),
+            "{field}: {}",
+            page.text
+        );
+    }
+    let bad = fetch(
+        &app,
+        "GET",
+        &format!("/ui/runs/{run}?show=some"),
+        &session,
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+
+    let first = results(&app, &run).await[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let result = fetch(
+        &app,
+        "GET",
+        &format!("/ui/runs/{run}/results/{first}"),
+        &session,
+        None,
+    )
+    .await;
+    assert_eq!(result.status, 200, "{}", result.text);
+    assert!(
+        result.text.contains("bits"),
+        "a waterfall in bits: {}",
+        result.text
+    );
+    assert!(
+        result.text.contains("ACME Gmbh"),
+        "the document's values: {}",
+        result.text
+    );
+}
