@@ -121,13 +121,32 @@ struct RunQuery {
     show: Option<String>,
 }
 
+/// A count of bars or rows as a drawing coordinate: counts here are a few dozen, far below
+/// where `f64` stops being exact (2^53).
+#[allow(clippy::cast_precision_loss)] // exact (see above)
+fn slots(n: usize) -> f64 {
+    n as f64
+}
+
+/// The histogram bin of a confidence: `floor(c · BINS)` of `c` clamped to [0, 1], the last bin
+/// holding 1.0 too; NaN counts in the first bin.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // within 0..=BINS (see above)
+fn bin_of(confidence: f64) -> usize {
+    let clamped = if confidence.is_nan() {
+        0.0
+    } else {
+        confidence.clamp(0.0, 1.0)
+    };
+    ((clamped * slots(BINS)).floor() as usize).min(BINS - 1)
+}
+
 /// The confidence histogram as SVG: `BINS` bars over [0, 1], the review band shaded, the
 /// threshold and the review floor drawn.
 fn histogram(confidences: &[f64], threshold: f64, floor: f64) -> String {
     let mut counts = [0u32; BINS];
     for &c in confidences {
-        let bin = (c.clamp(0.0, 1.0) * BINS as f64).floor() as usize;
-        counts[bin.min(BINS - 1)] += 1;
+        let bin = bin_of(c);
+        counts[bin] += 1;
     }
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
     let (width, height, left, bottom) = (600.0, 160.0, 40.0, 20.0);
@@ -146,13 +165,13 @@ fn histogram(confidences: &[f64], threshold: f64, floor: f64) -> String {
         (x(threshold) - x(floor)).max(0.0),
         height - bottom
     );
-    let bar = plot / BINS as f64;
+    let bar = plot / slots(BINS);
     for (i, &count) in counts.iter().enumerate() {
         let h = (height - bottom - 10.0) * f64::from(count) / f64::from(max);
         let _ = write!(
             svg,
             "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}–{} %: {count}</title></rect>",
-            left + i as f64 * bar + 1.0,
+            left + slots(i) * bar + 1.0,
             height - bottom - h,
             bar - 2.0,
             h,
@@ -331,13 +350,13 @@ fn model_chart(model: &concord_scoring::matcher::MatchModel) -> String {
     let (width, row, left) = (600.0, 20.0, 200.0);
     let half = (width - left - 50.0) / 2.0;
     let zero = left + half;
-    let height = row * levels.len() as f64 + 6.0;
+    let height = row * slots(levels.len()) + 6.0;
     let mut svg = format!(
         "<svg class=\"model\" viewBox=\"0 0 {width} {height:.0}\" role=\"img\" aria-labelledby=\"model-title\"><title id=\"model-title\">Match weight in bits of each field's levels (log2 of m over u); λ = {:.4}</title><line class=\"zero\" x1=\"{zero}\" x2=\"{zero}\" y1=\"0\" y2=\"{height:.0}\"/>",
         model.lambda
     );
     for (i, (label, level)) in levels.iter().enumerate() {
-        let y = i as f64 * row + 3.0;
+        let y = slots(i) * row + 3.0;
         let w = if level.weight.is_finite() {
             level.weight / reach * half
         } else {
@@ -421,14 +440,14 @@ fn waterfall(result: &MatchResult) -> String {
     let (width, row, left) = (600.0, 22.0, 190.0);
     let plot = width - left - 60.0;
     let x = |v: f64| left + (v - low) / span * plot;
-    let height = row * (fields.len() + 1) as f64 + 6.0;
+    let height = row * slots(fields.len() + 1) + 6.0;
     let unit = "bits";
     let mut svg = format!(
         "<svg class=\"waterfall\" viewBox=\"0 0 {width} {height:.0}\" role=\"img\" aria-labelledby=\"wf-title\"><title id=\"wf-title\">Evidence for the best candidate, field by field ({unit}); total {total:.2}</title>"
     );
     let mut at = 0.0;
     for (i, (label, v)) in fields.iter().enumerate() {
-        let y = i as f64 * row + 4.0;
+        let y = slots(i) * row + 4.0;
         let (from, to) = (at, at + v);
         let class = if *v >= 0.0 { "for" } else { "against" };
         let _ = write!(
@@ -444,7 +463,7 @@ fn waterfall(result: &MatchResult) -> String {
         );
         at = to;
     }
-    let y = fields.len() as f64 * row + 4.0;
+    let y = slots(fields.len()) * row + 4.0;
     let _ = write!(
         svg,
         "<text x=\"4\" y=\"{:.1}\" class=\"label total\">total</text><rect class=\"total\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{total:.2} {unit}</text></svg>",
@@ -471,13 +490,13 @@ fn score_bars(result: &MatchResult) -> String {
     }
     let (width, row, left) = (600.0, 22.0, 190.0);
     let plot = width - left - 60.0;
-    let height = row * fields.len() as f64 + 6.0;
+    let height = row * slots(fields.len()) + 6.0;
     let mut svg = format!(
         "<svg class=\"waterfall\" viewBox=\"0 0 {width} {height:.0}\" role=\"img\" aria-labelledby=\"wf-title\"><title id=\"wf-title\">Each field's score against the best candidate (0 to 1); the confidence is their weighted mean, {}</title>",
         percent(result.confidence)
     );
     for (i, (label, v)) in fields.iter().enumerate() {
-        let y = i as f64 * row + 4.0;
+        let y = slots(i) * row + 4.0;
         let w = v.clamp(0.0, 1.0) * plot;
         let class = if *v >= 0.5 { "for" } else { "against" };
         let _ = write!(
