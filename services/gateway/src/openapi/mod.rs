@@ -5,7 +5,8 @@
 //! are compiled in: nothing is fetched from elsewhere).
 //!
 //! What every operation shares is added here once ([`Conventions`]): the bearer scheme, the
-//! refusals any `/v1` request can meet (401, 403, 422 for a bad query, 429, 500), those of a
+//! refusals any `/v1` request can meet (401, 403, 422 for a bad query, 429, 500) and any request
+//! of a reconciliation service (401, 409, 429, 500), those of a
 //! request with a body (400, 413, 415) or an id in its path (404), and `Idempotency-Key` on
 //! every `POST`. A handler's own attribute names only what is its own: its scope, its 404s and
 //! 409s. CODE_STYLE.md, "A new endpoint", says how one is documented.
@@ -264,9 +265,13 @@ impl Modify for Conventions {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let v1 = path.starts_with("/v1/");
             let has_id = path.contains('{');
+            let reconciliation = path.starts_with("/reconcile/");
             for (method, operation) in operations(item) {
                 if v1 {
                     v1_refusals(operation, method, has_id);
+                }
+                if reconciliation {
+                    reconciliation_refusals(operation);
                 }
             }
         }
@@ -291,6 +296,22 @@ fn operations(item: &mut PathItem) -> Vec<(HttpMethod, &mut Operation)> {
     .into_iter()
     .filter_map(|(method, operation)| operation.map(|operation| (method, operation)))
     .collect()
+}
+
+/// The refusals any operation of a reconciliation service can give (its token is the
+/// credential), added where its attribute did not say more.
+fn reconciliation_refusals(operation: &mut Operation) {
+    let responses = &mut operation.responses.responses;
+    for (status, description) in [
+        (401, "`unauthorized`: the token is unknown or revoked."),
+        (409, "`reference_data_deleted` (the config's dataset was deleted) or `query_field_removed` (the config no longer has the token's query field)."),
+        (429, "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry."),
+        (500, "`internal_error`: a failure of ours; the `request_id` finds it in the logs."),
+    ] {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| errors::response(status, description).into());
+    }
 }
 
 /// The refusals any `/v1` operation can give, added where its attribute did not say more.

@@ -293,12 +293,8 @@ fn cors(result: Result<HttpResponse, ApiError>) -> HttpResponse {
     ),
     responses(
         (status = 200, description = "The manifest, or the candidates of each query by its key.", body = crate::openapi::schemas::ReconciliationAnswerSchema),
-        (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
         (status = 404, description = "`model_not_trained`: the config scores probabilistically and has no model yet.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `details.field` names the query and its field (`q0.properties[1].pid`).", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 500, description = "`internal_error`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 503, description = "`index_warming` or `matching_unavailable`; ask again after `Retry-After`.", body = crate::openapi::errors::ErrorEnvelope),
     ),
 )]
@@ -339,14 +335,10 @@ async fn manifest_or_queries(
     responses(
         (status = 200, description = "The candidates of each query, by its key.", body = BTreeMap<String, QueryResult>),
         (status = 400, description = "`bad_request`: the form is not UTF-8.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
         (status = 404, description = "`model_not_trained`.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 413, description = "`payload_too_large`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`: neither a form nor JSON.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `details.field` names the query and its field.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 500, description = "`internal_error`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 503, description = "`index_warming` or `matching_unavailable`; ask again after `Retry-After`.", body = crate::openapi::errors::ErrorEnvelope),
     ),
 )]
@@ -586,11 +578,7 @@ fn prefix_of(params: &SuggestParams) -> Result<&str, ApiError> {
     ),
     responses(
         (status = 200, description = "The suggestions.", body = Suggestions<SuggestedEntity>),
-        (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
-        (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `prefix` missing, `cursor` out of range.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 500, description = "`internal_error`.", body = crate::openapi::errors::ErrorEnvelope),
     ),
 )]
 async fn suggest_entity(
@@ -659,11 +647,7 @@ async fn suggest_entity(
     ),
     responses(
         (status = 200, description = "The suggestions.", body = Suggestions<SuggestedProperty>),
-        (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
-        (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `prefix` missing.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 500, description = "`internal_error`.", body = crate::openapi::errors::ErrorEnvelope),
     ),
 )]
 async fn suggest_property(
@@ -712,12 +696,8 @@ struct PreviewParams {
     ),
     responses(
         (status = 200, description = "The row.", content_type = "text/html", body = String),
-        (status = 401, description = "`unauthorized`: the token is unknown or revoked.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 429, description = "`rate_limited`: over the token's rate limit; `Retry-After` says when to retry.", body = crate::openapi::errors::ErrorEnvelope, headers(("Retry-After" = u64))),
         (status = 404, description = "`not_found`: no such row.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 409, description = "`reference_data_deleted` or `query_field_removed`.", body = crate::openapi::errors::ErrorEnvelope),
         (status = 422, description = "`validation_failed`: `id` missing.", body = crate::openapi::errors::ErrorEnvelope),
-        (status = 500, description = "`internal_error`.", body = crate::openapi::errors::ErrorEnvelope),
     ),
 )]
 async fn preview(

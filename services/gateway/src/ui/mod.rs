@@ -176,3 +176,9 @@ pub fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, UiError> {
         .map(web::Query::into_inner)
         .map_err(|error| ApiError::validation("form", format!("invalid form: {error}")).into())
 }
+
+/// A form that carries only its CSRF token (sign out, undo).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: Option<String>,
+}

@@ -19,7 +19,7 @@ use concord_models::review_sessions::ReviewSession;
 use serde::Deserialize;
 
 use super::session::Reviewer;
-use super::{form, page, see_other, UiError};
+use super::{form, page, see_other, CsrfForm, UiError};
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::extract::path_id;
@@ -801,11 +801,6 @@ async fn decide_result(
         Some(next) => see_other(&format!("/ui/runs/{}/results/{next}", run.id)),
         None => see_other(&format!("/ui/runs/{}?show=decided#queue", run.id)),
     })
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
 }
 
 /// Undoes the session's last decision: the result's review fields as they were before it.

@@ -15,7 +15,7 @@ use concord_models::organizations::Organization;
 use concord_models::review_sessions::{NewReviewSession, ReviewSession};
 use serde::Deserialize;
 
-use super::{form, page, same_secret, see_other, UiError};
+use super::{form, page, same_secret, see_other, CsrfForm, UiError};
 use crate::auth::{authenticate, hash_key, Authenticated, Scope, Secret};
 use crate::error::ApiError;
 use crate::html::escape;
@@ -216,11 +216,6 @@ async fn login(
         }
     }
     Ok(response)
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
 }
 
 /// Signs out: the session is deleted and its cookie cleared.
