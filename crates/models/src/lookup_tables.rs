@@ -58,6 +58,19 @@ pub struct LookupTableEntry {
     pub attributes: serde_json::Value,
 }
 
+/// What adding an alias came to.
+#[derive(Debug)]
+pub enum AliasOutcome {
+    /// A new version of the table, with the alias.
+    Added(LookupTable),
+    /// The entry's code, label or an alias is that spelling already (ignoring case).
+    AlreadyKnown,
+    /// The table has no entry with that code.
+    NoSuchCode,
+    /// The table is gone.
+    NoSuchTable,
+}
+
 /// An entry to store (positions are given by the order of the list).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewLookupEntry {
@@ -139,6 +152,54 @@ impl LookupTable {
         };
         insert_version(conn, table.id, table.version, extends, entries).await?;
         Ok(Some(table))
+    }
+
+    /// Adds `alias` to the entry `code` of the table's latest version, as a new version (older
+    /// versions stay, and runs keep the version they snapshotted): the next resolution finds the
+    /// spelling. Meant to run in a transaction.
+    pub async fn add_alias(
+        conn: &mut AsyncPgConnection,
+        table: &LookupTable,
+        code: &str,
+        alias: &str,
+    ) -> Result<AliasOutcome, StoreError> {
+        let mut entries = Vec::new();
+        let mut found = false;
+        for entry in Self::all_entries(conn, table.id, table.version).await? {
+            let mut aliases = entry.aliases;
+            if entry.code == code {
+                found = true;
+                let known = entry.label.eq_ignore_ascii_case(alias)
+                    || entry.code.eq_ignore_ascii_case(alias)
+                    || aliases.iter().any(|a| a.eq_ignore_ascii_case(alias));
+                if known {
+                    return Ok(AliasOutcome::AlreadyKnown);
+                }
+                aliases.push(alias.to_owned());
+            }
+            entries.push(NewLookupEntry {
+                code: entry.code,
+                label: entry.label,
+                aliases,
+                attributes: serde_json::from_value(entry.attributes)?,
+            });
+        }
+        if !found {
+            return Ok(AliasOutcome::NoSuchCode);
+        }
+        let replaced = Self::replace(
+            conn,
+            table.organization_id,
+            table.id,
+            table.description.clone(),
+            table.extends.clone(),
+            &entries,
+        )
+        .await?;
+        Ok(match replaced {
+            Some(table) => AliasOutcome::Added(table),
+            None => AliasOutcome::NoSuchTable,
+        })
     }
 
     /// The organisation's table (`None` for another organisation's).

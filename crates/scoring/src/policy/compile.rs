@@ -512,6 +512,20 @@ impl CompiledPolicy {
 }
 
 impl PolicyDocument {
+    /// The lookup table of the first `lookup` rule for the field `field_key` (what a reviewer
+    /// adds a spelling to so that the field's next resolution finds it), read as the compiler
+    /// reads it; `None` when no lookup rule produces the field.
+    pub fn lookup_table_of(&self, field_key: &str) -> Option<String> {
+        self.rules
+            .iter()
+            .filter(|rule| rule.rule_type == "lookup" && rule.target_field == field_key)
+            .find_map(|rule| {
+                serde_json::from_value::<LookupConfig>(rule.config.clone())
+                    .ok()
+                    .map(|config| config.table)
+            })
+    }
+
     /// The distinct lookup tables the document's `lookup` rules name, sorted, read as the
     /// compiler reads them (a rule whose config does not read names none: compiling reports it).
     pub fn lookup_tables(&self) -> Vec<String> {

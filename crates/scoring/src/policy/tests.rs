@@ -1416,6 +1416,15 @@ fn a_policy_names_its_tables_and_the_llm_lookups() {
         ],
     );
     assert_eq!(doc(&value).lookup_tables(), ["countries", "units"]);
+    assert_eq!(
+        doc(&value).lookup_table_of("unit").as_deref(),
+        Some("units")
+    );
+    assert_eq!(
+        doc(&value).lookup_table_of("currency").as_deref(),
+        Some("countries")
+    );
+    assert_eq!(doc(&value).lookup_table_of("total"), None);
     let policy = CompiledPolicy::compile(&doc(&value), &|_| true)
         .unwrap_or_else(|e| panic!("compile: {e:#?}"));
     assert_eq!(policy.llm_lookups(), [("country", "countries")]);

@@ -20,6 +20,7 @@
 //! undo the last decision, `n` focus the notes.
 
 pub mod pages;
+pub mod resolutions;
 pub mod session;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -32,6 +33,7 @@ use crate::html::escape;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     session::configure(cfg);
     pages::configure(cfg);
+    resolutions::configure(cfg);
     cfg.route("/ui/assets/{asset}", web::get().to(asset));
 }
 

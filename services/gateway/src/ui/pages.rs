@@ -15,6 +15,7 @@ use concord_models::ids::{MatchResultId, MatchingRunId};
 use concord_models::match_results::{MatchResult, ReviewSetFilter};
 use concord_models::matching_runs::MatchingRun;
 use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
+use concord_models::resolution_runs::ResolutionRun;
 use concord_models::review_sessions::ReviewSession;
 use serde::Deserialize;
 
@@ -96,9 +97,33 @@ async fn runs(reviewer: Reviewer, state: web::Data<AppState>) -> Result<HttpResp
         }
         body.push_str("</tbody></table>");
     }
+    let resolutions =
+        ResolutionRun::list(&mut conn, reviewer.key.organization_id, None, RUNS_SHOWN).await?;
+    body.push_str("<h2>Resolution runs</h2>");
+    if resolutions.is_empty() {
+        body.push_str("<p>No resolution runs yet.</p>");
+    } else {
+        body.push_str("<table class=\"runs\"><thead><tr><th scope=\"col\">Run</th><th scope=\"col\">Policy</th><th scope=\"col\">Status</th><th scope=\"col\">Documents</th><th scope=\"col\">Unresolved</th><th scope=\"col\">Waiting</th></tr></thead><tbody>");
+        for run in &resolutions {
+            let _ = write!(
+                body,
+                "<tr><td><a href=\"/ui/resolutions/{id}\">{short}</a><br><small>{created}</small></td><td>{policy}</td><td>{status}</td><td>{processed}/{total}</td><td>{unresolved}</td><td>{waiting}</td></tr>",
+                id = run.id,
+                short = escape(&run.id.to_string()[..8]),
+                created = run.created_at.format("%Y-%m-%d %H:%M"),
+                policy = escape(&run.policy_snapshot.0.name),
+                status = run.status.as_str(),
+                processed = run.documents_processed,
+                total = run.documents_total,
+                unresolved = run.fields_unresolved,
+                waiting = run.fields_waiting,
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
     Ok(page(
         StatusCode::OK,
-        "Matching runs",
+        "Runs",
         Some(&reviewer.header()),
         &body,
     ))

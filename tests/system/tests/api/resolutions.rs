@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, AppOptions, TestApp};
 
-fn country_entries() -> Value {
+pub(crate) fn country_entries() -> Value {
     json!([
         {"code": "DE", "label": "Germany", "aliases": ["Deutschland", "Allemagne", "DEU"]},
         {"code": "FR", "label": "France", "aliases": ["Frankreich", "FRA"]},
@@ -70,7 +70,7 @@ async fn create_table(app: &TestApp, key: &str, name: &str) {
     assert_eq!(reply.status, 201, "{}", reply.body);
 }
 
-async fn create_policy(app: &TestApp, key: &str, body: &Value) -> String {
+pub(crate) async fn create_policy(app: &TestApp, key: &str, body: &Value) -> String {
     let created = app
         .post_json(
             "/v1/data-policies",
@@ -87,7 +87,7 @@ async fn create_policy(app: &TestApp, key: &str, body: &Value) -> String {
     id
 }
 
-async fn create_job(app: &TestApp, key: &str, documents: &Value) -> String {
+pub(crate) async fn create_job(app: &TestApp, key: &str, documents: &Value) -> String {
     let reply = app
         .post_json(
             "/v1/jobs",
@@ -99,7 +99,7 @@ async fn create_job(app: &TestApp, key: &str, documents: &Value) -> String {
     reply.body["id"].as_str().expect("a job id").to_owned()
 }
 
-async fn resolution_worker(app: &TestApp) -> TestWorker {
+pub(crate) async fn resolution_worker(app: &TestApp) -> TestWorker {
     spawn_worker(
         &app.database,
         &app.topology,
@@ -111,7 +111,7 @@ async fn resolution_worker(app: &TestApp) -> TestWorker {
     .await
 }
 
-async fn wait_for_status(app: &TestApp, run_id: &str, status: &str) -> Value {
+pub(crate) async fn wait_for_status(app: &TestApp, run_id: &str, status: &str) -> Value {
     eventually(
         Duration::from_secs(30),
         &format!("resolution {status}"),
@@ -125,7 +125,7 @@ async fn wait_for_status(app: &TestApp, run_id: &str, status: &str) -> Value {
     .await
 }
 
-async fn all_results(app: &TestApp, run_id: &str, query: &str) -> Vec<Value> {
+pub(crate) async fn all_results(app: &TestApp, run_id: &str, query: &str) -> Vec<Value> {
     let mut results = Vec::new();
     let mut cursor = String::new();
     loop {

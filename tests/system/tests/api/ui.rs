@@ -462,3 +462,157 @@ async fn a_probabilistic_run_shows_its_histogram_model_and_evidence_in_bits() {
         result.text
     );
 }
+
+#[actix_web::test]
+async fn a_reviewer_adds_an_unresolved_spelling_as_an_alias_and_the_next_run_resolves_it() {
+    use crate::resolutions as r;
+    let app = spawn_app().await;
+    let _worker = r::resolution_worker(&app).await;
+    let table = app
+        .post_json(
+            "/v1/lookup-tables",
+            &app.key,
+            &json!({"name": "countries", "entries": r::country_entries()}),
+        )
+        .await;
+    assert_eq!(table.status, 201, "{}", table.body);
+    let table_id = table.body["id"].as_str().expect("an id").to_owned();
+    let policy = r::create_policy(
+        &app,
+        &app.key,
+        &json!({
+            "fields": [{"field_key": "country", "type": "code"}],
+            "rules": [{"rule_type": "lookup", "target_field": "country", "config": {"table": "countries", "source_field": "country", "fallback": "none"}}]
+        }),
+    )
+    .await;
+    let documents = json!([
+        {"document_id": "d1", "values": {"country": "Alemania"}},
+        {"document_id": "d2", "values": {"country": "Frankreich"}}
+    ]);
+    let resolve = |job: String| {
+        let app = &app;
+        let policy = policy.clone();
+        async move {
+            let created = app
+                .post_json(
+                    "/v1/resolutions",
+                    &app.key,
+                    &json!({"source_run_id": job, "policy_id": policy}),
+                )
+                .await;
+            assert_eq!(created.status, 201, "{}", created.body);
+            let id = created.body["id"].as_str().expect("an id").to_owned();
+            let started = app
+                .post_json(
+                    &format!("/v1/resolutions/{id}/execute"),
+                    &app.key,
+                    &json!({}),
+                )
+                .await;
+            assert_eq!(started.status, 202, "{}", started.body);
+            r::wait_for_status(app, &id, "completed").await;
+            id
+        }
+    };
+    let job = r::create_job(&app, &app.key, &documents).await;
+    let first = resolve(job.clone()).await;
+    let before = r::all_results(&app, &first, "").await;
+    let spanish = before
+        .iter()
+        .find(|x| x["document_id"] == "d1")
+        .expect("d1");
+    assert_eq!(spanish["status"], "unresolved", "{spanish}");
+
+    // The run's page lists the value; a writer adds it as an alias of DE.
+    let (session, csrf) = sign_in(&app, &app.key).await;
+    let page = fetch(
+        &app,
+        "GET",
+        &format!("/ui/resolutions/{first}"),
+        &session,
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Alemania"), "{}", page.text);
+    let runs = fetch(&app, "GET", "/ui/runs", &session, None).await;
+    assert!(
+        runs.text.contains(&format!("/ui/resolutions/{first}")),
+        "{}",
+        runs.text
+    );
+    let aliases = format!("/ui/resolutions/{first}/aliases");
+    let unknown_value = fetch(
+        &app,
+        "POST",
+        &aliases,
+        &session,
+        Some(format!(
+            "csrf={csrf}&field_key=country&value=Narnia&code=DE"
+        )),
+    )
+    .await;
+    assert_eq!(
+        unknown_value.status, 422,
+        "only a spelling the run met: {}",
+        unknown_value.text
+    );
+    let no_code = fetch(
+        &app,
+        "POST",
+        &aliases,
+        &session,
+        Some(format!(
+            "csrf={csrf}&field_key=country&value=Alemania&code=ES"
+        )),
+    )
+    .await;
+    assert_eq!(no_code.status, 422, "{}", no_code.text);
+    let forged = fetch(
+        &app,
+        "POST",
+        &aliases,
+        &session,
+        Some("field_key=country&value=Alemania&code=DE".to_owned()),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    let added = fetch(
+        &app,
+        "POST",
+        &aliases,
+        &session,
+        Some(format!(
+            "csrf={csrf}&field_key=country&value=Alemania&code=DE"
+        )),
+    )
+    .await;
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert!(added.text.contains("version 2"), "{}", added.text);
+    let table = app
+        .get(&format!("/v1/lookup-tables/{table_id}"), &app.key)
+        .await;
+    assert_eq!(table.body["version"], 2, "{}", table.body);
+
+    // A read-only key cannot.
+    let (read_session, read_csrf) = sign_in(&app, &app.read_key).await;
+    let refused = fetch(
+        &app,
+        "POST",
+        &aliases,
+        &read_session,
+        Some(format!(
+            "csrf={read_csrf}&field_key=country&value=Alemania&code=DE"
+        )),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+
+    // The next run resolves the spelling without anyone.
+    let second = resolve(job).await;
+    let after = r::all_results(&app, &second, "").await;
+    let spanish = after.iter().find(|x| x["document_id"] == "d1").expect("d1");
+    assert_eq!(spanish["status"], "resolved", "{spanish}");
+    assert_eq!(spanish["resolved_value"], "DE");
+}
