@@ -8,7 +8,7 @@ export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
 export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile ui-screenshots
+.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile bench-review ui-screenshots
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench-realtime: deps ## Real-time match latency (p50/p99) at 1M reference rows a
 
 bench-reconcile: deps ## The invoice bench's vendor names reconciled (W3C API, as OpenRefine sends them) against the ledger's vendors (BENCH_ARGS=...)
 	@bash deploy/bench.sh run reconcile
+
+bench-review: deps ## Reviewing 100 review-band results of the invoice set: the UI by keyboard (headless Chromium) against API calls (BENCH_ARGS=...)
+	@bash deploy/bench.sh run review
 
 lint: toolchain lint-tools ## rustfmt, clippy (warnings as errors), cargo-deny (licences, bans, sources), cargo-machete
 	@cargo fmt --all -- --check

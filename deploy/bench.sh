@@ -7,6 +7,7 @@
 #   make bench-resolution BENCH_ARGS="--no-speed"
 #   make bench-realtime BENCH_ARGS="--refs 100000 --seconds 10"
 #   make bench-reconcile BENCH_ARGS="--batch 50"
+#   make bench-review BENCH_ARGS="--count 50"
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,7 +28,11 @@ setup() {
 run() {
   local bench="${1:-matching}"
   local python="$venv/bin/python"
-  if [[ "$bench" == realtime || "$bench" == reconcile ]]; then
+  if [[ "$bench" == review ]]; then
+    # Standard library, and playwright-core for the browser (installed by the test tools).
+    python=python3
+    bash "$repo/deploy/test-tools.sh"
+  elif [[ "$bench" == realtime || "$bench" == reconcile ]]; then
     # Standard library only; the load it drives needs a rate limit above its rate.
     python=python3
     export CONCORD_RATE_LIMIT_PER_MINUTE="${CONCORD_RATE_LIMIT_PER_MINUTE:-1000000}"
@@ -48,5 +53,5 @@ run() {
 case "${1:-run}" in
   setup) setup ;;
   run) run "${2:-matching}" ;;
-  *) echo "usage: $0 setup|run [matching|resolution|realtime|reconcile]" >&2; exit 2 ;;
+  *) echo "usage: $0 setup|run [matching|resolution|realtime|reconcile|review]" >&2; exit 2 ;;
 esac
