@@ -8,7 +8,7 @@ use crate::text_enum::text_enum;
 use crate::StoreError;
 
 text_enum! {
-    /// Which step of a policy settled a value.
+    /// Which step of a policy settled a value (`reviewer`: a person, in the review UI).
     pub enum ResolutionStep {
         Lookup => "lookup",
         Direct => "direct",
@@ -16,6 +16,7 @@ text_enum! {
         Compute => "compute",
         Format => "format",
         Llm => "llm",
+        Reviewer => "reviewer",
     }
 }
 
@@ -216,6 +217,78 @@ impl ResolutionResult {
         .await?;
         Self::insert_all(conn, results).await?;
         Ok(())
+    }
+
+    /// One result of the run, by document and field position.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        run_id: ResolutionRunId,
+        document_position: i32,
+        field_position: i16,
+    ) -> Result<Option<ResolutionResult>, StoreError> {
+        Ok(resolution_results::table
+            .filter(resolution_results::run_id.eq(run_id))
+            .filter(resolution_results::document_position.eq(document_position))
+            .filter(resolution_results::field_position.eq(field_position))
+            .select(ResolutionResult::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    /// A reviewer settles an unresolved value with a code: the result becomes `resolved` by step
+    /// `reviewer` with confidence 1, and the run's counters move with it, in one transaction.
+    /// Returns the settled result; `None` when the run has no such result or it is not
+    /// `unresolved` (a `waiting` value is the AI pass's, which rewrites its document's results).
+    pub async fn settle_by_reviewer(
+        conn: &mut AsyncPgConnection,
+        run_id: ResolutionRunId,
+        document_position: i32,
+        field_position: i16,
+        code: &str,
+    ) -> Result<Option<ResolutionResult>, StoreError> {
+        use crate::schema::resolution_runs;
+        use diesel_async::AsyncConnection;
+        let code = code.to_owned();
+        conn.transaction::<_, StoreError, _>(async move |conn| {
+            let target = resolution_results::table
+                .filter(resolution_results::run_id.eq(run_id))
+                .filter(resolution_results::document_position.eq(document_position))
+                .filter(resolution_results::field_position.eq(field_position));
+            let Some(prior) = target
+                .select(resolution_results::status)
+                .for_update()
+                .first::<ResolutionStatus>(conn)
+                .await
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            if prior != ResolutionStatus::Unresolved {
+                return Ok(None);
+            }
+            let settled = diesel::update(target)
+                .set((
+                    resolution_results::status.eq(ResolutionStatus::Resolved),
+                    resolution_results::resolved_value.eq(Some(serde_json::Value::String(code))),
+                    resolution_results::resolution_step.eq(Some(ResolutionStep::Reviewer)),
+                    resolution_results::confidence.eq(1.0),
+                    resolution_results::reason.eq(None::<String>),
+                ))
+                .returning(ResolutionResult::as_returning())
+                .get_result(conn)
+                .await?;
+            diesel::update(resolution_runs::table.find(run_id))
+                .set((
+                    resolution_runs::fields_resolved.eq(resolution_runs::fields_resolved + 1),
+                    resolution_runs::fields_unresolved.eq(resolution_runs::fields_unresolved - 1),
+                    resolution_runs::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(Some(settled))
+        })
+        .await
     }
 
     /// How many of the run's results have each status: (resolved, unresolved, waiting).

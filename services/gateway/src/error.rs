@@ -35,6 +35,8 @@ pub enum ErrorCode {
     ValidationFailed,
     /// 409: a job's documents were submitted already.
     AlreadySubmitted,
+    /// 409: a resolution value is settled already, or waits for the AI pass.
+    AlreadySettled,
     /// 409: a request with this `Idempotency-Key` is still being handled.
     IdempotencyKeyInUse,
     /// 409: the `Idempotency-Key` was used for another request.
@@ -73,7 +75,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::Unauthorized,
         ErrorCode::InsufficientScope,
         ErrorCode::NotFound,
@@ -83,6 +85,7 @@ impl ErrorCode {
         ErrorCode::BadRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::AlreadySubmitted,
+        ErrorCode::AlreadySettled,
         ErrorCode::IdempotencyKeyInUse,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::JobNotCompleted,
@@ -114,6 +117,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::ValidationFailed => "validation_failed",
             ErrorCode::AlreadySubmitted => "already_submitted",
+            ErrorCode::AlreadySettled => "already_settled",
             ErrorCode::IdempotencyKeyInUse => "idempotency_key_in_use",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::JobNotCompleted => "job_not_completed",
@@ -148,6 +152,9 @@ impl ErrorCode {
                 "Well-formed input that breaks a rule (`details.field`; for NDJSON and CSV `details.line`)."
             }
             ErrorCode::AlreadySubmitted => "A job's documents were submitted already.",
+            ErrorCode::AlreadySettled => {
+                "A resolution value is settled already, or waits for the AI pass."
+            }
             ErrorCode::IdempotencyKeyInUse => {
                 "A request with this `Idempotency-Key` is still being handled."
             }
@@ -188,6 +195,7 @@ impl ErrorCode {
             ErrorCode::MalformedJson | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::AlreadySubmitted
+            | ErrorCode::AlreadySettled
             | ErrorCode::IdempotencyKeyInUse
             | ErrorCode::IdempotencyKeyReused
             | ErrorCode::JobNotCompleted

@@ -1,7 +1,9 @@
 //! Resolution runs in the review UI: the values a run could not resolve (or left to the LLM)
-//! with their candidates, and the loop that makes resolution better every week — a reviewer adds
-//! the raw spelling as an alias of the right code to the lookup table the field's rule uses, a
-//! new version of the table, so the next run resolves it without anyone.
+//! with their candidates. A reviewer settles an unresolved value with one of its candidate codes
+//! (step `reviewer`), and — the loop that makes resolution better every week — can add the raw
+//! spelling as an alias of that code to the lookup table the field's rule uses: a new version of
+//! the table, so the next run resolves it without anyone. A value waiting for the LLM is the AI
+//! pass's to settle, and is shown only.
 
 use std::fmt::Write as _;
 
@@ -28,7 +30,7 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ui/resolutions/{id}", web::get().to(run))
-        .route("/ui/resolutions/{id}/aliases", web::post().to(add_alias));
+        .route("/ui/resolutions/{id}/settle", web::post().to(settle));
 }
 
 /// Results of each status shown on a run's page.
@@ -82,7 +84,7 @@ async fn run(
         body.push_str("<p>Every value was resolved.</p>");
     } else {
         let can_decide = reviewer.key.scopes.contains(&Scope::Write);
-        body.push_str("<p>Adding a spelling as an alias of a code makes a new version of the field's lookup table: the next run resolves it.</p><table class=\"values\"><thead><tr><th scope=\"col\">Document</th><th scope=\"col\">Field</th><th scope=\"col\">Value</th><th scope=\"col\">Status</th><th scope=\"col\">Candidates</th></tr></thead><tbody>");
+        body.push_str("<p>Using a code settles the value in this run. Learning the spelling as the code's alias makes a new version of the field's lookup table: the next run resolves it without anyone.</p><table class=\"values\"><thead><tr><th scope=\"col\">Document</th><th scope=\"col\">Field</th><th scope=\"col\">Value</th><th scope=\"col\">Status</th><th scope=\"col\">Candidates</th></tr></thead><tbody>");
         for result in &open {
             let value = result.original_value.as_deref().unwrap_or("");
             let _ = write!(
@@ -113,18 +115,25 @@ async fn run(
                     candidate.label,
                     candidate.score * 100.0
                 );
-                if can_decide && !value.is_empty() {
+                let settleable = result.status == ResolutionStatus::Unresolved;
+                if can_decide && settleable {
                     let _ = write!(
                         body,
-                        "<form method=\"post\" action=\"/ui/resolutions/{}/aliases\" class=\"alias\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"field_key\" value=\"{}\"><input type=\"hidden\" name=\"value\" value=\"{}\"><input type=\"hidden\" name=\"code\" value=\"{}\"><button type=\"submit\" aria-label=\"Add the spelling {} as an alias of {}\">{}: add as alias</button></form>",
+                        "<form method=\"post\" action=\"/ui/resolutions/{}/settle\" class=\"settle\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"document_position\" value=\"{}\"><input type=\"hidden\" name=\"field_position\" value=\"{}\"><input type=\"hidden\" name=\"code\" value=\"{}\"><button type=\"submit\">Use {}</button>{}</form>",
                         run.id,
                         escape(&reviewer.session.csrf_token),
-                        escape(&result.field_key),
-                        escape(value),
+                        result.document_position,
+                        result.field_position,
                         escape(&candidate.code),
-                        escape(value),
-                        escape(&candidate.code),
-                        escape(&label)
+                        escape(&label),
+                        if value.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " <button type=\"submit\" name=\"alias\" value=\"on\">Use it and learn <q>{}</q> as its alias</button>",
+                                escape(value)
+                            )
+                        }
                     );
                 } else {
                     let _ = write!(body, "<div>{}</div>", escape(&label));
@@ -143,106 +152,150 @@ async fn run(
 }
 
 #[derive(Deserialize)]
-struct AliasForm {
+struct SettleForm {
     csrf: Option<String>,
-    field_key: Option<String>,
-    value: Option<String>,
+    document_position: Option<String>,
+    field_position: Option<String>,
     code: Option<String>,
+    alias: Option<String>,
 }
 
-fn required(value: Option<String>, field: &str) -> Result<String, UiError> {
+fn required<T: std::str::FromStr>(value: Option<String>, field: &str) -> Result<T, UiError> {
     value
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| ApiError::validation(field, format!("`{field}` is required")).into())
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::validation(field, format!("`{field}` is required")))?
+        .parse()
+        .map_err(|_| ApiError::validation(field, format!("`{field}` is not valid")).into())
 }
 
-/// Adds a value the run could not resolve as an alias of a code, in the lookup table the field's
-/// rule uses: a new version of the table.
-async fn add_alias(
+/// Settles an unresolved value with one of its candidate codes and, when asked, adds its raw
+/// spelling as an alias of that code to the lookup table the field's rule uses (a new version).
+async fn settle(
     reviewer: Reviewer,
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, UiError> {
-    let fields: AliasForm = form(&body)?;
+    let fields: SettleForm = form(&body)?;
     reviewer.check_csrf(fields.csrf.as_deref())?;
     reviewer.require(Scope::Write)?;
-    let field_key = required(fields.field_key, "field_key")?;
-    let value = required(fields.value, "value")?;
-    let code = required(fields.code, "code")?;
+    let document_position: i32 = required(fields.document_position, "document_position")?;
+    let field_position: i16 = required(fields.field_position, "field_position")?;
+    let code: String = required(fields.code, "code")?;
+    let learn = fields.alias.is_some();
     let mut conn = connection(&state.pool).await?;
     let run = find_run(&mut conn, &reviewer, &path).await?;
-
-    // Only a spelling this run met for that field.
-    let filter = ResolutionResultFilter {
-        field_key: Some(field_key.clone()),
-        ..ResolutionResultFilter::default()
-    };
-    let met = ResolutionResult::list(&mut conn, run.id, &filter, None, i64::from(i32::MAX))
+    let result = ResolutionResult::find(&mut conn, run.id, document_position, field_position)
         .await?
-        .iter()
-        .any(|r| r.original_value.as_deref() == Some(value.as_str()));
-    if !met {
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "resolution result",
+                format!("{document_position}/{field_position}"),
+            )
+        })?;
+    let offered = result
+        .candidates
+        .as_ref()
+        .is_some_and(|c| c.0.iter().any(|candidate| candidate.code == code));
+    if !offered {
         return Err(ApiError::validation(
-            "value",
-            format!("this run met no value `{value}` for the field `{field_key}`"),
+            "code",
+            format!("`{code}` is not one of this value's candidates"),
         )
         .into());
     }
-    let policy = &run.policy_snapshot.0;
-    let document = PolicyDocument {
-        fields: policy.fields.clone(),
-        rules: policy.rules.clone(),
-    };
-    let table_name = document.lookup_table_of(&field_key).ok_or_else(|| {
-        ApiError::validation(
-            "field_key",
-            format!("no lookup rule of the run's policy produces the field `{field_key}`"),
-        )
-    })?;
-    let table = LookupTable::find_by_names(&mut conn, reviewer.key.organization_id, &[&table_name])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Conflict {
-            code: ErrorCode::ReadOnly,
-            message: format!(
-                "`{table_name}` is a built-in table: create a table of your own that `extends` it, name it in the policy, and add the spelling there"
-            ),
-        })?;
-    let outcome = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            Ok(LookupTable::add_alias(conn, &table, &code, &value).await?)
-        })
-        .await?;
-    let message = match outcome {
-        AliasOutcome::Added(table) => format!(
-            "<p role=\"status\"><q>{}</q> is now an alias of <strong>{}</strong> in the table <strong>{}</strong>, version {}: the next run resolves it.</p>",
-            escape(&value),
-            escape(&code),
-            escape(&table.name),
-            table.version
-        ),
-        AliasOutcome::AlreadyKnown => format!(
-            "<p role=\"status\"><q>{}</q> is already a spelling of <strong>{}</strong> in the latest version of <strong>{}</strong> (this run used an earlier one).</p>",
-            escape(&value),
-            escape(&code),
-            escape(&table.name)
-        ),
-        AliasOutcome::NoSuchCode => {
-            return Err(ApiError::validation(
-                "code",
-                format!("the table `{}` has no code `{code}`", table.name),
+    // The table to learn in, found before anything changes.
+    let table = if learn {
+        let value = result
+            .original_value
+            .clone()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                ApiError::validation("alias", "an empty value has no spelling to learn")
+            })?;
+        let policy = &run.policy_snapshot.0;
+        let document = PolicyDocument {
+            fields: policy.fields.clone(),
+            rules: policy.rules.clone(),
+        };
+        let name = document.lookup_table_of(&result.field_key).ok_or_else(|| {
+            ApiError::validation(
+                "alias",
+                format!(
+                    "no lookup rule of the run's policy produces `{}`",
+                    result.field_key
+                ),
             )
-            .into())
-        }
-        AliasOutcome::NoSuchTable => {
-            return Err(ApiError::not_found("lookup table", table.id.to_string()).into())
-        }
+        })?;
+        let table = LookupTable::find_by_names(&mut conn, reviewer.key.organization_id, &[&name])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::Conflict {
+                code: ErrorCode::ReadOnly,
+                message: format!(
+                    "`{name}` is a built-in table: create a table of your own that `extends` it, name it in the policy, and learn spellings there"
+                ),
+            })?;
+        Some((table, value))
+    } else {
+        None
     };
+    let settled = ResolutionResult::settle_by_reviewer(
+        &mut conn,
+        run.id,
+        document_position,
+        field_position,
+        &code,
+    )
+    .await?
+    .ok_or_else(|| ApiError::Conflict {
+        code: ErrorCode::AlreadySettled,
+        message: "this value is settled already, or waits for the AI pass".to_owned(),
+    })?;
+    let mut message = format!(
+        "<p role=\"status\"><q>{}</q> ({}) is settled as <strong>{}</strong>.</p>",
+        escape(settled.original_value.as_deref().unwrap_or("")),
+        escape(&settled.field_key),
+        escape(&code)
+    );
+    if let Some((table, value)) = table {
+        let outcome = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                Ok(LookupTable::add_alias(conn, &table, &code, &value).await?)
+            })
+            .await?;
+        let learnt = match outcome {
+            AliasOutcome::Added(table) => format!(
+                "<p role=\"status\"><q>{}</q> is now an alias of <strong>{}</strong> in the table <strong>{}</strong>, version {}: the next run resolves it.</p>",
+                escape(&value),
+                escape(&code),
+                escape(&table.name),
+                table.version
+            ),
+            AliasOutcome::AlreadyKnown => format!(
+                "<p role=\"status\"><q>{}</q> is already a spelling of <strong>{}</strong> in the latest version of <strong>{}</strong>.</p>",
+                escape(&value),
+                escape(&code),
+                escape(&table.name)
+            ),
+            AliasOutcome::NoSuchCode => format!(
+                "<p role=\"alert\">The latest version of <strong>{}</strong> has no code <strong>{}</strong>: the spelling was not learnt.</p>",
+                escape(&table.name),
+                escape(&code)
+            ),
+            AliasOutcome::NoSuchTable => format!(
+                "<p role=\"alert\">The table <strong>{}</strong> is gone: the spelling was not learnt.</p>",
+                escape(&table.name)
+            ),
+        };
+        message.push_str(&learnt);
+    }
     Ok(page(
         StatusCode::OK,
-        "Alias added",
+        "Settled",
         Some(&reviewer.header()),
         &format!(
             "{message}<p><a href=\"/ui/resolutions/{}\">Back to the run</a></p>",

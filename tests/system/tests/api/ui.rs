@@ -464,7 +464,7 @@ async fn a_probabilistic_run_shows_its_histogram_model_and_evidence_in_bits() {
 }
 
 #[actix_web::test]
-async fn a_reviewer_adds_an_unresolved_spelling_as_an_alias_and_the_next_run_resolves_it() {
+async fn a_reviewer_settles_an_unresolved_value_learns_its_spelling_and_the_next_run_resolves_it() {
     use crate::resolutions as r;
     let app = spawn_app().await;
     let _worker = r::resolution_worker(&app).await;
@@ -542,68 +542,73 @@ async fn a_reviewer_adds_an_unresolved_spelling_as_an_alias_and_the_next_run_res
         "{}",
         runs.text
     );
-    let aliases = format!("/ui/resolutions/{first}/aliases");
-    let unknown_value = fetch(
-        &app,
-        "POST",
-        &aliases,
-        &session,
-        Some(format!(
-            "csrf={csrf}&field_key=country&value=Narnia&code=DE"
-        )),
-    )
-    .await;
+    let settle = format!("/ui/resolutions/{first}/settle");
+    let position = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = page.text.find(&marker).expect("a settle form") + marker.len();
+        page.text[at..]
+            .split('"')
+            .next()
+            .expect("a value")
+            .to_owned()
+    };
+    let (document, field) = (position("document_position"), position("field_position"));
+    let form = |code: &str, alias: bool| {
+        format!(
+            "csrf={csrf}&document_position={document}&field_position={field}&code={code}{}",
+            if alias { "&alias=on" } else { "" }
+        )
+    };
+    let not_offered = fetch(&app, "POST", &settle, &session, Some(form("XX", true))).await;
     assert_eq!(
-        unknown_value.status, 422,
-        "only a spelling the run met: {}",
-        unknown_value.text
+        not_offered.status, 422,
+        "only a candidate: {}",
+        not_offered.text
     );
-    let no_code = fetch(
-        &app,
-        "POST",
-        &aliases,
-        &session,
-        Some(format!(
-            "csrf={csrf}&field_key=country&value=Alemania&code=ES"
-        )),
-    )
-    .await;
-    assert_eq!(no_code.status, 422, "{}", no_code.text);
     let forged = fetch(
         &app,
         "POST",
-        &aliases,
-        &session,
-        Some("field_key=country&value=Alemania&code=DE".to_owned()),
-    )
-    .await;
-    assert_eq!(forged.status, 403);
-    let added = fetch(
-        &app,
-        "POST",
-        &aliases,
+        &settle,
         &session,
         Some(format!(
-            "csrf={csrf}&field_key=country&value=Alemania&code=DE"
+            "document_position={document}&field_position={field}&code=DE"
         )),
     )
     .await;
+    assert_eq!(forged.status, 403);
+    let code = spanish["candidates"][0]["code"]
+        .as_str()
+        .expect("a candidate")
+        .to_owned();
+    let added = fetch(&app, "POST", &settle, &session, Some(form(&code, true))).await;
     assert_eq!(added.status, 200, "{}", added.text);
     assert!(added.text.contains("version 2"), "{}", added.text);
     let table = app
         .get(&format!("/v1/lookup-tables/{table_id}"), &app.key)
         .await;
     assert_eq!(table.body["version"], 2, "{}", table.body);
+    let settled = r::all_results(&app, &first, "").await;
+    let spanish_now = settled
+        .iter()
+        .find(|x| x["document_id"] == "d1")
+        .expect("d1");
+    assert_eq!(spanish_now["status"], "resolved", "{spanish_now}");
+    assert_eq!(spanish_now["resolution_step"], "reviewer");
+    assert_eq!(spanish_now["resolved_value"], code.as_str());
+    let run = app.get(&format!("/v1/resolutions/{first}"), &app.key).await;
+    assert_eq!(run.body["counters"]["fields_unresolved"], 0, "{}", run.body);
+    let again = fetch(&app, "POST", &settle, &session, Some(form(&code, false))).await;
+    assert_eq!(again.status, 409, "{}", again.text);
 
     // A read-only key cannot.
     let (read_session, read_csrf) = sign_in(&app, &app.read_key).await;
     let refused = fetch(
         &app,
         "POST",
-        &aliases,
+        &settle,
         &read_session,
         Some(format!(
-            "csrf={read_csrf}&field_key=country&value=Alemania&code=DE"
+            "csrf={read_csrf}&document_position={document}&field_position={field}&code={code}"
         )),
     )
     .await;
@@ -614,5 +619,6 @@ async fn a_reviewer_adds_an_unresolved_spelling_as_an_alias_and_the_next_run_res
     let after = r::all_results(&app, &second, "").await;
     let spanish = after.iter().find(|x| x["document_id"] == "d1").expect("d1");
     assert_eq!(spanish["status"], "resolved", "{spanish}");
-    assert_eq!(spanish["resolved_value"], "DE");
+    assert_eq!(spanish["resolution_step"], "lookup");
+    assert_eq!(spanish["resolved_value"], code.as_str());
 }
