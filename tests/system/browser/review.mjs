@@ -7,7 +7,8 @@
 // key each (`a` approve; `1` picks the first candidate where nothing is matched), then undoes
 // nothing. Every request the page makes is recorded: one to another origin fails the run.
 // Screenshots of the runs page, the run and a result go to SCREENSHOT_DIR (when not empty).
-// Prints one JSON line: {decisions: [{document_id, key}], keystrokes, requests, foreign}.
+// Prints one JSON line: {decisions: [{document_id, key}], keystrokes, requests, foreign,
+// decisions_ms (from the first decision's page to the last decision's answer)}.
 import { chromium } from "playwright-core";
 
 const [base, key, runId, countText, shots] = process.argv.slice(2);
@@ -20,7 +21,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu"],
 });
 let failure = null;
-const out = { decisions: [], keystrokes: 0, requests: 0, foreign: [] };
+const out = { decisions: [], keystrokes: 0, requests: 0, foreign: [], decisions_ms: 0 };
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
@@ -49,6 +50,7 @@ try {
   await press("j");
   if (shots) await page.screenshot({ path: `${shots}/result.png`, fullPage: true });
 
+  const started = Date.now();
   for (let i = 0; i < count; i += 1) {
     const status = await page.getAttribute("#status", "data-status");
     if (status !== "needs_review" && status !== "unreviewed") {
@@ -61,6 +63,7 @@ try {
     await press(keyName);
     out.decisions.push({ document_id: documentId, key: keyName });
   }
+  out.decisions_ms = Date.now() - started;
 } catch (error) {
   failure = error;
 } finally {
