@@ -11,8 +11,10 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use concord_models::database::connection;
 use concord_models::documents::Document;
-use concord_models::ids::{MatchResultId, MatchingRunId};
+use concord_models::ids::{MatchResultId, MatchingConfigId, MatchingRunId};
 use concord_models::match_results::{MatchResult, ReviewSetFilter};
+use concord_models::matching_configs::MatchingConfig;
+use concord_models::matching_models::{MatchingModel, MatchingModelStatus};
 use concord_models::matching_runs::MatchingRun;
 use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 use concord_models::resolution_runs::ResolutionRun;
@@ -37,7 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/ui/runs/{id}/results/{result_id}/decide",
             web::post().to(decide_result),
         )
-        .route("/ui/undo", web::post().to(undo));
+        .route("/ui/undo", web::post().to(undo))
+        .route("/ui/configs/{id}/model", web::get().to(config_model));
 }
 
 /// Runs on the runs page.
@@ -296,6 +299,12 @@ async fn run(
         body.push_str("<h2>Model</h2>");
         body.push_str(&model_chart(&model.0));
     }
+    if let Some(config) = run.config_id {
+        let _ = write!(
+            body,
+            "<p><a href=\"/ui/configs/{config}/model\">The config's current model</a></p>"
+        );
+    }
     body.push_str("<h2 id=\"queue\">Review queue</h2><p class=\"filters\">Show: ");
     for (value, label) in [
         ("pending", "to review"),
@@ -418,6 +427,68 @@ fn model_chart(model: &concord_scoring::matcher::MatchModel) -> String {
     }
     table.push_str("</tbody></table>");
     format!("{svg}{table}")
+}
+
+/// A config's model: that of its current version, as a chart and a table.
+async fn config_model(
+    reviewer: Reviewer,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    let id: MatchingConfigId = path_id(&path)?;
+    let mut conn = connection(&state.pool).await?;
+    let config = MatchingConfig::find(&mut conn, reviewer.key.organization_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("matching config", path.as_str()))?;
+    let model = MatchingModel::find_for(&mut conn, config.id, config.version).await?;
+    let mut body = format!(
+        "<h1>Model of {} <small>version {}</small></h1>",
+        escape(&config.name),
+        config.version
+    );
+    match model {
+        Some(MatchingModel {
+            status: MatchingModelStatus::Ready,
+            model: Some(model),
+            trained_at,
+            ..
+        }) => {
+            let _ = write!(
+                body,
+                "<p>Trained {} by {} on {} documents ({} pairs){}.</p>",
+                trained_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default(),
+                escape(&model.0.training.method),
+                model.0.training.documents,
+                model.0.training.pairs,
+                match model.0.training.labelled_matches + model.0.training.labelled_non_matches {
+                    0 => String::new(),
+                    labels => format!(", with {labels} reviewers' decisions"),
+                }
+            );
+            body.push_str(&model_chart(&model.0));
+        }
+        Some(MatchingModel { status, error, .. }) => {
+            let _ = write!(
+                body,
+                "<p>The model is {}{}.</p>",
+                status.as_str(),
+                error
+                    .map(|e| format!(": {}", escape(&e)))
+                    .unwrap_or_default()
+            );
+        }
+        None => body.push_str(
+            "<p>No model yet: the config's first run trains one (a <code>weighted</code> config has none).</p>",
+        ),
+    }
+    Ok(page(
+        StatusCode::OK,
+        "Model",
+        Some(&reviewer.header()),
+        &body,
+    ))
 }
 
 async fn results_by_id(

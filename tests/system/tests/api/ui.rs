@@ -428,6 +428,30 @@ async fn a_probabilistic_run_shows_its_histogram_model_and_evidence_in_bits() {
             page.text
         );
     }
+    let model = fetch(
+        &app,
+        "GET",
+        &format!("/ui/configs/{config}/model"),
+        &session,
+        None,
+    )
+    .await;
+    assert_eq!(model.status, 200, "{}", model.text);
+    assert!(
+        model.text.contains("weight (bits)") && model.text.contains("Trained"),
+        "{}",
+        model.text
+    );
+    let (other_session, _) = sign_in(&app, &app.other_key).await;
+    let hidden = fetch(
+        &app,
+        "GET",
+        &format!("/ui/configs/{config}/model"),
+        &other_session,
+        None,
+    )
+    .await;
+    assert_eq!(hidden.status, 404, "{}", hidden.text);
     let bad = fetch(
         &app,
         "GET",
@@ -621,4 +645,46 @@ async fn a_reviewer_settles_an_unresolved_value_learns_its_spelling_and_the_next
     assert_eq!(spanish["status"], "resolved", "{spanish}");
     assert_eq!(spanish["resolution_step"], "lookup");
     assert_eq!(spanish["resolved_value"], code.as_str());
+}
+
+#[actix_web::test]
+async fn in_chromium_a_read_only_key_another_organisation_and_a_form_without_its_token_are_refused()
+{
+    let app = spawn_app().await;
+    let _worker = matching_worker(&app).await;
+    let run = run_to_review(&app, 3).await;
+    let before = results(&app, &run).await;
+    let result = before[0]["id"].as_str().expect("an id").to_owned();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let args = [
+        app.address.clone(),
+        app.read_key.clone(),
+        app.other_key.clone(),
+        app.key.clone(),
+        run.clone(),
+        result,
+    ];
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        Command::new(node())
+            .current_dir(&dir)
+            .arg("refusals.mjs")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("node runs (make test-tools installs playwright-core)")
+    })
+    .await
+    .expect("the browser ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("the report");
+    assert_eq!(report["read_only_form"], 0, "{report}");
+    assert_eq!(report["read_only_url_kept"], true, "{report}");
+    assert_eq!(report["other_org_status"], 404, "{report}");
+    assert_eq!(report["csrf_status"], 403, "{report}");
+    assert_eq!(results(&app, &run).await, before, "nothing was decided");
 }
