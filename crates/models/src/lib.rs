@@ -22,6 +22,7 @@ pub mod matching_runs;
 pub mod organizations;
 pub mod outbox;
 pub mod processed_messages;
+pub mod rate_limit_buckets;
 pub mod reconciliation_tokens;
 pub mod reference_datasets;
 pub mod resolution_results;

@@ -348,6 +348,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_limit_buckets (caller) {
+        caller -> Text,
+        tokens -> Float8,
+        allowed -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     reconciliation_tokens (id) {
         id -> Uuid,
         organization_id -> Uuid,
@@ -467,6 +476,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox_messages,
     idempotency_keys,
     processed_messages,
+    rate_limit_buckets,
     reconciliation_tokens,
     review_sessions,
     webhook_endpoints,

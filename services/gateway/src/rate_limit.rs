@@ -1,18 +1,18 @@
-//! Per-caller rate limiting: a token bucket per API key, and per reconciliation token (in this
-//! gateway process), refilled at `limit / 60` tokens a second up to `limit`. Every authenticated response carries
+//! Per-caller rate limiting: a token bucket per API key, and per reconciliation token, refilled at
+//! `limit / 60` tokens a second up to `limit`, kept in PostgreSQL so that every gateway replica
+//! draws on the same budget (one statement per request; `concord_models::rate_limit_buckets`). Every authenticated response carries
 //! `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a refusal is a 429 with
 //! `Retry-After`.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
+use concord_models::database::connection;
 use concord_models::ids::{ApiKeyId, ReconciliationTokenId};
+use concord_models::rate_limit_buckets::{self, BucketState};
+use concord_models::DbPool;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -21,7 +21,6 @@ use crate::state::AppState;
 
 pub struct RateLimiter {
     per_minute: u32,
-    buckets: Mutex<HashMap<Caller, Bucket>>,
 }
 
 /// Who a bucket is for.
@@ -32,9 +31,14 @@ pub enum Caller {
     ReconciliationToken(ReconciliationTokenId),
 }
 
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+impl Caller {
+    /// The bucket's name in `rate_limit_buckets`.
+    fn bucket(self) -> String {
+        match self {
+            Caller::Key(id) => format!("key:{id}"),
+            Caller::ReconciliationToken(id) => format!("reconciliation-token:{id}"),
+        }
+    }
 }
 
 /// The decision for one request.
@@ -53,44 +57,37 @@ impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute: per_minute.max(1),
-            buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn check(&self, caller: Caller) -> Decision {
-        self.check_at(caller, Instant::now())
+    /// One request of `caller`, against the bucket every gateway replica shares (in
+    /// PostgreSQL, `concord_models::rate_limit_buckets`).
+    pub async fn check(&self, pool: &DbPool, caller: Caller) -> Result<Decision, ApiError> {
+        let mut conn = connection(pool).await?;
+        let state =
+            rate_limit_buckets::take(&mut conn, &caller.bucket(), f64::from(self.per_minute))
+                .await?;
+        Ok(decision_of(state, self.per_minute))
     }
+}
 
-    fn check_at(&self, caller: Caller, now: Instant) -> Decision {
-        let capacity = f64::from(self.per_minute);
-        let rate = capacity / 60.0;
-        let mut buckets = match self.buckets.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let bucket = buckets.entry(caller).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
-        bucket.updated = now;
-        let allowed = bucket.tokens >= 1.0;
-        if allowed {
-            bucket.tokens -= 1.0;
-        }
-        let retry_after_secs = if allowed {
-            0
-        } else {
-            u64::from(whole(((1.0 - bucket.tokens) / rate).ceil().max(1.0)))
-        };
-        Decision {
-            allowed,
-            limit: self.per_minute,
-            remaining: whole(bucket.tokens.floor().max(0.0)),
-            reset_secs: u64::from(whole(((capacity - bucket.tokens) / rate).ceil().max(0.0))),
-            retry_after_secs,
-        }
+/// The headers' figures for a bucket after a request: whole tokens left, seconds until full,
+/// and — when refused — seconds until a whole token is back.
+fn decision_of(state: BucketState, per_minute: u32) -> Decision {
+    let capacity = f64::from(per_minute);
+    let rate = capacity / 60.0;
+    let tokens = state.tokens.clamp(0.0, capacity);
+    let retry_after_secs = if state.allowed {
+        0
+    } else {
+        u64::from(whole(((1.0 - tokens) / rate).ceil().max(1.0)))
+    };
+    Decision {
+        allowed: state.allowed,
+        limit: per_minute,
+        remaining: whole(tokens.floor()),
+        reset_secs: u64::from(whole(((capacity - tokens) / rate).ceil().max(0.0))),
+        retry_after_secs,
     }
 }
 
@@ -111,7 +108,14 @@ pub async fn middleware(
     let (Some(key), Some(state)) = (key, state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let decision = state.rate_limiter.check(Caller::Key(key));
+    let decision = match state
+        .rate_limiter
+        .check(&state.pool, Caller::Key(key))
+        .await
+    {
+        Ok(decision) => decision,
+        Err(error) => return Ok(respond(req, error)),
+    };
     let mut response = if decision.allowed {
         next.call(req).await?.map_into_boxed_body()
     } else {
@@ -136,47 +140,38 @@ pub async fn middleware(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
-    #[test]
-    fn a_bucket_allows_its_limit_then_refuses_until_it_refills() {
-        let limiter = RateLimiter::new(3);
-        let key = Caller::Key(ApiKeyId::generate());
-        let start = Instant::now();
-        for expected_remaining in [2, 1, 0] {
-            let decision = limiter.check_at(key, start);
-            assert!(decision.allowed);
-            assert_eq!(decision.remaining, expected_remaining);
-        }
-        let refused = limiter.check_at(key, start);
-        assert!(!refused.allowed);
-        assert_eq!(
-            refused.retry_after_secs, 20,
-            "3 per minute refills one every 20 s"
-        );
-        assert!(
-            limiter
-                .check_at(key, start + Duration::from_secs(20))
-                .allowed
-        );
+    fn state(tokens: f64, allowed: bool) -> BucketState {
+        BucketState { tokens, allowed }
     }
 
     #[test]
-    fn keys_have_their_own_buckets() {
-        let limiter = RateLimiter::new(1);
-        let now = Instant::now();
-        assert!(
-            limiter
-                .check_at(Caller::Key(ApiKeyId::generate()), now)
-                .allowed
+    fn an_allowed_request_reports_what_is_left_and_when_the_bucket_is_full() {
+        let decision = decision_of(state(1.0, true), 3);
+        assert!(decision.allowed);
+        assert_eq!(decision.remaining, 1);
+        assert_eq!(decision.retry_after_secs, 0);
+        assert_eq!(decision.reset_secs, 40, "3 a minute refill one every 20 s");
+    }
+
+    #[test]
+    fn a_refused_request_says_when_a_whole_token_is_back() {
+        let decision = decision_of(state(0.25, false), 3);
+        assert!(!decision.allowed);
+        assert_eq!(decision.remaining, 0);
+        assert_eq!(decision.retry_after_secs, 15);
+        // Never 0 seconds for a refusal, even on the edge.
+        assert_eq!(decision_of(state(0.999_999, false), 3).retry_after_secs, 1);
+    }
+
+    #[test]
+    fn buckets_are_named_by_the_kind_of_caller() {
+        let id = ApiKeyId::generate();
+        assert_eq!(Caller::Key(id).bucket(), format!("key:{id}"));
+        let token = ReconciliationTokenId::generate();
+        assert_ne!(
+            Caller::ReconciliationToken(token).bucket(),
+            Caller::Key(ApiKeyId::from(token.as_uuid())).bucket()
         );
-        assert!(
-            limiter
-                .check_at(Caller::Key(ApiKeyId::generate()), now)
-                .allowed
-        );
-        let token = Caller::ReconciliationToken(ReconciliationTokenId::generate());
-        assert!(limiter.check_at(token, now).allowed);
-        assert!(!limiter.check_at(token, now).allowed);
     }
 }

@@ -89,7 +89,8 @@ impl Service {
             .ok_or_else(refused)?;
         let decision = state
             .rate_limiter
-            .check(Caller::ReconciliationToken(token.id));
+            .check(&state.pool, Caller::ReconciliationToken(token.id))
+            .await?;
         if !decision.allowed {
             return Err(ApiError::RateLimited {
                 retry_after_secs: decision.retry_after_secs,

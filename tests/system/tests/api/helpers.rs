@@ -131,6 +131,30 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A second gateway on this app's database and broker namespace (a replica, as a deployment
+    /// runs several): its base address.
+    pub async fn another_gateway(&self, rate_limit_per_minute: u32) -> String {
+        let settings = GatewaySettings {
+            service: ServiceSettings {
+                database_url: self.database.url.clone(),
+                amqp_url: amqp_url(),
+                topology: (*self.topology).clone(),
+                db_pool_size: 4,
+            },
+            http_addr: "127.0.0.1:0".to_owned(),
+            http_workers: 1,
+            rate_limit_per_minute,
+            intake_concurrency: 1,
+            limits: Limits::default(),
+        };
+        let app = Application::build(settings)
+            .await
+            .expect("the second gateway starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        actix_web::rt::spawn(app.run_until_stopped());
+        address
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
