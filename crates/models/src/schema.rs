@@ -351,7 +351,7 @@ diesel::table! {
     rate_limit_buckets (caller) {
         caller -> Text,
         tokens -> Float8,
-        allowed -> Bool,
+        granted -> Float8,
         updated_at -> Timestamptz,
     }
 }

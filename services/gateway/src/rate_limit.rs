@@ -4,6 +4,10 @@
 //! `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a refusal is a 429 with
 //! `Retry-After`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -11,7 +15,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
 use concord_models::database::connection;
 use concord_models::ids::{ApiKeyId, ReconciliationTokenId};
-use concord_models::rate_limit_buckets::{self, BucketState};
+use concord_models::rate_limit_buckets;
 use concord_models::DbPool;
 
 use crate::auth::Authenticated;
@@ -21,7 +25,24 @@ use crate::state::AppState;
 
 pub struct RateLimiter {
     per_minute: u32,
+    /// Tokens leased from the shared bucket and not spent yet, per caller.
+    leases: Mutex<HashMap<Caller, LocalLease>>,
 }
+
+/// A lease being spent in this gateway.
+struct LocalLease {
+    /// Whole tokens left to spend.
+    tokens: f64,
+    /// What the shared bucket held after the lease (for the headers).
+    shared: f64,
+    /// Spent no more after this: the rest goes back with the next lease.
+    expires: Instant,
+}
+
+/// How long a lease is spent from before the gateway asks the shared bucket again.
+const LEASE_TTL: Duration = Duration::from_secs(1);
+/// Callers with a lease kept, beyond which expired ones are dropped.
+const LEASES_KEPT: usize = 10_000;
 
 /// Who a bucket is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,33 +78,83 @@ impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute: per_minute.max(1),
+            leases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Tokens a lease takes: one second's refill, at least one (so a limit of a few a minute
+    /// is exact) and at most 20.
+    fn lease_size(&self) -> f64 {
+        (f64::from(self.per_minute) / 60.0).floor().clamp(1.0, 20.0)
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<Caller, LocalLease>> {
+        match self.leases.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
     /// One request of `caller`, against the bucket every gateway replica shares (in
-    /// PostgreSQL, `concord_models::rate_limit_buckets`).
+    /// PostgreSQL, `concord_models::rate_limit_buckets`): spent from this gateway's lease while
+    /// it lasts, else from a new lease.
     pub async fn check(&self, pool: &DbPool, caller: Caller) -> Result<Decision, ApiError> {
+        let now = Instant::now();
+        let returned = {
+            let mut leases = self.leases();
+            match leases.remove(&caller) {
+                Some(mut lease) if lease.tokens >= 1.0 && lease.expires > now => {
+                    lease.tokens -= 1.0;
+                    let available = lease.shared + lease.tokens;
+                    leases.insert(caller, lease);
+                    return Ok(decision_of(available, true, self.per_minute));
+                }
+                Some(lease) => lease.tokens,
+                None => 0.0,
+            }
+        };
         let mut conn = connection(pool).await?;
-        let state =
-            rate_limit_buckets::take(&mut conn, &caller.bucket(), f64::from(self.per_minute))
-                .await?;
-        Ok(decision_of(state, self.per_minute))
+        let lease = rate_limit_buckets::take(
+            &mut conn,
+            &caller.bucket(),
+            f64::from(self.per_minute),
+            self.lease_size(),
+            returned,
+        )
+        .await?;
+        let allowed = lease.granted >= 1.0;
+        let left = (lease.granted - 1.0).max(0.0);
+        let mut leases = self.leases();
+        if leases.len() >= LEASES_KEPT {
+            leases.retain(|_, l| l.expires > now);
+        }
+        if allowed {
+            leases.insert(
+                caller,
+                LocalLease {
+                    tokens: left,
+                    shared: lease.tokens,
+                    expires: now + LEASE_TTL,
+                },
+            );
+        }
+        Ok(decision_of(lease.tokens + left, allowed, self.per_minute))
     }
 }
 
-/// The headers' figures for a bucket after a request: whole tokens left, seconds until full,
-/// and — when refused — seconds until a whole token is back.
-fn decision_of(state: BucketState, per_minute: u32) -> Decision {
+/// The headers' figures after a request, from the tokens still available to the caller: whole
+/// tokens left, seconds until full, and — when refused — seconds until a whole token is back.
+fn decision_of(available: f64, allowed: bool, per_minute: u32) -> Decision {
     let capacity = f64::from(per_minute);
     let rate = capacity / 60.0;
-    let tokens = state.tokens.clamp(0.0, capacity);
-    let retry_after_secs = if state.allowed {
+    let tokens = available.clamp(0.0, capacity);
+    let retry_after_secs = if allowed {
         0
     } else {
         u64::from(whole(((1.0 - tokens) / rate).ceil().max(1.0)))
     };
     Decision {
-        allowed: state.allowed,
+        allowed,
         limit: per_minute,
         remaining: whole(tokens.floor()),
         reset_secs: u64::from(whole(((capacity - tokens) / rate).ceil().max(0.0))),
@@ -141,13 +212,17 @@ pub async fn middleware(
 mod tests {
     use super::*;
 
-    fn state(tokens: f64, allowed: bool) -> BucketState {
-        BucketState { tokens, allowed }
+    fn state(tokens: f64, allowed: bool) -> (f64, bool) {
+        (tokens, allowed)
+    }
+
+    fn decide((tokens, allowed): (f64, bool), per_minute: u32) -> Decision {
+        decision_of(tokens, allowed, per_minute)
     }
 
     #[test]
     fn an_allowed_request_reports_what_is_left_and_when_the_bucket_is_full() {
-        let decision = decision_of(state(1.0, true), 3);
+        let decision = decide(state(1.0, true), 3);
         assert!(decision.allowed);
         assert_eq!(decision.remaining, 1);
         assert_eq!(decision.retry_after_secs, 0);
@@ -156,12 +231,23 @@ mod tests {
 
     #[test]
     fn a_refused_request_says_when_a_whole_token_is_back() {
-        let decision = decision_of(state(0.25, false), 3);
+        let decision = decide(state(0.25, false), 3);
         assert!(!decision.allowed);
         assert_eq!(decision.remaining, 0);
         assert_eq!(decision.retry_after_secs, 15);
         // Never 0 seconds for a refusal, even on the edge.
-        assert_eq!(decision_of(state(0.999_999, false), 3).retry_after_secs, 1);
+        assert_eq!(decide(state(0.999_999, false), 3).retry_after_secs, 1);
+    }
+
+    #[test]
+    fn a_lease_is_one_seconds_refill_within_bounds() {
+        assert_eq!(
+            RateLimiter::new(3).lease_size(),
+            1.0,
+            "a few a minute: exact"
+        );
+        assert_eq!(RateLimiter::new(600).lease_size(), 10.0);
+        assert_eq!(RateLimiter::new(10_000_000).lease_size(), 20.0);
     }
 
     #[test]
