@@ -147,6 +147,24 @@ async fn find_run(
 #[derive(Deserialize)]
 struct RunQuery {
     show: Option<String>,
+    /// The queue's confidence range, in percent (0–100).
+    min: Option<String>,
+    max: Option<String>,
+}
+
+/// A confidence bound of the queue's filter: a percentage from 0 to 100 (empty: none).
+fn bound(name: &str, raw: Option<&str>) -> Result<Option<f64>, UiError> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=100.0).contains(&value) => Ok(Some(value / 100.0)),
+        _ => Err(ApiError::validation(
+            name,
+            format!("`{name}` must be a percentage from 0 to 100, got `{text}`"),
+        )
+        .into()),
+    }
 }
 
 /// A count of bars or rows as a drawing coordinate: counts here are a few dozen, far below
@@ -323,12 +341,29 @@ async fn run(
             }
         );
     }
-    body.push_str("</p>");
+    let min = bound("min", query.min.as_deref())?;
+    let max = bound("max", query.max.as_deref())?;
+    let _ = write!(
+        body,
+        "</p><form method=\"get\" action=\"/ui/runs/{}#queue\" class=\"range\"><input type=\"hidden\" name=\"show\" value=\"{}\"><label for=\"min\">Confidence from (%)</label> <input id=\"min\" name=\"min\" type=\"number\" min=\"0\" max=\"100\" step=\"any\" value=\"{}\"> <label for=\"max\">to (%)</label> <input id=\"max\" name=\"max\" type=\"number\" min=\"0\" max=\"100\" step=\"any\" value=\"{}\"> <button type=\"submit\">Filter</button></form>",
+        run.id,
+        escape(query.show.as_deref().unwrap_or("pending")),
+        min.map(|m| format!("{}", m * 100.0)).unwrap_or_default(),
+        max.map(|m| format!("{}", m * 100.0)).unwrap_or_default()
+    );
+    let ids: Vec<MatchResultId> = shown.iter().map(|(id, ..)| *id).collect();
+    let results = results_by_id(&mut conn, run.id, &ids).await?;
+    let shown: Vec<_> = shown
+        .into_iter()
+        .filter(|(id, ..)| {
+            results.get(id).is_some_and(|r| {
+                min.is_none_or(|m| r.confidence >= m) && max.is_none_or(|m| r.confidence <= m)
+            })
+        })
+        .collect();
     if shown.is_empty() {
         body.push_str("<p>Nothing here.</p>");
     } else {
-        let ids: Vec<MatchResultId> = shown.iter().map(|(id, ..)| *id).collect();
-        let results = results_by_id(&mut conn, run.id, &ids).await?;
         body.push_str("<table class=\"queue\"><thead><tr><th scope=\"col\">Document</th><th scope=\"col\">Status</th><th scope=\"col\">Confidence</th><th scope=\"col\">Matched row, or best candidate</th></tr></thead><tbody>");
         for (id, _, status, ambiguous) in &shown {
             let Some(r) = results.get(id) else { continue };

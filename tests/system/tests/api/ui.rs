@@ -292,6 +292,24 @@ async fn what_a_reviewer_may_not_do_is_refused() {
 
     // A read-only key sees the result, without a decision form, and cannot decide.
     let (read_session, read_csrf) = sign_in(&app, &app.read_key).await;
+    // The queue, filtered by confidence (in percent).
+    let queue = |query: &str| {
+        let path = format!("/ui/runs/{run}{query}");
+        let session = read_session.clone();
+        let app = &app;
+        async move { fetch(app, "GET", &path, &session, None).await }
+    };
+    let all = queue("?min=0&max=100").await;
+    assert_eq!(
+        all.text.matches("<tr><td><a href=").count(),
+        3,
+        "{}",
+        all.text
+    );
+    let none = queue("?min=99.5").await;
+    assert!(none.text.contains("Nothing here."), "{}", none.text);
+    assert_eq!(queue("?min=101").await.status, 422);
+    assert_eq!(queue("?max=x").await.status, 422);
     let seen = fetch(&app, "GET", &page, &read_session, None).await;
     assert_eq!(seen.status, 200, "{}", seen.text);
     assert!(
