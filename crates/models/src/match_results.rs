@@ -310,6 +310,20 @@ impl MatchResult {
         Ok(query.load(conn).await?)
     }
 
+    /// The run's results with these ids, in no particular order (one query).
+    pub async fn find_many(
+        conn: &mut AsyncPgConnection,
+        run_id: MatchingRunId,
+        ids: &[MatchResultId],
+    ) -> Result<Vec<MatchResult>, StoreError> {
+        Ok(match_results::table
+            .filter(match_results::run_id.eq(run_id))
+            .filter(match_results::id.eq_any(ids))
+            .select(MatchResult::as_select())
+            .load(conn)
+            .await?)
+    }
+
     /// Its review fields as they stand now.
     pub fn review_state(&self) -> ReviewState {
         ReviewState {

@@ -531,13 +531,11 @@ async fn results_by_id(
     run_id: MatchingRunId,
     ids: &[MatchResultId],
 ) -> Result<HashMap<MatchResultId, MatchResult>, UiError> {
-    let mut out = HashMap::new();
-    for id in ids {
-        if let Some(result) = MatchResult::find(conn, run_id, *id).await? {
-            out.insert(*id, result);
-        }
-    }
-    Ok(out)
+    Ok(MatchResult::find_many(conn, run_id, ids)
+        .await?
+        .into_iter()
+        .map(|result| (result.id, result))
+        .collect())
 }
 
 /// The evidence of the best candidate: for a probabilistic run a waterfall, each field's match

@@ -337,6 +337,21 @@ pub async fn list_deliveries(
     )))
 }
 
+/// The `(endpoint, delivery)` ids of a delivery's path, the endpoint the organisation's: 404
+/// otherwise.
+async fn delivery_path(
+    conn: &mut diesel_async::AsyncPgConnection,
+    organization_id: concord_models::ids::OrganizationId,
+    (endpoint_id, delivery_id): (String, String),
+) -> Result<(WebhookEndpointId, WebhookDeliveryId), ApiError> {
+    let endpoint_id = path_id::<WebhookEndpointId>(&endpoint_id)?;
+    let delivery_id = path_id::<WebhookDeliveryId>(&delivery_id)?;
+    WebhookEndpoint::find(conn, organization_id, endpoint_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook", endpoint_id.to_string()))?;
+    Ok((endpoint_id, delivery_id))
+}
+
 #[utoipa::path(
     get,
     path = "/v1/webhooks/{id}/deliveries/{delivery_id}",
@@ -357,13 +372,9 @@ pub async fn get_delivery(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (endpoint_id, delivery_id) = path.into_inner();
-    let endpoint_id = path_id::<WebhookEndpointId>(&endpoint_id)?;
-    let delivery_id = path_id::<WebhookDeliveryId>(&delivery_id)?;
     let mut conn = connection(&state.pool).await?;
-    WebhookEndpoint::find(&mut conn, auth.organization_id, endpoint_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook", endpoint_id.to_string()))?;
+    let (endpoint_id, delivery_id) =
+        delivery_path(&mut conn, auth.organization_id, path.into_inner()).await?;
     let delivery = WebhookDelivery::find(&mut conn, endpoint_id, delivery_id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook delivery", delivery_id.to_string()))?;
@@ -395,13 +406,9 @@ pub async fn redeliver(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (endpoint_id, delivery_id) = path.into_inner();
-    let endpoint_id = path_id::<WebhookEndpointId>(&endpoint_id)?;
-    let delivery_id = path_id::<WebhookDeliveryId>(&delivery_id)?;
     let mut conn = connection(&state.pool).await?;
-    WebhookEndpoint::find(&mut conn, auth.organization_id, endpoint_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook", endpoint_id.to_string()))?;
+    let (endpoint_id, delivery_id) =
+        delivery_path(&mut conn, auth.organization_id, path.into_inner()).await?;
     let delivery = WebhookDelivery::redeliver(&mut conn, endpoint_id, delivery_id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook delivery", delivery_id.to_string()))?;
