@@ -8,7 +8,7 @@ export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
 export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile bench-review ui-screenshots
+.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools k8s-validate audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile bench-review ui-screenshots
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,18 +74,23 @@ bench-reconcile: deps ## The invoice bench's vendor names reconciled (W3C API, a
 bench-review: deps ## Reviewing 100 review-band results of the invoice set: the UI by keyboard (headless Chromium) against API calls (BENCH_ARGS=...)
 	@bash deploy/bench.sh run review
 
-lint: toolchain lint-tools ## rustfmt, clippy (warnings as errors), cargo-deny (licences, bans, sources), cargo-machete
+lint: toolchain lint-tools ## rustfmt, clippy (warnings as errors), cargo-deny (licences, bans, sources), cargo-machete, the k8s manifests
 	@cargo fmt --all -- --check
 	@cargo clippy --workspace --all-targets -- -D warnings
 	@cargo deny --log-level error check licenses bans sources
 	@cargo machete
+	@bash deploy/k8s/validate.sh
+
+k8s-validate: ## Render deploy/k8s's kustomizations and validate every object (Kubernetes and CRD schemas)
+	@bash deploy/k8s/validate.sh
 
 audit: lint-tools ## RustSec advisories over Cargo.lock (fetches the advisory database from GitHub)
 	@cargo deny check advisories
 
-lint-tools: ## Install the pinned cargo-deny and cargo-machete where missing
+lint-tools: ## Install the pinned cargo-deny and cargo-machete where missing, and the k8s validation virtualenv
 	@command -v cargo-deny >/dev/null || cargo install cargo-deny --version 0.20.2 --locked
 	@command -v cargo-machete >/dev/null || cargo install cargo-machete --version 0.9.2 --locked
+	@bash deploy/k8s/validate.sh --install
 
 fmt: ## Format the code
 	@cargo fmt --all
