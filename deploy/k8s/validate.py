@@ -25,9 +25,9 @@ when there is any.
 
 from __future__ import annotations
 
-import copy
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -166,8 +166,6 @@ def core_errors(obj: dict) -> Iterator[jsonschema.ValidationError] | None:
     version = [
         v for v in kv.all_versions() if kv.major_minor(v) <= kv.major_minor(KUBE_VERSION)
     ][-1]
-    import re
-
     api_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", obj["apiVersion"])
     schema_dir = f"v{version}-local-strict"
     try:
