@@ -76,6 +76,21 @@ impl OutboxMessage {
             .await?)
     }
 
+    /// The messages not yet published: how many, and when the oldest was written (the relay's
+    /// backlog, for the metrics).
+    pub async fn backlog(
+        conn: &mut AsyncPgConnection,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        Ok(outbox_messages::table
+            .filter(outbox_messages::published_at.is_null())
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::min(outbox_messages::created_at),
+            ))
+            .first(conn)
+            .await?)
+    }
+
     pub async fn mark_published(
         conn: &mut AsyncPgConnection,
         ids: &[i64],

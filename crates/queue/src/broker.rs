@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use tokio_util::sync::CancellationToken;
 
@@ -48,4 +50,46 @@ pub async fn ping(url: &str) -> Result<(), QueueError> {
         .map_err(|_| QueueError::Timeout(timeout))??;
     let _ = connection.close(200, "readiness check done".into()).await;
     Ok(())
+}
+
+/// How many messages wait in each of `queues` and how many consumers each has, read with a
+/// passive declare (which changes nothing) on one short-lived connection.
+pub async fn queue_depths(url: &str, queues: &[String]) -> Result<Vec<QueueDepth>, QueueError> {
+    let connection = connect(url, "concord-metrics").await?;
+    let result = async {
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(QueueError::broker("channel.open"))?;
+        let mut depths = Vec::with_capacity(queues.len());
+        for queue in queues {
+            let declared = channel
+                .queue_declare(
+                    queue.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(QueueError::broker("queue.declare (passive)"))?;
+            depths.push(QueueDepth {
+                messages: declared.message_count(),
+                consumers: declared.consumer_count(),
+            });
+        }
+        Ok(depths)
+    }
+    .await;
+    let _ = connection.close(200, "metrics read".into()).await;
+    result
+}
+
+/// A queue as a passive declare sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Messages ready for delivery (not those delivered and unacknowledged).
+    pub messages: u32,
+    pub consumers: u32,
 }

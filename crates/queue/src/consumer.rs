@@ -13,7 +13,7 @@ use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
 };
 use lapin::types::FieldTable;
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -62,10 +62,14 @@ pub struct ConsumerConfig {
     pub connection_name: String,
 }
 
-/// Counts handled messages by queue and outcome.
+/// Handled messages by queue and outcome, how long handling took (for a worker's queue: how long
+/// a chunk took, from delivery to acknowledgement), and the consumer's lag: how long a message
+/// waited between its publication and its delivery (whole seconds, as AMQP's timestamp).
 #[derive(Clone)]
 pub struct ConsumerMetrics {
     handled: IntCounterVec,
+    duration: HistogramVec,
+    lag: HistogramVec,
 }
 
 impl ConsumerMetrics {
@@ -77,8 +81,32 @@ impl ConsumerMetrics {
             ),
             &["queue", "outcome"],
         )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "concord_message_handle_seconds",
+                "Time from a message's delivery to its settlement (ack, retry or dead letter), by queue and outcome",
+            )
+            .buckets(prometheus::exponential_buckets(0.005, 2.0, 14)?),
+            &["queue", "outcome"],
+        )?;
+        let lag = HistogramVec::new(
+            HistogramOpts::new(
+                "concord_consumer_lag_seconds",
+                "Time a message waited between its publication and its delivery, by queue",
+            )
+            .buckets(vec![
+                0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
+            ]),
+            &["queue"],
+        )?;
         registry.register(Box::new(handled.clone()))?;
-        Ok(Self { handled })
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(lag.clone()))?;
+        Ok(Self {
+            handled,
+            duration,
+            lag,
+        })
     }
 }
 
@@ -190,6 +218,17 @@ async fn handle_delivery<H: MessageHandler>(
     queue: &str,
     metrics: &ConsumerMetrics,
 ) {
+    let delivered = std::time::Instant::now();
+    if let Some(published) = delivery.properties.timestamp() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        let waited = Duration::from_secs(*published).as_secs_f64();
+        metrics
+            .lag
+            .with_label_values(&[queue])
+            .observe((now - waited).max(0.0));
+    }
     let headers = from_field_table(delivery.properties.headers().as_ref());
     let delivery_count = headers
         .get(DELIVERY_COUNT_HEADER)
@@ -246,6 +285,10 @@ async fn handle_delivery<H: MessageHandler>(
     .instrument(span)
     .await;
     metrics.handled.with_label_values(&[queue, label]).inc();
+    metrics
+        .duration
+        .with_label_values(&[queue, label])
+        .observe(delivered.elapsed().as_secs_f64());
 }
 
 /// Acks, requeues or dead-letters a delivery after its handler's outcome; the outcome's label.

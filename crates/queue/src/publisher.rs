@@ -101,6 +101,8 @@ impl Publisher {
         let mut properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
+            // Seconds since the epoch, as AMQP's timestamp is: the consumer's lag is read from it.
+            .with_timestamp(unix_seconds(std::time::SystemTime::now()))
             .with_headers(to_field_table(&message.headers));
         if let Some(id) = &message.message_id {
             properties = properties.with_message_id(id.as_str().into());
@@ -149,4 +151,10 @@ impl PendingConfirm {
             }),
         }
     }
+}
+
+/// Seconds since the Unix epoch (0 for a clock set before it).
+fn unix_seconds(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use concord_service::CacheMetrics;
 use tokio::sync::OnceCell;
 
 type Slot<V> = Arc<OnceCell<Arc<V>>>;
@@ -19,6 +20,8 @@ pub struct OnceCache<K, V> {
     capacity: usize,
     /// Least recently used first.
     slots: Mutex<VecDeque<(K, Slot<V>)>>,
+    /// Where its entries and build times are reported, if anywhere.
+    metrics: Option<CacheMetrics>,
 }
 
 impl<K: PartialEq, V> OnceCache<K, V> {
@@ -27,7 +30,14 @@ impl<K: PartialEq, V> OnceCache<K, V> {
         Self {
             capacity: capacity.max(1),
             slots: Mutex::new(VecDeque::new()),
+            metrics: None,
         }
+    }
+
+    /// The same cache, reporting how many entries it holds and how long each took to build.
+    pub fn observed(mut self, metrics: CacheMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The value of `key`, built with `init` if no caller has built it yet (or the last build
@@ -39,7 +49,16 @@ impl<K: PartialEq, V> OnceCache<K, V> {
     {
         let slot = self.slot(key);
         let value = slot
-            .get_or_try_init(|| async { init().await.map(Arc::new) })
+            .get_or_try_init(|| async {
+                let started = std::time::Instant::now();
+                let built = init().await.map(Arc::new);
+                if let (Ok(_), Some(metrics)) = (&built, &self.metrics) {
+                    metrics
+                        .build_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                }
+                built
+            })
             .await?;
         Ok(value.clone())
     }
@@ -80,6 +99,11 @@ impl<K: PartialEq, V> OnceCache<K, V> {
         slots.push_back((key, slot.clone()));
         while slots.len() > self.capacity {
             slots.pop_front();
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .entries
+                .set(i64::try_from(slots.len()).unwrap_or(i64::MAX));
         }
         slot
     }

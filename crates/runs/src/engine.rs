@@ -26,6 +26,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use concord_messages::{ChunkRange, EventType, ResolutionJobChunk};
 use concord_models::documents::Document;
 use concord_models::ids::{JobRunId, MatchingRunId, OrganizationId, ResolutionRunId};
@@ -33,7 +34,7 @@ use concord_models::matching_runs::MatchingRun;
 use concord_models::outbox::OutboxMessage;
 use concord_models::resolution_runs::ResolutionRun;
 use concord_service::outbox::{matching_run_event, resolution_run_event};
-use concord_service::JobError;
+use concord_service::{JobError, WorkMetrics};
 use diesel_async::AsyncPgConnection;
 
 /// Why a run cannot go on: it fails with this as its readable `error`.
@@ -132,6 +133,8 @@ pub trait RunRow: Send + Sync + Sized {
     fn documents(&self) -> JobRunId;
     /// Its progress through its chunks.
     fn chunks(&self) -> ChunkCount;
+    /// When it was created.
+    fn created_at(&self) -> DateTime<Utc>;
 
     fn find(
         conn: &mut AsyncPgConnection,
@@ -194,6 +197,9 @@ macro_rules! run_row {
                     total: self.chunks_total,
                 }
             }
+            fn created_at(&self) -> DateTime<Utc> {
+                self.created_at
+            }
 
             async fn find(conn: &mut AsyncPgConnection, id: $id) -> Result<Option<Self>, JobError> {
                 Ok($run::find_by_id(conn, id).await?)
@@ -252,6 +258,9 @@ pub trait ChunkedRun: Sync {
     type Prepared: Clone + Send + Sync + 'static;
     /// What a chunk's documents compute to: results to write and counts to add to the run.
     type Output: Send + 'static;
+
+    /// Where the chunks and runs taken are counted and timed.
+    fn metrics(&self) -> &WorkMetrics;
 
     /// Compiles the run's snapshot (from the worker's caches).
     fn prepare(
@@ -337,6 +346,8 @@ pub async fn take_chunk<K: ChunkedRun>(
         return Ok(());
     };
     let count = counted.chunks();
+    kind.metrics()
+        .chunk_taken(kind_name, started.elapsed().as_secs_f64(), document_count);
     tracing::info!(
         kind = kind_name,
         %run_id,
@@ -351,6 +362,9 @@ pub async fn take_chunk<K: ChunkedRun>(
     );
     if count.is_complete() {
         kind.finish(conn, &counted, &prepared).await?;
+        let age = (chrono::Utc::now() - counted.created_at()).to_std();
+        kind.metrics()
+            .run_finished(kind_name, age.map_or(0.0, |age| age.as_secs_f64()));
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use concord_scoring::policy::{
     CompiledPolicy, Decided, EvalLimits, LookupTables, PolicyDocument, ResolutionStatus,
     ResolutionStep,
 };
-use concord_service::JobError;
+use concord_service::{CacheMetrics, JobError};
 
 use crate::cache::OnceCache;
 
@@ -169,6 +169,11 @@ impl TableCache {
         Self(OnceCache::new(capacity))
     }
 
+    /// The same cache, reporting its size and build times to `metrics`.
+    pub fn observed(self, metrics: CacheMetrics) -> Self {
+        Self(self.0.observed(metrics))
+    }
+
     /// The compiled table a snapshot names.
     pub async fn get(
         &self,
@@ -269,6 +274,11 @@ impl PolicyCache {
     /// A cache of at most `capacity` policies.
     pub fn new(capacity: usize) -> Self {
         Self(OnceCache::new(capacity))
+    }
+
+    /// The same cache, reporting its size and build times to `metrics`.
+    pub fn observed(self, metrics: CacheMetrics) -> Self {
+        Self(self.0.observed(metrics))
     }
 
     /// The policy of a run's snapshot, compiled if this service has not compiled that version

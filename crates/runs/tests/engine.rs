@@ -16,23 +16,39 @@ use concord_models::documents::Document;
 use concord_models::matching_runs::{ChunkTally, MatchingMode, MatchingRun, MatchingRunStatus};
 use concord_models::outbox::OutboxMessage;
 use concord_runs::engine::{take_chunk, ChunkPlace, ChunkedRun, RunFailure};
-use concord_service::JobError;
+use concord_service::{JobError, WorkMetrics};
+use concord_telemetry::prometheus::Registry;
 use concord_test_support::worker::seed_matching_run;
 use concord_test_support::TestDatabase;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 /// A run kind whose chunk "computes" the number of its documents.
-#[derive(Default)]
 struct Probe {
     failure: Option<String>,
     prepared: AtomicUsize,
     finished: AtomicUsize,
+    metrics: WorkMetrics,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Self {
+            failure: None,
+            prepared: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+            metrics: WorkMetrics::register(&Registry::new()).expect("metrics register"),
+        }
+    }
 }
 
 impl ChunkedRun for Probe {
     type Run = MatchingRun;
     type Prepared = ();
     type Output = usize;
+
+    fn metrics(&self) -> &WorkMetrics {
+        &self.metrics
+    }
 
     async fn prepare(
         &self,

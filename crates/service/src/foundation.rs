@@ -24,7 +24,7 @@ impl Foundation {
             .await
             .context("migrating the database")?;
         let pool = concord_models::database::pool(&settings.database_url, settings.db_pool_size)?;
-        let registry = Registry::new();
+        let registry = concord_telemetry::ops::registry()?;
         let relay = OutboxRelay::new(
             pool.clone(),
             settings.amqp_url.clone(),

@@ -3,6 +3,8 @@
 
 pub mod foundation;
 pub mod job;
+pub mod metrics;
+pub mod ops;
 pub mod outbox;
 pub mod settings;
 pub mod shutdown;
@@ -10,5 +12,6 @@ pub mod worker;
 
 pub use foundation::Foundation;
 pub use job::{JobError, JobHandler, TransactionalHandler};
+pub use metrics::{CacheMetrics, WorkMetrics};
 pub use settings::{ServiceSettings, SettingsError};
 pub use worker::{Worker, WorkerContext, WorkerSettings};

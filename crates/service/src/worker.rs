@@ -8,7 +8,6 @@ use anyhow::Context;
 use concord_models::DbPool;
 use concord_queue::consumer::ConsumerMetrics;
 use concord_queue::{run_consumer, ConsumerConfig, Role, Topology};
-use concord_telemetry::ops::{Ops, ReadinessCheck};
 use concord_telemetry::prometheus::Registry;
 
 use crate::foundation::Foundation;
@@ -50,6 +49,8 @@ pub struct WorkerContext {
     pub amqp_url: String,
     /// Fires when the worker stops.
     pub shutdown: CancellationToken,
+    /// What the handler measures of its chunks, runs and caches.
+    pub metrics: crate::metrics::WorkMetrics,
 }
 
 pub struct Worker {
@@ -94,6 +95,7 @@ impl Worker {
             outbox_waker: relay.waker(),
             amqp_url: service.amqp_url.clone(),
             shutdown: shutdown.child_token(),
+            metrics: crate::metrics::WorkMetrics::register(&registry)?,
         };
         let handler = Arc::new(TransactionalHandler::new(
             pool.clone(),
@@ -105,10 +107,13 @@ impl Worker {
         let listener = TcpListener::bind(&settings.ops_addr)
             .with_context(|| format!("binding the ops address {}", settings.ops_addr))?;
         let ops_port = listener.local_addr()?.port();
-        let ops = Ops {
-            registry,
-            readiness: readiness(pool, service.amqp_url.clone()),
-        };
+        let ops = crate::ops::ops(
+            pool,
+            service.amqp_url.clone(),
+            &service.topology,
+            role,
+            &registry,
+        )?;
         let ops_server = tokio::spawn(concord_telemetry::ops::serve(listener, ops)?);
 
         let consumer = tokio::spawn(run_consumer(
@@ -152,21 +157,4 @@ impl Worker {
         tracing::info!(worker = self.name, "worker stopped");
         Ok(())
     }
-}
-
-/// Ready when the database answers a checkout and the broker accepts a connection.
-pub fn readiness(pool: DbPool, amqp_url: String) -> ReadinessCheck {
-    Arc::new(move || {
-        let pool = pool.clone();
-        let amqp_url = amqp_url.clone();
-        Box::pin(async move {
-            concord_models::database::ping(&pool)
-                .await
-                .map_err(|e| format!("database: {e}"))?;
-            concord_queue::broker::ping(&amqp_url)
-                .await
-                .map_err(|e| format!("broker: {e}"))?;
-            Ok(())
-        })
-    })
 }

@@ -13,11 +13,31 @@ use prometheus::{Encoder, Registry, TextEncoder};
 pub type ReadinessCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
+/// Brings the gauges that are read from elsewhere (a queue's depth, the outbox's backlog) up to
+/// date; run before every scrape, so what `/metrics` shows is as of the scrape.
+pub type Refresh = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// How long a scrape waits for [`Refresh`]: a dependency that hangs must not hang the scrape
+/// (the gauges then keep their last values, and the refresh says what failed in its own metric).
+const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// What the ops endpoints need, registered as app data.
 #[derive(Clone)]
 pub struct Ops {
     pub registry: Registry,
     pub readiness: ReadinessCheck,
+    pub refresh: Option<Refresh>,
+}
+
+/// A registry holding the standard `process_*` metrics of this process (CPU seconds, resident
+/// and virtual memory, open and maximum file descriptors, start time), read from `/proc` at
+/// every scrape.
+pub fn registry() -> Result<Registry, prometheus::Error> {
+    let registry = Registry::new();
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    Ok(registry)
 }
 
 /// Adds the three routes to an actix app that holds `web::Data<Ops>`.
@@ -40,6 +60,16 @@ async fn readyz(ops: web::Data<Ops>) -> HttpResponse {
 }
 
 async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
+    if let Some(refresh) = &ops.refresh {
+        if tokio::time::timeout(REFRESH_TIMEOUT, refresh())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "refreshing the gauges took over {REFRESH_TIMEOUT:?}; scraping their last values"
+            );
+        }
+    }
     let mut buffer = Vec::new();
     match TextEncoder::new().encode(&ops.registry.gather(), &mut buffer) {
         Ok(()) => HttpResponse::Ok()

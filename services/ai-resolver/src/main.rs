@@ -6,7 +6,7 @@ use concord_service::{Worker, WorkerSettings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    concord_telemetry::logging::init(NAME);
+    concord_telemetry::logging::init(NAME).context("configuring telemetry (OTEL_* variables)")?;
     let settings = WorkerSettings::from_env(DEFAULT_OPS_ADDR)?;
     let llm = LlmSettings::from_env().context("reading the LLM settings")?;
     tracing::info!(?llm, "model");
@@ -15,5 +15,8 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     concord_service::shutdown::cancel_on_signal(worker.shutdown_token());
-    worker.run_until_stopped().await
+    let stopped = worker.run_until_stopped().await;
+    // The last spans, sent before the process exits.
+    concord_telemetry::logging::shutdown();
+    stopped
 }

@@ -16,11 +16,15 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Help => println!("{}", cli::USAGE),
         Command::Serve => {
-            concord_telemetry::logging::init("gateway");
-            Application::build(settings)
+            concord_telemetry::logging::init("gateway")
+                .context("configuring telemetry (OTEL_* variables)")?;
+            let stopped = Application::build(settings)
                 .await?
                 .run_until_stopped()
-                .await?;
+                .await;
+            // The last spans, sent before the process exits.
+            concord_telemetry::logging::shutdown();
+            stopped?;
         }
         Command::Migrate => {
             let applied = concord_models::migrate(&settings.service.database_url).await?;

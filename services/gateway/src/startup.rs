@@ -11,7 +11,6 @@ use anyhow::Context;
 use concord_queue::consumer::ConsumerMetrics;
 use concord_queue::{run_consumer, ConsumerConfig, Role};
 use concord_service::Foundation;
-use concord_telemetry::ops::Ops;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -56,10 +55,13 @@ impl Application {
                 settings.limits.realtime_timeout,
             ),
         });
-        let ops = web::Data::new(Ops {
-            registry: registry.clone(),
-            readiness: concord_service::worker::readiness(pool.clone(), service.amqp_url.clone()),
-        });
+        let ops = web::Data::new(concord_service::ops::ops(
+            pool.clone(),
+            service.amqp_url.clone(),
+            &service.topology,
+            Role::Intake,
+            &registry,
+        )?);
 
         let intake = tokio::spawn(run_consumer(
             ConsumerConfig {

@@ -12,7 +12,7 @@ use concord_models::reference_datasets::{ReferenceDataset, ReferenceRow};
 use concord_models::DbPool;
 use concord_runs::cache::OnceCache;
 use concord_scoring::matcher::{MatchSpec, ReferenceIndex};
-use concord_service::JobError;
+use concord_service::{CacheMetrics, JobError};
 
 pub const DEFAULT_CAPACITY: usize = 4;
 
@@ -20,9 +20,9 @@ pub const DEFAULT_CAPACITY: usize = 4;
 pub struct IndexCache(OnceCache<(ReferenceDatasetId, String), ReferenceIndex>);
 
 impl IndexCache {
-    /// A cache of at most `capacity` indexes.
-    pub fn new(capacity: usize) -> Self {
-        Self(OnceCache::new(capacity))
+    /// A cache of at most `capacity` indexes, reporting its size and build times to `metrics`.
+    pub fn new(capacity: usize, metrics: CacheMetrics) -> Self {
+        Self(OnceCache::new(capacity).observed(metrics))
     }
 
     /// The index of `dataset` for `spec`, built from the dataset's rows if this worker has not

@@ -39,7 +39,7 @@ use concord_models::DbPool;
 use concord_runs::engine::{self, ChunkedRun, RunFailure};
 use concord_scoring::matcher::{Assignment, MatchSettings, MatchSpec, ReferenceIndex};
 use concord_service::outbox::matching_run_event;
-use concord_service::{JobError, JobHandler, WorkerContext};
+use concord_service::{JobError, JobHandler, WorkMetrics, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
 pub use index_cache::IndexCache;
@@ -51,13 +51,17 @@ pub const DEFAULT_OPS_ADDR: &str = "127.0.0.1:9101";
 pub struct MatchingJobHandler {
     pool: DbPool,
     indexes: Arc<IndexCache>,
+    metrics: WorkMetrics,
 }
 
 impl MatchingJobHandler {
     /// The handler of the worker's jobs; the worker also answers real-time matches
     /// ([`realtime`]) from the same indexes until it stops.
     pub fn new(context: &WorkerContext) -> Self {
-        let indexes = Arc::new(IndexCache::new(index_cache::DEFAULT_CAPACITY));
+        let indexes = Arc::new(IndexCache::new(
+            index_cache::DEFAULT_CAPACITY,
+            context.metrics.cache("reference_index"),
+        ));
         Arc::new(realtime::RealtimeMatcher::new(
             context.pool.clone(),
             Arc::clone(&indexes),
@@ -66,6 +70,7 @@ impl MatchingJobHandler {
         Self {
             pool: context.pool.clone(),
             indexes,
+            metrics: context.metrics.clone(),
         }
     }
 }
@@ -116,6 +121,10 @@ impl ChunkedRun for MatchingJobHandler {
     type Run = MatchingRun;
     type Prepared = Prepared;
     type Output = ScoredChunk;
+
+    fn metrics(&self) -> &WorkMetrics {
+        &self.metrics
+    }
 
     async fn prepare(
         &self,

@@ -21,7 +21,7 @@ use concord_models::resolution_runs::{ResolutionChunkTally, ResolutionRun, Resol
 use concord_models::DbPool;
 use concord_scoring::policy::{CompiledPolicy, EvalLimits};
 use concord_service::outbox::resolution_run_event;
-use concord_service::{JobError, JobHandler, WorkerContext};
+use concord_service::{JobError, JobHandler, WorkMetrics, WorkerContext};
 use diesel_async::AsyncPgConnection;
 
 use concord_runs::engine::{self, ChunkedRun, RunFailure};
@@ -38,15 +38,18 @@ pub struct ResolutionJobHandler {
     tables: TableCache,
     policies: PolicyCache,
     limits: EvalLimits,
+    metrics: WorkMetrics,
 }
 
 impl ResolutionJobHandler {
     pub fn new(context: &WorkerContext) -> Self {
         Self {
             pool: context.pool.clone(),
-            tables: TableCache::new(DEFAULT_TABLES),
-            policies: PolicyCache::new(DEFAULT_POLICIES),
+            tables: TableCache::new(DEFAULT_TABLES).observed(context.metrics.cache("lookup_table")),
+            policies: PolicyCache::new(DEFAULT_POLICIES)
+                .observed(context.metrics.cache("compiled_policy")),
             limits: EvalLimits::default(),
+            metrics: context.metrics.clone(),
         }
     }
 }
@@ -89,6 +92,10 @@ impl ChunkedRun for ResolutionJobHandler {
     type Run = ResolutionRun;
     type Prepared = PreparedPolicy;
     type Output = Resolved;
+
+    fn metrics(&self) -> &WorkMetrics {
+        &self.metrics
+    }
 
     async fn prepare(
         &self,

@@ -26,5 +26,6 @@ mod realtime;
 mod reconciliation;
 mod reference_data;
 mod resolutions;
+mod traces;
 mod ui;
 mod webhooks;
