@@ -8,10 +8,10 @@ export CONCORD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concord
 export CONCORD_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/%2f
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools k8s-validate audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile bench-review ui-screenshots
+.PHONY: help setup deps toolchain build up down status demo test test-tools lint lint-tools k8s-validate audit fmt clean-test llm-setup llm-up llm-down bench-setup bench-matching bench-resolution bench-realtime bench-reconcile bench-review load chaos chaos-ci ui-screenshots
 
 help: ## This list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 toolchain: ## Check the Rust toolchain (cargo, rustfmt, clippy)
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust (rustup) first, see README.md"; exit 1; }
@@ -42,6 +42,8 @@ demo: up llm-up ## The whole stack and the local LLM: sample jobs submitted, mat
 
 test: toolchain deps test-tools ## Every test, against the real PostgreSQL and RabbitMQ
 	@bash deploy/clean-test.sh
+	@# The binaries too: the trace test runs the services as the processes they deploy as.
+	@cargo build --bins
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --profile ci; \
 	else \
@@ -73,6 +75,16 @@ bench-reconcile: deps ## The invoice bench's vendor names reconciled (W3C API, a
 
 bench-review: deps ## Reviewing 100 review-band results of the invoice set: the UI by keyboard (headless Chromium) against API calls (BENCH_ARGS=...)
 	@bash deploy/bench.sh run review
+
+load: deps ## Open-loop load at fixed rates (run detail, results pages, job submission, real-time match): p50/p99, errors (BENCH_ARGS=...)
+	@bash deploy/bench.sh run load
+
+chaos: deps ## Faults mid-run on 100k matching and resolution runs (kill -9, SIGTERM, broker and database restarts, poison): every run checked (BENCH_ARGS=...)
+	@bash deploy/bench.sh run chaos
+
+chaos-ci: deps ## The bounded chaos suite: 5,000 documents in chunks of 250, each fault once
+	@CONCORD_MATCHING_CHUNK_SIZE=$${CONCORD_MATCHING_CHUNK_SIZE:-250} CONCORD_RESOLUTION_CHUNK_SIZE=$${CONCORD_RESOLUTION_CHUNK_SIZE:-250} \
+		BENCH_ARGS="--ci $(BENCH_ARGS)" bash deploy/bench.sh run chaos
 
 lint: toolchain lint-tools ## rustfmt, clippy (warnings as errors), cargo-deny (licences, bans, sources), cargo-machete, the k8s manifests
 	@cargo fmt --all -- --check

@@ -265,7 +265,7 @@ async fn publish_task(topology: &TestTopology, seeded: &Seeded) {
 }
 
 async fn completed(pool: &DbPool, run_id: MatchingRunId) -> MatchingRun {
-    eventually(Duration::from_secs(60), "the run to complete", || async {
+    eventually(Duration::from_secs(240), "the run to complete", || async {
         let mut conn = connection(pool).await.ok()?;
         let run = MatchingRun::find_by_id(&mut conn, run_id).await.ok()??;
         (run.status == MatchingRunStatus::Completed).then_some(run)
@@ -534,7 +534,7 @@ async fn a_worker_killed_mid_pass_loses_no_result_and_asks_nothing_decided_again
             .await
             .ok()
     };
-    eventually(Duration::from_secs(60), "a first batch stored", || async {
+    eventually(Duration::from_secs(240), "a first batch stored", || async {
         decided().await.filter(|n| *n >= 10)
     })
     .await;

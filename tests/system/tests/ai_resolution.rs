@@ -175,7 +175,7 @@ async fn start_run(stack: &Stack) -> ResolutionRunId {
 }
 
 async fn completed(pool: &DbPool, run_id: ResolutionRunId) -> ResolutionRun {
-    eventually(Duration::from_secs(60), "the run to complete", || async {
+    eventually(Duration::from_secs(240), "the run to complete", || async {
         let mut conn = connection(pool).await.ok()?;
         let run = ResolutionRun::find_by_id(&mut conn, run_id).await.ok()??;
         (run.status == ResolutionRunStatus::Completed).then_some(run)
