@@ -110,7 +110,7 @@ fmt: ## Format the code
 clean-test: ## Drop the databases and broker queues that test runs left behind
 	@bash deploy/clean-test.sh
 
-llm-setup: ## Install the default local LLM (llama.cpp server + SmolLM2-135M, a long compile)
+llm-setup: ## Install the default local LLM (llama.cpp's server prebuilt from PyPI + SmolLM2-135M, about 10 s)
 	@bash deploy/llm.sh install
 
 llm-up: llm-setup ## Start the local LLM server on 127.0.0.1:8081
