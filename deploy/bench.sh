@@ -8,6 +8,10 @@
 #   make bench-realtime BENCH_ARGS="--refs 100000 --seconds 10"
 #   make bench-reconcile BENCH_ARGS="--batch 50"
 #   make bench-review BENCH_ARGS="--count 50"
+#   make load BENCH_ARGS="--only run-detail --duration 5"
+#   make chaos BENCH_ARGS="--docs 20000 --scenarios matching:kill9,resolution:poison"
+# `load` and `chaos` (bench/load.py, bench/chaos.py) need only the standard library; chaos kills and
+# restarts the workers and restarts RabbitMQ and PostgreSQL (see bench/chaos.py for the lock it takes).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,10 +36,10 @@ run() {
     # Standard library, and playwright-core for the browser (installed by the test tools).
     python=python3
     bash "$repo/deploy/test-tools.sh"
-  elif [[ "$bench" == realtime || "$bench" == reconcile ]]; then
+  elif [[ "$bench" == realtime || "$bench" == reconcile || "$bench" == load || "$bench" == chaos ]]; then
     # Standard library only; the load it drives needs a rate limit above its rate.
     python=python3
-    export CONCORD_RATE_LIMIT_PER_MINUTE="${CONCORD_RATE_LIMIT_PER_MINUTE:-1000000}"
+    export CONCORD_RATE_LIMIT_PER_MINUTE="${CONCORD_RATE_LIMIT_PER_MINUTE:-100000000}"
   else
     setup
   fi
@@ -45,7 +49,9 @@ run() {
   "$bin_dir/gateway" migrate
   # The stack on release binaries (a debug stack from `make up` is replaced).
   bash "$repo/deploy/services.sh" down >/dev/null
-  CONCORD_PROFILE=release bash "$repo/deploy/services.sh" up
+  # Exported: bench/chaos.py restarts the workers it kills with deploy/services.sh up.
+  export CONCORD_PROFILE=release
+  bash "$repo/deploy/services.sh" up
   key="$("$bin_dir/gateway" keys create --org bench --scopes read,write --name "make bench-$bench" | tail -n 1)"
   "$python" "$repo/bench/$bench.py" --key "$key" ${BENCH_ARGS:-}
 }
@@ -53,5 +59,5 @@ run() {
 case "${1:-run}" in
   setup) setup ;;
   run) run "${2:-matching}" ;;
-  *) echo "usage: $0 setup|run [matching|resolution|realtime|reconcile|review]" >&2; exit 2 ;;
+  *) echo "usage: $0 setup|run [matching|resolution|realtime|reconcile|review|load|chaos]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,807 @@
+#!/usr/bin/env python3
+"""The chaos suite (`make chaos`, bounded: `make chaos-ci`): faults injected in the middle of a
+matching run and of a resolution run on the running (release) stack, each run then checked.
+
+Seeds through the REST API like a user: an invoice set of the shared generator (--docs documents x
+--docs reference rows, seed 3), a probabilistic config (bench/configs/invoices.json) and, for
+resolution, --docs documents x 10 fields with bench/configs/resolution-speed-policy.json on the
+built-in tables. A `baseline` run of each kind comes first (no fault: it trains the config's model
+and gives the results every faulted run must reproduce). Then each scenario starts a run, waits
+until its progress shows it started and is below --inject-below (50 %), and injects:
+
+  kill9     kill -9 of the kind's worker (matching-worker or resolution-worker), restarted after
+            --restart-delay seconds by `deploy/services.sh up` (as an orchestrator would)
+  sigterm   SIGTERM to the worker while it takes a chunk; it drains and exits; restarted likewise
+  broker    RabbitMQ stopped (`rabbitmqctl stop_app`) for --broker-down seconds, then started
+  database  PostgreSQL restarted (`pg_ctlcluster --skip-systemctl-redirect <version> main restart`)
+  poison    malformed messages published to the kind's work queue (through the management API):
+            a body that is not JSON, a job without a message id, a job naming a run that does not
+            exist, and a job naming the running run with a chunk whose range is no range
+
+and asserts, for every run: it completes (status `completed`); every document counted once
+(rows_processed / documents_processed == documents; every planned chunk tallied once); one result
+per document (SQL on the `concord` database: no duplicate document position) and the same results
+as the baseline run (a digest of every decision); its completion event in the outbox exactly once
+and delivered on the events exchange once (a tap queue bound to the events exchange counts them,
+by event id); and for matching the F1 of the exported results against the generator's truth. For
+`poison`, also that each poison message lands in the kind's dead-letter queue with a readable
+`x-concord-error` naming what is wrong (docs/DESIGN.md: "Permanent failures go to the dead-letter
+queue"; a malformed message names no run it could fail — the run it names, if any, goes on).
+
+Restarting RabbitMQ and PostgreSQL affects everyone on the machine: before a broker or database
+scenario the suite waits until no `cargo nextest` runs, holds /tmp/concord-chaos.lock from the start
+of the run to the end of the restart, and always leaves both servers running.
+
+    python3 bench/chaos.py --key KEY [--docs 100000] [--scenarios matching:kill9,resolution:broker,...]
+                           [--ci] [--json out.json]
+
+Standard library only; needs psql, rabbitmqctl and pg_ctlcluster on the PATH, and RabbitMQ's
+management plugin (deploy/deps.sh enables it).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.abspath(os.environ.get("CONCORD_BENCH_DIR", os.path.join(REPO, "..", "shared", "bench")))
+RUN_DIR = os.environ.get("CONCORD_RUN_DIR", os.path.join(REPO, ".run"))
+NAMESPACE = os.environ.get("CONCORD_NAMESPACE", "concord")
+LOCK = "/tmp/concord-chaos.lock"
+KINDS = ("matching", "resolution")
+FAULTS = ("kill9", "sigterm", "broker", "database", "poison")
+WORKER = {"matching": "matching-worker", "resolution": "resolution-worker"}
+# The bounded suite: every fault once, across both kinds (plus each kind's baseline).
+CI_SCENARIOS = ["matching:kill9", "matching:broker", "matching:poison", "resolution:sigterm", "resolution:database"]
+TAP_QUEUE = f"{NAMESPACE}.chaos-events-tap"
+STANDARD_TABLES = {"country": "iso-3166-1", "currency": "iso-4217", "uom": "unece-rec20"}
+
+
+def log(message: str) -> None:
+    print(f"[chaos] {message}", flush=True)
+
+
+# --- the REST API -------------------------------------------------------------------------------
+
+class Api:
+    """The gateway, tolerant of faults: a request that meets a restarting dependency (connection
+    refused, 5xx) is tried again until `patience` seconds have passed."""
+
+    def __init__(self, base: str, key: str):
+        self.base = base.rstrip("/")
+        self.key = key
+
+    def request(self, method: str, path: str, body=None, content_type: str | None = None, raw: bool = False,
+                patience: float = 120.0):
+        headers = {"Authorization": f"Bearer {self.key}"}
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            content_type = "application/json"
+        if content_type:
+            headers["Content-Type"] = content_type
+        deadline = time.time() + patience
+        while True:
+            req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=600) as resp:
+                    data = resp.read()
+                return data if raw else json.loads(data or b"null")
+            except urllib.error.HTTPError as error:
+                text = error.read().decode(errors="replace")[:1000]
+                if error.code == 429:
+                    time.sleep(float(error.headers.get("Retry-After", "1")))
+                    continue
+                if error.code < 500 or time.time() > deadline:
+                    raise SystemExit(f"{method} {path}: {error.code} {text}")
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                if time.time() > deadline:
+                    raise SystemExit(f"{method} {path}: {error}")
+            time.sleep(0.5)
+
+
+# --- PostgreSQL, RabbitMQ, the services ---------------------------------------------------------
+
+def sql(query: str, patience: float = 120.0) -> list[list[str]]:
+    """Rows of a query on the local `concord` database (retried while PostgreSQL restarts)."""
+    deadline = time.time() + patience
+    while True:
+        proc = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-w", "-d",
+                               os.environ.get("CONCORD_DB_NAME", "concord"), "-AtF", "\t", "-c", query],
+                              capture_output=True, text=True)
+        if proc.returncode == 0:
+            return [line.split("\t") for line in proc.stdout.splitlines() if line]
+        if time.time() > deadline:
+            raise SystemExit(f"psql failed: {proc.stderr.strip()}")
+        time.sleep(0.5)
+
+
+def scalar(query: str) -> str:
+    rows = sql(query)
+    return rows[0][0] if rows else ""
+
+
+class Management:
+    """RabbitMQ's management HTTP API (publish, get, declare, bind, purge)."""
+
+    def __init__(self, base: str, user: str, password: str):
+        self.base = base.rstrip("/")
+        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def call(self, method: str, path: str, body=None, patience: float = 120.0):
+        deadline = time.time() + patience
+        while True:
+            data = json.dumps(body).encode() if body is not None else None
+            req = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Authorization": self.auth, "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    out = resp.read()
+                return json.loads(out) if out else None
+            except urllib.error.HTTPError as error:
+                text = error.read().decode(errors="replace")[:500]
+                if error.code < 500 or time.time() > deadline:
+                    raise SystemExit(f"RabbitMQ management {method} {path}: {error.code} {text}")
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                if time.time() > deadline:
+                    raise SystemExit(f"RabbitMQ management {method} {path}: {error} "
+                                     "(is the management plugin enabled? deploy/deps.sh enables it)")
+            time.sleep(0.5)
+
+    @staticmethod
+    def q(name: str) -> str:
+        return urllib.parse.quote(name, safe="")
+
+    def publish(self, exchange: str, routing_key: str, payload: str, properties: dict) -> bool:
+        answer = self.call("POST", f"/api/exchanges/%2f/{self.q(exchange)}/publish",
+                           {"properties": properties, "routing_key": routing_key, "payload": payload,
+                            "payload_encoding": "string"})
+        return bool(answer and answer.get("routed"))
+
+    def get_all(self, queue: str) -> list[dict]:
+        """Takes every message of a queue (acknowledged: they leave it)."""
+        out = []
+        while True:
+            batch = self.call("POST", f"/api/queues/%2f/{self.q(queue)}/get",
+                              {"count": 500, "ackmode": "ack_requeue_false", "encoding": "auto"})
+            if not batch:
+                return out
+            out += batch
+
+    def purge(self, queue: str) -> None:
+        self.call("DELETE", f"/api/queues/%2f/{self.q(queue)}/contents")
+
+    def declare_tap(self) -> None:
+        self.call("PUT", f"/api/queues/%2f/{self.q(TAP_QUEUE)}",
+                  {"durable": True, "arguments": {"x-queue-type": "quorum"}})
+        for key in ("matching.run.#", "resolution.#"):
+            self.call("POST", f"/api/bindings/%2f/e/{self.q(NAMESPACE + '.events')}/q/{self.q(TAP_QUEUE)}",
+                      {"routing_key": key})
+
+    def delete_tap(self) -> None:
+        try:
+            self.call("DELETE", f"/api/queues/%2f/{self.q(TAP_QUEUE)}", patience=10)
+        except SystemExit:
+            pass
+
+
+def pid_of(service: str) -> int | None:
+    try:
+        pid = int(open(os.path.join(RUN_DIR, f"{service}.pid")).read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def services_up() -> None:
+    """Starts whatever service is not running and waits for every one to be ready."""
+    env = dict(os.environ, CONCORD_PROFILE=os.environ.get("CONCORD_PROFILE", "release"))
+    proc = subprocess.run(["bash", os.path.join(REPO, "deploy", "services.sh"), "up"], env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"deploy/services.sh up failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def tests_running() -> bool:
+    return subprocess.run(["pgrep", "-f", "nextest"], capture_output=True).returncode == 0
+
+
+class SharedRestart:
+    """Held from before a run whose fault restarts a shared server to after the restart: waits
+    until no test runs, then holds /tmp/concord-chaos.lock."""
+
+    def __enter__(self):
+        announced = False
+        while tests_running():
+            if not announced:
+                log("a cargo nextest run is in progress; waiting for it before restarting a shared server")
+                announced = True
+            time.sleep(5)
+        with open(LOCK, "w") as f:
+            f.write(f"pid {os.getpid()} bench/chaos.py since {dt.datetime.now().isoformat()}\n")
+        return self
+
+    def __exit__(self, *exc):
+        ensure_servers()
+        try:
+            os.remove(LOCK)
+        except FileNotFoundError:
+            pass
+        return False
+
+
+def pg_version() -> str:
+    return sorted(os.listdir("/etc/postgresql"))[-1]
+
+
+def broker_answers() -> bool:
+    return subprocess.run(["rabbitmqctl", "-q", "await_startup", "--timeout", "5"],
+                          capture_output=True).returncode == 0 and \
+        subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True).returncode == 0
+
+
+def ensure_servers() -> None:
+    """PostgreSQL and RabbitMQ running, whatever happened (started when they are not)."""
+    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode != 0:
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", "start"],
+                       capture_output=True)
+    if not broker_answers():
+        subprocess.run(["rabbitmqctl", "start_app"], capture_output=True)
+        if not broker_answers():
+            subprocess.run(["rabbitmq-server", "-detached"], capture_output=True)
+            for _ in range(60):
+                if broker_answers():
+                    break
+                time.sleep(1)
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def write_ndjson(docs: list[dict], path: str) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        for doc in docs:
+            out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+
+
+def invoice_set(workdir: str, docs: int) -> str:
+    data = os.path.join(workdir, f"invoices_scale_{docs}x{docs}_s3")
+    if not os.path.exists(os.path.join(data, "truth.csv")):
+        log(f"generating the invoice set ({docs:,} x {docs:,}, seed 3)")
+        subprocess.run([sys.executable, os.path.join(BENCH, "gen_invoices.py"), "--docs", str(docs), "--refs",
+                        str(docs), "--seed", "3", "--out", data], check=True, stdout=subprocess.DEVNULL)
+    return data
+
+
+def matching_documents(data: str) -> list[dict]:
+    out = []
+    with open(os.path.join(data, "docs.csv"), newline="", encoding="utf-8") as src:
+        for row in csv.DictReader(src):
+            document_id = row.pop("document_id")
+            filename = row.pop("document_filename", None) or f"{document_id}.pdf"
+            out.append({"document_id": document_id, "filename": filename,
+                        "values": {k: (v if v != "" else None) for k, v in row.items()}})
+    return out
+
+
+def resolution_documents(docs: int) -> list[dict]:
+    """bench/resolution.py's speed set (10 fields per document), without pandas."""
+    pools: dict[str, list[str]] = {"country": [], "currency": [], "uom": []}
+    with open(os.path.join(BENCH, "data", "values_public", "values.csv"), newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["field"] in pools:
+                pools[row["field"]].append(row["raw_value"])
+    rng = random.Random(7)
+    formats = ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%B %d, %Y", "%d %b %Y"]
+    out = []
+    for i in range(docs):
+        day = dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(700))
+        amount = rng.randrange(100, 10_000_000) / 100
+        amount_text = rng.choice([f"{amount:,.2f}", f"{amount:.2f}".replace(".", ","), f"EUR {amount:.2f}",
+                                  f"{amount}"])
+        out.append({"document_id": f"d{i}", "filename": f"d{i}.pdf", "values": {
+            "country": rng.choice(pools["country"]), "currency": rng.choice(pools["currency"]),
+            "unit": rng.choice(pools["uom"]), "invoice_date": day.strftime(rng.choice(formats)),
+            "total": amount_text, "vendor_name": f"Vendor {rng.randrange(5000)} GmbH",
+            "memo": f"Payment for INV-{rng.randrange(10**6):06d} thank you",
+            "paid": rng.choice(["yes", "no", "true", "false", "1", "0"]),
+            "quantity": str(rng.randrange(1, 500))}})
+    return out
+
+
+def submit_job(api: Api, docs: list[dict], name: str, workdir: str) -> dict:
+    path = os.path.join(workdir, f"{name}.ndjson")
+    write_ndjson(docs, path)
+    with open(path, "rb") as f:
+        job = api.request("POST", f"/v1/jobs?name={name}", f.read(), "application/x-ndjson")
+    while job["status"] not in ("completed", "failed"):
+        time.sleep(0.2)
+        job = api.request("GET", f"/v1/jobs/{job['id']}")
+    if job["status"] != "completed":
+        raise SystemExit(f"job {name} failed: {job.get('error')}")
+    return job
+
+
+def f1_of(export_csv: bytes, truth_path: str) -> float:
+    """score_matching.score's F1 (top-1 per document, a prediction right when it names the true row)."""
+    truth = {}
+    with open(truth_path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            truth[row["document_id"]] = row["ref_id"] or ""
+    pred = {}
+    for row in csv.DictReader(io.StringIO(export_csv.decode("utf-8"))):
+        pred[row["document_id"]] = row["matched_reference_row_id"] or ""
+    tp = sum(1 for d, t in truth.items() if pred.get(d, "") and pred.get(d) == t)
+    fp = sum(1 for d, t in truth.items() if pred.get(d, "") and pred.get(d) != t)
+    n_true = sum(1 for t in truth.values() if t)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / n_true if n_true else 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+class Kind:
+    """One kind of run: how to start one, read its progress and check it."""
+
+    def __init__(self, name: str, api: Api):
+        self.name = name
+        self.api = api
+
+    def progress(self, run_id: str) -> tuple[str, int, int]:
+        """(status, processed, total) — from the store, so that it reads through an API outage."""
+        if self.name == "matching":
+            row = sql(f"select status, rows_processed, rows_total from matching_runs where id = '{run_id}'")[0]
+        else:
+            row = sql(f"select status, documents_processed, documents_total from resolution_runs "
+                      f"where id = '{run_id}'")[0]
+        return row[0], int(row[1]), int(row[2])
+
+
+class Matching(Kind):
+    def __init__(self, api: Api, workdir: str, docs: int):
+        super().__init__("matching", api)
+        data = invoice_set(workdir, docs)
+        self.truth = os.path.join(data, "truth.csv")
+        log("matching: uploading the reference set and submitting the documents")
+        with open(os.path.join(data, "refs.csv"), "rb") as f:
+            dataset = api.request("POST", "/v1/reference-data?name=chaos-refs&id_column=ref_id", f.read(), "text/csv")
+        self.job = submit_job(api, matching_documents(data), "chaos-matching", workdir)
+        config = json.load(open(os.path.join(REPO, "bench", "configs", "invoices.json")))
+        config["name"] = f"chaos-{uuid.uuid4().hex[:8]}"
+        config["reference_data_id"] = dataset["id"]
+        self.config = api.request("POST", "/v1/matching/configs", config)
+
+    def start(self) -> str:
+        run = self.api.request("POST", f"/v1/matching/configs/{self.config['id']}/run", {"job_id": self.job["id"]})
+        return run["id"]
+
+    def detail(self, run_id: str) -> dict:
+        return self.api.request("GET", f"/v1/matching/runs/{run_id}")
+
+    def checks(self, run_id: str, docs: int) -> dict:
+        run = sql(f"select status, rows_total, rows_processed, chunks_total, chunks_done, coalesce(error, '') "
+                  f"from matching_runs where id = '{run_id}'")[0]
+        results = sql(f"select count(*), count(distinct document_position), count(distinct document_id) "
+                      f"from match_results where run_id = '{run_id}'")[0]
+        chunks = scalar(f"select count(*) from matching_run_chunks where run_id = '{run_id}'")
+        digest = scalar(f"select md5(string_agg(document_position || ':' || coalesce(matched_reference_row_id, '-')"
+                        f" || ':' || status || ':' || round(confidence::numeric, 6), ',' order by document_position))"
+                        f" from match_results where run_id = '{run_id}'")
+        export = self.api.request("GET", f"/v1/matching/runs/{run_id}/results/export", raw=True)
+        return dict(status=run[0], error=run[5], total=int(run[1]), processed=int(run[2]), chunks_total=int(run[3]),
+                    chunks_done=int(run[4]), chunks_tallied=int(chunks), results=int(results[0]),
+                    distinct_positions=int(results[1]), distinct_documents=int(results[2]), digest=digest,
+                    f1=round(f1_of(export, self.truth), 6), completion_event="matching.run.completed",
+                    failure_event="matching.run.failed")
+
+    def poison(self, run_id: str, organization_id: str) -> list[dict]:
+        return [
+            dict(name="not JSON", payload="this is not a MatchingJob {", message_id=True,
+                 expect="not a valid MatchingJob"),
+            dict(name="no message id", payload=json.dumps({"organization_id": organization_id, "run_id": run_id}),
+                 message_id=False, expect="no message_id"),
+            dict(name="unknown run", payload=json.dumps({"organization_id": organization_id,
+                                                          "run_id": str(uuid.uuid4()),
+                                                          "chunk": {"index": 0, "start": 0, "end": 10}}),
+                 message_id=True, expect="does not exist"),
+            dict(name="chunk that is no range", payload=json.dumps({
+                "organization_id": organization_id, "run_id": run_id,
+                "chunk": {"index": 0, "start": 500, "end": 10}}), message_id=True, expect="no range of documents"),
+        ]
+
+
+class Resolution(Kind):
+    def __init__(self, api: Api, workdir: str, docs: int):
+        super().__init__("resolution", api)
+        log(f"resolution: submitting {docs:,} documents x 10 fields")
+        self.job = submit_job(api, resolution_documents(docs), "chaos-resolution", workdir)
+        body = json.load(open(os.path.join(REPO, "bench", "configs", "resolution-speed-policy.json")))
+        for rule in body["rules"]:
+            if rule["rule_type"] == "lookup":
+                rule["config"]["table"] = STANDARD_TABLES[rule["config"]["table"]]
+        policy = api.request("POST", "/v1/data-policies", {"name": f"chaos-{uuid.uuid4().hex[:8]}",
+                                                          "description": "bench/chaos.py"})
+        api.request("PUT", f"/v1/data-policies/{policy['id']}", body)
+        self.policy = policy
+
+    def start(self) -> str:
+        run = self.api.request("POST", "/v1/resolutions", {"source_run_id": self.job["id"],
+                                                           "policy_id": self.policy["id"]})
+        self.api.request("POST", f"/v1/resolutions/{run['id']}/execute")
+        return run["id"]
+
+    def detail(self, run_id: str) -> dict:
+        return self.api.request("GET", f"/v1/resolutions/{run_id}")
+
+    def checks(self, run_id: str, docs: int) -> dict:
+        run = sql(f"select status, documents_total, documents_processed, chunks_total, chunks_done, "
+                  f"coalesce(error, '') from resolution_runs where id = '{run_id}'")[0]
+        results = sql(f"select count(*), count(distinct document_position), count(distinct document_id), "
+                      f"count(distinct (document_position, field_position)) "
+                      f"from resolution_results where run_id = '{run_id}'")[0]
+        chunks = scalar(f"select count(*) from resolution_run_chunks where run_id = '{run_id}'")
+        digest = scalar(f"select md5(string_agg(document_position || ':' || field_position || ':' || status || ':' "
+                        f"|| coalesce(resolved_value::text, '-'), ',' order by document_position, field_position)) "
+                        f"from resolution_results where run_id = '{run_id}'")
+        return dict(status=run[0], error=run[5], total=int(run[1]), processed=int(run[2]), chunks_total=int(run[3]),
+                    chunks_done=int(run[4]), chunks_tallied=int(chunks), results=int(results[0]),
+                    distinct_positions=int(results[1]), distinct_documents=int(results[2]),
+                    distinct_result_keys=int(results[3]), digest=digest, completion_event="resolution.completed",
+                    failure_event="resolution.failed")
+
+    def poison(self, run_id: str, organization_id: str) -> list[dict]:
+        return [
+            dict(name="not JSON", payload="this is not a ResolutionJob {", message_id=True,
+                 expect="not a valid ResolutionJob"),
+            dict(name="no message id", payload=json.dumps({"organization_id": organization_id, "run_id": run_id}),
+                 message_id=False, expect="no message_id"),
+            dict(name="unknown run", payload=json.dumps({"organization_id": organization_id,
+                                                          "run_id": str(uuid.uuid4()),
+                                                          "chunk": {"index": 0, "start": 0, "end": 10}}),
+                 message_id=True, expect="does not exist"),
+            dict(name="chunk that is no range", payload=json.dumps({
+                "organization_id": organization_id, "run_id": run_id,
+                "chunk": {"index": 0, "start": 500, "end": 10}}), message_id=True, expect="no range of documents"),
+        ]
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+def restart_worker(kind: Kind, sig: int, delay: float) -> dict:
+    service = WORKER[kind.name]
+    pid = pid_of(service)
+    if pid is None:
+        raise SystemExit(f"{service} is not running (no live pid in {RUN_DIR})")
+    t = time.perf_counter()
+    os.kill(pid, sig)
+    exited = None
+    for _ in range(1200):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            exited = time.perf_counter() - t
+            break
+        time.sleep(0.05)
+    if exited is None:
+        raise SystemExit(f"{service} (pid {pid}) did not exit within 60 s of signal {sig}")
+    time.sleep(delay)
+    services_up()
+    return dict(signal=signal.Signals(sig).name, pid=pid, exited_after_s=round(exited, 2),
+                back_after_s=round(time.perf_counter() - t, 2))
+
+
+def restart_broker(down: float) -> dict:
+    t = time.perf_counter()
+    subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True)
+    time.sleep(down)
+    subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
+    for _ in range(120):
+        if broker_answers():
+            break
+        time.sleep(0.5)
+    return dict(action="rabbitmqctl stop_app; start_app", down_s=down, back_after_s=round(time.perf_counter() - t, 2))
+
+
+def restart_database() -> dict:
+    t = time.perf_counter()
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", "restart"], check=True,
+                   capture_output=True)
+    for _ in range(120):
+        if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0:
+            break
+        time.sleep(0.5)
+    return dict(action=f"pg_ctlcluster {pg_version()} main restart", back_after_s=round(time.perf_counter() - t, 2))
+
+
+def inject_poison(kind: Kind, mgmt: Management, run_id: str) -> dict:
+    table = "matching_runs" if kind.name == "matching" else "resolution_runs"
+    organization_id = scalar(f"select organization_id from {table} where id = '{run_id}'")
+    messages = kind.poison(run_id, organization_id)
+    sent = []
+    for message in messages:
+        message_id = f"chaos-poison-{uuid.uuid4()}"
+        properties = {"delivery_mode": 2, "content_type": "application/json",
+                      "headers": {"x-chaos-poison": message["name"]}}
+        if message["message_id"]:
+            properties["message_id"] = message_id
+        routed = mgmt.publish(f"{NAMESPACE}.jobs", kind.name, message["payload"], properties)
+        sent.append(dict(message, routed=routed, marker=message["name"]))
+    return dict(published=len(sent), routed=sum(1 for s in sent if s["routed"]), messages=sent)
+
+
+def poison_outcome(kind: Kind, mgmt: Management, injected: dict, wait_s: float = 30.0) -> dict:
+    """Every poison message in the kind's dead-letter queue, each with a readable reason."""
+    dead_queue = f"{NAMESPACE}.{kind.name}.dead"
+    expected = {m["marker"]: m["expect"] for m in injected["messages"]}
+    found: dict[str, str] = {}
+    deadline = time.time() + wait_s
+    while time.time() < deadline and len(found) < len(expected):
+        for message in mgmt.get_all(dead_queue):
+            headers = (message.get("properties") or {}).get("headers") or {}
+            marker = headers.get("x-chaos-poison")
+            if marker in expected:
+                found[marker] = str(headers.get("x-concord-error", ""))
+        time.sleep(1)
+    per_message = []
+    for marker, expect in expected.items():
+        reason = found.get(marker)
+        per_message.append(dict(message=marker, dead_lettered=reason is not None, reason=reason,
+                                readable=bool(reason) and expect in reason))
+    return dict(dead_letter_queue=dead_queue, messages=per_message,
+                ok=all(m["dead_lettered"] and m["readable"] for m in per_message))
+
+
+# --- one scenario ---------------------------------------------------------------------------------
+
+def wait_until_started(kind: Kind, run_id: str, below: float, timeout: float) -> dict:
+    deadline = time.time() + timeout
+    status, processed, total = kind.progress(run_id)
+    while time.time() < deadline:
+        status, processed, total = kind.progress(run_id)
+        if status in ("completed", "failed", "cancelled"):
+            break
+        if total and 0 < processed < below * total:
+            break
+        if total and processed >= below * total:
+            break
+        time.sleep(0.02)
+    share = processed / total if total else 0.0
+    return dict(status=status, processed=processed, total=total, share=round(share, 3),
+                in_window=status not in ("completed", "failed", "cancelled") and 0 < processed < below * total)
+
+
+def wait_until_ended(kind: Kind, run_id: str, timeout: float) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = kind.progress(run_id)[0]
+        if status in ("completed", "failed", "cancelled"):
+            return status
+        time.sleep(0.1)
+    return "timed out"
+
+
+def events_in_outbox(run_id: str, routing_key: str) -> tuple[int, int]:
+    rows = sql(f"select count(*), count(published_at) from outbox_messages where exchange = 'events' and "
+               f"routing_key = '{routing_key}' and payload->'subject'->>'id' = '{run_id}'")
+    return int(rows[0][0]), int(rows[0][1])
+
+
+def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, baseline: dict | None) -> dict:
+    log(f"{kind.name}:{fault}: starting a run")
+    shared = fault in ("broker", "database")
+    guard = SharedRestart() if shared else None
+    if guard:
+        guard.__enter__()
+    injection: dict = {}
+    try:
+        if fault == "poison":
+            mgmt.purge(f"{NAMESPACE}.{kind.name}.dead")
+        t = time.perf_counter()
+        run_id = kind.start()
+        if fault != "baseline":
+            at = wait_until_started(kind, run_id, args.inject_below, timeout=args.run_timeout)
+            injection["at"] = at
+            log(f"{kind.name}:{fault}: injecting at {at['processed']:,}/{at['total']:,} ({at['share']:.0%})"
+                + ("" if at["in_window"] else " -- outside the window"))
+            if fault == "kill9":
+                injection.update(restart_worker(kind, signal.SIGKILL, args.restart_delay))
+            elif fault == "sigterm":
+                injection.update(restart_worker(kind, signal.SIGTERM, args.restart_delay))
+            elif fault == "broker":
+                injection.update(restart_broker(args.broker_down))
+            elif fault == "database":
+                injection.update(restart_database())
+            elif fault == "poison":
+                injection["poison"] = inject_poison(kind, mgmt, run_id)
+    finally:
+        if guard:
+            guard.__exit__(None, None, None)
+    status = wait_until_ended(kind, run_id, args.run_timeout)
+    wall = time.perf_counter() - t
+    services_up()  # whatever a fault took down is back before the next scenario
+    checks = kind.checks(run_id, args.docs)
+    # The completion event: in the outbox once, published, and delivered on the exchange once.
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        outbox, published = events_in_outbox(run_id, checks["completion_event"])
+        if outbox and published == outbox:
+            break
+        time.sleep(0.5)
+    failed_events, _ = events_in_outbox(run_id, checks["failure_event"])
+    time.sleep(1)
+    drain_tap(mgmt, tap)
+    seen = tap.get(run_id, {})
+    delivered = seen.get(checks["completion_event"], {})
+    result = dict(kind=kind.name, scenario=fault, run_id=run_id, wall_s=round(wall, 2), final_status=status,
+                  injection=injection, checks={k: v for k, v in checks.items() if k not in ("digest",)})
+    failures = []
+    docs = args.docs
+    if status != "completed" or checks["status"] != "completed":
+        failures.append(f"run ended {status} ({checks['error'] or 'no error'})")
+    if checks["total"] != docs or checks["processed"] != docs:
+        failures.append(f"counted {checks['processed']:,} of {checks['total']:,} (documents {docs:,})")
+    if checks["chunks_done"] != checks["chunks_total"] or checks["chunks_tallied"] != checks["chunks_total"]:
+        failures.append(f"chunks done {checks['chunks_done']}, tallied {checks['chunks_tallied']}, "
+                        f"planned {checks['chunks_total']}")
+    if checks["distinct_positions"] != docs or checks["distinct_documents"] != docs:
+        failures.append(f"results for {checks['distinct_positions']:,} positions / "
+                        f"{checks['distinct_documents']:,} documents of {docs:,}")
+    if kind.name == "matching" and checks["results"] != docs:
+        failures.append(f"{checks['results']:,} results for {docs:,} documents (duplicates)")
+    if kind.name == "resolution" and checks["results"] != checks["distinct_result_keys"]:
+        failures.append(f"{checks['results']:,} results for {checks['distinct_result_keys']:,} (document, field)s")
+    outbox, published = events_in_outbox(run_id, checks["completion_event"])
+    result["events"] = dict(outbox=outbox, published=published, failed_events=failed_events,
+                            delivered_event_ids=len(delivered), delivered_copies=sum(delivered.values()))
+    if outbox != 1 or published != 1:
+        failures.append(f"{outbox} completion events in the outbox ({published} published); expected one")
+    if failed_events:
+        failures.append(f"{failed_events} failure events")
+    if len(delivered) != 1:
+        failures.append(f"the events exchange delivered {len(delivered)} completion events (by id); expected one")
+    if baseline is not None and checks["status"] == "completed":
+        result["same_results_as_baseline"] = checks["digest"] == baseline["digest"]
+        if checks["digest"] != baseline["digest"]:
+            failures.append("results differ from the baseline run's")
+        if kind.name == "matching":
+            result["f1_baseline"] = baseline["f1"]
+    if fault == "poison":
+        outcome = poison_outcome(kind, mgmt, injection["poison"])
+        result["poison"] = outcome
+        if not outcome["ok"]:
+            failures.append("poison: " + "; ".join(
+                f"{m['message']}: " + ("not dead-lettered" if not m["dead_lettered"] else f"reason {m['reason']!r}")
+                for m in outcome["messages"] if not (m["dead_lettered"] and m["readable"])))
+    if fault != "baseline" and not injection.get("at", {}).get("in_window", False):
+        result["note"] = "the fault was injected outside the 0-50 % window (the run was past it when seen)"
+    result["pass"] = not failures
+    result["failures"] = failures
+    result["_digest"] = checks["digest"]
+    log(f"{kind.name}:{fault}: {'PASS' if not failures else 'FAIL'} in {wall:.1f} s"
+        + (f" (F1 {checks['f1']:.4f})" if "f1" in checks else "") + ("" if not failures else ": " + "; ".join(failures)))
+    return result
+
+
+def drain_tap(mgmt: Management, tap: dict) -> None:
+    for message in mgmt.get_all(TAP_QUEUE):
+        try:
+            event = json.loads(message["payload"])
+        except (ValueError, KeyError):
+            continue
+        subject = (event.get("subject") or {}).get("id")
+        by_type = tap.setdefault(subject, {}).setdefault(event.get("event_type"), {})
+        by_type[event.get("event_id")] = by_type.get(event.get("event_id"), 0) + 1
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gateway", default=os.environ.get("CONCORD_GATEWAY", "http://127.0.0.1:8080"))
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--docs", type=int, default=None, help="documents per run (100,000; --ci: 5,000)")
+    ap.add_argument("--scenarios", help="comma-separated kind:fault (kinds: matching, resolution; faults: "
+                                        + ", ".join(FAULTS) + "); default: every fault of both kinds")
+    ap.add_argument("--ci", action="store_true", help="the bounded suite: 5,000 documents, each fault once: "
+                                                      + ", ".join(CI_SCENARIOS))
+    ap.add_argument("--inject-below", type=float, default=0.5, help="inject once progress is above 0 and below this")
+    ap.add_argument("--restart-delay", type=float, default=2.0, help="seconds before a stopped worker is restarted")
+    ap.add_argument("--broker-down", type=float, default=8.0, help="seconds RabbitMQ stays stopped")
+    ap.add_argument("--run-timeout", type=float, default=900.0)
+    ap.add_argument("--management", default=os.environ.get("CONCORD_RABBITMQ_MANAGEMENT", "http://127.0.0.1:15672"))
+    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "concord-chaos"))
+    ap.add_argument("--json", help="write every result to this file")
+    args = ap.parse_args()
+    if args.docs is None:
+        args.docs = 5_000 if args.ci else 100_000
+    if args.scenarios:
+        scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    elif args.ci:
+        scenarios = CI_SCENARIOS
+    else:
+        scenarios = [f"{k}:{f}" for k in KINDS for f in FAULTS]
+    for s in scenarios:
+        kind, _, fault = s.partition(":")
+        if kind not in KINDS or fault not in FAULTS:
+            ap.error(f"unknown scenario {s!r}")
+    os.makedirs(args.workdir, exist_ok=True)
+    api = Api(args.gateway, args.key)
+    mgmt = Management(args.management, os.environ.get("CONCORD_RABBITMQ_USER", "guest"),
+                      os.environ.get("CONCORD_RABBITMQ_PASSWORD", "guest"))
+    mgmt.call("GET", "/api/overview", patience=5)
+    mgmt.declare_tap()
+    mgmt.purge(TAP_QUEUE)
+    tap: dict = {}
+    results = []
+    t0 = time.perf_counter()
+    try:
+        kinds: dict[str, Kind] = {}
+        for name in KINDS:
+            if not any(s.startswith(name + ":") for s in scenarios):
+                continue
+            kinds[name] = Matching(api, args.workdir, args.docs) if name == "matching" else \
+                Resolution(api, args.workdir, args.docs)
+            baseline = run_scenario(kinds[name], "baseline", args, mgmt, tap, None)
+            results.append(baseline)
+            reference = dict(digest=baseline["_digest"], f1=baseline["checks"].get("f1"))
+            for s in scenarios:
+                if s.startswith(name + ":"):
+                    results.append(run_scenario(kinds[name], s.split(":", 1)[1], args, mgmt, tap, reference))
+    finally:
+        ensure_servers()
+        if os.path.exists(LOCK):
+            os.remove(LOCK)
+        mgmt.delete_tap()
+        services_up()
+
+    print()
+    print(f"chaos: {args.docs:,} documents per run; faults injected once progress was above 0 and below "
+          f"{args.inject_below:.0%}; total {time.perf_counter() - t0:.0f} s")
+    print("| run | scenario | result | wall s | injected at | counted | results | completion events "
+          "(outbox / delivered) | same results as baseline | F1 | notes |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        c = r["checks"]
+        at = r["injection"].get("at")
+        notes = "; ".join(r["failures"]) if r["failures"] else ""
+        if r.get("poison"):
+            notes = (notes + "; " if notes else "") + "dead-lettered: " + ", ".join(
+                f"{m['message']} ({m['reason']})" for m in r["poison"]["messages"] if m["dead_lettered"])
+        if r.get("note"):
+            notes = (notes + "; " if notes else "") + r["note"]
+        extra = {k: v for k, v in r["injection"].items() if k in ("exited_after_s", "back_after_s")}
+        if extra:
+            notes = (notes + "; " if notes else "") + ", ".join(f"{k} {v}" for k, v in extra.items())
+        same = {True: "yes", False: "NO"}.get(r.get("same_results_as_baseline"), "-")
+        f1 = f"{c['f1']:.4f}" if "f1" in c else "-"
+        injected = f"{round(at['share'] * 100)} %" if at else "-"
+        print(f"| {r['kind']} | {r['scenario']} | {'pass' if r['pass'] else 'FAIL'} | {r['wall_s']:.1f} | "
+              f"{injected} | {c['processed']:,}/{c['total']:,} | {c['results']:,} | "
+              f"{r['events']['outbox']} / {r['events']['delivered_event_ids']} | {same} | {f1} | {notes} |")
+    failed = [r for r in results if not r["pass"]]
+    print(f"\n{len(results) - len(failed)} of {len(results)} runs passed")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{k: v for k, v in r.items() if k != "_digest"} for r in results], f, indent=2)
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
