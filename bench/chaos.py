@@ -17,6 +17,9 @@ until its progress shows it started and is below --inject-below (50 %), and inje
   poison    malformed messages published to the kind's work queue (through the management API):
             a body that is not JSON, a job without a message id, a job naming a run that does not
             exist, and a job naming the running run with a chunk whose range is no range
+  unplanned (opt-in, `--scenarios matching:unplanned`) a well-formed chunk of the running run whose
+            index is outside its plan (chunks_total + 7), over documents 0..10: expected to be
+            dead-lettered like any malformed message, the run unaffected
 
 and asserts, for every run: it completes (status `completed`); every document counted once
 (rows_processed / documents_processed == documents; every planned chunk tallied once); one result
@@ -66,6 +69,9 @@ NAMESPACE = os.environ.get("CONCORD_NAMESPACE", "concord")
 LOCK = "/tmp/concord-chaos.lock"
 KINDS = ("matching", "resolution")
 FAULTS = ("kill9", "sigterm", "broker", "database", "poison")
+# Opt-in (not in the default list): a well-formed chunk message of the running run whose index is
+# outside the run's plan (a forged or stale message), with a valid range of documents.
+EXTRA_FAULTS = ("unplanned",)
 WORKER = {"matching": "matching-worker", "resolution": "resolution-worker"}
 # The bounded suite: every fault once, across both kinds (plus each kind's baseline).
 CI_SCENARIOS = ["matching:kill9", "matching:broker", "matching:poison", "resolution:sigterm", "resolution:database"]
@@ -529,10 +535,18 @@ def restart_database() -> dict:
     return dict(action=f"pg_ctlcluster {pg_version()} main restart", back_after_s=round(time.perf_counter() - t, 2))
 
 
-def inject_poison(kind: Kind, mgmt: Management, run_id: str) -> dict:
+def unplanned_chunk(kind: Kind, run_id: str, organization_id: str) -> list[dict]:
+    table = "matching_runs" if kind.name == "matching" else "resolution_runs"
+    planned = int(scalar(f"select chunks_total from {table} where id = '{run_id}'"))
+    return [dict(name="chunk outside the plan", payload=json.dumps({
+        "organization_id": organization_id, "run_id": run_id,
+        "chunk": {"index": planned + 7, "start": 0, "end": 10}}), message_id=True, expect="")]
+
+
+def inject_poison(kind: Kind, mgmt: Management, run_id: str, unplanned: bool = False) -> dict:
     table = "matching_runs" if kind.name == "matching" else "resolution_runs"
     organization_id = scalar(f"select organization_id from {table} where id = '{run_id}'")
-    messages = kind.poison(run_id, organization_id)
+    messages = unplanned_chunk(kind, run_id, organization_id) if unplanned else kind.poison(run_id, organization_id)
     sent = []
     for message in messages:
         message_id = f"chaos-poison-{uuid.uuid4()}"
@@ -610,7 +624,7 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
         guard.__enter__()
     injection: dict = {}
     try:
-        if fault == "poison":
+        if fault in ("poison", "unplanned"):
             mgmt.purge(f"{NAMESPACE}.{kind.name}.dead")
         t = time.perf_counter()
         run_id = kind.start()
@@ -627,8 +641,8 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
                 injection.update(restart_broker(args.broker_down))
             elif fault == "database":
                 injection.update(restart_database())
-            elif fault == "poison":
-                injection["poison"] = inject_poison(kind, mgmt, run_id)
+            elif fault in ("poison", "unplanned"):
+                injection["poison"] = inject_poison(kind, mgmt, run_id, unplanned=fault == "unplanned")
     finally:
         if guard:
             guard.__exit__(None, None, None)
@@ -681,7 +695,7 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
             failures.append("results differ from the baseline run's")
         if kind.name == "matching":
             result["f1_baseline"] = baseline["f1"]
-    if fault == "poison":
+    if fault in ("poison", "unplanned"):
         outcome = poison_outcome(kind, mgmt, injection["poison"])
         result["poison"] = outcome
         if not outcome["ok"]:
@@ -717,7 +731,7 @@ def main() -> None:
     ap.add_argument("--key", required=True)
     ap.add_argument("--docs", type=int, default=None, help="documents per run (100,000; --ci: 5,000)")
     ap.add_argument("--scenarios", help="comma-separated kind:fault (kinds: matching, resolution; faults: "
-                                        + ", ".join(FAULTS) + "); default: every fault of both kinds")
+                                        + ", ".join(FAULTS + EXTRA_FAULTS) + "); default: every fault of both kinds")
     ap.add_argument("--ci", action="store_true", help="the bounded suite: 5,000 documents, each fault once: "
                                                       + ", ".join(CI_SCENARIOS))
     ap.add_argument("--inject-below", type=float, default=0.5, help="inject once progress is above 0 and below this")
@@ -738,7 +752,7 @@ def main() -> None:
         scenarios = [f"{k}:{f}" for k in KINDS for f in FAULTS]
     for s in scenarios:
         kind, _, fault = s.partition(":")
-        if kind not in KINDS or fault not in FAULTS:
+        if kind not in KINDS or fault not in FAULTS + EXTRA_FAULTS:
             ap.error(f"unknown scenario {s!r}")
     os.makedirs(args.workdir, exist_ok=True)
     api = Api(args.gateway, args.key)
