@@ -17,9 +17,9 @@ until its progress shows it started and is below --inject-below (50 %), and inje
   poison    malformed messages published to the kind's work queue (through the management API):
             a body that is not JSON, a job without a message id, a job naming a run that does not
             exist, and a job naming the running run with a chunk whose range is no range
-  unplanned (opt-in, `--scenarios matching:unplanned`) a well-formed chunk of the running run whose
-            index is outside its plan (chunks_total + 7), over documents 0..10: expected to be
-            dead-lettered like any malformed message, the run unaffected
+  unplanned a well-formed chunk of the running run whose index is outside its plan
+            (chunks_total + 7), over documents 0..10: dead-lettered ("outside its plan"), the run
+            unaffected (before the engine checked the plan, it was counted and completed the run early)
 
 and asserts, for every run: it completes (status `completed`); every document counted once
 (rows_processed / documents_processed == documents; every planned chunk tallied once); one result
@@ -68,13 +68,14 @@ RUN_DIR = os.environ.get("CONCORD_RUN_DIR", os.path.join(REPO, ".run"))
 NAMESPACE = os.environ.get("CONCORD_NAMESPACE", "concord")
 LOCK = "/tmp/concord-chaos.lock"
 KINDS = ("matching", "resolution")
-FAULTS = ("kill9", "sigterm", "broker", "database", "poison")
-# Opt-in (not in the default list): a well-formed chunk message of the running run whose index is
-# outside the run's plan (a forged or stale message), with a valid range of documents.
-EXTRA_FAULTS = ("unplanned",)
+# `unplanned`: a well-formed chunk message of the running run whose index is outside the run's plan
+# (a forged or stale message), with a valid range of documents: dead-lettered, the run unaffected.
+FAULTS = ("kill9", "sigterm", "broker", "database", "poison", "unplanned")
+EXTRA_FAULTS: tuple[str, ...] = ()
 WORKER = {"matching": "matching-worker", "resolution": "resolution-worker"}
 # The bounded suite: every fault once, across both kinds (plus each kind's baseline).
-CI_SCENARIOS = ["matching:kill9", "matching:broker", "matching:poison", "resolution:sigterm", "resolution:database"]
+CI_SCENARIOS = ["matching:kill9", "matching:broker", "matching:poison", "resolution:sigterm", "resolution:database",
+                "resolution:unplanned"]
 TAP_QUEUE = f"{NAMESPACE}.chaos-events-tap"
 STANDARD_TABLES = {"country": "iso-3166-1", "currency": "iso-4217", "uom": "unece-rec20"}
 
@@ -540,7 +541,8 @@ def unplanned_chunk(kind: Kind, run_id: str, organization_id: str) -> list[dict]
     planned = int(scalar(f"select chunks_total from {table} where id = '{run_id}'"))
     return [dict(name="chunk outside the plan", payload=json.dumps({
         "organization_id": organization_id, "run_id": run_id,
-        "chunk": {"index": planned + 7, "start": 0, "end": 10}}), message_id=True, expect="")]
+        "chunk": {"index": planned + 7, "start": 0, "end": 10}}), message_id=True,
+        expect="outside its plan")]
 
 
 def inject_poison(kind: Kind, mgmt: Management, run_id: str, unplanned: bool = False) -> dict:

@@ -104,6 +104,31 @@ impl ChunkSpan {
             len: i64::from(end - start),
         })
     }
+
+    /// Whether the span belongs to the run's plan: its index among the run's `chunks` planned and
+    /// its positions among the run's `rows` documents. A chunk outside the plan would be counted
+    /// in place of a real one (and complete the run before every document is in): malformed.
+    pub fn within_plan(
+        self,
+        chunks: ChunkCount,
+        rows: i32,
+        run: &dyn Display,
+    ) -> Result<Self, String> {
+        if self.index >= chunks.total {
+            return Err(format!(
+                "chunk {} of run {run} is outside its plan of {} chunks",
+                self.index, chunks.total
+            ));
+        }
+        let end = i64::from(self.after) + 1 + self.len;
+        if end > i64::from(rows) {
+            return Err(format!(
+                "chunk {} of run {run} ends at position {end}, past the run's {rows} documents",
+                self.index
+            ));
+        }
+        Ok(self)
+    }
 }
 
 /// A run's progress through its chunks after one is counted.
@@ -133,6 +158,8 @@ pub trait RunRow: Send + Sync + Sized {
     fn documents(&self) -> JobRunId;
     /// Its progress through its chunks.
     fn chunks(&self) -> ChunkCount;
+    /// How many documents it reads.
+    fn rows(&self) -> i32;
     /// When it was created.
     fn created_at(&self) -> DateTime<Utc>;
 
@@ -177,7 +204,7 @@ pub async fn find_run<R: RunRow>(
 
 /// [`RunRow`] for a run table's row type: the two run kinds differ only in these names.
 macro_rules! run_row {
-    ($run:ident, $id:ident, $kind:literal, $documents:ident, $event:ident, $failed:ident, $completed:ident) => {
+    ($run:ident, $id:ident, $kind:literal, $documents:ident, $rows:ident, $event:ident, $failed:ident, $completed:ident) => {
         impl RunRow for $run {
             type Id = $id;
             const KIND: &'static str = $kind;
@@ -196,6 +223,9 @@ macro_rules! run_row {
                     done: self.chunks_done,
                     total: self.chunks_total,
                 }
+            }
+            fn rows(&self) -> i32 {
+                self.$rows
             }
             fn created_at(&self) -> DateTime<Utc> {
                 self.created_at
@@ -235,6 +265,7 @@ run_row!(
     MatchingRunId,
     "matching",
     job_run_id,
+    rows_total,
     matching_run_event,
     MatchingRunFailed,
     MatchingRunCompleted
@@ -244,6 +275,7 @@ run_row!(
     ResolutionRunId,
     "resolution",
     source_run_id,
+    documents_total,
     resolution_run_event,
     ResolutionFailed,
     ResolutionCompleted
@@ -313,7 +345,9 @@ pub async fn take_chunk<K: ChunkedRun>(
 ) -> Result<(), JobError> {
     let run_id = run.id();
     let kind_name = <K::Run as RunRow>::KIND;
-    let span = ChunkSpan::of(place, &run_id).map_err(JobError::Permanent)?;
+    let span = ChunkSpan::of(place, &run_id)
+        .and_then(|span| span.within_plan(run.chunks(), run.rows(), &run_id))
+        .map_err(JobError::Permanent)?;
     let prepared = match kind.prepare(conn, run).await? {
         Ok(prepared) => prepared,
         Err(RunFailure(reason)) => {
@@ -401,6 +435,46 @@ mod tests {
         #[case] names: &str,
     ) {
         let error = ChunkSpan::of(place, &"run-7").expect_err("malformed");
+        assert!(error.contains(names), "{error}");
+        assert!(error.contains("run-7"), "{error}");
+    }
+
+    #[rstest]
+    #[case(place(0, 0, 500), 4, 2000)]
+    #[case(place(3, 1500, 2000), 4, 2000)]
+    #[case(place(3, 1500, 1500), 4, 2000)]
+    fn a_planned_chunk_is_within_its_plan(
+        #[case] place: ChunkPlace,
+        #[case] chunks: i32,
+        #[case] rows: i32,
+    ) {
+        let span = ChunkSpan::of(place, &"r").expect("a span");
+        let count = ChunkCount {
+            done: 0,
+            total: chunks,
+        };
+        assert_eq!(span.within_plan(count, rows, &"r"), Ok(span));
+    }
+
+    #[rstest]
+    #[case(place(4, 0, 10), 4, 2000, "outside its plan of 4 chunks")]
+    #[case(place(11, 0, 10), 4, 2000, "outside its plan")]
+    #[case(place(0, 0, 10), 0, 0, "outside its plan of 0 chunks")]
+    #[case(place(3, 1500, 2001), 4, 2000, "past the run's 2000 documents")]
+    fn a_chunk_outside_the_plan_is_malformed(
+        #[case] place: ChunkPlace,
+        #[case] chunks: i32,
+        #[case] rows: i32,
+        #[case] names: &str,
+    ) {
+        let span = ChunkSpan::of(place, &"run-7").expect("a span");
+        let count = ChunkCount {
+            done: 0,
+            total: chunks,
+        };
+        let error = span
+            .within_plan(count, rows, &"run-7")
+            .expect_err("outside");
         assert!(error.contains(names), "{error}");
         assert!(error.contains("run-7"), "{error}");
     }
