@@ -342,6 +342,7 @@ impl MatchResult {
         conn: &mut AsyncPgConnection,
         state: &ReviewState,
     ) -> Result<Option<MatchResult>, StoreError> {
+        touch_run(conn, state.run_id).await?;
         Ok(diesel::update(
             match_results::table
                 .find(state.result_id)
@@ -436,6 +437,7 @@ impl MatchResult {
         let target = match_results::table
             .find(id)
             .filter(match_results::run_id.eq(run_id));
+        touch_run(conn, run_id).await?;
         let now = chrono::Utc::now();
         let updated = match review.matched_reference_row_id {
             Some(row_id) => {
@@ -646,4 +648,16 @@ pub struct AiDecision {
     pub match_confidence: f64,
     /// Why the choice was not applied.
     pub flag: Option<String>,
+}
+
+/// Marks the run changed (its `updated_at`) when one of its results is reviewed after the run
+/// ended: what reads a run's results by its version (the gateway's cached run detail) reads them
+/// again.
+async fn touch_run(conn: &mut AsyncPgConnection, run_id: MatchingRunId) -> Result<(), StoreError> {
+    use crate::schema::matching_runs;
+    diesel::update(matching_runs::table.find(run_id))
+        .set(matching_runs::updated_at.eq(chrono::Utc::now()))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -44,6 +44,7 @@ impl Application {
         let shutdown = CancellationToken::new();
 
         let state = web::Data::new(AppState {
+            run_details: crate::state::RunDetails::new(crate::state::RUN_DETAILS_KEPT),
             pool: pool.clone(),
             outbox_waker: relay.waker(),
             rate_limiter: RateLimiter::new(settings.rate_limit_per_minute),

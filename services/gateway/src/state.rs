@@ -16,7 +16,21 @@ pub struct AppState {
     pub limits: Limits,
     /// The matching workers' real-time matches.
     pub realtime: crate::matching::realtime::RealtimeClient,
+    /// Completed matching runs' rendered detail, by run and version (`updated_at`).
+    pub run_details: RunDetails,
 }
+
+/// Rendered run details kept: the most recently read first to stay.
+pub type RunDetails = concord_runs::cache::OnceCache<
+    (
+        concord_models::ids::MatchingRunId,
+        chrono::DateTime<chrono::Utc>,
+    ),
+    actix_web::web::Bytes,
+>;
+
+/// How many rendered run details a gateway keeps (about 100 KB each).
+pub const RUN_DETAILS_KEPT: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -220,19 +220,30 @@ async fn get_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run = find_run(&state, &auth, &path).await?;
-    let top = if run.status == MatchingRunStatus::Completed {
-        let mut conn = connection(&state.pool).await?;
-        Some(
-            MatchResult::top(&mut conn, run.id, TOP_RESULTS)
+    if run.status != MatchingRunStatus::Completed {
+        return Ok(HttpResponse::Ok().json(MatchingRunView::new(run, None)));
+    }
+    // A completed run's detail (its top results with their evidence: about 100 KB) is rendered
+    // once per version of the run and served from the cache after that; a review of one of its
+    // results changes the run's `updated_at`, so the next read renders it again.
+    let pool = state.pool.clone();
+    let body = state
+        .run_details
+        .get_or_try_init((run.id, run.updated_at), || async move {
+            let mut conn = connection(&pool).await?;
+            let top = MatchResult::top(&mut conn, run.id, TOP_RESULTS)
                 .await?
                 .into_iter()
                 .map(MatchResultView::from)
-                .collect(),
-        )
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(MatchingRunView::new(run, top)))
+                .collect();
+            serde_json::to_vec(&MatchingRunView::new(run, Some(top)))
+                .map(web::Bytes::from)
+                .map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(web::Bytes::clone(&body)))
 }
 
 #[utoipa::path(

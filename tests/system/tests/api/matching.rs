@@ -414,6 +414,21 @@ async fn a_run_matches_every_document_and_explains_each_result() {
     assert_eq!(foreign_results.status, 404);
 }
 
+/// The status of `result` among the top results of the run's detail.
+async fn detail_status(app: &TestApp, run_id: &str, result: &str) -> Value {
+    let detail = app
+        .get(&format!("/v1/matching/runs/{run_id}"), &app.key)
+        .await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    detail.body["top_results"]
+        .as_array()
+        .expect("top results")
+        .iter()
+        .find(|r| r["id"] == result)
+        .expect("the result among the top results")["status"]
+        .clone()
+}
+
 #[actix_web::test]
 async fn reviews_overwrite_each_other_and_show_in_the_export() {
     let app = spawn_app().await;
@@ -429,6 +444,9 @@ async fn reviews_overwrite_each_other_and_show_in_the_export() {
         .expect("an id")
         .to_owned();
     let review_path = format!("/v1/matching/runs/{run_id}/results/{d1}/review");
+    // The run's detail (rendered once per version of the run and kept) shows each review.
+    assert_ne!(detail_status(&app, &run_id, &d1).await, "rejected");
+    assert_ne!(detail_status(&app, &run_id, &d1).await, "rejected");
 
     let rejected = app
         .post_json(
@@ -441,6 +459,7 @@ async fn reviews_overwrite_each_other_and_show_in_the_export() {
     assert_eq!(rejected.body["status"], "rejected");
     assert_eq!(rejected.body["matched_reference_row_id"], Value::Null);
     assert_eq!(rejected.body["review"]["notes"], "wrong vendor");
+    assert_eq!(detail_status(&app, &run_id, &d1).await, "rejected");
 
     // A later review overwrites; an approval may settle on one of the candidates only.
     let not_a_candidate = app
@@ -467,6 +486,7 @@ async fn reviews_overwrite_each_other_and_show_in_the_export() {
     assert_eq!(approved.body["matched_reference_row_id"], "R1");
     assert_eq!(approved.body["resolved_by"], "reviewer");
     assert_eq!(approved.body["review"]["notes"], Value::Null);
+    assert_eq!(detail_status(&app, &run_id, &d1).await, "approved");
 
     let bad = app
         .post_json(&review_path, &app.key, &json!({"status": "maybe"}))
