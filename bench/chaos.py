@@ -286,6 +286,13 @@ def write_ndjson(docs: list[dict], path: str) -> None:
             out.write(json.dumps(doc, ensure_ascii=False) + "\n")
 
 
+def require_bench() -> None:
+    """The shared bench's generator and value sets are read from BENCH: say so when it is not there."""
+    if not os.path.isfile(os.path.join(BENCH, "gen_invoices.py")):
+        sys.exit(f"chaos: the shared bench is not at {BENCH} (gen_invoices.py, data/values_public/): "
+                 "set CONCORD_BENCH_DIR to it")
+
+
 def invoice_set(workdir: str, docs: int) -> str:
     data = os.path.join(workdir, f"invoices_scale_{docs}x{docs}_s3")
     if not os.path.exists(os.path.join(data, "truth.csv")):
@@ -744,6 +751,7 @@ def main() -> None:
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "concord-chaos"))
     ap.add_argument("--json", help="write every result to this file")
     args = ap.parse_args()
+    require_bench()
     if args.docs is None:
         args.docs = 5_000 if args.ci else 100_000
     if args.scenarios:
