@@ -82,8 +82,8 @@ load: deps ## Open-loop load at fixed rates (run detail, results pages, job subm
 chaos: deps ## Faults mid-run on 100k matching and resolution runs (kill -9, SIGTERM, broker and database restarts, poison): every run checked (BENCH_ARGS=...)
 	@bash deploy/bench.sh run chaos
 
-chaos-ci: deps ## The bounded chaos suite: 5,000 documents in chunks of 250, each fault once
-	@CONCORD_MATCHING_CHUNK_SIZE=$${CONCORD_MATCHING_CHUNK_SIZE:-250} CONCORD_RESOLUTION_CHUNK_SIZE=$${CONCORD_RESOLUTION_CHUNK_SIZE:-250} \
+chaos-ci: deps ## The bounded chaos suite: 5,000 documents in chunks of 250, each fault once, on the dev-profile stack
+	@CONCORD_PROFILE=$${CONCORD_PROFILE:-debug} CONCORD_MATCHING_CHUNK_SIZE=$${CONCORD_MATCHING_CHUNK_SIZE:-250} CONCORD_RESOLUTION_CHUNK_SIZE=$${CONCORD_RESOLUTION_CHUNK_SIZE:-250} \
 		BENCH_ARGS="--ci $(BENCH_ARGS)" bash deploy/bench.sh run chaos
 
 lint: toolchain lint-tools ## rustfmt, clippy (warnings as errors), cargo-deny (licences, bans, sources), cargo-machete, the k8s manifests

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The chaos suite (`make chaos`, bounded: `make chaos-ci`): faults injected in the middle of a
-matching run and of a resolution run on the running (release) stack, each run then checked.
+matching run and of a resolution run on the running stack (release binaries; `make chaos-ci`: the
+dev-profile ones `make test` built), each run then checked.
 
-Seeds through the REST API like a user: an invoice set of the shared generator (--docs documents x
+Seeds through the REST API like a user: an invoice set of bench/gen_invoices_hard.py (--docs documents x
 --docs reference rows, seed 3), a probabilistic config (bench/configs/invoices.json) and, for
 resolution, --docs documents x 10 fields with bench/configs/resolution-speed-policy.json on the
 built-in tables. A `baseline` run of each kind comes first (no fault: it trains the config's model
@@ -63,7 +64,6 @@ import urllib.request
 import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCH = os.path.abspath(os.environ.get("CONCORD_BENCH_DIR", os.path.join(REPO, "..", "shared", "bench")))
 RUN_DIR = os.environ.get("CONCORD_RUN_DIR", os.path.join(REPO, ".run"))
 NAMESPACE = os.environ.get("CONCORD_NAMESPACE", "concord")
 LOCK = "/tmp/concord-chaos.lock"
@@ -286,19 +286,16 @@ def write_ndjson(docs: list[dict], path: str) -> None:
             out.write(json.dumps(doc, ensure_ascii=False) + "\n")
 
 
-def require_bench() -> None:
-    """The shared bench's generator and value sets are read from BENCH: say so when it is not there."""
-    if not os.path.isfile(os.path.join(BENCH, "gen_invoices.py")):
-        sys.exit(f"chaos: the shared bench is not at {BENCH} (gen_invoices.py, data/values_public/): "
-                 "set CONCORD_BENCH_DIR to it")
-
-
 def invoice_set(workdir: str, docs: int) -> str:
+    """The project's own generator with its hard noise off (`--hard-rate 0`): byte for byte the
+    shared bench's invoice set of the same seed, so F1 figures compare, and nothing outside the
+    repository is read."""
     data = os.path.join(workdir, f"invoices_scale_{docs}x{docs}_s3")
     if not os.path.exists(os.path.join(data, "truth.csv")):
         log(f"generating the invoice set ({docs:,} x {docs:,}, seed 3)")
-        subprocess.run([sys.executable, os.path.join(BENCH, "gen_invoices.py"), "--docs", str(docs), "--refs",
-                        str(docs), "--seed", "3", "--out", data], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, os.path.join(REPO, "bench", "gen_invoices_hard.py"), "--docs", str(docs),
+                        "--refs", str(docs), "--seed", "3", "--hard-rate", "0", "--out", data], check=True,
+                       stdout=subprocess.DEVNULL)
     return data
 
 
@@ -313,14 +310,50 @@ def matching_documents(data: str) -> list[dict]:
     return out
 
 
+VOCABULARIES = os.path.join(REPO, "crates", "vocabularies", "data")
+# Which built-in table each resolution field's messy values are drawn from, and how many.
+VALUE_POOLS = {"country": ("iso-3166-1.tsv", 1350), "currency": ("iso-4217.tsv", 900), "uom": ("unece-rec20.tsv", 750)}
+UNKNOWN_VALUES = ["OECD", "n/a", "-", "see attached", "EU", "various", "TBD", "pcs?", "xx", "Europe"]
+
+
+def value_pool(file: str, size: int, rng: random.Random) -> list[str]:
+    """Messy values as extraction writes them, from a built-in table's codes, labels and aliases:
+    case and spacing changed, trailing punctuation, one letter dropped or doubled, and about one
+    in twenty a value that names nothing in the table."""
+    entries = []
+    with open(os.path.join(VOCABULARIES, file), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            code, label, aliases, _attributes = line.rstrip("\n").split("\t")
+            entries.append([code, label] + [a for a in aliases.split("|") if a][:6])
+    out = []
+    for _ in range(size):
+        if rng.random() < 0.05:
+            out.append(rng.choice(UNKNOWN_VALUES))
+            continue
+        value = rng.choice(rng.choice(entries))
+        noise = rng.random()
+        if noise < 0.2:
+            value = value.lower()
+        elif noise < 0.35:
+            value = value.upper()
+        elif noise < 0.5:
+            value = f"  {value} " if rng.random() < 0.5 else value.replace(" ", "  ")
+        elif noise < 0.6:
+            value += rng.choice([".", ",", ":", ")"])
+        elif noise < 0.75 and len(value) > 4:
+            at = rng.randrange(1, len(value) - 1)
+            value = value[:at] + value[at + 1:] if rng.random() < 0.5 else value[:at] + value[at] + value[at:]
+        out.append(value)
+    return out
+
+
 def resolution_documents(docs: int) -> list[dict]:
-    """bench/resolution.py's speed set (10 fields per document), without pandas."""
-    pools: dict[str, list[str]] = {"country": [], "currency": [], "uom": []}
-    with open(os.path.join(BENCH, "data", "values_public", "values.csv"), newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row["field"] in pools:
-                pools[row["field"]].append(row["raw_value"])
+    """bench/resolution.py's speed set (10 fields per document), without pandas; the country,
+    currency and unit values are drawn from `value_pool` (seeded)."""
     rng = random.Random(7)
+    pools = {field: value_pool(file, size, rng) for field, (file, size) in VALUE_POOLS.items()}
     formats = ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%B %d, %Y", "%d %b %Y"]
     out = []
     for i in range(docs):
@@ -751,7 +784,6 @@ def main() -> None:
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "concord-chaos"))
     ap.add_argument("--json", help="write every result to this file")
     args = ap.parse_args()
-    require_bench()
     if args.docs is None:
         args.docs = 5_000 if args.ci else 100_000
     if args.scenarios:

@@ -17,7 +17,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${CONCORD_BENCH_VENV:-$HOME/.cache/concord-bench-venv}"
 bench_dir="${CONCORD_BENCH_DIR:-$repo/../shared/bench}"
-bin_dir="${CARGO_TARGET_DIR:-$HOME/.cache/concord-target}/release"
+# The stack runs release binaries unless CONCORD_PROFILE=debug (the optimised dev profile that
+# `make test` has already built: `make chaos-ci` uses it so that CI builds nothing twice).
+profile="${CONCORD_PROFILE:-release}"
+bin_dir="${CARGO_TARGET_DIR:-$HOME/.cache/concord-target}/$profile"
 
 log() { echo "[bench] $*"; }
 
@@ -43,14 +46,19 @@ run() {
   else
     setup
   fi
-  log "building the release binaries"
-  cargo build --release --bins
+  if [[ "$profile" == release ]]; then
+    log "building the release binaries"
+    cargo build --release --bins
+  else
+    log "building the $profile binaries"
+    cargo build --bins
+  fi
   bash "$repo/deploy/db.sh"
   "$bin_dir/gateway" migrate
-  # The stack on release binaries (a debug stack from `make up` is replaced).
+  # The stack on these binaries (a stack already up is replaced).
   bash "$repo/deploy/services.sh" down >/dev/null
   # Exported: bench/chaos.py restarts the workers it kills with deploy/services.sh up.
-  export CONCORD_PROFILE=release
+  export CONCORD_PROFILE="$profile"
   bash "$repo/deploy/services.sh" up
   key="$("$bin_dir/gateway" keys create --org bench --scopes read,write --name "make bench-$bench" | tail -n 1)"
   "$python" "$repo/bench/$bench.py" --key "$key" ${BENCH_ARGS:-}
