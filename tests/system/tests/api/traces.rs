@@ -1,7 +1,12 @@
-//! Traces exported over OTLP: the gateway, the matching worker and the webhook sender run as the
-//! real binaries, configured by the standard `OTEL_*` variables only, and send their spans to an
-//! OTLP/HTTP receiver started in the test. One matching run — from the API request that starts it,
-//! through the broker to each chunk, to the completion event — is one trace across the three.
+//! Traces exported over OTLP: the gateway, the matching worker, the ai-resolver and the webhook
+//! sender run as the real binaries, configured by the standard `OTEL_*` variables only, and send
+//! their spans to an OTLP/HTTP receiver started in the test. One smart matching run — from the API
+//! request that starts it, through the broker to each chunk, the AI pass and the completion event —
+//! is one trace across the four.
+//!
+//! The ai-resolver asks the model of the `CONCORD_LLM_*` settings (the local model, `make llm-up`,
+//! which CI starts). Without one, each of its calls fails at once (no retries here) and the items
+//! are flagged: the run still completes through the ai-resolver, so the trace is checked either way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -15,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::helpers::{spawn_app_with, AppOptions};
-use crate::matching::{create_config, create_job, upload_reference_data};
+use crate::matching::{create_job, mappings, upload_reference_data};
 
 /// The part of an OTLP/JSON `ExportTraceServiceRequest` the test reads.
 #[derive(Deserialize)]
@@ -132,8 +137,9 @@ fn free_port() -> u16 {
         .port()
 }
 
+// `local_model` in the name: with the model up, this test is one of those that take turns on it.
 #[actix_web::test]
-async fn one_matching_run_is_one_trace_across_the_gateway_the_worker_and_the_webhook_sender() {
+async fn a_smart_run_is_one_trace_across_four_services_with_or_without_the_local_model() {
     let received: Received = Arc::default();
     let data = web::Data::new(received.clone());
     let receiver = HttpServer::new(move || {
@@ -156,7 +162,23 @@ async fn one_matching_run_is_one_trace_across_the_gateway_the_worker_and_the_web
     })
     .await;
     let dataset = upload_reference_data(&app, &app.key).await;
-    let config = create_config(&app, &dataset).await;
+    // A threshold no document reaches: every candidate above 0.1 is in the review band, so the
+    // AI pass has items to ask the model about.
+    let config = app
+        .post_json(
+            "/v1/matching/configs",
+            &app.key,
+            &json!({
+                "name": "all to review",
+                "reference_data_id": dataset,
+                "field_mappings": mappings(),
+                "threshold": 0.999,
+                "review_band": {"lower": 0.1}
+            }),
+        )
+        .await;
+    assert_eq!(config.status, 201, "{}", config.body);
+    let config = config.body["id"].as_str().expect("a config id").to_owned();
     let job = create_job(&app).await;
 
     let gateway_port = free_port();
@@ -189,6 +211,9 @@ async fn one_matching_run_is_one_trace_across_the_gateway_the_worker_and_the_web
             ],
         ),
         ("matching-worker", vec![]),
+        // The model's settings come from the environment (as in the real-model tests); a call
+        // that cannot connect is not retried, so that a missing model costs no time.
+        ("ai-resolver", vec![("CONCORD_LLM_RETRIES", "0".to_owned())]),
         ("webhook-sender", vec![]),
     ] {
         let mut command = Command::new(binary(name));
@@ -227,19 +252,28 @@ async fn one_matching_run_is_one_trace_across_the_gateway_the_worker_and_the_web
                 .insert_header(("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))),
             Some((
                 "application/json",
-                serde_json::to_vec(&json!({"job_id": job})).expect("json"),
+                serde_json::to_vec(&json!({"job_id": job, "mode": "smart"})).expect("json"),
             )),
         )
         .await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     let run_id = reply.body["id"].as_str().expect("a run id").to_owned();
-    eventually(Duration::from_secs(60), "the run completed", || async {
+    // The AI pass may wait its turn on a local model busy with other tests.
+    let run = eventually(Duration::from_secs(240), "the run completed", || async {
         let reply = app
             .get(&format!("/v1/matching/runs/{run_id}"), &app.key)
             .await;
-        (reply.body["status"] == "completed").then_some(())
+        (reply.body["status"] == "completed").then_some(reply.body)
     })
     .await;
+    let model_calls = run["ai"]["calls"]
+        .as_u64()
+        .expect("the AI pass's call count");
+    assert!(
+        run["ai"]["items"].as_u64().is_some_and(|items| items > 0) && model_calls > 0,
+        "the AI pass asked the model nothing: {}",
+        run["ai"]
+    );
 
     // Stopped with SIGTERM: each flushes the spans it still holds before it exits.
     let mut webhook_sender = services.pop().expect("the webhook sender");
@@ -273,7 +307,12 @@ async fn one_matching_run_is_one_trace_across_the_gateway_the_worker_and_the_web
         }
     }
     let summary = format!("spans in the run's trace by service: {by_service:?}");
-    for service in ["gateway", "matching-worker", "webhook-sender"] {
+    for service in [
+        "gateway",
+        "matching-worker",
+        "ai-resolver",
+        "webhook-sender",
+    ] {
         assert!(
             by_service.contains_key(service),
             "{service} missing; {summary}"
@@ -287,5 +326,21 @@ async fn one_matching_run_is_one_trace_across_the_gateway_the_worker_and_the_web
     assert!(
         consumed_by_worker >= 3,
         "the worker's consume spans in the trace: {consumed_by_worker}; {summary}"
+    );
+    // The run's one AI task, consumed by the ai-resolver inside the same trace.
+    assert!(
+        received
+            .iter()
+            .any(|(s, t, name)| s == "ai-resolver" && t == trace_id && name == "consume"),
+        "the ai-resolver's consume span of the AI task is not in the trace; {summary}"
+    );
+    // Each call to the model (answered or not) is a span of the same trace.
+    let call_spans = received
+        .iter()
+        .filter(|(s, t, name)| s == "ai-resolver" && t == trace_id && name == "llm.call")
+        .count();
+    assert_eq!(
+        call_spans as u64, model_calls,
+        "the ai-resolver's llm.call spans in the trace; {summary}"
     );
 }
