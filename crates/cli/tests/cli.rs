@@ -43,6 +43,7 @@ async fn spawn_app() -> TestApp {
         http_addr: "127.0.0.1:0".to_owned(),
         http_workers: 1,
         rate_limit_per_minute: 10_000,
+        key_cache_ttl: GatewaySettings::DEFAULT_KEY_CACHE_TTL,
         intake_concurrency: 2,
         limits: Limits {
             // Several chunks even for a handful of documents.

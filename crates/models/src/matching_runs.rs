@@ -240,6 +240,22 @@ impl MatchingRun {
             .optional()?)
     }
 
+    /// The run's status and version (`updated_at`) alone: what a reader of a cached rendering
+    /// needs to know that it is current, without the run's config snapshot and trained model.
+    pub async fn version(
+        conn: &mut AsyncPgConnection,
+        organization_id: OrganizationId,
+        id: MatchingRunId,
+    ) -> Result<Option<(MatchingRunStatus, DateTime<Utc>)>, StoreError> {
+        Ok(matching_runs::table
+            .find(id)
+            .filter(matching_runs::organization_id.eq(organization_id))
+            .select((matching_runs::status, matching_runs::updated_at))
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
     /// The organisation's runs, newest first, older than the cursor, of one config if given.
     pub async fn list(
         conn: &mut AsyncPgConnection,

@@ -63,11 +63,16 @@ impl<K: PartialEq, V> OnceCache<K, V> {
         Ok(value.clone())
     }
 
-    /// The value of `key` if it is built, without building it or waiting for a build.
+    /// The value of `key` if it is built, without building it or waiting for a build. A value
+    /// found counts as used (it is the last to go).
     pub fn peek(&self, key: &K) -> Option<Arc<V>> {
-        let slots = self.lock();
-        let (_, slot) = slots.iter().find(|(k, _)| k == key)?;
-        slot.get().cloned()
+        let mut slots = self.lock();
+        let position = slots.iter().position(|(k, _)| k == key)?;
+        let value = slots[position].1.get().cloned()?;
+        if let Some(entry) = slots.remove(position) {
+            slots.push_back(entry);
+        }
+        Some(value)
     }
 
     /// How many keys are held (built or being built).
@@ -183,6 +188,21 @@ mod tests {
         assert_eq!(builds.load(Ordering::SeqCst), 3);
         assert_eq!(get(2).await, Ok(20)); // built again
         assert_eq!(builds.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_peek_finds_only_built_values_and_counts_as_a_use() {
+        let cache: OnceCache<u32, u32> = OnceCache::new(2);
+        assert_eq!(cache.peek(&1), None);
+        let build =
+            |key: u32| cache.get_or_try_init(key, move || async move { Ok::<_, ()>(key * 10) });
+        assert_eq!(build(1).await.map(|v| *v), Ok(10));
+        assert_eq!(build(2).await.map(|v| *v), Ok(20));
+        assert_eq!(cache.peek(&1).map(|v| *v), Some(10)); // 1 is now the most recent
+        assert_eq!(build(3).await.map(|v| *v), Ok(30)); // 2 goes
+        assert_eq!(cache.peek(&2), None);
+        assert_eq!(cache.peek(&1).map(|v| *v), Some(10));
+        assert_eq!(cache.len(), 2);
     }
 
     #[tokio::test]

@@ -1,8 +1,11 @@
 //! API keys: random bearer tokens stored as SHA-256 hashes, with scopes.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::{ready, Ready};
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -246,10 +249,65 @@ impl<S: RequiredScope> FromRequest for Authorized<S> {
     }
 }
 
-/// Resolves an `Authorization` header value (`Bearer <key>`) to its key. Used for REST requests
-/// and for intake messages alike.
+/// Keys this gateway has recently found valid, by hash: a busy key is looked up in PostgreSQL
+/// once per `ttl` (`CONCORD_KEY_CACHE_MS`, default 1,000; 0 looks every request up), not on
+/// every request. Revocation: a key revoked through this gateway is refused at once; one revoked
+/// through another replica (or the command line) is refused here within `ttl`. Unknown keys are
+/// never kept, so a new key works at once.
+pub struct KeyCache {
+    ttl: Duration,
+    keys: Mutex<HashMap<Vec<u8>, (Authenticated, Instant)>>,
+}
+
+/// Keys kept at most; beyond it, expired ones are dropped, then all.
+const KEYS_KEPT: usize = 10_000;
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, (Authenticated, Instant)>> {
+        // Poisoned only by a panic elsewhere while held; the map is still a valid map.
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, hash: &[u8]) -> Option<Authenticated> {
+        let keys = self.keys();
+        let (key, found_at) = keys.get(hash)?;
+        (found_at.elapsed() < self.ttl).then(|| key.clone())
+    }
+
+    fn keep(&self, hash: Vec<u8>, key: Authenticated) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut keys = self.keys();
+        if keys.len() >= KEYS_KEPT {
+            let ttl = self.ttl;
+            keys.retain(|_, (_, found_at)| found_at.elapsed() < ttl);
+            if keys.len() >= KEYS_KEPT {
+                keys.clear();
+            }
+        }
+        keys.insert(hash, (key, Instant::now()));
+    }
+
+    /// Drops a revoked key: its next request is looked up (and refused).
+    pub fn forget(&self, key_id: ApiKeyId) {
+        self.keys().retain(|_, (key, _)| key.key_id != key_id);
+    }
+}
+
+/// Resolves an `Authorization` header value (`Bearer <key>`) to its key, from `cache` while the
+/// key was found valid less than its `ttl` ago. Used for REST requests and for intake messages
+/// alike.
 pub async fn authenticate(
     pool: &DbPool,
+    cache: &KeyCache,
     authorization: Option<&str>,
 ) -> Result<Authenticated, ApiError> {
     let header = authorization.ok_or_else(|| {
@@ -263,15 +321,21 @@ pub async fn authenticate(
         .ok_or_else(|| {
             ApiError::Unauthorized("the Authorization header must be `Bearer <key>`".to_owned())
         })?;
+    let hash = hash_key(token);
+    if let Some(key) = cache.get(&hash) {
+        return Ok(key);
+    }
     let mut conn = connection(pool).await?;
-    let key = ApiKey::find_active_by_hash(&mut conn, &hash_key(token))
+    let key = ApiKey::find_active_by_hash(&mut conn, &hash)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".to_owned()))?;
-    Ok(Authenticated {
+    let key = Authenticated {
         key_id: key.id,
         organization_id: key.organization_id,
         scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
-    })
+    };
+    cache.keep(hash, key.clone());
+    Ok(key)
 }
 
 pub async fn middleware(
@@ -288,7 +352,7 @@ pub async fn middleware(
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
-    match authenticate(&state.pool, header).await {
+    match authenticate(&state.pool, &state.keys, header).await {
         Ok(authenticated) => {
             req.extensions_mut().insert(authenticated);
             Ok(next.call(req).await?.map_into_boxed_body())

@@ -33,7 +33,7 @@ impl IntakeHandler {
         message: &IncomingMessage,
     ) -> Result<JobRun, (Option<OrganizationId>, ApiError)> {
         let authorization = message.headers.get("authorization").map(String::as_str);
-        let auth = authenticate(&self.state.pool, authorization)
+        let auth = authenticate(&self.state.pool, &self.state.keys, authorization)
             .await
             .map_err(|e| (None, e))?;
         let org = Some(auth.organization_id);

@@ -143,6 +143,7 @@ async fn revoke(
     let id: ApiKeyId = crate::extract::path_id(&path)?;
     let mut conn = connection(&state.pool).await?;
     if ApiKey::revoke(&mut conn, auth.organization_id, id).await? {
+        state.keys.forget(id);
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found("API key", path.as_str()))

@@ -12,12 +12,17 @@ pub struct GatewaySettings {
     pub http_workers: usize,
     /// `CONCORD_RATE_LIMIT_PER_MINUTE`: requests per API key per minute.
     pub rate_limit_per_minute: u32,
+    /// `CONCORD_KEY_CACHE_MS`: how long a key found valid is trusted without a lookup (0: never).
+    pub key_cache_ttl: std::time::Duration,
     /// `CONCORD_INTAKE_CONCURRENCY`: intake messages handled at once.
     pub intake_concurrency: u16,
     pub limits: Limits,
 }
 
 impl GatewaySettings {
+    /// How long a key found valid is trusted by default (`CONCORD_KEY_CACHE_MS`).
+    pub const DEFAULT_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
     pub fn from_env() -> Result<Self, SettingsError> {
         let defaults = Limits::default();
         Ok(Self {
@@ -25,6 +30,10 @@ impl GatewaySettings {
             http_addr: env_or("CONCORD_HTTP_ADDR", "127.0.0.1:8080".to_owned())?,
             http_workers: env_or("CONCORD_HTTP_WORKERS", 2usize)?,
             rate_limit_per_minute: env_or("CONCORD_RATE_LIMIT_PER_MINUTE", 600u32)?,
+            key_cache_ttl: std::time::Duration::from_millis(env_or(
+                "CONCORD_KEY_CACHE_MS",
+                u64::try_from(Self::DEFAULT_KEY_CACHE_TTL.as_millis()).unwrap_or(u64::MAX),
+            )?),
             intake_concurrency: env_or("CONCORD_INTAKE_CONCURRENCY", 2u16)?,
             limits: Limits {
                 max_json_body_bytes: env_or(

@@ -48,6 +48,7 @@ impl Application {
             pool: pool.clone(),
             outbox_waker: relay.waker(),
             rate_limiter: RateLimiter::new(settings.rate_limit_per_minute),
+            keys: crate::auth::KeyCache::new(settings.key_cache_ttl),
             metrics: HttpMetrics::register(&registry)?,
             limits: settings.limits,
             realtime: RealtimeClient::new(

@@ -12,6 +12,8 @@ pub struct AppState {
     /// Wakes the outbox relay after a commit that wrote to the outbox.
     pub outbox_waker: Arc<Notify>,
     pub rate_limiter: RateLimiter,
+    /// API keys recently found valid.
+    pub keys: crate::auth::KeyCache,
     pub metrics: HttpMetrics,
     pub limits: Limits,
     /// The matching workers' real-time matches.

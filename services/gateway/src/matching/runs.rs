@@ -219,13 +219,28 @@ async fn get_run(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    // A completed run's detail (its top results with their evidence: about 100 KB) is rendered
+    // once per version of the run and served from the cache after that; a review of one of its
+    // results changes the run's `updated_at`, so the next read renders it again. A read of a
+    // cached version costs one small query (status and version: not the run's config snapshot
+    // and trained model).
+    let id = path_id::<MatchingRunId>(&path)?;
+    let version = {
+        let mut conn = connection(&state.pool).await?;
+        MatchingRun::version(&mut conn, auth.organization_id, id).await?
+    };
+    let Some((status, updated_at)) = version else {
+        return Err(ApiError::not_found("matching run", path.as_str()));
+    };
+    if status == MatchingRunStatus::Completed {
+        if let Some(body) = state.run_details.peek(&(id, updated_at)) {
+            return Ok(detail_response(&body));
+        }
+    }
     let run = find_run(&state, &auth, &path).await?;
     if run.status != MatchingRunStatus::Completed {
         return Ok(HttpResponse::Ok().json(MatchingRunView::new(run, None)));
     }
-    // A completed run's detail (its top results with their evidence: about 100 KB) is rendered
-    // once per version of the run and served from the cache after that; a review of one of its
-    // results changes the run's `updated_at`, so the next read renders it again.
     let pool = state.pool.clone();
     let body = state
         .run_details
@@ -241,9 +256,13 @@ async fn get_run(
                 .map_err(ApiError::internal)
         })
         .await?;
-    Ok(HttpResponse::Ok()
+    Ok(detail_response(&body))
+}
+
+fn detail_response(body: &web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("application/json")
-        .body(web::Bytes::clone(&body)))
+        .body(web::Bytes::clone(body))
 }
 
 #[utoipa::path(

@@ -178,20 +178,25 @@ async fn login(
         _ => return Err(UiError::Csrf),
     }
     let key = fields.key.unwrap_or_default();
-    let authenticated =
-        match authenticate(&state.pool, Some(&format!("Bearer {}", key.trim()))).await {
-            Ok(authenticated) => authenticated,
-            Err(ApiError::Unauthorized(_)) => {
-                let csrf = cookie(&req, LOGIN_COOKIE).unwrap_or_default().to_owned();
-                return Ok(page(
-                    StatusCode::UNAUTHORIZED,
-                    "Sign in",
-                    None,
-                    &login_form(&csrf, Some("That key is not valid (unknown or revoked).")),
-                ));
-            }
-            Err(other) => return Err(other.into()),
-        };
+    let authenticated = match authenticate(
+        &state.pool,
+        &state.keys,
+        Some(&format!("Bearer {}", key.trim())),
+    )
+    .await
+    {
+        Ok(authenticated) => authenticated,
+        Err(ApiError::Unauthorized(_)) => {
+            let csrf = cookie(&req, LOGIN_COOKIE).unwrap_or_default().to_owned();
+            return Ok(page(
+                StatusCode::UNAUTHORIZED,
+                "Sign in",
+                None,
+                &login_form(&csrf, Some("That key is not valid (unknown or revoked).")),
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
     let secret = Secret::with_prefix("");
     let csrf = Secret::with_prefix("");
     let mut conn = connection(&state.pool).await?;

@@ -101,3 +101,64 @@ async fn admins_create_list_and_revoke_keys() {
     assert_eq!(bad.status, 422);
     assert_eq!(bad.body["error"]["details"]["field"], "scopes");
 }
+
+/// Each gateway trusts a key it found valid for `CONCORD_KEY_CACHE_MS` (1 s here) without a
+/// lookup. Revoked through one replica, a key is refused there at once, and by the other replica
+/// (which had just served it from its cache) within that second.
+#[actix_web::test]
+async fn a_revoked_key_is_refused_at_once_by_its_gateway_and_within_the_cache_time_by_others() {
+    let app = spawn_app().await;
+    let created = app
+        .post_json(
+            "/v1/api-keys",
+            &app.admin_key,
+            &serde_json::json!({"name": "replicas", "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key = created.body["key"].as_str().expect("the key").to_owned();
+    let id = created.body["id"].as_str().expect("an id").to_owned();
+    let second = app.another_gateway(10_000).await;
+    let client = awc::Client::default();
+    let status_at = |base: String| {
+        let client = client.clone();
+        let key = key.clone();
+        async move {
+            client
+                .get(format!("{base}/v1/jobs"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16()
+        }
+    };
+    // Both gateways have found the key valid, and keep it.
+    assert_eq!(status_at(app.address.clone()).await, 200);
+    assert_eq!(status_at(second.clone()).await, 200);
+
+    let revoked = app
+        .send(
+            app.client
+                .delete(app.url(&format!("/v1/api-keys/{id}")))
+                .bearer_auth(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204);
+    assert_eq!(status_at(app.address.clone()).await, 401);
+    let revoked_at = std::time::Instant::now();
+    concord_test_support::eventually(
+        std::time::Duration::from_secs(10),
+        "the other gateway refuses the revoked key",
+        || {
+            let status = status_at(second.clone());
+            async move { (status.await == 401).then_some(()) }
+        },
+    )
+    .await;
+    // Refused once its cached lookup was a second old, not before the revocation was stored.
+    assert!(revoked_at.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(status_at(app.address.clone()).await, 401);
+}

@@ -65,6 +65,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         http_addr: "127.0.0.1:0".to_owned(),
         http_workers: 1,
         rate_limit_per_minute: options.rate_limit_per_minute,
+        key_cache_ttl: GatewaySettings::DEFAULT_KEY_CACHE_TTL,
         intake_concurrency: 2,
         limits: Limits {
             matching_chunk_size: options.matching_chunk_size,
@@ -144,6 +145,7 @@ impl TestApp {
             http_addr: "127.0.0.1:0".to_owned(),
             http_workers: 1,
             rate_limit_per_minute,
+            key_cache_ttl: GatewaySettings::DEFAULT_KEY_CACHE_TTL,
             intake_concurrency: 1,
             limits: Limits::default(),
         };
