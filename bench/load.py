@@ -4,7 +4,7 @@ loopback, bounded in count and time, measured by `concord-load` (crates/load: ev
 the request's *scheduled* send time, so a stall is not hidden by a client that waits for it).
 
 Seeds what it measures through the API like a user — a reference data set and a job (an invoice
-set of the shared generator, --docs x --docs), a probabilistic config (bench/configs/invoices.json)
+set of bench/gen_invoices_hard.py --hard-rate 0, i.e. the shared generator's, --docs x --docs), a probabilistic config (bench/configs/invoices.json)
 and a completed matching run — then measures, each at fixed rates for --duration seconds after a
 --warmup at the same rate:
 
@@ -34,7 +34,6 @@ import urllib.error
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCH = os.path.abspath(os.environ.get("CONCORD_BENCH_DIR", os.path.join(REPO, "..", "shared", "bench")))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.expanduser("~"), ".cache", "concord-target"))
 
 # (name, rates): what is measured and at which rates (requests per second).
@@ -90,8 +89,9 @@ def ndjson_of(docs_csv: str, out: str) -> list[dict]:
 def seed(api: Api, workdir: str, docs: int) -> dict:
     data = os.path.join(workdir, f"load_invoices_{docs}_s5")
     if not os.path.exists(os.path.join(data, "truth.csv")):
-        subprocess.run([sys.executable, os.path.join(BENCH, "gen_invoices.py"), "--docs", str(docs), "--refs",
-                        str(docs), "--seed", "5", "--out", data], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, os.path.join(REPO, "bench", "gen_invoices_hard.py"), "--hard-rate", "0",
+                        "--docs", str(docs), "--refs", str(docs), "--seed", "5", "--out", data], check=True,
+                       stdout=subprocess.DEVNULL)
     with open(os.path.join(data, "refs.csv"), "rb") as f:
         dataset = api.request("POST", "/v1/reference-data?name=load-refs&id_column=ref_id", f.read(), "text/csv")
     ndjson = os.path.join(workdir, "load-docs.ndjson")

@@ -5,8 +5,8 @@
     python3 bench/realtime.py --key KEY [--gateway URL] [--refs 1000000] [--docs 2000] \
         [--rate 200] [--seconds 20] [--sequential 500] [--workdir DIR]
 
-It generates an invoice set with the shared generator (seed 4; `--refs` reference rows), uploads
-the reference rows, submits the documents as a job, creates the committed invoice config
+It generates an invoice set with bench/gen_invoices_hard.py --hard-rate 0 (the shared generator's
+set; seed 4; `--refs` reference rows), uploads the reference rows, submits the documents as a job, creates the committed invoice config
 (bench/configs/invoices.json) and runs it once (the run trains the config's model and warms the
 matching worker's index). Then, for documents of the set:
 
@@ -36,7 +36,6 @@ import time
 import urllib.parse
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCH = os.path.abspath(os.environ.get("CONCORD_BENCH_DIR", os.path.join(REPO, "..", "shared", "bench")))
 
 
 class Client:
@@ -86,8 +85,8 @@ def generate(workdir: str, docs: int, refs: int) -> str:
     out = os.path.join(workdir, f"realtime_{docs}x{refs}_s4")
     if not os.path.exists(os.path.join(out, "truth.csv")):
         print(f"[realtime] generating {docs:,} documents x {refs:,} reference rows", flush=True)
-        subprocess.run([sys.executable, os.path.join(BENCH, "gen_invoices.py"), "--docs", str(docs),
-                        "--refs", str(refs), "--seed", "4", "--out", out], check=True)
+        subprocess.run([sys.executable, os.path.join(REPO, "bench", "gen_invoices_hard.py"), "--hard-rate", "0",
+                        "--docs", str(docs), "--refs", str(refs), "--seed", "4", "--out", out], check=True)
     return out
 
 
