@@ -22,6 +22,10 @@ until its progress shows it started and is below --inject-below (50 %), and inje
             (chunks_total + 7), over documents 0..10: dead-lettered ("outside its plan"), the run
             unaffected (before the engine checked the plan, it was counted and completed the run early)
 
+A third kind, `smart`, is a smart matching run of the set's first --smart-docs (60) documents: its
+faults (kill9, sigterm, broker, database) hit it during the ai-resolver's AI pass, kill9 and sigterm
+killing the ai-resolver (see `Smart` for what is checked besides).
+
 and asserts, for every run: it completes (status `completed`); every document counted once
 (rows_processed / documents_processed == documents; every planned chunk tallied once); one result
 per document (SQL on the `concord` database: no duplicate document position) and the same results
@@ -67,15 +71,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_DIR = os.environ.get("CONCORD_RUN_DIR", os.path.join(REPO, ".run"))
 NAMESPACE = os.environ.get("CONCORD_NAMESPACE", "concord")
 LOCK = "/tmp/concord-chaos.lock"
-KINDS = ("matching", "resolution")
+KINDS = ("matching", "resolution", "smart")
 # `unplanned`: a well-formed chunk message of the running run whose index is outside the run's plan
 # (a forged or stale message), with a valid range of documents: dead-lettered, the run unaffected.
 FAULTS = ("kill9", "sigterm", "broker", "database", "poison", "unplanned")
 EXTRA_FAULTS: tuple[str, ...] = ()
-WORKER = {"matching": "matching-worker", "resolution": "resolution-worker"}
+WORKER = {"matching": "matching-worker", "resolution": "resolution-worker", "smart": "ai-resolver"}
+# A smart run's faults hit the ai-resolver during its AI pass; poison for its queue is not built.
+SMART_FAULTS = ("kill9", "sigterm", "broker", "database")
 # The bounded suite: every fault once, across both kinds (plus each kind's baseline).
 CI_SCENARIOS = ["matching:kill9", "matching:broker", "matching:poison", "resolution:sigterm", "resolution:database",
-                "resolution:unplanned"]
+                "resolution:unplanned", "smart:kill9"]
 TAP_QUEUE = f"{NAMESPACE}.chaos-events-tap"
 STANDARD_TABLES = {"country": "iso-3166-1", "currency": "iso-4217", "uom": "unece-rec20"}
 
@@ -384,12 +390,14 @@ def submit_job(api: Api, docs: list[dict], name: str, workdir: str) -> dict:
     return job
 
 
-def f1_of(export_csv: bytes, truth_path: str) -> float:
-    """score_matching.score's F1 (top-1 per document, a prediction right when it names the true row)."""
+def f1_of(export_csv: bytes, truth_path: str, documents: set[str] | None = None) -> float:
+    """score_matching.score's F1 (top-1 per document, a prediction right when it names the true row),
+    over `documents` if given, else over every document of the truth."""
     truth = {}
     with open(truth_path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            truth[row["document_id"]] = row["ref_id"] or ""
+            if documents is None or row["document_id"] in documents:
+                truth[row["document_id"]] = row["ref_id"] or ""
     pred = {}
     for row in csv.DictReader(io.StringIO(export_csv.decode("utf-8"))):
         pred[row["document_id"]] = row["matched_reference_row_id"] or ""
@@ -410,9 +418,22 @@ class Kind:
         self.name = name
         self.api = api
 
+    @property
+    def table(self) -> str:
+        return "resolution_runs" if self.name == "resolution" else "matching_runs"
+
+    @property
+    def queue(self) -> str:
+        """The kind's work queue (by its routing key)."""
+        return {"smart": "ai"}.get(self.name, self.name)
+
+    def injectable(self, status: str, processed: int, total: int, below: float) -> bool:
+        """Whether the run is where a fault should hit it: started, and below `below` of its documents."""
+        return status not in ("completed", "failed", "cancelled") and total > 0 and 0 < processed < below * total
+
     def progress(self, run_id: str) -> tuple[str, int, int]:
         """(status, processed, total) — from the store, so that it reads through an API outage."""
-        if self.name == "matching":
+        if self.name != "resolution":
             row = sql(f"select status, rows_processed, rows_total from matching_runs where id = '{run_id}'")[0]
         else:
             row = sql(f"select status, documents_processed, documents_total from resolution_runs "
@@ -471,6 +492,67 @@ class Matching(Kind):
                 "organization_id": organization_id, "run_id": run_id,
                 "chunk": {"index": 0, "start": 500, "end": 10}}), message_id=True, expect="no range of documents"),
         ]
+
+
+class Smart(Matching):
+    """A smart matching run (`mode: smart`) of the matching kind's config and job: scored, then the
+    ai-resolver's AI pass over its review band, which its faults hit (they are injected once the run
+    is `ai_resolving`). The AI pass asks the model of the stack's `CONCORD_LLM_*` settings (the local
+    model, `make llm-up`); without one, each call fails at once, the items are flagged and the pass
+    is over too soon to be hit (the result says so).
+
+    Checked besides the matching checks: each result the pass looked at is decided once (the run's
+    `ai_items` equals the results with an AI decision: a redelivered task asks only about results not
+    yet decided), none of the band is left undecided, and — the baseline being a smart run without
+    faults — the same results were sent to the model and every other result is the baseline's (what
+    the model answered may differ from run to run, so that part is not compared)."""
+
+    def __init__(self, matching: Matching, docs: int, workdir: str):
+        Kind.__init__(self, "smart", matching.api)
+        self.truth, self.config, self.docs = matching.truth, matching.config, docs
+        # The model answers in seconds, not microseconds: a smart run takes the set's first
+        # `docs` documents, so that its AI pass is minutes at most yet several batches long.
+        log(f"smart: submitting the set's first {docs:,} documents")
+        documents = matching_documents(os.path.dirname(self.truth))[:docs]
+        self.documents = {d["document_id"] for d in documents}
+        self.job = submit_job(self.api, documents, "chaos-smart", workdir)
+
+    def injectable(self, status: str, processed: int, total: int, below: float) -> bool:
+        return status == "ai_resolving"
+
+    def start(self) -> str:
+        run = self.api.request("POST", f"/v1/matching/configs/{self.config['id']}/run",
+                               {"job_id": self.job["id"], "mode": "smart"})
+        return run["id"]
+
+    def checks(self, run_id: str, docs: int) -> dict:
+        checks = super().checks(run_id, docs)
+        export = self.api.request("GET", f"/v1/matching/runs/{run_id}/results/export", raw=True)
+        checks["f1"] = round(f1_of(export, self.truth, self.documents), 6)
+        # The digest: a result the AI pass decided counts as "ai"; any other, as the scorer left it.
+        checks["digest"] = scalar(
+            f"select md5(string_agg(document_position || ':' || case when ai_decided_at is not null then 'ai' "
+            f"else coalesce(matched_reference_row_id, '-') || ':' || status || ':' || round(confidence::numeric, 6) "
+            f"end, ',' order by document_position)) from match_results where run_id = '{run_id}'")
+        run = sql(f"select ai_items, ai_accepted, ai_flagged, ai_calls from matching_runs where id = '{run_id}'")[0]
+        decided = int(scalar(f"select count(*) from match_results where run_id = '{run_id}' "
+                             f"and ai_decided_at is not null"))
+        undecided = int(scalar(
+            f"select count(*) from match_results where run_id = '{run_id}' and ai_decided_at is null "
+            f"and (status = 'needs_review' or ambiguous or (matched_reference_row_id is null "
+            f"and json_array_length(candidates) > 0))"))
+        ai = dict(items=int(run[0]), accepted=int(run[1]), flagged=int(run[2]), calls=int(run[3]), decided=decided,
+                  undecided=undecided)
+        checks["ai"] = ai
+        failures = []
+        if ai["items"] != decided:
+            failures.append(f"the run counts {ai['items']} AI items, {decided} results carry an AI decision")
+        if undecided:
+            failures.append(f"{undecided} results of the review band were never decided by the AI pass")
+        if ai["accepted"] + ai["flagged"] > ai["items"]:
+            failures.append(f"{ai['accepted']} accepted + {ai['flagged']} flagged of {ai['items']} items")
+        checks["ai_failures"] = failures
+        return checks
 
 
 class Resolution(Kind):
@@ -577,7 +659,7 @@ def restart_database() -> dict:
 
 
 def unplanned_chunk(kind: Kind, run_id: str, organization_id: str) -> list[dict]:
-    table = "matching_runs" if kind.name == "matching" else "resolution_runs"
+    table = kind.table
     planned = int(scalar(f"select chunks_total from {table} where id = '{run_id}'"))
     return [dict(name="chunk outside the plan", payload=json.dumps({
         "organization_id": organization_id, "run_id": run_id,
@@ -586,7 +668,7 @@ def unplanned_chunk(kind: Kind, run_id: str, organization_id: str) -> list[dict]
 
 
 def inject_poison(kind: Kind, mgmt: Management, run_id: str, unplanned: bool = False) -> dict:
-    table = "matching_runs" if kind.name == "matching" else "resolution_runs"
+    table = kind.table
     organization_id = scalar(f"select organization_id from {table} where id = '{run_id}'")
     messages = unplanned_chunk(kind, run_id, organization_id) if unplanned else kind.poison(run_id, organization_id)
     sent = []
@@ -596,14 +678,14 @@ def inject_poison(kind: Kind, mgmt: Management, run_id: str, unplanned: bool = F
                       "headers": {"x-chaos-poison": message["name"]}}
         if message["message_id"]:
             properties["message_id"] = message_id
-        routed = mgmt.publish(f"{NAMESPACE}.jobs", kind.name, message["payload"], properties)
+        routed = mgmt.publish(f"{NAMESPACE}.jobs", kind.queue, message["payload"], properties)
         sent.append(dict(message, routed=routed, marker=message["name"]))
     return dict(published=len(sent), routed=sum(1 for s in sent if s["routed"]), messages=sent)
 
 
 def poison_outcome(kind: Kind, mgmt: Management, injected: dict, wait_s: float = 30.0) -> dict:
     """Every poison message in the kind's dead-letter queue, each with a readable reason."""
-    dead_queue = f"{NAMESPACE}.{kind.name}.dead"
+    dead_queue = f"{NAMESPACE}.{kind.queue}.dead"
     expected = {m["marker"]: m["expect"] for m in injected["messages"]}
     found: dict[str, str] = {}
     deadline = time.time() + wait_s
@@ -630,16 +712,14 @@ def wait_until_started(kind: Kind, run_id: str, below: float, timeout: float) ->
     status, processed, total = kind.progress(run_id)
     while time.time() < deadline:
         status, processed, total = kind.progress(run_id)
-        if status in ("completed", "failed", "cancelled"):
+        if status in ("completed", "failed", "cancelled") or kind.injectable(status, processed, total, below):
             break
-        if total and 0 < processed < below * total:
-            break
-        if total and processed >= below * total:
+        if kind.name != "smart" and total and processed >= below * total:
             break
         time.sleep(0.02)
     share = processed / total if total else 0.0
     return dict(status=status, processed=processed, total=total, share=round(share, 3),
-                in_window=status not in ("completed", "failed", "cancelled") and 0 < processed < below * total)
+                in_window=kind.injectable(status, processed, total, below))
 
 
 def wait_until_ended(kind: Kind, run_id: str, timeout: float) -> str:
@@ -667,7 +747,7 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
     injection: dict = {}
     try:
         if fault in ("poison", "unplanned"):
-            mgmt.purge(f"{NAMESPACE}.{kind.name}.dead")
+            mgmt.purge(f"{NAMESPACE}.{kind.queue}.dead")
         t = time.perf_counter()
         run_id = kind.start()
         if fault != "baseline":
@@ -691,7 +771,8 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
     status = wait_until_ended(kind, run_id, args.run_timeout)
     wall = time.perf_counter() - t
     services_up()  # whatever a fault took down is back before the next scenario
-    checks = kind.checks(run_id, args.docs)
+    docs = getattr(kind, "docs", args.docs)
+    checks = kind.checks(run_id, docs)
     # The completion event: in the outbox once, published, and delivered on the exchange once.
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -705,9 +786,8 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
     seen = tap.get(run_id, {})
     delivered = seen.get(checks["completion_event"], {})
     result = dict(kind=kind.name, scenario=fault, run_id=run_id, wall_s=round(wall, 2), final_status=status,
-                  injection=injection, checks={k: v for k, v in checks.items() if k not in ("digest",)})
+                  injection=injection, checks={k: v for k, v in checks.items() if k not in ("digest", "ai_failures")})
     failures = []
-    docs = args.docs
     if status != "completed" or checks["status"] != "completed":
         failures.append(f"run ended {status} ({checks['error'] or 'no error'})")
     if checks["total"] != docs or checks["processed"] != docs:
@@ -718,7 +798,7 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
     if checks["distinct_positions"] != docs or checks["distinct_documents"] != docs:
         failures.append(f"results for {checks['distinct_positions']:,} positions / "
                         f"{checks['distinct_documents']:,} documents of {docs:,}")
-    if kind.name == "matching" and checks["results"] != docs:
+    if kind.name != "resolution" and checks["results"] != docs:
         failures.append(f"{checks['results']:,} results for {docs:,} documents (duplicates)")
     if kind.name == "resolution" and checks["results"] != checks["distinct_result_keys"]:
         failures.append(f"{checks['results']:,} results for {checks['distinct_result_keys']:,} (document, field)s")
@@ -735,7 +815,7 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
         result["same_results_as_baseline"] = checks["digest"] == baseline["digest"]
         if checks["digest"] != baseline["digest"]:
             failures.append("results differ from the baseline run's")
-        if kind.name == "matching":
+        if kind.name != "resolution":
             result["f1_baseline"] = baseline["f1"]
     if fault in ("poison", "unplanned"):
         outcome = poison_outcome(kind, mgmt, injection["poison"])
@@ -744,8 +824,11 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
             failures.append("poison: " + "; ".join(
                 f"{m['message']}: " + ("not dead-lettered" if not m["dead_lettered"] else f"reason {m['reason']!r}")
                 for m in outcome["messages"] if not (m["dead_lettered"] and m["readable"])))
+    failures.extend(checks.get("ai_failures", []))
     if fault != "baseline" and not injection.get("at", {}).get("in_window", False):
-        result["note"] = "the fault was injected outside the 0-50 % window (the run was past it when seen)"
+        result["note"] = ("the fault was injected outside the AI pass (the run was past it when seen)"
+                          if kind.name == "smart" else
+                          "the fault was injected outside the 0-50 % window (the run was past it when seen)")
     result["pass"] = not failures
     result["failures"] = failures
     result["_digest"] = checks["digest"]
@@ -772,10 +855,14 @@ def main() -> None:
     ap.add_argument("--gateway", default=os.environ.get("CONCORD_GATEWAY", "http://127.0.0.1:8080"))
     ap.add_argument("--key", required=True)
     ap.add_argument("--docs", type=int, default=None, help="documents per run (100,000; --ci: 5,000)")
-    ap.add_argument("--scenarios", help="comma-separated kind:fault (kinds: matching, resolution; faults: "
-                                        + ", ".join(FAULTS + EXTRA_FAULTS) + "); default: every fault of both kinds")
+    ap.add_argument("--scenarios", help="comma-separated kind:fault (kinds: matching, resolution, smart; faults: "
+                                        + ", ".join(FAULTS + EXTRA_FAULTS) + "; smart: "
+                                        + ", ".join(SMART_FAULTS) + "); default: every fault of matching and "
+                                        "resolution, kill9 and sigterm of smart")
     ap.add_argument("--ci", action="store_true", help="the bounded suite: 5,000 documents, each fault once: "
                                                       + ", ".join(CI_SCENARIOS))
+    ap.add_argument("--smart-docs", type=int, default=60,
+                    help="documents of a smart run (the set's first; the AI pass asks the model about its band)")
     ap.add_argument("--inject-below", type=float, default=0.5, help="inject once progress is above 0 and below this")
     ap.add_argument("--restart-delay", type=float, default=2.0, help="seconds before a stopped worker is restarted")
     ap.add_argument("--broker-down", type=float, default=8.0, help="seconds RabbitMQ stays stopped")
@@ -791,10 +878,10 @@ def main() -> None:
     elif args.ci:
         scenarios = CI_SCENARIOS
     else:
-        scenarios = [f"{k}:{f}" for k in KINDS for f in FAULTS]
+        scenarios = [f"{k}:{f}" for k in KINDS for f in (SMART_FAULTS[:2] if k == "smart" else FAULTS)]
     for s in scenarios:
         kind, _, fault = s.partition(":")
-        if kind not in KINDS or fault not in FAULTS + EXTRA_FAULTS:
+        if kind not in KINDS or fault not in FAULTS + EXTRA_FAULTS or (kind == "smart" and fault not in SMART_FAULTS):
             ap.error(f"unknown scenario {s!r}")
     os.makedirs(args.workdir, exist_ok=True)
     api = Api(args.gateway, args.key)
@@ -811,8 +898,13 @@ def main() -> None:
         for name in KINDS:
             if not any(s.startswith(name + ":") for s in scenarios):
                 continue
-            kinds[name] = Matching(api, args.workdir, args.docs) if name == "matching" else \
-                Resolution(api, args.workdir, args.docs)
+            if name == "resolution":
+                kinds[name] = Resolution(api, args.workdir, args.docs)
+            elif name == "smart":
+                kinds[name] = Smart(kinds.get("matching") or Matching(api, args.workdir, args.docs),
+                                    min(args.smart_docs, args.docs), args.workdir)
+            else:
+                kinds[name] = Matching(api, args.workdir, args.docs)
             baseline = run_scenario(kinds[name], "baseline", args, mgmt, tap, None)
             results.append(baseline)
             reference = dict(digest=baseline["_digest"], f1=baseline["checks"].get("f1"))
@@ -846,7 +938,7 @@ def main() -> None:
             notes = (notes + "; " if notes else "") + ", ".join(f"{k} {v}" for k, v in extra.items())
         same = {True: "yes", False: "NO"}.get(r.get("same_results_as_baseline"), "-")
         f1 = f"{c['f1']:.4f}" if "f1" in c else "-"
-        injected = f"{round(at['share'] * 100)} %" if at else "-"
+        injected = ("AI pass" if r["kind"] == "smart" else f"{round(at['share'] * 100)} %") if at else "-"
         print(f"| {r['kind']} | {r['scenario']} | {'pass' if r['pass'] else 'FAIL'} | {r['wall_s']:.1f} | "
               f"{injected} | {c['processed']:,}/{c['total']:,} | {c['results']:,} | "
               f"{r['events']['outbox']} / {r['events']['delivered_event_ids']} | {same} | {f1} | {notes} |")
