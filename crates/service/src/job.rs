@@ -21,6 +21,11 @@ pub enum JobError {
     Permanent(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The worker is stopping in the middle of a long job whose finished part is stored (the AI
+    /// pass, batch by batch): the message goes back to the queue, and its next delivery does the
+    /// rest.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl From<diesel::result::Error> for JobError {
@@ -116,6 +121,7 @@ impl<H: JobHandler> MessageHandler for TransactionalHandler<H> {
                 ))
             }
             Err(JobError::Store(error)) => HandleOutcome::Retry(error.to_string()),
+            Err(error @ JobError::Interrupted(_)) => HandleOutcome::Retry(error.to_string()),
         }
     }
 }

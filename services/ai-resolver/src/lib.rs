@@ -8,6 +8,11 @@
 //!
 //! The model is bounded (timeouts, retries, a per-run budget of calls) and never a reason for a
 //! run to fail: an item it could not settle keeps its deterministic outcome and is flagged.
+//!
+//! A pass is long (model calls take seconds) and stores its decisions batch by batch, so a
+//! stopping worker does not finish it: after the batch it is on, the task goes back to the queue
+//! ([`JobError::Interrupted`]) and its next delivery asks only about what is still undecided. A
+//! SIGTERM costs at most one batch's wait, not the whole pass's.
 
 mod matching;
 mod resolution;
@@ -23,6 +28,7 @@ use concord_models::DbPool;
 use concord_runs::resolution::TableCache;
 use concord_service::{JobError, JobHandler, WorkerContext};
 use diesel_async::AsyncPgConnection;
+use tokio_util::sync::CancellationToken;
 
 pub use matching::MIN_MATCH_CONFIDENCE;
 pub use resolution::MIN_CONFIDENCE;
@@ -35,6 +41,8 @@ pub struct AiTaskHandler {
     llm: LlmClient,
     tables: TableCache,
     outbox_waker: Arc<tokio::sync::Notify>,
+    /// Fires when the worker stops: a pass then ends after the batch it is on.
+    shutdown: CancellationToken,
 }
 
 impl AiTaskHandler {
@@ -44,6 +52,7 @@ impl AiTaskHandler {
             llm,
             tables: TableCache::new(8),
             outbox_waker: context.outbox_waker.clone(),
+            shutdown: context.shutdown.clone(),
         }
     }
 
@@ -88,6 +97,7 @@ impl JobHandler for AiTaskHandler {
                     llm: &self.llm,
                     tables: &self.tables,
                     outbox_waker: &self.outbox_waker,
+                    shutdown: &self.shutdown,
                 }
                 .run(ResolutionRunId::from(task.run_id))
                 .await
@@ -97,10 +107,23 @@ impl JobHandler for AiTaskHandler {
                     pool: &self.pool,
                     llm: &self.llm,
                     outbox_waker: &self.outbox_waker,
+                    shutdown: &self.shutdown,
                 }
                 .run(MatchingRunId::from(task.run_id), &task.item_ids)
                 .await
             }
         }
+    }
+}
+
+/// Ends a pass between two batches once the worker is stopping.
+fn interrupted(shutdown: &CancellationToken) -> Result<(), JobError> {
+    if shutdown.is_cancelled() {
+        Err(JobError::Interrupted(
+            "the ai-resolver is stopping; the rest of the AI pass is left to the next delivery"
+                .to_owned(),
+        ))
+    } else {
+        Ok(())
     }
 }

@@ -34,6 +34,7 @@ use concord_runs::engine::RunRow;
 use concord_service::JobError;
 use diesel_async::AsyncConnection;
 use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 
 /// The least confidence both answers need for a choice to be applied.
 pub const MIN_MATCH_CONFIDENCE: f64 = 0.7;
@@ -44,6 +45,8 @@ pub struct MatchingPass<'a> {
     pub pool: &'a DbPool,
     pub llm: &'a LlmClient,
     pub outbox_waker: &'a tokio::sync::Notify,
+    /// The worker is stopping: the pass ends after the batch it is on.
+    pub shutdown: &'a CancellationToken,
 }
 
 /// One field mapping as the snapshot holds it.
@@ -87,6 +90,7 @@ impl MatchingPass<'_> {
 
         let session = self.llm.session(TaskKind::Matching);
         for batch in results.chunks(RESULTS_PER_BATCH) {
+            crate::interrupted(self.shutdown)?;
             let mut conn = connection(self.pool).await?;
             let still = MatchingRun::find_by_id(&mut conn, run_id).await?;
             if still.is_none_or(|r| r.status != MatchingRunStatus::AiResolving) {

@@ -31,6 +31,7 @@ use concord_scoring::policy::{Decided, EvalLimits, LookupTables, ResolvedValue};
 use concord_service::JobError;
 use diesel_async::AsyncConnection;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 /// The least confidence an answer needs to be used.
 pub const MIN_CONFIDENCE: f64 = 0.5;
@@ -46,6 +47,8 @@ pub struct ResolutionPass<'a> {
     pub llm: &'a LlmClient,
     pub tables: &'a TableCache,
     pub outbox_waker: &'a tokio::sync::Notify,
+    /// The worker is stopping: the pass ends after the batch it is on.
+    pub shutdown: &'a CancellationToken,
 }
 
 /// One (field, raw value) the model is asked about.
@@ -107,6 +110,7 @@ impl ResolutionPass<'_> {
         let limits = EvalLimits::default();
         let positions: Vec<i32> = waiting.keys().copied().collect();
         for batch in positions.chunks(DOCUMENTS_PER_BATCH) {
+            crate::interrupted(self.shutdown)?;
             // The distinct questions of the batch, asked once each (the session also answers a
             // question it was asked before from its cache).
             let mut questions: Vec<Question> = Vec::new();

@@ -504,43 +504,14 @@ async fn a_worker_killed_mid_pass_loses_no_result_and_asks_nothing_decided_again
     let pool = database.pool();
     let seeded = seed_with(&pool, 36).await;
     publish_task(&topology, &seeded).await;
-    let mut process = std::process::Command::new(env!("CARGO_BIN_EXE_ai-resolver"))
-        .env("CONCORD_DATABASE_URL", &database.url)
-        .env("CONCORD_AMQP_URL", amqp_url())
-        .env("CONCORD_NAMESPACE", topology.namespace())
-        .env(
-            "CONCORD_DELIVERY_LIMIT",
-            topology.delivery_limit.to_string(),
-        )
-        .env("CONCORD_OPS_ADDR", "127.0.0.1:0")
-        .env("CONCORD_LLM_BASE_URL", format!("{}/v1", server.uri()))
-        .env("CONCORD_LLM_ITEMS_PER_PROMPT", "2")
-        .env("RUST_LOG", "off")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the ai-resolver binary starts");
-    let decided = || async {
-        use concord_models::schema::match_results;
-        use diesel::dsl::count_star;
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        let mut conn = connection(&pool).await.ok()?;
-        match_results::table
-            .filter(match_results::run_id.eq(seeded.run_id))
-            .filter(match_results::ai_decided_at.is_not_null())
-            .select(count_star())
-            .first::<i64>(&mut conn)
-            .await
-            .ok()
-    };
+    let mut process = ai_resolver_binary(&database, &topology, &server);
     eventually(Duration::from_secs(240), "a first batch stored", || async {
-        decided().await.filter(|n| *n >= 10)
+        decided(&pool, &seeded).await.filter(|n| *n >= 10)
     })
     .await;
     process.kill().expect("SIGKILL");
     process.wait().expect("the worker is gone");
-    let before: i64 = decided().await.unwrap_or(0);
+    let before: i64 = decided(&pool, &seeded).await.unwrap_or(0);
     assert!(
         before < 39,
         "killed before the end ({before} of 39 decided)"
@@ -549,7 +520,11 @@ async fn a_worker_killed_mid_pass_loses_no_result_and_asks_nothing_decided_again
 
     let _worker = ai_worker(&database, &topology, format!("{}/v1", server.uri())).await;
     let run = completed(&pool, seeded.run_id).await;
-    assert_eq!(decided().await, Some(39), "every result decided");
+    assert_eq!(
+        decided(&pool, &seeded).await,
+        Some(39),
+        "every result decided"
+    );
     assert_eq!(run.ai_items, 39, "each result counted once");
     let asked_after = asked_items(&server).await;
     let mut conn = connection(&pool).await.expect("a connection");
@@ -568,6 +543,96 @@ async fn a_worker_killed_mid_pass_loses_no_result_and_asks_nothing_decided_again
         again.len(),
         39 - before
     );
+}
+
+/// The real ai-resolver binary on the test's database and namespace, asking the fake model.
+fn ai_resolver_binary(
+    database: &TestDatabase,
+    topology: &TestTopology,
+    server: &MockServer,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ai-resolver"))
+        .env("CONCORD_DATABASE_URL", &database.url)
+        .env("CONCORD_AMQP_URL", amqp_url())
+        .env("CONCORD_NAMESPACE", topology.namespace())
+        .env(
+            "CONCORD_DELIVERY_LIMIT",
+            topology.delivery_limit.to_string(),
+        )
+        .env("CONCORD_OPS_ADDR", "127.0.0.1:0")
+        .env("CONCORD_LLM_BASE_URL", format!("{}/v1", server.uri()))
+        .env("CONCORD_LLM_ITEMS_PER_PROMPT", "2")
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the ai-resolver binary starts")
+}
+
+/// How many of the run's results carry an AI decision.
+async fn decided(pool: &DbPool, seeded: &Seeded) -> Option<i64> {
+    use concord_models::schema::match_results;
+    use diesel::dsl::count_star;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let mut conn = connection(pool).await.ok()?;
+    match_results::table
+        .filter(match_results::run_id.eq(seeded.run_id))
+        .filter(match_results::ai_decided_at.is_not_null())
+        .select(count_star())
+        .first::<i64>(&mut conn)
+        .await
+        .ok()
+}
+
+/// SIGTERM in the middle of the pass: the binary stores the batch it is on and exits without
+/// finishing the pass (which would take the whole grace period, and more, on a slow model); the
+/// task goes back to the queue, and the next worker decides only the rest, each result once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_worker_ends_its_pass_after_the_batch_and_leaves_the_rest_to_the_next() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(DelayedModel)
+        .mount(&server)
+        .await;
+    let database = TestDatabase::create().await;
+    let topology = test_topology();
+    concord_test_support::broker::declare(&topology).await;
+    let pool = database.pool();
+    let seeded = seed_with(&pool, 36).await;
+    publish_task(&topology, &seeded).await;
+    let mut process = ai_resolver_binary(&database, &topology, &server);
+    eventually(Duration::from_secs(240), "a first batch stored", || async {
+        decided(&pool, &seeded).await.filter(|n| *n >= 10)
+    })
+    .await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &process.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = process.wait().expect("the worker exits");
+    assert!(exit.success(), "a clean exit after SIGTERM: {exit}");
+    let stored = decided(&pool, &seeded).await.unwrap_or(0);
+    assert!(
+        stored % 10 == 0 && stored < 39,
+        "whole batches stored, the pass not finished: {stored} of 39 decided"
+    );
+    {
+        let mut conn = connection(&pool).await.expect("a connection");
+        let run = MatchingRun::find_by_id(&mut conn, seeded.run_id)
+            .await
+            .expect("a query")
+            .expect("the run");
+        assert_eq!(run.status, MatchingRunStatus::AiResolving);
+        assert_eq!(i64::from(run.ai_items), stored);
+    }
+
+    let _worker = ai_worker(&database, &topology, format!("{}/v1", server.uri())).await;
+    let run = completed(&pool, seeded.run_id).await;
+    assert_eq!(decided(&pool, &seeded).await, Some(39));
+    assert_eq!(run.ai_items, 39, "each result counted once");
 }
 
 /// Answers like [`FakeModel`] with [`reads_the_invoice_number`], slowly.
