@@ -51,7 +51,10 @@ impl Default for LlmSettings {
             base_url: DEFAULT_BASE_URL.to_owned(),
             model: DEFAULT_MODEL.to_owned(),
             api_key: None,
-            concurrency: 2,
+            // The local llama.cpp server (deploy/llm.sh) decodes one call at a time: a second
+            // call in flight would only wait in its queue, and time out there. A hosted model
+            // takes more (`CONCORD_LLM_CONCURRENCY`).
+            concurrency: 1,
             timeout: Duration::from_millis(30_000),
             max_retries: 3,
             items_per_prompt: 4,
@@ -189,7 +192,7 @@ mod tests {
         assert_eq!(settings, LlmSettings::default());
         assert_eq!(settings.base_url, "http://127.0.0.1:8081/v1");
         assert_eq!(settings.model, "SmolLM2-135M-Instruct");
-        assert_eq!(settings.concurrency, 2);
+        assert_eq!(settings.concurrency, 1);
         assert_eq!(settings.timeout, Duration::from_secs(30));
         assert_eq!(settings.max_retries, 3);
         assert_eq!(settings.items_per_prompt, 4);
