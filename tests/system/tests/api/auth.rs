@@ -1,6 +1,6 @@
 use rstest::rstest;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
 
 #[rstest]
 #[case::no_header(None)]
@@ -55,21 +55,41 @@ async fn another_organisations_job_is_404() {
     assert_eq!(mine.status, 200);
 }
 
-#[actix_web::test]
-async fn admins_create_list_and_revoke_keys() {
-    let app = spawn_app().await;
+/// A `read` key created by the admin key: (the key, shown once; its id).
+async fn create_read_key(app: &TestApp, name: &str) -> (String, String) {
     let created = app
         .post_json(
             "/v1/api-keys",
             &app.admin_key,
-            &serde_json::json!({"name": "ci", "scopes": ["read"]}),
+            &serde_json::json!({"name": name, "scopes": ["read"]}),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let new_key = created.body["key"]
-        .as_str()
-        .expect("the key, once")
-        .to_owned();
+    let field = |name: &str| {
+        created.body[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("the key's {name}: {}", created.body))
+            .to_owned()
+    };
+    (field("key"), field("id"))
+}
+
+/// Revokes the key through the app's gateway: the status.
+async fn revoke(app: &TestApp, id: &str) -> u16 {
+    app.send(
+        app.client
+            .delete(app.url(&format!("/v1/api-keys/{id}")))
+            .bearer_auth(&app.admin_key),
+        None,
+    )
+    .await
+    .status
+}
+
+#[actix_web::test]
+async fn admins_create_list_and_revoke_keys() {
+    let app = spawn_app().await;
+    let (new_key, id) = create_read_key(&app, "ci").await;
     assert_eq!(app.get("/v1/jobs", &new_key).await.status, 200);
 
     let listed = app.get("/v1/api-keys", &app.admin_key).await;
@@ -79,16 +99,7 @@ async fn admins_create_list_and_revoke_keys() {
         "keys are never shown again"
     );
 
-    let id = created.body["id"].as_str().expect("an id");
-    let revoked = app
-        .send(
-            app.client
-                .delete(app.url(&format!("/v1/api-keys/{id}")))
-                .bearer_auth(&app.admin_key),
-            None,
-        )
-        .await;
-    assert_eq!(revoked.status, 204);
+    assert_eq!(revoke(&app, &id).await, 204);
     assert_eq!(app.get("/v1/jobs", &new_key).await.status, 401);
 
     let bad = app
@@ -108,16 +119,7 @@ async fn admins_create_list_and_revoke_keys() {
 #[actix_web::test]
 async fn a_revoked_key_is_refused_at_once_by_its_gateway_and_within_the_cache_time_by_others() {
     let app = spawn_app().await;
-    let created = app
-        .post_json(
-            "/v1/api-keys",
-            &app.admin_key,
-            &serde_json::json!({"name": "replicas", "scopes": ["read"]}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let key = created.body["key"].as_str().expect("the key").to_owned();
-    let id = created.body["id"].as_str().expect("an id").to_owned();
+    let (key, id) = create_read_key(&app, "replicas").await;
     let second = app.another_gateway(10_000).await;
     let client = awc::Client::default();
     let status_at = |base: String| {
@@ -138,15 +140,7 @@ async fn a_revoked_key_is_refused_at_once_by_its_gateway_and_within_the_cache_ti
     assert_eq!(status_at(app.address.clone()).await, 200);
     assert_eq!(status_at(second.clone()).await, 200);
 
-    let revoked = app
-        .send(
-            app.client
-                .delete(app.url(&format!("/v1/api-keys/{id}")))
-                .bearer_auth(&app.admin_key),
-            None,
-        )
-        .await;
-    assert_eq!(revoked.status, 204);
+    assert_eq!(revoke(&app, &id).await, 204);
     assert_eq!(status_at(app.address.clone()).await, 401);
     let revoked_at = std::time::Instant::now();
     concord_test_support::eventually(
