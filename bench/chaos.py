@@ -21,6 +21,8 @@ until its progress shows it started and is below --inject-below (50 %), and inje
   unplanned a well-formed chunk of the running run whose index is outside its plan
             (chunks_total + 7), over documents 0..10: dead-lettered ("outside its plan"), the run
             unaffected (before the engine checked the plan, it was counted and completed the run early)
+  sender    kill -9 of the webhook-sender, restarted only once the run has ended: the completion
+            event is published while no sender runs
 
 A third kind, `smart`, is a smart matching run of the set's first --smart-docs (60) documents: its
 faults (kill9, sigterm, broker, database) hit it during the ai-resolver's AI pass, kill9 and sigterm
@@ -31,7 +33,8 @@ and asserts, for every run: it completes (status `completed`); every document co
 per document (SQL on the `concord` database: no duplicate document position) and the same results
 as the baseline run (a digest of every decision); its completion event in the outbox exactly once
 and delivered on the events exchange once (a tap queue bound to the events exchange counts them,
-by event id); and for matching the F1 of the exported results against the generator's truth. For
+by event id) and received by a webhook on loopback once (by event id; the suite subscribes one to
+the completion events); and for matching the F1 of the exported results against the generator's truth. For
 `poison`, also that each poison message lands in the kind's dead-letter queue with a readable
 `x-concord-error` naming what is wrong (docs/DESIGN.md: "Permanent failures go to the dead-letter
 queue"; a malformed message names no run it could fail — the run it names, if any, goes on).
@@ -61,6 +64,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -74,14 +78,16 @@ LOCK = "/tmp/concord-chaos.lock"
 KINDS = ("matching", "resolution", "smart")
 # `unplanned`: a well-formed chunk message of the running run whose index is outside the run's plan
 # (a forged or stale message), with a valid range of documents: dead-lettered, the run unaffected.
-FAULTS = ("kill9", "sigterm", "broker", "database", "poison", "unplanned")
+# `sender`: kill -9 of the webhook-sender mid-run, restarted only once the run has ended: the
+# completion event, published while no sender runs, must still reach the webhook once.
+FAULTS = ("kill9", "sigterm", "broker", "database", "poison", "unplanned", "sender")
 EXTRA_FAULTS: tuple[str, ...] = ()
 WORKER = {"matching": "matching-worker", "resolution": "resolution-worker", "smart": "ai-resolver"}
 # A smart run's faults hit the ai-resolver during its AI pass; poison for its queue is not built.
 SMART_FAULTS = ("kill9", "sigterm", "broker", "database")
 # The bounded suite: every fault once, across both kinds (plus each kind's baseline).
 CI_SCENARIOS = ["matching:kill9", "matching:broker", "matching:poison", "resolution:sigterm", "resolution:database",
-                "resolution:unplanned", "smart:kill9"]
+                "resolution:unplanned", "resolution:sender", "smart:kill9"]
 TAP_QUEUE = f"{NAMESPACE}.chaos-events-tap"
 STANDARD_TABLES = {"country": "iso-3166-1", "currency": "iso-4217", "uom": "unece-rec20"}
 
@@ -613,7 +619,12 @@ class Resolution(Kind):
 # --- faults ---------------------------------------------------------------------------------------
 
 def restart_worker(kind: Kind, sig: int, delay: float) -> dict:
-    service = WORKER[kind.name]
+    return restart_service(WORKER[kind.name], sig, delay)
+
+
+def restart_service(service: str, sig: int, delay: float | None) -> dict:
+    """Signals the service and waits for it to exit; restarts it after `delay` seconds (None: not
+    now — `run_scenario` brings every service back once the run has ended)."""
     pid = pid_of(service)
     if pid is None:
         raise SystemExit(f"{service} is not running (no live pid in {RUN_DIR})")
@@ -629,6 +640,9 @@ def restart_worker(kind: Kind, sig: int, delay: float) -> dict:
         time.sleep(0.05)
     if exited is None:
         raise SystemExit(f"{service} (pid {pid}) did not exit within 60 s of signal {sig}")
+    if delay is None:
+        return dict(signal=signal.Signals(sig).name, service=service, pid=pid, exited_after_s=round(exited, 2),
+                    back="after the run")
     time.sleep(delay)
     services_up()
     return dict(signal=signal.Signals(sig).name, pid=pid, exited_after_s=round(exited, 2),
@@ -738,7 +752,8 @@ def events_in_outbox(run_id: str, routing_key: str) -> tuple[int, int]:
     return int(rows[0][0]), int(rows[0][1])
 
 
-def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, baseline: dict | None) -> dict:
+def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, webhooks: "WebhookReceiver",
+                 baseline: dict | None) -> dict:
     log(f"{kind.name}:{fault}: starting a run")
     shared = fault in ("broker", "database")
     guard = SharedRestart() if shared else None
@@ -759,6 +774,8 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
                 injection.update(restart_worker(kind, signal.SIGKILL, args.restart_delay))
             elif fault == "sigterm":
                 injection.update(restart_worker(kind, signal.SIGTERM, args.restart_delay))
+            elif fault == "sender":
+                injection.update(restart_service("webhook-sender", signal.SIGKILL, None))
             elif fault == "broker":
                 injection.update(restart_broker(args.broker_down))
             elif fault == "database":
@@ -811,6 +828,10 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
         failures.append(f"{failed_events} failure events")
     if len(delivered) != 1:
         failures.append(f"the events exchange delivered {len(delivered)} completion events (by id); expected one")
+    hooked = webhooks.wait_for(run_id, checks["completion_event"], timeout=90)
+    result["webhook"] = dict(event_ids=len(hooked), copies=sum(hooked.values()))
+    if len(hooked) != 1:
+        failures.append(f"the webhook received {len(hooked)} completion events (by id); expected one")
     if baseline is not None and checks["status"] == "completed":
         result["same_results_as_baseline"] = checks["digest"] == baseline["digest"]
         if checks["digest"] != baseline["digest"]:
@@ -835,6 +856,71 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, base
     log(f"{kind.name}:{fault}: {'PASS' if not failures else 'FAIL'} in {wall:.1f} s"
         + (f" (F1 {checks['f1']:.4f})" if "f1" in checks else "") + ("" if not failures else ": " + "; ".join(failures)))
     return result
+
+
+class WebhookReceiver:
+    """A webhook endpoint on loopback, subscribed to the completion events: what it received, by
+    run, event type and event id, with the number of copies (a delivery retried after a sender
+    died mid-attempt comes again with the same ids: that is allowed, a second event is not)."""
+
+    def __init__(self):
+        import http.server
+
+        received = self.received = {}
+        lock = self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (the standard library's name)
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                try:
+                    event = json.loads(body)
+                    subject = (event.get("subject") or {}).get("id")
+                    key = (subject, event.get("event_type"))
+                    with lock:
+                        by_id = received.setdefault(key, {})
+                        event_id = event.get("event_id") or self.headers.get("webhook-id")
+                        by_id[event_id] = by_id.get(event_id, 0) + 1
+                except (ValueError, AttributeError):
+                    pass
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.id: str | None = None
+
+    def subscribe(self, api: Api) -> None:
+        try:
+            hook = api.request("POST", "/v1/webhooks", {
+                "url": self.url, "event_types": ["matching.run.completed", "resolution.completed"]})
+        except SystemExit as e:
+            raise SystemExit(f"{e}\nchaos: the webhook on loopback was refused; the stack needs "
+                             "CONCORD_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true (deploy/bench.sh sets it)")
+        self.id = hook["id"]
+
+    def wait_for(self, run_id: str, event_type: str, timeout: float) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                got = dict(self.received.get((run_id, event_type), {}))
+            if got:
+                time.sleep(1)  # a second copy or id, if one is coming
+                with self.lock:
+                    return dict(self.received.get((run_id, event_type), {}))
+            time.sleep(0.2)
+        return {}
+
+    def close(self, api: Api) -> None:
+        if self.id:
+            try:
+                api.request("DELETE", f"/v1/webhooks/{self.id}")
+            except SystemExit:
+                pass
+        self.server.shutdown()
 
 
 def drain_tap(mgmt: Management, tap: dict) -> None:
@@ -891,6 +977,8 @@ def main() -> None:
     mgmt.declare_tap()
     mgmt.purge(TAP_QUEUE)
     tap: dict = {}
+    webhooks = WebhookReceiver()
+    webhooks.subscribe(api)
     results = []
     t0 = time.perf_counter()
     try:
@@ -905,24 +993,26 @@ def main() -> None:
                                     min(args.smart_docs, args.docs), args.workdir)
             else:
                 kinds[name] = Matching(api, args.workdir, args.docs)
-            baseline = run_scenario(kinds[name], "baseline", args, mgmt, tap, None)
+            baseline = run_scenario(kinds[name], "baseline", args, mgmt, tap, webhooks, None)
             results.append(baseline)
             reference = dict(digest=baseline["_digest"], f1=baseline["checks"].get("f1"))
             for s in scenarios:
                 if s.startswith(name + ":"):
-                    results.append(run_scenario(kinds[name], s.split(":", 1)[1], args, mgmt, tap, reference))
+                    results.append(run_scenario(kinds[name], s.split(":", 1)[1], args, mgmt, tap, webhooks,
+                                                reference))
     finally:
         ensure_servers()
         if os.path.exists(LOCK):
             os.remove(LOCK)
         mgmt.delete_tap()
+        webhooks.close(api)
         services_up()
 
     print()
     print(f"chaos: {args.docs:,} documents per run; faults injected once progress was above 0 and below "
           f"{args.inject_below:.0%}; total {time.perf_counter() - t0:.0f} s")
     print("| run | scenario | result | wall s | injected at | counted | results | completion events "
-          "(outbox / delivered) | same results as baseline | F1 | notes |")
+          "(outbox / exchange / webhook) | same results as baseline | F1 | notes |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         c = r["checks"]
@@ -941,7 +1031,8 @@ def main() -> None:
         injected = ("AI pass" if r["kind"] == "smart" else f"{round(at['share'] * 100)} %") if at else "-"
         print(f"| {r['kind']} | {r['scenario']} | {'pass' if r['pass'] else 'FAIL'} | {r['wall_s']:.1f} | "
               f"{injected} | {c['processed']:,}/{c['total']:,} | {c['results']:,} | "
-              f"{r['events']['outbox']} / {r['events']['delivered_event_ids']} | {same} | {f1} | {notes} |")
+              f"{r['events']['outbox']} / {r['events']['delivered_event_ids']} / {r['webhook']['event_ids']} | {same} | "
+              f"{f1} | {notes} |")
     failed = [r for r in results if not r["pass"]]
     print(f"\n{len(results) - len(failed)} of {len(results)} runs passed")
     if args.json:
