@@ -24,7 +24,7 @@ until its progress shows it started and is below --inject-below (50 %), and inje
   sender    kill -9 of the webhook-sender, restarted only once the run has ended: the completion
             event is published while no sender runs
 
-A third kind, `smart`, is a smart matching run of the set's first --smart-docs (60) documents: its
+A third kind, `smart`, is a smart matching run of the set's first --smart-docs (60; --ci 30) documents: its
 faults (kill9, sigterm, broker, database) hit it during the ai-resolver's AI pass, kill9 and sigterm
 killing the ai-resolver (see `Smart` for what is checked besides).
 
@@ -947,8 +947,9 @@ def main() -> None:
                                         "resolution, kill9 and sigterm of smart")
     ap.add_argument("--ci", action="store_true", help="the bounded suite: 5,000 documents, each fault once: "
                                                       + ", ".join(CI_SCENARIOS))
-    ap.add_argument("--smart-docs", type=int, default=60,
-                    help="documents of a smart run (the set's first; the AI pass asks the model about its band)")
+    ap.add_argument("--smart-docs", type=int, default=None,
+                    help="documents of a smart run, the set's first (60; --ci: 30): the AI pass asks the model "
+                         "about its band (8 and 3 results of the default set)")
     ap.add_argument("--inject-below", type=float, default=0.5, help="inject once progress is above 0 and below this")
     ap.add_argument("--restart-delay", type=float, default=2.0, help="seconds before a stopped worker is restarted")
     ap.add_argument("--broker-down", type=float, default=8.0, help="seconds RabbitMQ stays stopped")
@@ -959,6 +960,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.docs is None:
         args.docs = 5_000 if args.ci else 100_000
+    if args.smart_docs is None:
+        args.smart_docs = 30 if args.ci else 60
     if args.scenarios:
         scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     elif args.ci:

@@ -44,7 +44,13 @@ run() {
     python=python3
     export CONCORD_RATE_LIMIT_PER_MINUTE="${CONCORD_RATE_LIMIT_PER_MINUTE:-100000000}"
     # chaos subscribes a webhook on loopback to the completion events.
-    if [[ "$bench" == chaos ]]; then export CONCORD_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true; fi
+    # chaos also kills the ai-resolver in a smart run's AI pass: one item per prompt keeps each call
+    # of the local model (one thread on two cores) to seconds, where a four-item prompt can run
+    # into the 30 s call timeout and its retries.
+    if [[ "$bench" == chaos ]]; then
+      export CONCORD_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true
+      export CONCORD_LLM_ITEMS_PER_PROMPT="${CONCORD_LLM_ITEMS_PER_PROMPT:-1}"
+    fi
   else
     setup
   fi
