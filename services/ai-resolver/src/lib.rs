@@ -10,9 +10,9 @@
 //! run to fail: an item it could not settle keeps its deterministic outcome and is flagged.
 //!
 //! A pass is long (model calls take seconds) and stores its decisions batch by batch, so a
-//! stopping worker does not finish it: after the batch it is on, the task goes back to the queue
-//! ([`JobError::Interrupted`]) and its next delivery asks only about what is still undecided. A
-//! SIGTERM costs at most one batch's wait, not the whole pass's.
+//! stopping worker does not finish it: it abandons the calls of the batch it is on (nothing of
+//! that batch is stored yet), the task goes back to the queue ([`JobError::Interrupted`]) and
+//! its next delivery asks only about what is still undecided. A SIGTERM ends the pass at once.
 
 mod matching;
 mod resolution;
@@ -119,11 +119,30 @@ impl JobHandler for AiTaskHandler {
 /// Ends a pass between two batches once the worker is stopping.
 fn interrupted(shutdown: &CancellationToken) -> Result<(), JobError> {
     if shutdown.is_cancelled() {
-        Err(JobError::Interrupted(
-            "the ai-resolver is stopping; the rest of the AI pass is left to the next delivery"
-                .to_owned(),
-        ))
+        Err(stopping())
     } else {
         Ok(())
     }
+}
+
+/// The model's answers for a batch, unless the worker stops first: then the batch's calls are
+/// abandoned — nothing of the batch is stored yet, so its next delivery asks again — and the
+/// pass ends at once rather than after calls that may take the model minutes. (The abandoned
+/// calls are not in the run's `ai_calls`, which counts the calls of stored batches.)
+async fn unless_stopping<T>(
+    shutdown: &CancellationToken,
+    answers: impl std::future::Future<Output = T>,
+) -> Result<T, JobError> {
+    tokio::select! {
+        biased;
+        () = shutdown.cancelled() => Err(stopping()),
+        answers = answers => Ok(answers),
+    }
+}
+
+fn stopping() -> JobError {
+    JobError::Interrupted(
+        "the ai-resolver is stopping; the rest of the AI pass is left to the next delivery"
+            .to_owned(),
+    )
 }

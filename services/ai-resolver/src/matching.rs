@@ -45,7 +45,7 @@ pub struct MatchingPass<'a> {
     pub pool: &'a DbPool,
     pub llm: &'a LlmClient,
     pub outbox_waker: &'a tokio::sync::Notify,
-    /// The worker is stopping: the pass ends after the batch it is on.
+    /// The worker is stopping: the pass ends before the next batch, or abandons the one it is on.
     pub shutdown: &'a CancellationToken,
 }
 
@@ -102,7 +102,8 @@ impl MatchingPass<'_> {
                 .await?;
             drop(conn);
             let calls_before = session.calls_made();
-            let (forward, backward) = ask_twice(&session, &items).await;
+            let (forward, backward) =
+                crate::unless_stopping(self.shutdown, ask_twice(&session, &items)).await?;
             let calls = session.calls_made().saturating_sub(calls_before);
             let mut tally = AiTally {
                 items: i32::try_from(items.len()).map_err(StoreError::from)?,

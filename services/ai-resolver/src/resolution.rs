@@ -47,7 +47,7 @@ pub struct ResolutionPass<'a> {
     pub llm: &'a LlmClient,
     pub tables: &'a TableCache,
     pub outbox_waker: &'a tokio::sync::Notify,
-    /// The worker is stopping: the pass ends after the batch it is on.
+    /// The worker is stopping: the pass ends before the next batch, or abandons the one it is on.
     pub shutdown: &'a CancellationToken,
 }
 
@@ -149,7 +149,8 @@ impl ResolutionPass<'_> {
                 .collect();
             let asked_items: Vec<ChoiceItem> = asked.iter().map(|&i| items[i].clone()).collect();
             let calls_before = session.calls_made();
-            let answers = session.choose(&asked_items).await;
+            let answers =
+                crate::unless_stopping(self.shutdown, session.choose(&asked_items)).await?;
             let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
             for (slot, answer) in asked.iter().zip(answers) {
                 outcomes[*slot] = Some(answer);

@@ -10,6 +10,8 @@
     clippy::expect_used
 )]
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use concord_ai_resolver::{AiTaskHandler, NAME};
@@ -585,15 +587,17 @@ async fn decided(pool: &DbPool, seeded: &Seeded) -> Option<i64> {
         .ok()
 }
 
-/// SIGTERM in the middle of the pass: the binary stores the batch it is on and exits without
-/// finishing the pass (which would take the whole grace period, and more, on a slow model); the
-/// task goes back to the queue, and the next worker decides only the rest, each result once.
+/// SIGTERM in the middle of the pass: the binary abandons the batch it is on (nothing of it is
+/// stored) and exits at once, without finishing the pass (which would take the whole grace period,
+/// and more, on a slow model); the task goes back to the queue, and the next worker decides only
+/// the rest, each result once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopping_worker_ends_its_pass_after_the_batch_and_leaves_the_rest_to_the_next() {
+async fn a_stopping_worker_abandons_its_batch_at_once_and_leaves_the_rest_to_the_next() {
+    let model = HangingModel::default();
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .respond_with(DelayedModel)
+        .respond_with(model.clone())
         .mount(&server)
         .await;
     let database = TestDatabase::create().await;
@@ -607,13 +611,25 @@ async fn a_stopping_worker_ends_its_pass_after_the_batch_and_leaves_the_rest_to_
         decided(&pool, &seeded).await.filter(|n| *n >= 10)
     })
     .await;
+    // From now on the model does not answer for a minute: the worker is waiting on a call.
+    model.hang.store(true, Ordering::SeqCst);
+    eventually(Duration::from_secs(60), "a call hanging", || async {
+        (model.hanging.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
     let status = std::process::Command::new("kill")
         .args(["-TERM", &process.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
-    let exit = process.wait().expect("the worker exits");
+    // Gone long before the hanging call could end (60 s) or time out (30 s).
+    let exit = eventually(Duration::from_secs(20), "the worker to exit", || {
+        let exited = process.try_wait().expect("the worker's status");
+        async move { exited }
+    })
+    .await;
     assert!(exit.success(), "a clean exit after SIGTERM: {exit}");
+    model.hang.store(false, Ordering::SeqCst);
     let stored = decided(&pool, &seeded).await.unwrap_or(0);
     assert!(
         stored % 10 == 0 && stored < 39,
@@ -633,6 +649,25 @@ async fn a_stopping_worker_ends_its_pass_after_the_batch_and_leaves_the_rest_to_
     let run = completed(&pool, seeded.run_id).await;
     assert_eq!(decided(&pool, &seeded).await, Some(39));
     assert_eq!(run.ai_items, 39, "each result counted once");
+}
+
+/// Answers like [`DelayedModel`], or after a minute while `hang` is set (counting those calls).
+#[derive(Clone, Default)]
+struct HangingModel {
+    hang: Arc<AtomicBool>,
+    hanging: Arc<AtomicUsize>,
+}
+
+impl Respond for HangingModel {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let answer = DelayedModel.respond(request);
+        if self.hang.load(Ordering::SeqCst) {
+            self.hanging.fetch_add(1, Ordering::SeqCst);
+            answer.set_delay(Duration::from_secs(60))
+        } else {
+            answer
+        }
+    }
 }
 
 /// Answers like [`FakeModel`] with [`reads_the_invoice_number`], slowly.
