@@ -494,23 +494,14 @@ async fn a_smart_pass_completes_against_the_real_local_model() {
 /// stored is asked about again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_pass_loses_no_result_and_asks_nothing_decided_again() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(DelayedModel)
-        .mount(&server)
-        .await;
-    let database = TestDatabase::create().await;
-    let topology = test_topology();
-    concord_test_support::broker::declare(&topology).await;
-    let pool = database.pool();
-    let seeded = seed_with(&pool, 36).await;
-    publish_task(&topology, &seeded).await;
-    let mut process = ai_resolver_binary(&database, &topology, &server);
-    eventually(Duration::from_secs(240), "a first batch stored", || async {
-        decided(&pool, &seeded).await.filter(|n| *n >= 10)
-    })
-    .await;
+    let MidPass {
+        server,
+        database,
+        topology,
+        pool,
+        seeded,
+        mut process,
+    } = mid_pass(DelayedModel).await;
     process.kill().expect("SIGKILL");
     process.wait().expect("the worker is gone");
     let before: i64 = decided(&pool, &seeded).await.unwrap_or(0);
@@ -545,6 +536,44 @@ async fn a_worker_killed_mid_pass_loses_no_result_and_asks_nothing_decided_again
         again.len(),
         39 - before
     );
+}
+
+/// A pass of 39 results under way in the real ai-resolver binary, its first batch stored.
+struct MidPass {
+    server: MockServer,
+    database: TestDatabase,
+    topology: TestTopology,
+    pool: DbPool,
+    seeded: Seeded,
+    process: std::process::Child,
+}
+
+async fn mid_pass(model: impl Respond + 'static) -> MidPass {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(model)
+        .mount(&server)
+        .await;
+    let database = TestDatabase::create().await;
+    let topology = test_topology();
+    concord_test_support::broker::declare(&topology).await;
+    let pool = database.pool();
+    let seeded = seed_with(&pool, 36).await;
+    publish_task(&topology, &seeded).await;
+    let process = ai_resolver_binary(&database, &topology, &server);
+    eventually(Duration::from_secs(240), "a first batch stored", || async {
+        decided(&pool, &seeded).await.filter(|n| *n >= 10)
+    })
+    .await;
+    MidPass {
+        server,
+        database,
+        topology,
+        pool,
+        seeded,
+        process,
+    }
 }
 
 /// The real ai-resolver binary on the test's database and namespace, asking the fake model.
@@ -594,23 +623,14 @@ async fn decided(pool: &DbPool, seeded: &Seeded) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_worker_abandons_its_batch_at_once_and_leaves_the_rest_to_the_next() {
     let model = HangingModel::default();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(model.clone())
-        .mount(&server)
-        .await;
-    let database = TestDatabase::create().await;
-    let topology = test_topology();
-    concord_test_support::broker::declare(&topology).await;
-    let pool = database.pool();
-    let seeded = seed_with(&pool, 36).await;
-    publish_task(&topology, &seeded).await;
-    let mut process = ai_resolver_binary(&database, &topology, &server);
-    eventually(Duration::from_secs(240), "a first batch stored", || async {
-        decided(&pool, &seeded).await.filter(|n| *n >= 10)
-    })
-    .await;
+    let MidPass {
+        server,
+        database,
+        topology,
+        pool,
+        seeded,
+        mut process,
+    } = mid_pass(model.clone()).await;
     // From now on the model does not answer for a minute: the worker is waiting on a call.
     model.hang.store(true, Ordering::SeqCst);
     eventually(Duration::from_secs(60), "a call hanging", || async {
