@@ -25,6 +25,11 @@ up() {
       continue
     fi
     [[ -x "$bin_dir/$service" ]] || { echo "[services] $bin_dir/$service is missing: run make build" >&2; exit 1; }
+    # Something else (another checkout's stack, say) on this service's address would pass for it.
+    if ready "$service"; then
+      echo "[services] ${ops[$service]} already answers, but not for a $service of $run_dir: stop the other stack first" >&2
+      exit 1
+    fi
     CONCORD_OPS_ADDR="${ops[$service]}" nohup "$bin_dir/$service" >>"$run_dir/$service.log" 2>&1 &
     echo $! >"$run_dir/$service.pid"
     log "started $service (pid $!, log $run_dir/$service.log)"
