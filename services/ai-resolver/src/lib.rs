@@ -41,7 +41,7 @@ pub struct AiTaskHandler {
     llm: LlmClient,
     tables: TableCache,
     outbox_waker: Arc<tokio::sync::Notify>,
-    /// Fires when the worker stops: a pass then ends after the batch it is on.
+    /// Fires when the worker stops: a pass then abandons the batch it is on.
     shutdown: CancellationToken,
 }
 
@@ -116,19 +116,11 @@ impl JobHandler for AiTaskHandler {
     }
 }
 
-/// Ends a pass between two batches once the worker is stopping.
-fn interrupted(shutdown: &CancellationToken) -> Result<(), JobError> {
-    if shutdown.is_cancelled() {
-        Err(stopping())
-    } else {
-        Ok(())
-    }
-}
-
-/// The model's answers for a batch, unless the worker stops first: then the batch's calls are
-/// abandoned — nothing of the batch is stored yet, so its next delivery asks again — and the
-/// pass ends at once rather than after calls that may take the model minutes. (The abandoned
-/// calls are not in the run's `ai_calls`, which counts the calls of stored batches.)
+/// The model's answers for a batch, unless the worker is stopping (checked first) or stops while
+/// it waits: then the batch's calls are abandoned — nothing of the batch is stored yet, so its
+/// next delivery asks again — and the pass ends at once rather than after calls that may take
+/// the model minutes. (The abandoned calls are not in the run's `ai_calls`, which counts the
+/// calls of stored batches.)
 async fn unless_stopping<T>(
     shutdown: &CancellationToken,
     answers: impl std::future::Future<Output = T>,

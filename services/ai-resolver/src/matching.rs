@@ -45,7 +45,7 @@ pub struct MatchingPass<'a> {
     pub pool: &'a DbPool,
     pub llm: &'a LlmClient,
     pub outbox_waker: &'a tokio::sync::Notify,
-    /// The worker is stopping: the pass ends before the next batch, or abandons the one it is on.
+    /// The worker is stopping: the pass abandons the batch it is on (see [`crate::unless_stopping`]).
     pub shutdown: &'a CancellationToken,
 }
 
@@ -90,7 +90,6 @@ impl MatchingPass<'_> {
 
         let session = self.llm.session(TaskKind::Matching);
         for batch in results.chunks(RESULTS_PER_BATCH) {
-            crate::interrupted(self.shutdown)?;
             let mut conn = connection(self.pool).await?;
             let still = MatchingRun::find_by_id(&mut conn, run_id).await?;
             if still.is_none_or(|r| r.status != MatchingRunStatus::AiResolving) {

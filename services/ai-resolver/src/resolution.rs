@@ -47,7 +47,7 @@ pub struct ResolutionPass<'a> {
     pub llm: &'a LlmClient,
     pub tables: &'a TableCache,
     pub outbox_waker: &'a tokio::sync::Notify,
-    /// The worker is stopping: the pass ends before the next batch, or abandons the one it is on.
+    /// The worker is stopping: the pass abandons the batch it is on (see [`crate::unless_stopping`]).
     pub shutdown: &'a CancellationToken,
 }
 
@@ -110,7 +110,6 @@ impl ResolutionPass<'_> {
         let limits = EvalLimits::default();
         let positions: Vec<i32> = waiting.keys().copied().collect();
         for batch in positions.chunks(DOCUMENTS_PER_BATCH) {
-            crate::interrupted(self.shutdown)?;
             // The distinct questions of the batch, asked once each (the session also answers a
             // question it was asked before from its cache).
             let mut questions: Vec<Question> = Vec::new();
