@@ -40,8 +40,9 @@ the completion events); and for matching the F1 of the exported results against 
 queue"; a malformed message names no run it could fail — the run it names, if any, goes on).
 
 Restarting RabbitMQ and PostgreSQL affects everyone on the machine: before a broker or database
-scenario the suite waits until no `cargo nextest` runs, holds /tmp/concord-chaos.lock from the start
-of the run to the end of the restart, and always leaves both servers running.
+scenario the suite waits until no `cargo nextest` of this checkout runs (at most --test-wait
+seconds), holds /tmp/concord-chaos.lock from the start of the run to the end of the restart, and
+always leaves both servers running.
 
     python3 bench/chaos.py --key KEY [--docs 100000] [--scenarios matching:kill9,resolution:broker,...]
                            [--ci] [--json out.json]
@@ -237,19 +238,44 @@ def services_up() -> None:
         raise SystemExit(f"deploy/services.sh up failed:\n{proc.stdout}\n{proc.stderr}")
 
 
-def tests_running() -> bool:
-    return subprocess.run(["pgrep", "-f", "nextest"], capture_output=True).returncode == 0
+def test_runs_here() -> list[int]:
+    """The `cargo nextest` runs of this checkout (process `cargo-nextest` working in REPO): the tests
+    a restart of the shared servers would break. Another checkout's or another user's runs are not
+    waited for: their end cannot be known from here, and waiting on them once hung CI until its
+    time ran out."""
+    found = subprocess.run(["pgrep", "-x", "cargo-nextest"], capture_output=True, text=True).stdout.split()
+    here = []
+    for pid in found:
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        root = os.path.realpath(REPO)
+        if cwd == root or cwd.startswith(root + os.sep):
+            here.append(int(pid))
+    return here
 
 
 class SharedRestart:
     """Held from before a run whose fault restarts a shared server to after the restart: waits
-    until no test runs, then holds /tmp/concord-chaos.lock."""
+    (at most `patience` seconds) until no test run of this checkout is in progress, then holds
+    /tmp/concord-chaos.lock."""
+
+    def __init__(self, patience: float):
+        self.patience = patience
 
     def __enter__(self):
+        deadline = time.time() + self.patience
         announced = False
-        while tests_running():
+        while pids := test_runs_here():
+            if time.time() >= deadline:
+                raise SystemExit(f"a cargo nextest run of this checkout (pid {', '.join(map(str, pids))}) "
+                                 f"is still in progress after {self.patience:.0f} s; a broker or database "
+                                 "restart would break its tests: run the chaos suite after it "
+                                 "(--test-wait sets the patience)")
             if not announced:
-                log("a cargo nextest run is in progress; waiting for it before restarting a shared server")
+                log(f"a cargo nextest run of this checkout is in progress (pid {', '.join(map(str, pids))}); "
+                    f"waiting for it, at most {self.patience:.0f} s, before restarting a shared server")
                 announced = True
             time.sleep(5)
         with open(LOCK, "w") as f:
@@ -756,7 +782,7 @@ def run_scenario(kind: Kind, fault: str, args, mgmt: Management, tap: dict, webh
                  baseline: dict | None) -> dict:
     log(f"{kind.name}:{fault}: starting a run")
     shared = fault in ("broker", "database")
-    guard = SharedRestart() if shared else None
+    guard = SharedRestart(args.test_wait) if shared else None
     if guard:
         guard.__enter__()
     injection: dict = {}
@@ -954,6 +980,9 @@ def main() -> None:
     ap.add_argument("--restart-delay", type=float, default=2.0, help="seconds before a stopped worker is restarted")
     ap.add_argument("--broker-down", type=float, default=8.0, help="seconds RabbitMQ stays stopped")
     ap.add_argument("--run-timeout", type=float, default=900.0)
+    ap.add_argument("--test-wait", type=float, default=900.0,
+                    help="seconds to wait for a cargo nextest run of this checkout before a broker or "
+                         "database restart; past them the suite stops with an error")
     ap.add_argument("--management", default=os.environ.get("CONCORD_RABBITMQ_MANAGEMENT", "http://127.0.0.1:15672"))
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "concord-chaos"))
     ap.add_argument("--json", help="write every result to this file")
