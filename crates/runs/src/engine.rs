@@ -334,6 +334,17 @@ pub trait ChunkedRun: Sync {
     ) -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
+/// The span of the chunk at `place` in `run`'s plan, or a permanent error naming what is
+/// malformed. Workers check a chunk with this before they look at the run's state: a malformed
+/// chunk goes to the dead-letter queue even when it arrives after its run ended (a well-formed
+/// chunk of an ended run is a late copy and is skipped).
+pub fn plan_span<R: RunRow>(run: &R, place: ChunkPlace) -> Result<ChunkSpan, JobError> {
+    let run_id = run.id();
+    ChunkSpan::of(place, &run_id)
+        .and_then(|span| span.within_plan(run.chunks(), run.rows(), &run_id))
+        .map_err(JobError::Permanent)
+}
+
 /// Takes the chunk at `place` of `run` through every step (see the module). `Ok` when the message
 /// is handled — the run failed with a reason included; `Err` when it is not (the store failed, or
 /// the message is malformed).
@@ -345,9 +356,7 @@ pub async fn take_chunk<K: ChunkedRun>(
 ) -> Result<(), JobError> {
     let run_id = run.id();
     let kind_name = <K::Run as RunRow>::KIND;
-    let span = ChunkSpan::of(place, &run_id)
-        .and_then(|span| span.within_plan(run.chunks(), run.rows(), &run_id))
-        .map_err(JobError::Permanent)?;
+    let span = plan_span(run, place)?;
     let prepared = match kind.prepare(conn, run).await? {
         Ok(prepared) => prepared,
         Err(RunFailure(reason)) => {

@@ -36,7 +36,7 @@ use concord_models::matching_runs::{
 use concord_models::outbox::OutboxMessage;
 use concord_models::reference_datasets::ReferenceDataset;
 use concord_models::DbPool;
-use concord_runs::engine::{self, ChunkedRun, RunFailure};
+use concord_runs::engine::{self, ChunkPlace, ChunkedRun, RunFailure};
 use concord_scoring::matcher::{Assignment, MatchSettings, MatchSpec, ReferenceIndex};
 use concord_service::outbox::matching_run_event;
 use concord_service::{JobError, JobHandler, WorkMetrics, WorkerContext};
@@ -104,7 +104,8 @@ impl JobHandler for MatchingJobHandler {
                 "the matching job names neither a run nor a model".to_owned(),
             ));
         };
-        let Some(run) = self.take_up(conn, organization_id, run_id).await? else {
+        let place = job.chunk.as_ref().map(ChunkPlace::from);
+        let Some(run) = self.take_up(conn, organization_id, run_id, place).await? else {
             return Ok(());
         };
         let Some(chunk) = &job.chunk else {
@@ -206,14 +207,19 @@ impl ChunkedRun for MatchingJobHandler {
 
 impl MatchingJobHandler {
     /// The run, taken up (`queued` → `running`); `None` when it has ended (a cancelled run's
-    /// chunks are skipped).
+    /// chunks are skipped). The `chunk` the job names is checked against the run's plan first,
+    /// whatever the run's state: a malformed chunk is a permanent error even after its run ended.
     pub(crate) async fn take_up(
         &self,
         conn: &mut AsyncPgConnection,
         organization_id: OrganizationId,
         run_id: MatchingRunId,
+        chunk: Option<ChunkPlace>,
     ) -> Result<Option<MatchingRun>, JobError> {
         let run: MatchingRun = engine::find_run(conn, organization_id, run_id).await?;
+        if let Some(place) = chunk {
+            engine::plan_span(&run, place)?;
+        }
         if run.status.has_ended() {
             tracing::info!(%run_id, status = %run.status, "run has ended; job skipped");
             return Ok(None);

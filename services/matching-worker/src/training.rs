@@ -49,7 +49,7 @@ impl MatchingJobHandler {
         // (the version it was requested for).
         let (snapshot, run) = match run_id {
             Some(run_id) => {
-                let Some(run) = self.take_up(conn, organization_id, run_id).await? else {
+                let Some(run) = self.take_up(conn, organization_id, run_id, None).await? else {
                     return Ok(());
                 };
                 (run.config_snapshot.0.clone(), Some(run))

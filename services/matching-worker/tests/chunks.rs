@@ -28,7 +28,7 @@ use concord_models::reference_datasets::{
 use concord_models::DbPool;
 use concord_queue::{Role, Topology};
 use concord_test_support::worker::{seed_job_run, spawn_worker};
-use concord_test_support::{amqp_url, eventually, test_topology, TestDatabase};
+use concord_test_support::{amqp_url, eventually, test_topology, Tap, TestDatabase};
 use diesel_async::AsyncConnection;
 
 const VENDORS: [&str; 6] = [
@@ -282,6 +282,74 @@ async fn a_chunk_delivered_again_is_counted_once() {
         || async { (worker.acknowledged(Role::Matching).await >= 4.0).then_some(()) },
     )
     .await;
+    assert_counted_once(&worker.pool, &seeded).await;
+}
+
+/// A malformed chunk is dead-lettered with its reason even when it arrives after its run ended
+/// (a chaos run once saw one skipped as a late copy), while a well-formed late copy of a chunk is
+/// skipped and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_chunk_of_an_ended_run_is_dead_lettered_and_a_late_copy_is_skipped() {
+    let database = TestDatabase::create().await;
+    let topology = test_topology();
+    concord_test_support::broker::declare(&topology).await;
+    let mut dead_letters = Tap::bind(&topology.dead_letter_exchange(), "matching").await;
+    let worker = spawn_worker(
+        &database,
+        &topology,
+        amqp_url(),
+        Role::Matching,
+        NAME,
+        MatchingJobHandler::new,
+    )
+    .await;
+    let seeded = seed_run(&worker.pool, 40, 20).await;
+    for (i, job) in seeded.jobs.iter().enumerate() {
+        publish(&topology, &format!("chunk-{i}"), job).await;
+    }
+    eventually(Duration::from_secs(30), "the run to complete", || async {
+        (run(&worker.pool, seeded.run_id).await.status == MatchingRunStatus::Completed)
+            .then_some(())
+    })
+    .await;
+
+    let with_chunk = |index, start, end| MatchingJob {
+        chunk: Some(ChunkRange { index, start, end }),
+        ..seeded.jobs[0].clone()
+    };
+    publish(&topology, "no-range", &with_chunk(0, 30, 10)).await;
+    publish(&topology, "late-copy", &seeded.jobs[1]).await;
+    publish(&topology, "unplanned", &with_chunk(9, 0, 10)).await;
+    let mut reasons = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        let dead = dead_letters
+            .next(Duration::from_secs(20))
+            .await
+            .expect("a dead letter");
+        reasons.insert(
+            dead.message_id.clone().unwrap_or_default(),
+            dead.headers
+                .get("x-concord-error")
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    assert!(
+        reasons["no-range"].contains("no range of documents"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons["unplanned"].contains("outside its plan of 2 chunks"),
+        "{reasons:?}"
+    );
+    eventually(Duration::from_secs(30), "the late copy handled", || async {
+        (worker.acknowledged(Role::Matching).await >= 3.0).then_some(())
+    })
+    .await;
+    assert!(
+        dead_letters.next(Duration::from_secs(1)).await.is_none(),
+        "the late copy is not dead-lettered"
+    );
     assert_counted_once(&worker.pool, &seeded).await;
 }
 

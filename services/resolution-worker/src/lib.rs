@@ -74,6 +74,12 @@ impl JobHandler for ResolutionJobHandler {
         let run_id = ResolutionRunId::from(job.run_id);
         let organization_id = OrganizationId::from(job.organization_id);
         let run: ResolutionRun = engine::find_run(conn, organization_id, run_id).await?;
+        // A run that was executed has its plan, whatever its state now: a malformed chunk of it
+        // is dead-lettered even after the run ended. A pending run has no plan yet (execute
+        // makes it and the chunks in one transaction), so no chunk of it can be checked.
+        if let (Some(chunk), false) = (&job.chunk, run.status == ResolutionRunStatus::Pending) {
+            engine::plan_span(&run, chunk.into())?;
+        }
         if run.status != ResolutionRunStatus::Running {
             tracing::info!(%run_id, status = %run.status, "run is not running; chunk skipped");
             return Ok(());

@@ -25,7 +25,7 @@ use concord_models::DbPool;
 use concord_queue::{Role, Topology};
 use concord_resolution_worker::{ResolutionJobHandler, NAME};
 use concord_test_support::worker::{seed_job_run, spawn_worker};
-use concord_test_support::{amqp_url, eventually, test_topology, TestDatabase};
+use concord_test_support::{amqp_url, eventually, test_topology, Tap, TestDatabase};
 use diesel_async::AsyncConnection;
 
 const COUNTRIES: [&str; 4] = ["Deutschland", "Frnace", "Atlantis", "AT"];
@@ -326,5 +326,47 @@ async fn a_chunk_of_a_run_that_is_not_running_changes_nothing() {
     assert_eq!(
         count(&worker.pool, "SELECT count(*) AS n FROM resolution_results").await,
         0
+    );
+}
+
+/// A malformed chunk of a run that ended is dead-lettered with its reason (not skipped as a late
+/// copy); a well-formed late copy is skipped and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_chunk_of_an_ended_run_is_dead_lettered() {
+    let database = TestDatabase::create().await;
+    let topology = test_topology();
+    concord_test_support::broker::declare(&topology).await;
+    let mut dead_letters = Tap::bind(&topology.dead_letter_exchange(), "resolution").await;
+    let worker = resolution_worker(&database, &topology).await;
+    let seeded = seed_run(&worker.pool, 8, 4, ResolutionRunStatus::Running).await;
+    for (i, job) in seeded.jobs.iter().enumerate() {
+        publish(&topology, &format!("chunk-{i}"), job).await;
+    }
+    eventually(Duration::from_secs(30), "the run to complete", || async {
+        (run(&worker.pool, seeded.run_id).await.status == ResolutionRunStatus::Completed)
+            .then_some(())
+    })
+    .await;
+
+    let mut no_range = seeded.jobs[0].clone();
+    no_range.chunk = Some(ResolutionJobChunk {
+        index: 0,
+        start: 6,
+        end: 2,
+    });
+    publish(&topology, "late-copy", &seeded.jobs[0]).await;
+    publish(&topology, "no-range", &no_range).await;
+    let dead = dead_letters
+        .next(Duration::from_secs(20))
+        .await
+        .expect("a dead letter");
+    assert_eq!(dead.message_id.as_deref(), Some("no-range"));
+    let reason = dead.headers.get("x-concord-error").expect("a reason");
+    assert!(reason.contains("no range of documents"), "{reason}");
+    let run = run(&worker.pool, seeded.run_id).await;
+    assert_eq!((run.documents_processed, run.chunks_done), (8, 2));
+    assert_eq!(
+        count(&worker.pool, "SELECT count(*) AS n FROM resolution_results").await,
+        16
     );
 }
